@@ -1,0 +1,20 @@
+# certmap API image. Built by docker-compose.yml; the server itself needs only a database URL.
+FROM rust:1.89-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p certmap
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpq5 ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --home /var/lib/certmap --create-home certmap
+COPY --from=build /src/target/release/certmap /usr/local/bin/certmap
+USER certmap
+WORKDIR /var/lib/certmap
+ENV CERTMAP_LISTEN=0.0.0.0:8080 \
+    CERTMAP_DATA_DIR=/var/lib/certmap \
+    CERTMAP_LOG_FORMAT=json
+EXPOSE 8080
+ENTRYPOINT ["certmap"]
+CMD ["serve"]

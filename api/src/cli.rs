@@ -1,0 +1,73 @@
+//! The `certmap` command line. Every flag has a `CERTMAP_*` variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{DatabaseSource, ServeConfig};
+use crate::telemetry::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(name = "certmap", version, about = "System of record for IIS client-certificate mappings and mTLS gateways")]
+pub struct Cli {
+    #[arg(long, env = "CERTMAP_LOG_FORMAT", value_enum, default_value = "human", global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API (migrations run first).
+    Serve(ServeArgs),
+    /// Run pending database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Print the OpenAPI document and exit.
+    Openapi,
+}
+
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL. Without it certmap runs its own cluster under --data-dir.
+    #[arg(long, env = "CERTMAP_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Where the private PostgreSQL cluster (and later certmap's keys) live.
+    #[arg(long, env = "CERTMAP_DATA_DIR", default_value = "./certmap-data")]
+    pub data_dir: PathBuf,
+}
+
+impl DatabaseArgs {
+    pub fn source(&self) -> DatabaseSource {
+        match &self.database_url {
+            Some(url) if !url.is_empty() => DatabaseSource::Url(url.clone()),
+            _ => DatabaseSource::Embedded { data_dir: self.data_dir.clone() },
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CERTMAP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "CERTMAP_WORKERS")]
+    pub workers: Option<usize>,
+    /// Maximum database connections.
+    #[arg(long, env = "CERTMAP_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+impl ServeArgs {
+    pub fn config(&self) -> ServeConfig {
+        ServeConfig {
+            listen: self.listen,
+            database: self.database.source(),
+            workers: self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            db_pool_size: self.db_pool_size,
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Runtime configuration, built once from the command line and `CERTMAP_*` variables and passed
+//! down explicitly.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Where the data lives: a server someone runs, or certmap's own private cluster.
+#[derive(Debug, Clone)]
+pub enum DatabaseSource {
+    Url(String),
+    Embedded { data_dir: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub database: DatabaseSource,
+    pub workers: usize,
+    pub db_pool_size: u32,
+}
+
+/// The URL with any password replaced, for logs and errors.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn redact_hides_only_the_password() {
+        assert_eq!(redact("postgres://app:s3cret@db:5432/certmap"), "postgres://app:***@db:5432/certmap");
+        assert_eq!(redact("postgres://postgres@/certmap?host=/tmp/x"), "postgres://postgres@/certmap?host=/tmp/x");
+        assert_eq!(redact("postgres://db/certmap"), "postgres://db/certmap");
+    }
+}

@@ -1,0 +1,344 @@
+//! Directories: a site's paths with their SSL and authentication settings. Never a place for
+//! certificate mapping — IIS ignores it there and answers 401.2.
+
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use certmap_db::models::{Directory, DirectoryValues};
+use certmap_db::queries::{directories as q, sites};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::etag::check_if_match;
+use super::extract::Json;
+use super::pagination::{PageQuery, Paginated};
+use super::problem::ApiError;
+use super::sites::require_site;
+use super::{created, db, json_with_etag, AppState, API_PREFIX};
+use crate::domain::directory::{ClientCertificates, DirectoryPolicy, DirectorySpec};
+use crate::domain::names::VirtualPath;
+use crate::domain::site::mapping_not_at_site_root;
+use crate::domain::violation::{Collector, Invalid};
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_directories)
+        .service(create_directory)
+        .service(get_directory)
+        .service(update_directory)
+        .service(delete_directory)
+        .service(refuse_directory_mappings);
+}
+
+/// IIS Manager's SSL Settings → Client certificates.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientCertificatesBody {
+    Ignore,
+    Accept,
+    Require,
+}
+
+impl From<ClientCertificatesBody> for ClientCertificates {
+    fn from(c: ClientCertificatesBody) -> Self {
+        match c {
+            ClientCertificatesBody::Ignore => Self::Ignore,
+            ClientCertificatesBody::Accept => Self::Accept,
+            ClientCertificatesBody::Require => Self::Require,
+        }
+    }
+}
+
+impl From<ClientCertificates> for ClientCertificatesBody {
+    fn from(c: ClientCertificates) -> Self {
+        match c {
+            ClientCertificates::Ignore => Self::Ignore,
+            ClientCertificates::Accept => Self::Accept,
+            ClientCertificates::Require => Self::Require,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DirectoryBody {
+    pub id: i64,
+    pub site_id: i64,
+    /// Normalized virtual path: leading `/`, no trailing `/`.
+    #[schema(example = "/secure")]
+    pub path: String,
+    pub require_ssl: bool,
+    pub client_certificates: ClientCertificatesBody,
+    pub anonymous_auth: bool,
+    pub basic_auth: bool,
+    pub windows_auth: bool,
+    pub digest_auth: bool,
+    /// The `access@sslFlags` IIS gets for this directory.
+    #[schema(example = "Ssl, SslNegotiateCert, SslRequireCert")]
+    pub ssl_flags: String,
+    pub revision: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// Fields omitted on create take IIS's defaults (no SSL requirement, certificates ignored,
+/// anonymous on, other schemes off). A directory that requires client certificates must have
+/// require_ssl true and every other authentication scheme off.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"path": "/secure", "require_ssl": true, "client_certificates": "require", "anonymous_auth": false}))]
+pub struct DirectoryInput {
+    /// Required on create.
+    pub path: Option<String>,
+    pub require_ssl: Option<bool>,
+    pub client_certificates: Option<ClientCertificatesBody>,
+    pub anonymous_auth: Option<bool>,
+    pub basic_auth: Option<bool>,
+    pub windows_auth: Option<bool>,
+    pub digest_auth: Option<bool>,
+    /// Never accepted: certificate mapping is configured on the site. IIS answers 401.2
+    /// (0x80070005) when it is configured on a directory, so sending this field is refused with
+    /// 422 `mapping-not-at-site-root`.
+    #[schema(value_type = Option<Object>)]
+    pub certificate_mapping: Option<serde_json::Value>,
+    /// Never accepted, for the same reason: mappings belong to the site (`/sites/{site_id}/mappings`).
+    #[schema(value_type = Option<Object>)]
+    pub mappings: Option<serde_json::Value>,
+}
+
+impl DirectoryInput {
+    /// The request applied over `current` (IIS defaults on create), with every rule checked.
+    fn apply(self, current: Option<DirectorySpec>) -> Result<DirectorySpec, Invalid> {
+        let mut errors = Collector::default();
+        if self.certificate_mapping.is_some() {
+            errors.push(mapping_not_at_site_root("certificate_mapping"));
+        }
+        if self.mappings.is_some() {
+            errors.push(mapping_not_at_site_root("mappings"));
+        }
+        let (path, mut policy) = match current {
+            Some(c) => (Some(c.path), c.policy),
+            None => (None, DirectoryPolicy::default()),
+        };
+        let path = match (self.path, path) {
+            (Some(p), _) => errors.take(VirtualPath::parse(&p).map_err(|r| r.at("path"))),
+            (None, Some(p)) => Some(p),
+            (None, None) => {
+                errors.push(crate::domain::violation::Rejection::new("missing-field", "path is required").at("path"));
+                None
+            }
+        };
+        policy.require_ssl = self.require_ssl.unwrap_or(policy.require_ssl);
+        policy.client_certificates = self.client_certificates.map_or(policy.client_certificates, Into::into);
+        policy.anonymous_auth = self.anonymous_auth.unwrap_or(policy.anonymous_auth);
+        policy.basic_auth = self.basic_auth.unwrap_or(policy.basic_auth);
+        policy.windows_auth = self.windows_auth.unwrap_or(policy.windows_auth);
+        policy.digest_auth = self.digest_auth.unwrap_or(policy.digest_auth);
+        errors.take_all(policy.check());
+        errors.finish(|| DirectorySpec { path: path.expect("checked"), policy })
+    }
+}
+
+pub fn spec_of(row: &Directory) -> Result<DirectorySpec, ApiError> {
+    let corrupt = || ApiError::Internal(format!("directory {} holds invalid settings", row.id));
+    Ok(DirectorySpec {
+        path: VirtualPath::parse(&row.path).map_err(|_| corrupt())?,
+        policy: DirectoryPolicy {
+            require_ssl: row.require_ssl,
+            client_certificates: row.client_certificates.parse().map_err(|_| corrupt())?,
+            anonymous_auth: row.anonymous_auth,
+            basic_auth: row.basic_auth,
+            windows_auth: row.windows_auth,
+            digest_auth: row.digest_auth,
+        },
+    })
+}
+
+fn values_of(spec: &DirectorySpec) -> DirectoryValues {
+    let p = spec.policy;
+    DirectoryValues {
+        path: spec.path.as_str().to_owned(),
+        require_ssl: p.require_ssl,
+        client_certificates: p.client_certificates.as_str().to_owned(),
+        anonymous_auth: p.anonymous_auth,
+        basic_auth: p.basic_auth,
+        windows_auth: p.windows_auth,
+        digest_auth: p.digest_auth,
+    }
+}
+
+impl TryFrom<Directory> for DirectoryBody {
+    type Error = ApiError;
+
+    fn try_from(row: Directory) -> Result<Self, ApiError> {
+        let policy = spec_of(&row)?.policy;
+        Ok(Self {
+            id: row.id,
+            site_id: row.site_id,
+            path: row.path,
+            require_ssl: policy.require_ssl,
+            client_certificates: policy.client_certificates.into(),
+            anonymous_auth: policy.anonymous_auth,
+            basic_auth: policy.basic_auth,
+            windows_auth: policy.windows_auth,
+            digest_auth: policy.digest_auth,
+            ssl_flags: policy.ssl_flags().to_owned(),
+            revision: row.revision,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound { what: "directory" }
+}
+
+#[utoipa::path(tag = "directories", params(("site_id" = i64, Path), PageQuery), responses(
+    (status = 200, body = Paginated<DirectoryBody>),
+    (status = 404, response = super::problem::NotFound),
+    (status = 422, response = super::problem::Unprocessable),
+    (status = 503, response = super::problem::Unavailable),
+))]
+#[get("/sites/{site_id}/directories")]
+pub async fn list_directories(
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let site_id = path.into_inner();
+    let page = page.page()?;
+    let rows = db::run(&state.pool, move |conn| {
+        require_site(conn, site_id)?;
+        Ok(q::page(conn, site_id, page.after, page.limit)?)
+    })
+    .await?;
+    let items = rows.into_iter().map(DirectoryBody::try_from).collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(Paginated::new(items, page.limit, |d| d.id)))
+}
+
+/// Create a directory. Refused with 422 when it breaks a scoping rule: `client-cert-requires-ssl`,
+/// `secured-directory-allows-other-auth`, or `mapping-not-at-site-root` when mapping settings are
+/// sent here instead of to the site.
+#[utoipa::path(tag = "directories", params(("site_id" = i64, Path)), request_body = DirectoryInput, responses(
+    (status = 201, body = DirectoryBody, headers(("Location" = String), ("ETag" = String))),
+    (status = 400, response = super::problem::BadRequest),
+    (status = 404, response = super::problem::NotFound),
+    (status = 409, response = super::problem::Conflict),
+    (status = 413, response = super::problem::TooLarge),
+    (status = 415, response = super::problem::UnsupportedMedia),
+    (status = 422, response = super::problem::Unprocessable),
+    (status = 503, response = super::problem::Unavailable),
+))]
+#[post("/sites/{site_id}/directories")]
+pub async fn create_directory(
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    Json(body): Json<DirectoryInput>,
+) -> Result<HttpResponse, ApiError> {
+    let site_id = path.into_inner();
+    let values = values_of(&body.apply(None)?);
+    let row = db::transaction(&state.pool, move |conn| {
+        sites::lock(conn, site_id)?.ok_or(ApiError::NotFound { what: "site" })?;
+        let row = q::insert(conn, site_id, &values)?;
+        sites::bump_revision(conn, site_id)?;
+        Ok(row)
+    })
+    .await?;
+    let location = format!("{API_PREFIX}/sites/{site_id}/directories/{}", row.id);
+    let revision = row.revision;
+    Ok(created(location, revision, &DirectoryBody::try_from(row)?))
+}
+
+#[utoipa::path(tag = "directories", params(("site_id" = i64, Path), ("directory_id" = i64, Path)), responses(
+    (status = 200, body = DirectoryBody, headers(("ETag" = String))),
+    (status = 404, response = super::problem::NotFound),
+    (status = 503, response = super::problem::Unavailable),
+))]
+#[get("/sites/{site_id}/directories/{directory_id}")]
+pub async fn get_directory(state: web::Data<AppState>, path: web::Path<(i64, i64)>) -> Result<HttpResponse, ApiError> {
+    let (site_id, id) = path.into_inner();
+    let row = db::run(&state.pool, move |conn| q::find(conn, site_id, id)?.ok_or_else(not_found)).await?;
+    let revision = row.revision;
+    Ok(json_with_etag(HttpResponse::Ok(), revision, &DirectoryBody::try_from(row)?))
+}
+
+/// Change a directory. The merged result must satisfy every scoping rule; with `If-Match`, a stale
+/// ETag is refused with 412.
+#[utoipa::path(tag = "directories", params(("site_id" = i64, Path), ("directory_id" = i64, Path),
+    ("If-Match" = Option<String>, Header, description = "ETag from a previous GET")),
+    request_body = DirectoryInput, responses(
+    (status = 200, body = DirectoryBody, headers(("ETag" = String))),
+    (status = 400, response = super::problem::BadRequest),
+    (status = 404, response = super::problem::NotFound),
+    (status = 409, response = super::problem::Conflict),
+    (status = 412, response = super::problem::PreconditionFailed),
+    (status = 413, response = super::problem::TooLarge),
+    (status = 415, response = super::problem::UnsupportedMedia),
+    (status = 422, response = super::problem::Unprocessable),
+    (status = 503, response = super::problem::Unavailable),
+))]
+#[patch("/sites/{site_id}/directories/{directory_id}")]
+pub async fn update_directory(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(i64, i64)>,
+    Json(body): Json<DirectoryInput>,
+) -> Result<HttpResponse, ApiError> {
+    let (site_id, id) = path.into_inner();
+    let headers = req.headers().clone();
+    let row = db::transaction(&state.pool, move |conn| {
+        let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
+        check_if_match(&headers, current.revision)?;
+        let spec = body.apply(Some(spec_of(&current)?))?;
+        let row = q::update(conn, site_id, id, &values_of(&spec))?;
+        sites::bump_revision(conn, site_id)?;
+        Ok(row)
+    })
+    .await?;
+    let revision = row.revision;
+    Ok(json_with_etag(HttpResponse::Ok(), revision, &DirectoryBody::try_from(row)?))
+}
+
+#[utoipa::path(tag = "directories", params(("site_id" = i64, Path), ("directory_id" = i64, Path),
+    ("If-Match" = Option<String>, Header, description = "ETag from a previous GET")), responses(
+    (status = 204, description = "Deleted"),
+    (status = 404, response = super::problem::NotFound),
+    (status = 412, response = super::problem::PreconditionFailed),
+    (status = 503, response = super::problem::Unavailable),
+))]
+#[delete("/sites/{site_id}/directories/{directory_id}")]
+pub async fn delete_directory(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (site_id, id) = path.into_inner();
+    let headers = req.headers().clone();
+    db::transaction(&state.pool, move |conn| {
+        let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
+        check_if_match(&headers, current.revision)?;
+        q::delete(conn, site_id, id)?;
+        sites::bump_revision(conn, site_id)?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Always refused: this is where the field report's author configured the mapping, and why IIS
+/// answered 401.2 / 0x80070005. Post mappings to `/sites/{site_id}/mappings` instead.
+#[utoipa::path(tag = "directories", params(("site_id" = i64, Path), ("directory_id" = i64, Path)), responses(
+    (status = 404, response = super::problem::NotFound),
+    (status = 422, response = super::problem::Unprocessable),
+    (status = 503, response = super::problem::Unavailable),
+))]
+#[post("/sites/{site_id}/directories/{directory_id}/mappings")]
+pub async fn refuse_directory_mappings(
+    state: web::Data<AppState>,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (site_id, id) = path.into_inner();
+    db::run(&state.pool, move |conn| q::find(conn, site_id, id)?.ok_or_else(not_found)).await?;
+    Err(mapping_not_at_site_root("directory_id").into())
+}

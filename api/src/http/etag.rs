@@ -1,0 +1,26 @@
+//! Strong ETags from revisions, and the `If-Match` check that keeps two admins from overwriting
+//! each other.
+
+use actix_web::http::header::{self, HeaderMap};
+
+use super::problem::ApiError;
+
+pub fn etag(revision: i64) -> String {
+    format!("\"{revision}\"")
+}
+
+/// `If-Match` absent → proceed; `*` → proceed (the resource exists); otherwise one of the listed
+/// strong tags must equal the current one.
+pub fn check_if_match(headers: &HeaderMap, current_revision: i64) -> Result<(), ApiError> {
+    let current = etag(current_revision);
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(());
+    };
+    let value = value.to_str().unwrap_or_default();
+    let matches = value.split(',').map(str::trim).any(|tag| tag == "*" || tag == current);
+    if matches {
+        Ok(())
+    } else {
+        Err(ApiError::PreconditionFailed { current })
+    }
+}

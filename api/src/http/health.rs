@@ -1,0 +1,40 @@
+use std::time::Duration;
+
+use actix_web::{get, web, HttpResponse};
+use diesel::RunQueryDsl;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::problem::ApiError;
+use super::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// Liveness: answers while the process runs, whatever the database does.
+#[utoipa::path(tag = "health", responses((status = 200, body = Health)))]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+/// Readiness: 200 when the database answers, 503 while it does not. The pool reconnects by itself,
+/// so readiness comes back without a restart.
+#[utoipa::path(tag = "health", responses(
+    (status = 200, body = Health),
+    (status = 503, response = super::problem::Unavailable),
+))]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let pool = state.pool.clone();
+    web::block(move || {
+        let mut conn = pool.get_timeout(Duration::from_secs(2))?;
+        diesel::sql_query("SELECT 1").execute(&mut conn).map_err(|_| ApiError::Unavailable)?;
+        Ok::<_, ApiError>(())
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(Health { status: "ready" }))
+}

@@ -1,0 +1,86 @@
+//! A site's findings: configurations IIS accepts but that will not work as intended.
+
+use actix_web::{get, web, HttpResponse};
+use certmap_db::queries::directories;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::problem::ApiError;
+use super::sites::{require_site, spec_of};
+use super::{db, AppState};
+use crate::domain::lint::{lint_site, DirectoryFacts, Finding, SiteFacts};
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(site_lint);
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SeverityBody {
+    Error,
+    Warning,
+    Info,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FindingBody {
+    #[schema(example = "secured-directory-without-mapping")]
+    pub code: String,
+    pub severity: SeverityBody,
+    pub message: String,
+    /// What IIS does with this configuration.
+    pub iis_symptom: String,
+    /// The directory concerned; absent for the site itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LintReport {
+    pub site_id: i64,
+    /// The site revision the findings describe.
+    pub revision: i64,
+    pub findings: Vec<FindingBody>,
+}
+
+impl From<Finding> for FindingBody {
+    fn from(f: Finding) -> Self {
+        use crate::domain::lint::Severity;
+        Self {
+            code: f.code.into(),
+            severity: match f.severity {
+                Severity::Error => SeverityBody::Error,
+                Severity::Warning => SeverityBody::Warning,
+                Severity::Info => SeverityBody::Info,
+            },
+            message: f.message,
+            iis_symptom: f.iis_symptom.into(),
+            path: f.path,
+        }
+    }
+}
+
+/// Every finding for the site, errors first.
+#[utoipa::path(tag = "lint", params(("site_id" = i64, Path)), responses(
+    (status = 200, body = LintReport),
+    (status = 404, response = super::problem::NotFound),
+    (status = 503, response = super::problem::Unavailable),
+))]
+#[get("/sites/{site_id}/lint")]
+pub async fn site_lint(state: web::Data<AppState>, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let site_id = path.into_inner();
+    let (site, dirs) = db::transaction(&state.pool, move |conn| {
+        let site = require_site(conn, site_id)?;
+        Ok((site, directories::all(conn, site_id)?))
+    })
+    .await?;
+    let spec = spec_of(&site)?;
+    let dir_specs = dirs.iter().map(super::directories::spec_of).collect::<Result<Vec<_>, _>>()?;
+    let facts = SiteFacts {
+        settings: &spec.mapping,
+        directories: dir_specs.iter().map(|d| DirectoryFacts { path: &d.path, policy: d.policy }).collect(),
+    };
+    let findings = lint_site(&facts).into_iter().map(FindingBody::from).collect();
+    Ok(HttpResponse::Ok().json(LintReport { site_id, revision: site.revision, findings }))
+}

@@ -1,0 +1,49 @@
+//! The actix-web layer: extraction, errors, and one module per resource. Every route is registered
+//! through utoipa-actix-web, so no route exists without its OpenAPI operation.
+
+pub mod db;
+pub mod directories;
+pub mod etag;
+pub mod extract;
+pub mod health;
+pub mod lint;
+pub mod pagination;
+pub mod problem;
+pub mod sites;
+
+use actix_web::{web, HttpResponse};
+use certmap_db::PgPool;
+use serde::Serialize;
+use utoipa_actix_web::{scope, service_config::ServiceConfig};
+
+pub struct AppState {
+    pub pool: PgPool,
+}
+
+pub const API_PREFIX: &str = "/api/v1";
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(health::healthz).service(health::readyz).service(
+        scope::scope(API_PREFIX).configure(sites::routes).configure(directories::routes).configure(lint::routes),
+    );
+}
+
+/// A JSON answer with the resource's ETag.
+pub fn json_with_etag<T: Serialize>(
+    mut builder: actix_web::HttpResponseBuilder,
+    revision: i64,
+    body: &T,
+) -> HttpResponse {
+    builder.insert_header((actix_web::http::header::ETAG, etag::etag(revision))).json(body)
+}
+
+/// 201 with `Location`, the ETag and the created resource.
+pub fn created<T: Serialize>(location: String, revision: i64, body: &T) -> HttpResponse {
+    let mut builder = HttpResponse::Created();
+    builder.insert_header((actix_web::http::header::LOCATION, location));
+    json_with_etag(builder, revision, body)
+}
+
+pub fn app_state(pool: PgPool) -> web::Data<AppState> {
+    web::Data::new(AppState { pool })
+}

@@ -1,0 +1,345 @@
+//! Sites: the IIS site and its certificate-mapping section, the only place IIS honours it.
+
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use certmap_db::models::{Site, SiteValues};
+use certmap_db::queries::sites as q;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::etag::check_if_match;
+use super::extract::Json;
+use super::pagination::{PageQuery, Paginated};
+use super::problem::ApiError;
+use super::{created, db, json_with_etag, AppState, API_PREFIX};
+use crate::domain::names::{LogonDomain, SiteName};
+use crate::domain::site::{parse_hostnames, LogonMethod, MappingSettings, SiteSpec};
+use crate::domain::violation::{Collector, Invalid};
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_sites).service(create_site).service(get_site).service(update_site).service(delete_site);
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+pub enum LogonMethodBody {
+    Interactive,
+    Batch,
+    Network,
+    ClearText,
+}
+
+impl From<LogonMethodBody> for LogonMethod {
+    fn from(m: LogonMethodBody) -> Self {
+        match m {
+            LogonMethodBody::Interactive => Self::Interactive,
+            LogonMethodBody::Batch => Self::Batch,
+            LogonMethodBody::Network => Self::Network,
+            LogonMethodBody::ClearText => Self::ClearText,
+        }
+    }
+}
+
+impl From<LogonMethod> for LogonMethodBody {
+    fn from(m: LogonMethod) -> Self {
+        match m {
+            LogonMethod::Interactive => Self::Interactive,
+            LogonMethod::Batch => Self::Batch,
+            LogonMethod::Network => Self::Network,
+            LogonMethod::ClearText => Self::ClearText,
+        }
+    }
+}
+
+/// The site's `iisClientCertificateMappingAuthentication` section. It lives here, at the site root,
+/// because IIS ignores it anywhere deeper (401.2, 0x80070005).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MappingSettingsBody {
+    /// Whether IIS runs certificate mapping for this site (IIS default: false).
+    pub enabled: bool,
+    pub one_to_one_enabled: bool,
+    pub many_to_one_enabled: bool,
+    pub logon_method: LogonMethodBody,
+    /// Domain for mapped user names given without one; empty for none.
+    pub default_logon_domain: String,
+}
+
+/// Any subset of the mapping settings; omitted fields keep their current (or IIS default) value.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MappingSettingsPatch {
+    pub enabled: Option<bool>,
+    pub one_to_one_enabled: Option<bool>,
+    pub many_to_one_enabled: Option<bool>,
+    pub logon_method: Option<LogonMethodBody>,
+    #[schema(example = "CONTOSO")]
+    pub default_logon_domain: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SiteBody {
+    pub id: i64,
+    #[schema(example = "Default Web Site")]
+    pub name: String,
+    pub hostnames: Vec<String>,
+    pub certificate_mapping: MappingSettingsBody,
+    /// Moves on every change to the site or anything under it; the site's ETag.
+    pub revision: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Default Web Site", "hostnames": ["www.contoso.com"], "certificate_mapping": {"enabled": true}}))]
+pub struct CreateSite {
+    /// The IIS site name: not empty, at most 255 characters, no `/` or `?`, no leading or trailing
+    /// space; unique case-insensitively.
+    pub name: String,
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+    #[serde(default)]
+    pub certificate_mapping: MappingSettingsPatch,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"certificate_mapping": {"enabled": true, "logon_method": "Network"}}))]
+pub struct UpdateSite {
+    pub name: Option<String>,
+    pub hostnames: Option<Vec<String>>,
+    pub certificate_mapping: Option<MappingSettingsPatch>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SiteFilter {
+    /// Find the site with this name (case-insensitive); the page then holds at most one site.
+    pub name: Option<String>,
+}
+
+impl MappingSettingsPatch {
+    fn apply(self, mut base: MappingSettings, errors: &mut Collector) -> MappingSettings {
+        if let Some(v) = self.enabled {
+            base.enabled = v;
+        }
+        if let Some(v) = self.one_to_one_enabled {
+            base.one_to_one_enabled = v;
+        }
+        if let Some(v) = self.many_to_one_enabled {
+            base.many_to_one_enabled = v;
+        }
+        if let Some(v) = self.logon_method {
+            base.logon_method = v.into();
+        }
+        if let Some(d) = self.default_logon_domain {
+            if let Some(d) =
+                errors.take(LogonDomain::parse(&d).map_err(|r| r.at("certificate_mapping.default_logon_domain")))
+            {
+                base.default_logon_domain = d;
+            }
+        }
+        base
+    }
+}
+
+impl CreateSite {
+    fn into_spec(self) -> Result<SiteSpec, Invalid> {
+        let mut errors = Collector::default();
+        let name = errors.take(SiteName::parse(&self.name).map_err(|r| r.at("name")));
+        let hostnames = errors.take_all(parse_hostnames(&self.hostnames));
+        let mapping = self.certificate_mapping.apply(MappingSettings::default(), &mut errors);
+        errors.finish(|| SiteSpec { name: name.expect("checked"), hostnames: hostnames.expect("checked"), mapping })
+    }
+}
+
+impl UpdateSite {
+    fn apply(self, current: SiteSpec) -> Result<SiteSpec, Invalid> {
+        let mut errors = Collector::default();
+        let name = match self.name {
+            Some(n) => errors.take(SiteName::parse(&n).map_err(|r| r.at("name"))),
+            None => Some(current.name),
+        };
+        let hostnames = match self.hostnames {
+            Some(h) => errors.take_all(parse_hostnames(&h)),
+            None => Some(current.hostnames),
+        };
+        let mapping = match self.certificate_mapping {
+            Some(p) => p.apply(current.mapping, &mut errors),
+            None => current.mapping,
+        };
+        errors.finish(|| SiteSpec { name: name.expect("checked"), hostnames: hostnames.expect("checked"), mapping })
+    }
+}
+
+/// A stored row back into domain terms; it passed these rules when it was written.
+pub fn spec_of(row: &Site) -> Result<SiteSpec, ApiError> {
+    let corrupt = |what: &str| ApiError::Internal(format!("site {} holds an invalid {what}", row.id));
+    Ok(SiteSpec {
+        name: SiteName::parse(&row.name).map_err(|_| corrupt("name"))?,
+        hostnames: parse_hostnames(&row.hostnames).map_err(|_| corrupt("host name"))?,
+        mapping: MappingSettings {
+            enabled: row.mapping_enabled,
+            one_to_one_enabled: row.one_to_one_enabled,
+            many_to_one_enabled: row.many_to_one_enabled,
+            logon_method: row.logon_method.parse().map_err(|_| corrupt("logon method"))?,
+            default_logon_domain: LogonDomain::parse(&row.default_logon_domain).map_err(|_| corrupt("logon domain"))?,
+        },
+    })
+}
+
+fn values_of(spec: &SiteSpec) -> SiteValues {
+    SiteValues {
+        name: spec.name.as_str().to_owned(),
+        hostnames: spec.hostnames.iter().map(|h| h.as_str().to_owned()).collect(),
+        mapping_enabled: spec.mapping.enabled,
+        one_to_one_enabled: spec.mapping.one_to_one_enabled,
+        many_to_one_enabled: spec.mapping.many_to_one_enabled,
+        logon_method: spec.mapping.logon_method.as_str().to_owned(),
+        default_logon_domain: spec.mapping.default_logon_domain.as_str().to_owned(),
+    }
+}
+
+impl From<Site> for SiteBody {
+    fn from(row: Site) -> Self {
+        let logon_method = row.logon_method.parse::<LogonMethod>().unwrap_or_default().into();
+        Self {
+            id: row.id,
+            name: row.name,
+            hostnames: row.hostnames,
+            certificate_mapping: MappingSettingsBody {
+                enabled: row.mapping_enabled,
+                one_to_one_enabled: row.one_to_one_enabled,
+                many_to_one_enabled: row.many_to_one_enabled,
+                logon_method,
+                default_logon_domain: row.default_logon_domain,
+            },
+            revision: row.revision,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+/// The site or 404; used by every resource under a site.
+pub fn require_site(conn: &mut certmap_db::PgConnection, site_id: i64) -> Result<Site, ApiError> {
+    q::find(conn, site_id)?.ok_or(ApiError::NotFound { what: "site" })
+}
+
+fn location(id: i64) -> String {
+    format!("{API_PREFIX}/sites/{id}")
+}
+
+/// List sites in id order, or find one by name.
+#[utoipa::path(tag = "sites", params(PageQuery, SiteFilter), responses(
+    (status = 200, body = Paginated<SiteBody>),
+    (status = 422, response = super::problem::Unprocessable),
+    (status = 503, response = super::problem::Unavailable),
+))]
+#[get("/sites")]
+pub async fn list_sites(
+    state: web::Data<AppState>,
+    page: web::Query<PageQuery>,
+    filter: web::Query<SiteFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let page = page.page()?;
+    let name = filter.into_inner().name;
+    let rows = db::run(&state.pool, move |conn| match name {
+        Some(name) => {
+            Ok(q::find_by_name(conn, &name)?.into_iter().filter(|s| page.after.is_none_or(|a| s.id > a)).collect())
+        }
+        None => Ok(q::page(conn, page.after, page.limit)?),
+    })
+    .await?;
+    let items: Vec<SiteBody> = rows.into_iter().map(SiteBody::from).collect();
+    Ok(HttpResponse::Ok().json(Paginated::new(items, page.limit, |s| s.id)))
+}
+
+/// Create a site. Certificate mapping settings default to IIS's (mapping disabled).
+#[utoipa::path(tag = "sites", request_body = CreateSite, responses(
+    (status = 201, body = SiteBody, headers(("Location" = String, description = "URL of the new site"), ("ETag" = String))),
+    (status = 400, response = super::problem::BadRequest),
+    (status = 409, response = super::problem::Conflict),
+    (status = 413, response = super::problem::TooLarge),
+    (status = 415, response = super::problem::UnsupportedMedia),
+    (status = 422, response = super::problem::Unprocessable),
+    (status = 503, response = super::problem::Unavailable),
+))]
+#[post("/sites")]
+pub async fn create_site(state: web::Data<AppState>, Json(body): Json<CreateSite>) -> Result<HttpResponse, ApiError> {
+    let values = values_of(&body.into_spec()?);
+    let row = db::transaction(&state.pool, move |conn| Ok(q::insert(conn, &values)?)).await?;
+    Ok(created(location(row.id), row.revision, &SiteBody::from(row)))
+}
+
+#[utoipa::path(tag = "sites", params(("site_id" = i64, Path)), responses(
+    (status = 200, body = SiteBody, headers(("ETag" = String))),
+    (status = 404, response = super::problem::NotFound),
+    (status = 503, response = super::problem::Unavailable),
+))]
+#[get("/sites/{site_id}")]
+pub async fn get_site(state: web::Data<AppState>, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let site_id = path.into_inner();
+    let row = db::run(&state.pool, move |conn| require_site(conn, site_id)).await?;
+    Ok(json_with_etag(HttpResponse::Ok(), row.revision, &SiteBody::from(row)))
+}
+
+/// Change any of the site's fields. With `If-Match`, refused with 412 when the site (or anything
+/// under it) changed since that ETag.
+#[utoipa::path(tag = "sites", params(("site_id" = i64, Path), ("If-Match" = Option<String>, Header, description = "ETag from a previous GET")),
+    request_body = UpdateSite, responses(
+    (status = 200, body = SiteBody, headers(("ETag" = String))),
+    (status = 400, response = super::problem::BadRequest),
+    (status = 404, response = super::problem::NotFound),
+    (status = 409, response = super::problem::Conflict),
+    (status = 412, response = super::problem::PreconditionFailed),
+    (status = 413, response = super::problem::TooLarge),
+    (status = 415, response = super::problem::UnsupportedMedia),
+    (status = 422, response = super::problem::Unprocessable),
+    (status = 503, response = super::problem::Unavailable),
+))]
+#[patch("/sites/{site_id}")]
+pub async fn update_site(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    Json(body): Json<UpdateSite>,
+) -> Result<HttpResponse, ApiError> {
+    let site_id = path.into_inner();
+    let headers = req.headers().clone();
+    let row = db::transaction(&state.pool, move |conn| {
+        let current = q::lock(conn, site_id)?.ok_or(ApiError::NotFound { what: "site" })?;
+        check_if_match(&headers, current.revision)?;
+        let spec = body.apply(spec_of(&current)?)?;
+        Ok(q::update(conn, site_id, &values_of(&spec))?)
+    })
+    .await?;
+    Ok(json_with_etag(HttpResponse::Ok(), row.revision, &SiteBody::from(row)))
+}
+
+/// Delete the site with its directories and mappings.
+#[utoipa::path(tag = "sites", params(("site_id" = i64, Path), ("If-Match" = Option<String>, Header, description = "ETag from a previous GET")), responses(
+    (status = 204, description = "Deleted"),
+    (status = 404, response = super::problem::NotFound),
+    (status = 412, response = super::problem::PreconditionFailed),
+    (status = 503, response = super::problem::Unavailable),
+))]
+#[delete("/sites/{site_id}")]
+pub async fn delete_site(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let site_id = path.into_inner();
+    let headers = req.headers().clone();
+    db::transaction(&state.pool, move |conn| {
+        let current = q::lock(conn, site_id)?.ok_or(ApiError::NotFound { what: "site" })?;
+        check_if_match(&headers, current.revision)?;
+        q::delete(conn, site_id)?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,10 @@
+//! certmap: the system of record for IIS client-certificate mappings and the mTLS gateways that
+//! use them.
+
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod openapi;
+pub mod startup;
+pub mod telemetry;

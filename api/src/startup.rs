@@ -1,0 +1,194 @@
+//! Bringing the server up and down: the database (a URL, or the private cluster), migrations, the
+//! HTTP server, and a clean stop of whatever was started here.
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{self, Next};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use certmap_db::cluster::{ClusterError, ClusterOptions, LocalCluster};
+use certmap_db::{connect_pool, migrate, PgConnection};
+use diesel::{Connection, RunQueryDsl};
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
+
+use crate::config::{redact, DatabaseSource, ServeConfig};
+use crate::http::extract::{path_config, query_config};
+use crate::http::problem::ApiError;
+use crate::http::{app_state, routes, AppState};
+
+const DATABASE_NAME: &str = "certmap";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("cannot reach the database at {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("database migrations failed: {0}")]
+    Migrate(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The database certmap uses, and the private cluster behind it if certmap started one.
+pub struct Database {
+    pub url: String,
+    cluster: Option<LocalCluster>,
+}
+
+impl Database {
+    /// Connects (starting the private cluster if that is the source) and runs pending migrations.
+    pub fn open(source: &DatabaseSource) -> Result<Self, StartError> {
+        let (url, cluster) = match source {
+            DatabaseSource::Url(url) => (url.clone(), None),
+            DatabaseSource::Embedded { data_dir } => {
+                let cluster = LocalCluster::ensure_running(data_dir, &ClusterOptions::default())?;
+                tracing::info!(data_dir = %data_dir.display(), started = cluster.started_here(), "private PostgreSQL cluster ready");
+                create_database_if_missing(&cluster)?;
+                (cluster.url(DATABASE_NAME), Some(cluster))
+            }
+        };
+        let database = Self { url, cluster };
+        let mut conn = database.connect()?;
+        let applied = migrate(&mut conn).map_err(|e| StartError::Migrate(e.to_string()))?;
+        for name in applied {
+            tracing::info!(migration = %name, "applied migration");
+        }
+        Ok(database)
+    }
+
+    fn connect(&self) -> Result<PgConnection, StartError> {
+        PgConnection::establish(&self.url)
+            .map_err(|e| StartError::Connect { url: redact(&self.url), reason: e.to_string() })
+    }
+
+    /// Stops the private cluster if this process started it; one that was already running belongs
+    /// to someone else (another replica) and stays up.
+    pub fn close(self) {
+        if let Some(cluster) = self.cluster.filter(LocalCluster::started_here) {
+            match cluster.stop() {
+                Ok(()) => tracing::info!("private PostgreSQL cluster stopped"),
+                Err(e) => tracing::warn!(error = %e, "could not stop the private PostgreSQL cluster"),
+            }
+        }
+    }
+}
+
+fn create_database_if_missing(cluster: &LocalCluster) -> Result<(), StartError> {
+    let admin_url = cluster.url("postgres");
+    let connect_error =
+        |e: &dyn std::fmt::Display| StartError::Connect { url: admin_url.clone(), reason: e.to_string() };
+    let mut conn = PgConnection::establish(&admin_url).map_err(|e| connect_error(&e))?;
+    let exists = diesel::sql_query(format!("SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}'"))
+        .execute(&mut conn)
+        .map_err(|e| connect_error(&e))?;
+    if exists == 0 {
+        diesel::sql_query(format!("CREATE DATABASE {DATABASE_NAME}"))
+            .execute(&mut conn)
+            .map_err(|e| connect_error(&e))?;
+    }
+    Ok(())
+}
+
+/// `certmap migrate`: open (which migrates) and close again.
+pub fn migrate_only(source: &DatabaseSource) -> Result<(), StartError> {
+    Database::open(source)?.close();
+    Ok(())
+}
+
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+    database: Database,
+}
+
+impl Application {
+    pub async fn build(config: ServeConfig) -> Result<Self, StartError> {
+        let source = config.database.clone();
+        let database = actix_web::rt::task::spawn_blocking(move || Database::open(&source))
+            .await
+            .map_err(|e| StartError::Io(std::io::Error::other(e)))??;
+        let pool = connect_pool(&database.url, config.db_pool_size, Duration::from_secs(5));
+        let state = app_state(pool);
+        let listener =
+            TcpListener::bind(config.listen).map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let addr = listener.local_addr()?;
+        let server = HttpServer::new(move || build_app(state.clone()))
+            .workers(config.workers)
+            .shutdown_timeout(10)
+            .listen(listener)?
+            .run();
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "listening on a non-loopback address without TLS: anyone who can reach it can use the API");
+        }
+        tracing::info!("certmap listening on http://{addr} (API docs at http://{addr}/docs/)");
+        Ok(Self { server, addr, database })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM (or the handle stops it), then stops what was started here.
+    pub async fn run_until_stopped(self) -> Result<(), StartError> {
+        let result = self.server.await;
+        tracing::info!("certmap stopped");
+        self.database.close();
+        Ok(result?)
+    }
+}
+
+pub fn build_app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, spec) = App::new()
+        .into_utoipa_app()
+        .openapi(crate::openapi::base())
+        .app_data(state)
+        .app_data(query_config())
+        .app_data(path_config())
+        .configure(routes)
+        .split_for_parts();
+    app.service(
+        SwaggerUi::new("/docs/{_:.*}")
+            .url("/openapi.json", spec)
+            .config(SwaggerConfig::new(["/openapi.json"]).validator_url("none")),
+    )
+    .route(
+        "/docs",
+        web::get().to(|| async { HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish() }),
+    )
+    .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound { what: "route" }) }))
+    .wrap(middleware::Compress::default())
+    .wrap(middleware::from_fn(log_request))
+}
+
+async fn log_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    // The path only: query strings may one day carry things that do not belong in logs.
+    let path = req.path().to_owned();
+    let response = next.call(req).await?;
+    tracing::info!(%method, %path, status = response.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    Ok(response)
+}

@@ -1,0 +1,4 @@
+pub mod directories;
+pub mod sites;
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);

@@ -1,0 +1,53 @@
+use diesel::dsl::now;
+use diesel::prelude::*;
+
+use super::lower;
+use crate::models::{Site, SiteValues};
+use crate::schema::sites;
+
+pub fn insert(conn: &mut PgConnection, values: &SiteValues) -> QueryResult<Site> {
+    diesel::insert_into(sites::table).values(values).returning(Site::as_returning()).get_result(conn)
+}
+
+pub fn find(conn: &mut PgConnection, id: i64) -> QueryResult<Option<Site>> {
+    sites::table.find(id).select(Site::as_select()).first(conn).optional()
+}
+
+/// Locks the row for the rest of the transaction so a concurrent writer waits instead of
+/// overwriting a change it has not seen.
+pub fn lock(conn: &mut PgConnection, id: i64) -> QueryResult<Option<Site>> {
+    sites::table.find(id).select(Site::as_select()).for_update().first(conn).optional()
+}
+
+pub fn find_by_name(conn: &mut PgConnection, name: &str) -> QueryResult<Option<Site>> {
+    sites::table.filter(lower(sites::name).eq(lower(name))).select(Site::as_select()).first(conn).optional()
+}
+
+/// One page in id order; `after` is the last id of the previous page.
+pub fn page(conn: &mut PgConnection, after: Option<i64>, limit: i64) -> QueryResult<Vec<Site>> {
+    sites::table
+        .filter(sites::id.gt(after.unwrap_or(0)))
+        .order(sites::id)
+        .limit(limit)
+        .select(Site::as_select())
+        .load(conn)
+}
+
+pub fn update(conn: &mut PgConnection, id: i64, values: &SiteValues) -> QueryResult<Site> {
+    diesel::update(sites::table.find(id))
+        .set((values, sites::revision.eq(sites::revision + 1), sites::updated_at.eq(now)))
+        .returning(Site::as_returning())
+        .get_result(conn)
+}
+
+pub fn delete(conn: &mut PgConnection, id: i64) -> QueryResult<bool> {
+    Ok(diesel::delete(sites::table.find(id)).execute(conn)? == 1)
+}
+
+/// Every change under a site moves the site's revision, in the same transaction as the change.
+pub fn bump_revision(conn: &mut PgConnection, id: i64) -> QueryResult<i64> {
+    diesel::update(sites::table.find(id))
+        .set((sites::revision.eq(sites::revision + 1), sites::updated_at.eq(now)))
+        .returning(sites::revision)
+        .get_result(conn)
+}

@@ -1,0 +1,158 @@
+//! Starts the real server on port 0 against a database of its own (cloned from a migrated
+//! template) and talks to it over HTTP, the way zero-to-production's `spawn_app` does.
+
+use std::net::SocketAddr;
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::header::HeaderMap;
+use awc::http::Method;
+use certmap::config::{DatabaseSource, ServeConfig};
+use certmap::startup::Application;
+use certmap_db::testdb::{self, TestDatabase};
+use serde_json::Value;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: awc::Client,
+    handle: ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+    // Dropped after the server has stopped (see Drop), so no connection outlives its database.
+    pub db: Option<TestDatabase>,
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an RFC 9457 problem with this status and code, and returns it.
+    #[track_caller]
+    pub fn problem(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status, status, "status for {}", self.text());
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.text());
+        let p = self.json();
+        assert_eq!(p["code"], code, "{p:#}");
+        assert_eq!(p["status"], status);
+        assert_eq!(p["type"], format!("urn:certmap:problem:{code}"));
+        assert!(p["title"].is_string() && p["detail"].is_string(), "{p:#}");
+        p
+    }
+}
+
+impl TestApp {
+    /// A server with a fresh database of its own.
+    pub async fn spawn() -> Self {
+        let db = actix_web::rt::task::spawn_blocking(|| testdb::server().create_database())
+            .await
+            .expect("create test database");
+        let mut app = Self::spawn_on(DatabaseSource::Url(db.url().to_owned())).await;
+        app.db = Some(db);
+        app
+    }
+
+    /// A server on a database the caller owns. It runs on a thread and runtime of its own, so it
+    /// can be stopped (and waited for) from `Drop` whatever the test's runtime is doing.
+    pub async fn spawn_on(database: DatabaseSource) -> Self {
+        let config = ServeConfig { listen: "127.0.0.1:0".parse().unwrap(), database, workers: 1, db_pool_size: 4 };
+        let (started, ready) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let app = Application::build(config).await.expect("server starts");
+                started.send((app.local_addr(), app.handle())).expect("test is waiting");
+                app.run_until_stopped().await.expect("server stops cleanly");
+            })
+        });
+        let (addr, handle) = actix_web::rt::task::spawn_blocking(move || ready.recv().expect("server thread started"))
+            .await
+            .expect("join");
+        Self {
+            addr,
+            client: awc::Client::builder().disable_redirects().timeout(std::time::Duration::from_secs(30)).finish(),
+            handle,
+            thread: Some(thread),
+            db: None,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Response {
+        let mut req = self.client.request(method, self.url(path));
+        for (k, v) in headers {
+            req = req.insert_header((*k, *v));
+        }
+        let mut res = match body {
+            Some(b) => req.send_body(b.to_vec()).await,
+            None => req.send().await,
+        }
+        .expect("request reaches the server");
+        let body = res.body().limit(64 * 1024 * 1024).await.expect("read body").to_vec();
+        Response { status: res.status().as_u16(), headers: res.headers().clone(), body }
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path, &[], None).await
+    }
+
+    pub async fn delete(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        self.request(Method::DELETE, path, headers, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.send_json(Method::POST, path, &[], body).await
+    }
+
+    pub async fn patch(&self, path: &str, headers: &[(&str, &str)], body: &Value) -> Response {
+        self.send_json(Method::PATCH, path, headers, body).await
+    }
+
+    pub async fn send_json(&self, method: Method, path: &str, headers: &[(&str, &str)], body: &Value) -> Response {
+        let mut all = vec![("content-type", "application/json")];
+        all.extend_from_slice(headers);
+        self.request(method, path, &all, Some(&serde_json::to_vec(body).unwrap())).await
+    }
+
+    /// Creates a site and returns its JSON.
+    pub async fn site(&self, body: Value) -> Value {
+        let res = self.post("/api/v1/sites", &body).await;
+        assert_eq!(res.status, 201, "{}", res.text());
+        res.json()
+    }
+
+    /// A directory that requires a client certificate and lets nothing else in.
+    pub async fn secured_directory(&self, site_id: i64, path: &str) -> Value {
+        let body = serde_json::json!({"path": path, "require_ssl": true, "client_certificates": "require", "anonymous_auth": false});
+        let res = self.post(&format!("/api/v1/sites/{site_id}/directories"), &body).await;
+        assert_eq!(res.status, 201, "{}", res.text());
+        res.json()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        // The stop future only talks to the server's own thread over channels; any runtime can
+        // drive it. Waiting for the thread means no connection outlives the test's database.
+        let _ = std::thread::spawn(move || actix_web::rt::System::new().block_on(handle.stop(false))).join();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
