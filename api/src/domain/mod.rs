@@ -1,6 +1,7 @@
 //! Pure types and rules. Nothing here knows about HTTP, SQL or async: every rule that decides
 //! whether IIS would accept a configuration lives here so it can be tested on its own.
 
+pub mod certificate;
 pub mod directory;
 pub mod lint;
 pub mod names;
