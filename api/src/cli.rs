@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{DatabaseSource, ServeConfig};
+use crate::config::{DatabaseSource, SecretConfig, ServeConfig};
 use crate::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
@@ -25,6 +25,9 @@ pub enum Command {
     Migrate(DatabaseArgs),
     /// Print the OpenAPI document and exit.
     Openapi,
+    /// Re-encrypt every stored password under the current secret key. With a key file (no
+    /// CERTMAP_SECRET_KEY), first generate a new key and keep the old one in secret.key.old.
+    RotateSecretKey(DatabaseArgs),
 }
 
 #[derive(Debug, Args)]
@@ -32,7 +35,8 @@ pub struct DatabaseArgs {
     /// PostgreSQL URL. Without it certmap runs its own cluster under --data-dir.
     #[arg(long, env = "CERTMAP_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Where the private PostgreSQL cluster (and later certmap's keys) live.
+    /// Where the private PostgreSQL cluster and the secret key file live. Password keys come from
+    /// CERTMAP_SECRET_KEY / CERTMAP_SECRET_KEY_OLD (base64, 32 bytes) or <data-dir>/secret.key.
     #[arg(long, env = "CERTMAP_DATA_DIR", default_value = "./certmap-data")]
     pub data_dir: PathBuf,
 }
@@ -66,6 +70,8 @@ impl ServeArgs {
         ServeConfig {
             listen: self.listen,
             database: self.database.source(),
+            data_dir: self.database.data_dir.clone(),
+            secrets: SecretConfig::from_env(),
             workers: self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             db_pool_size: self.db_pool_size,
         }

@@ -11,10 +11,33 @@ pub enum DatabaseSource {
     Embedded { data_dir: PathBuf },
 }
 
+/// Where the password-encryption keys come from: `CERTMAP_SECRET_KEY` (and `_OLD` for keys still
+/// accepted for decryption), or a key file created in the data directory on first start.
+#[derive(Clone, Default)]
+pub struct SecretConfig {
+    pub key: Option<String>,
+    pub old_keys: Option<String>,
+}
+
+impl std::fmt::Debug for SecretConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretConfig").field("key", &self.key.as_ref().map(|_| "***")).finish_non_exhaustive()
+    }
+}
+
+impl SecretConfig {
+    pub fn from_env() -> Self {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        Self { key: var("CERTMAP_SECRET_KEY"), old_keys: var("CERTMAP_SECRET_KEY_OLD") }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub database: DatabaseSource,
+    pub data_dir: PathBuf,
+    pub secrets: SecretConfig,
     pub workers: usize,
     pub db_pool_size: u32,
 }

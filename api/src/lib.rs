@@ -6,5 +6,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod openapi;
+pub mod rotate;
+pub mod secrets;
 pub mod startup;
 pub mod telemetry;

@@ -13,6 +13,19 @@ fn main() -> ExitCode {
             app.run_until_stopped().await
         }),
         Command::Migrate(args) => startup::migrate_only(&args.source()),
+        Command::RotateSecretKey(args) => {
+            certmap::rotate::rotate(&args.source(), &args.data_dir, &certmap::config::SecretConfig::from_env()).map(
+                |r| {
+                    if r.new_key_file {
+                        println!("generated a new key in secret.key; the previous key is kept in secret.key.old");
+                    }
+                    println!(
+                        "re-encrypted {} passwords ({} were already under the current key)",
+                        r.reencrypted, r.already_current
+                    );
+                },
+            )
+        }
         Command::Openapi => {
             println!("{}", certmap::openapi::spec().to_pretty_json().unwrap_or_default());
             Ok(())

@@ -25,6 +25,8 @@ and for IIS rules the `iis_symptom` it prevents.",
         (name = "health", description = "Liveness and readiness"),
         (name = "sites", description = "IIS sites and their certificate-mapping section (site root only)"),
         (name = "directories", description = "Paths of a site with their SSL and authentication settings"),
+        (name = "mappings", description = "One-to-one mappings: a whole client certificate → a Windows account, on a site"),
+        (name = "many-to-one", description = "Many-to-one mappings: subject/issuer rules → an account, or a deny"),
         (name = "lint", description = "Findings: configurations IIS accepts but that will not work"),
     ),
     components(

@@ -18,6 +18,7 @@ use crate::config::{redact, DatabaseSource, ServeConfig};
 use crate::http::extract::{path_config, query_config};
 use crate::http::problem::ApiError;
 use crate::http::{app_state, routes, AppState};
+use crate::secrets::SecretKeys;
 
 const DATABASE_NAME: &str = "certmap";
 
@@ -31,6 +32,8 @@ pub enum StartError {
     Migrate(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("password encryption keys: {0}")]
+    Secrets(#[from] crate::secrets::SecretError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -62,7 +65,7 @@ impl Database {
         Ok(database)
     }
 
-    fn connect(&self) -> Result<PgConnection, StartError> {
+    pub fn connect(&self) -> Result<PgConnection, StartError> {
         PgConnection::establish(&self.url)
             .map_err(|e| StartError::Connect { url: redact(&self.url), reason: e.to_string() })
     }
@@ -113,8 +116,10 @@ impl Application {
         let database = actix_web::rt::task::spawn_blocking(move || Database::open(&source))
             .await
             .map_err(|e| StartError::Io(std::io::Error::other(e)))??;
+        let secrets =
+            SecretKeys::load(config.secrets.key.as_deref(), config.secrets.old_keys.as_deref(), &config.data_dir)?;
         let pool = connect_pool(&database.url, config.db_pool_size, Duration::from_secs(5));
-        let state = app_state(pool);
+        let state = app_state(pool, secrets);
         let listener =
             TcpListener::bind(config.listen).map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr()?;

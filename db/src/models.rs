@@ -1,7 +1,7 @@
 use diesel::prelude::*;
 use time::OffsetDateTime;
 
-use crate::schema::{directories, sites};
+use crate::schema::{directories, many_to_one_mappings, mappings, sites};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sites, check_for_backend(diesel::pg::Pg))]
@@ -60,4 +60,106 @@ pub struct DirectoryValues {
     pub basic_auth: bool,
     pub windows_auth: bool,
     pub digest_auth: bool,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = mappings, check_for_backend(diesel::pg::Pg))]
+pub struct Mapping {
+    pub id: i64,
+    pub site_id: i64,
+    pub user_name: String,
+    pub password_enc: Option<Vec<u8>>,
+    pub enabled: bool,
+    pub description: Option<String>,
+    pub expires_at: Option<OffsetDateTime>,
+    pub allow_expired: bool,
+    pub certificate: Vec<u8>,
+    pub sha1: String,
+    pub sha256: String,
+    pub spki_sha256: String,
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub san_dns: Vec<String>,
+    pub san_email: Vec<String>,
+    pub san_uri: Vec<String>,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub key_type: String,
+    pub key_bits: Option<i32>,
+    pub revision: i64,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// The certificate and what was derived from it: fixed for the life of a mapping (a renewed
+/// certificate is a new certificate, so a new mapping).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = mappings)]
+pub struct CertificateValues {
+    pub certificate: Vec<u8>,
+    pub sha1: String,
+    pub sha256: String,
+    pub spki_sha256: String,
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub san_dns: Vec<String>,
+    pub san_email: Vec<String>,
+    pub san_uri: Vec<String>,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub key_type: String,
+    pub key_bits: Option<i32>,
+}
+
+/// What a user may change on a mapping.
+#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[diesel(table_name = mappings, treat_none_as_null = true)]
+pub struct MappingValues {
+    pub user_name: String,
+    pub password_enc: Option<Vec<u8>>,
+    pub enabled: bool,
+    pub description: Option<String>,
+    pub expires_at: Option<OffsetDateTime>,
+    pub allow_expired: bool,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = mappings)]
+pub struct NewMapping {
+    pub site_id: i64,
+    #[diesel(embed)]
+    pub values: MappingValues,
+    #[diesel(embed)]
+    pub certificate: CertificateValues,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = many_to_one_mappings, check_for_backend(diesel::pg::Pg))]
+pub struct ManyToOne {
+    pub id: i64,
+    pub site_id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub enabled: bool,
+    pub permission_mode: String,
+    pub user_name: Option<String>,
+    pub password_enc: Option<Vec<u8>>,
+    pub rules: serde_json::Value,
+    pub revision: i64,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[diesel(table_name = many_to_one_mappings, treat_none_as_null = true)]
+pub struct ManyToOneValues {
+    pub name: String,
+    pub description: Option<String>,
+    pub enabled: bool,
+    pub permission_mode: String,
+    pub user_name: Option<String>,
+    pub password_enc: Option<Vec<u8>>,
+    pub rules: serde_json::Value,
 }

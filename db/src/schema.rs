@@ -34,4 +34,55 @@ diesel::table! {
 }
 
 diesel::joinable!(directories -> sites (site_id));
-diesel::allow_tables_to_appear_in_same_query!(sites, directories);
+
+diesel::table! {
+    mappings (id) {
+        id -> Int8,
+        site_id -> Int8,
+        user_name -> Text,
+        password_enc -> Nullable<Bytea>,
+        enabled -> Bool,
+        description -> Nullable<Text>,
+        expires_at -> Nullable<Timestamptz>,
+        allow_expired -> Bool,
+        certificate -> Bytea,
+        sha1 -> Text,
+        sha256 -> Text,
+        spki_sha256 -> Text,
+        subject -> Text,
+        issuer -> Text,
+        serial -> Text,
+        san_dns -> Array<Text>,
+        san_email -> Array<Text>,
+        san_uri -> Array<Text>,
+        not_before -> Timestamptz,
+        not_after -> Timestamptz,
+        key_type -> Text,
+        key_bits -> Nullable<Int4>,
+        revision -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    many_to_one_mappings (id) {
+        id -> Int8,
+        site_id -> Int8,
+        name -> Text,
+        description -> Nullable<Text>,
+        enabled -> Bool,
+        permission_mode -> Text,
+        user_name -> Nullable<Text>,
+        password_enc -> Nullable<Bytea>,
+        rules -> Jsonb,
+        revision -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(mappings -> sites (site_id));
+diesel::joinable!(many_to_one_mappings -> sites (site_id));
+
+diesel::allow_tables_to_appear_in_same_query!(sites, directories, mappings, many_to_one_mappings);

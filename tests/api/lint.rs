@@ -16,7 +16,45 @@ async fn a_secured_directory_without_enabled_mapping_is_a_finding_until_mapping_
     assert!(findings[0]["iis_symptom"].as_str().unwrap().contains("401.2"));
 
     app.patch(&format!("/api/v1/sites/{site}"), &[], &json!({"certificate_mapping": {"enabled": true}})).await;
+    // Enabled, but nobody is mapped yet: every certificate would get 401.1.
+    let findings = app.get(&format!("/api/v1/sites/{site}/lint")).await.json()["findings"].clone();
+    assert_eq!(findings[0]["code"], "no-enabled-mappings", "{findings:#}");
+    let ca = certmap_tests::certs::TestCa::new("CA");
+    app.mapping(site, json!({"certificate": ca.client("alice").pem, "user_name": "alice", "password": "pw"})).await;
     assert_eq!(app.get(&format!("/api/v1/sites/{site}/lint")).await.json()["findings"], json!([]));
+}
+
+#[actix_web::test]
+async fn mapping_findings_name_the_mapping() {
+    let app = TestApp::spawn().await;
+    let ca = certmap_tests::certs::TestCa::new("CA");
+    let site = app.site(json!({"name": "S"})).await["id"].as_i64().unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let soon = ca.client_with("soon", &[], now - time::Duration::days(1), now + time::Duration::days(5));
+    let m = app.mapping(site, json!({"certificate": soon.pem, "user_name": "alice"})).await;
+    let old = app
+        .mapping(
+            site,
+            json!({"certificate": ca.expired("old").pem, "user_name": "bob", "password": "pw", "allow_expired": true}),
+        )
+        .await;
+    let codes = |v: &serde_json::Value| -> Vec<(String, Option<i64>)> {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["code"].as_str().unwrap().to_owned(), f["mapping_id"].as_i64()))
+            .collect()
+    };
+    let report = app.get(&format!("/api/v1/sites/{site}/lint")).await.json();
+    let got = codes(&report);
+    assert!(got.contains(&("mappings-while-mapping-disabled".into(), None)), "{got:?}");
+    assert!(got.contains(&("certificate-expired".into(), old["id"].as_i64())), "{got:?}");
+    assert!(got.contains(&("certificate-expiring".into(), m["id"].as_i64())), "{got:?}");
+    app.patch(&format!("/api/v1/sites/{site}"), &[], &json!({"certificate_mapping": {"enabled": true}})).await;
+    let got = codes(&app.get(&format!("/api/v1/sites/{site}/lint")).await.json());
+    assert!(got.contains(&("mapping-without-password".into(), m["id"].as_i64())), "{got:?}");
+    assert!(!got.iter().any(|(c, _)| c == "mappings-while-mapping-disabled"), "{got:?}");
 }
 
 #[actix_web::test]

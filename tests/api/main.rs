@@ -1,7 +1,10 @@
 //! API tests: each starts the real server on port 0 with a database of its own.
 
+mod bulk;
 mod directories;
 mod health;
 mod lint;
+mod many_to_one;
+mod mappings;
 mod openapi;
 mod sites;

@@ -1,12 +1,14 @@
 //! Starts the real server on port 0 against a database of its own (cloned from a migrated
 //! template) and talks to it over HTTP, the way zero-to-production's `spawn_app` does.
 
+pub mod certs;
+
 use std::net::SocketAddr;
 
 use actix_web::dev::ServerHandle;
 use actix_web::http::header::HeaderMap;
 use awc::http::Method;
-use certmap::config::{DatabaseSource, ServeConfig};
+use certmap::config::{DatabaseSource, SecretConfig, ServeConfig};
 use certmap::startup::Application;
 use certmap_db::testdb::{self, TestDatabase};
 use serde_json::Value;
@@ -16,6 +18,8 @@ pub struct TestApp {
     pub client: awc::Client,
     handle: ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Holds the server's secret key file; removed when the test ends.
+    pub data_dir: std::path::PathBuf,
     // Dropped after the server has stopped (see Drop), so no connection outlives its database.
     pub db: Option<TestDatabase>,
 }
@@ -68,7 +72,15 @@ impl TestApp {
     /// A server on a database the caller owns. It runs on a thread and runtime of its own, so it
     /// can be stopped (and waited for) from `Drop` whatever the test's runtime is doing.
     pub async fn spawn_on(database: DatabaseSource) -> Self {
-        let config = ServeConfig { listen: "127.0.0.1:0".parse().unwrap(), database, workers: 1, db_pool_size: 4 };
+        let data_dir = testdb::scratch_dir("app");
+        let config = ServeConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database,
+            data_dir: data_dir.clone(),
+            secrets: SecretConfig::default(),
+            workers: 1,
+            db_pool_size: 4,
+        };
         let (started, ready) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
@@ -86,6 +98,7 @@ impl TestApp {
             handle,
             thread: Some(thread),
             db: None,
+            data_dir,
         }
     }
 
@@ -136,6 +149,21 @@ impl TestApp {
         res.json()
     }
 
+    /// Runs SQL against this test's own database (to look behind the API, e.g. at ciphertext).
+    pub fn sql<T: Send + 'static>(&self, f: impl FnOnce(&mut diesel::PgConnection) -> T) -> T {
+        use diesel::Connection;
+        let url = self.db.as_ref().expect("a database of the test's own").url().to_owned();
+        let mut conn = diesel::PgConnection::establish(&url).expect("connect to the test database");
+        f(&mut conn)
+    }
+
+    /// Creates a mapping and returns its JSON.
+    pub async fn mapping(&self, site_id: i64, body: Value) -> Value {
+        let res = self.post(&format!("/api/v1/sites/{site_id}/mappings"), &body).await;
+        assert_eq!(res.status, 201, "{}", res.text());
+        res.json()
+    }
+
     /// A directory that requires a client certificate and lets nothing else in.
     pub async fn secured_directory(&self, site_id: i64, path: &str) -> Value {
         let body = serde_json::json!({"path": path, "require_ssl": true, "client_certificates": "require", "anonymous_auth": false});
@@ -154,5 +182,6 @@ impl Drop for TestApp {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }

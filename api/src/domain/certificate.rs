@@ -220,7 +220,7 @@ fn trim(text: &str) -> &str {
 }
 
 fn utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> Option<String> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     let units = bytes.chunks_exact(2).map(|pair| unit([pair[0], pair[1]]));
@@ -776,10 +776,10 @@ fn value_utf8(value: &Any<'_>) -> Option<Vec<u8>> {
         | Tag::UtcTime
         | Tag::GeneralizedTime
         | Tag::VisibleString => Some(data.iter().map(|&b| char::from(b)).collect::<String>().into_bytes()),
-        Tag::BmpString if data.len() % 2 == 0 => {
+        Tag::BmpString if data.len().is_multiple_of(2) => {
             Some(from_units(&mut data.chunks_exact(2).map(|u| u32::from(u16::from_be_bytes([u[0], u[1]])))))
         }
-        Tag::UniversalString if data.len() % 4 == 0 => {
+        Tag::UniversalString if data.len().is_multiple_of(4) => {
             Some(from_units(&mut data.chunks_exact(4).map(|u| u32::from_be_bytes([u[0], u[1], u[2], u[3]]))))
         }
         _ => None,

@@ -4,6 +4,8 @@
 pub mod certificate;
 pub mod directory;
 pub mod lint;
+pub mod mapping;
 pub mod names;
+pub mod resolve;
 pub mod site;
 pub mod violation;

@@ -1,15 +1,17 @@
 //! A site's findings: configurations IIS accepts but that will not work as intended.
 
 use actix_web::{get, web, HttpResponse};
-use certmap_db::queries::directories;
+use certmap_db::queries::{directories, many_to_one, mappings};
 use serde::Serialize;
+use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::problem::ApiError;
 use super::sites::{require_site, spec_of};
 use super::{db, AppState};
-use crate::domain::lint::{lint_site, DirectoryFacts, Finding, SiteFacts};
+use crate::domain::lint::{lint_site, DirectoryFacts, Finding, ManyToOneFacts, OneToOneFacts, SiteFacts};
+use crate::domain::resolve::PermissionMode;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(site_lint);
@@ -34,6 +36,9 @@ pub struct FindingBody {
     /// The directory concerned; absent for the site itself.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The mapping concerned (one-to-one or many-to-one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping_id: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -57,6 +62,7 @@ impl From<Finding> for FindingBody {
             message: f.message,
             iis_symptom: f.iis_symptom.into(),
             path: f.path,
+            mapping_id: f.mapping_id,
         }
     }
 }
@@ -70,9 +76,14 @@ impl From<Finding> for FindingBody {
 #[get("/sites/{site_id}/lint")]
 pub async fn site_lint(state: web::Data<AppState>, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let site_id = path.into_inner();
-    let (site, dirs) = db::transaction(&state.pool, move |conn| {
+    let (site, dirs, ones, manys) = db::transaction(&state.pool, move |conn| {
         let site = require_site(conn, site_id)?;
-        Ok((site, directories::all(conn, site_id)?))
+        Ok((
+            site,
+            directories::all(conn, site_id)?,
+            mappings::lint_facts(conn, site_id)?,
+            many_to_one::all(conn, site_id)?,
+        ))
     })
     .await?;
     let spec = spec_of(&site)?;
@@ -80,6 +91,27 @@ pub async fn site_lint(state: web::Data<AppState>, path: web::Path<i64>) -> Resu
     let facts = SiteFacts {
         settings: &spec.mapping,
         directories: dir_specs.iter().map(|d| DirectoryFacts { path: &d.path, policy: d.policy }).collect(),
+        one_to_one: ones
+            .iter()
+            .map(|m| OneToOneFacts {
+                id: m.id,
+                user_name: &m.user_name,
+                enabled: m.enabled,
+                has_password: m.has_password,
+                not_after: m.not_after,
+            })
+            .collect(),
+        many_to_one: manys
+            .iter()
+            .map(|m| ManyToOneFacts {
+                id: m.id,
+                name: &m.name,
+                enabled: m.enabled,
+                allow: super::many_to_one::mode_of(m) == PermissionMode::Allow,
+                has_password: m.password_enc.is_some(),
+            })
+            .collect(),
+        now: OffsetDateTime::now_utc(),
     };
     let findings = lint_site(&facts).into_iter().map(FindingBody::from).collect();
     Ok(HttpResponse::Ok().json(LintReport { site_id, revision: site.revision, findings }))

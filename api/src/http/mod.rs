@@ -1,14 +1,20 @@
 //! The actix-web layer: extraction, errors, and one module per resource. Every route is registered
 //! through utoipa-actix-web, so no route exists without its OpenAPI operation.
 
+pub mod bulk;
+pub mod certificate_input;
 pub mod db;
 pub mod directories;
 pub mod etag;
 pub mod extract;
 pub mod health;
 pub mod lint;
+pub mod many_to_one;
+pub mod mappings;
 pub mod pagination;
 pub mod problem;
+pub mod resolve;
+pub mod serde_util;
 pub mod sites;
 
 use actix_web::{web, HttpResponse};
@@ -16,15 +22,25 @@ use certmap_db::PgPool;
 use serde::Serialize;
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
+use crate::secrets::SecretKeys;
+
 pub struct AppState {
     pub pool: PgPool,
+    pub secrets: SecretKeys,
 }
 
 pub const API_PREFIX: &str = "/api/v1";
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz).service(health::readyz).service(
-        scope::scope(API_PREFIX).configure(sites::routes).configure(directories::routes).configure(lint::routes),
+        scope::scope(API_PREFIX)
+            .configure(sites::routes)
+            .configure(directories::routes)
+            .configure(mappings::routes)
+            .configure(bulk::routes)
+            .configure(many_to_one::routes)
+            .configure(resolve::routes)
+            .configure(lint::routes),
     );
 }
 
@@ -44,6 +60,6 @@ pub fn created<T: Serialize>(location: String, revision: i64, body: &T) -> HttpR
     json_with_etag(builder, revision, body)
 }
 
-pub fn app_state(pool: PgPool) -> web::Data<AppState> {
-    web::Data::new(AppState { pool })
+pub fn app_state(pool: PgPool, secrets: SecretKeys) -> web::Data<AppState> {
+    web::Data::new(AppState { pool, secrets })
 }

@@ -213,6 +213,16 @@ fn conflict_for(constraint: &str) -> ApiError {
             "path",
             "this site already has a directory at this path (IIS compares paths case-insensitively)",
         ),
+        "mappings_site_certificate_key" => (
+            "duplicate-certificate",
+            "certificate",
+            "this certificate is already mapped on this site (IIS keys one-to-one mappings on the certificate)",
+        ),
+        "many_to_one_site_name_key" => (
+            "duplicate-mapping-name",
+            "name",
+            "this site already has a many-to-one mapping with this name (names compare case-insensitively)",
+        ),
         _ => ("conflict", "", "the change conflicts with an existing resource"),
     };
     ApiError::Conflict { code, field, detail: detail.into() }

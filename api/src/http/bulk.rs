@@ -1,0 +1,164 @@
+//! Bulk import of one-to-one mappings: a JSON array or NDJSON, all or nothing.
+
+use std::collections::HashMap;
+
+use actix_web::http::header;
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use certmap_db::models::NewMapping;
+use certmap_db::queries::{mappings as q, sites};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::extract::{parse_json, read_body};
+use super::mappings::{CreateMapping, MappingRequest};
+use super::problem::ApiError;
+use super::{db, AppState};
+use crate::domain::violation::{Invalid, Rejection, Violation};
+
+pub const BULK_BODY_LIMIT: usize = 512 * 1024 * 1024;
+/// Enough to fix a batch from; the count of the rest is reported too.
+const MAX_REPORTED_ERRORS: usize = 1_000;
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(bulk_create);
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkResult {
+    pub site_id: i64,
+    pub created: usize,
+    /// The site revision after the import.
+    pub revision: i64,
+}
+
+/// One item's mistakes, each field prefixed with the item's index (`[12].certificate`).
+fn at_index(index: usize, Invalid(vs): Invalid) -> impl Iterator<Item = Violation> {
+    vs.into_iter().map(move |mut v| {
+        v.field = if v.field.is_empty() { format!("[{index}]") } else { format!("[{index}].{}", v.field) };
+        v
+    })
+}
+
+fn items(body: &[u8], ndjson: bool) -> Result<Vec<&RawValue>, ApiError> {
+    if ndjson {
+        body.split(|b| *b == b'\n')
+            .filter(|line| line.iter().any(|b| !b.is_ascii_whitespace()))
+            .map(|line| {
+                serde_json::from_slice::<&RawValue>(line).map_err(|e| ApiError::BadRequest {
+                    code: "malformed-json",
+                    detail: format!("a line of the NDJSON body is not valid JSON: {e}"),
+                })
+            })
+            .collect()
+    } else {
+        // Borrowed slices of the body: the items are not copied before they are parsed.
+        serde_json::from_slice::<Vec<&RawValue>>(body).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => ApiError::Invalid(Invalid::one(
+                Rejection::new("invalid-field", "the body must be a JSON array of mapping objects").at(""),
+            )),
+            _ => ApiError::BadRequest { code: "malformed-json", detail: format!("the body is not valid JSON: {e}") },
+        })
+    }
+}
+
+/// Create many mappings in one transaction: every item is checked (certificate, account,
+/// password, duplicates within the batch and on the site) and nothing is written unless all pass.
+/// Send a JSON array of mapping objects, or NDJSON (`application/x-ndjson`, one object per line).
+/// A refusal (422) lists each bad item in `errors`, whose `field` starts with the item's index
+/// (`[12].certificate`).
+#[utoipa::path(tag = "mappings", params(("site_id" = i64, Path)),
+    request_body(content((Vec<CreateMapping> = "application/json"), (String = "application/x-ndjson")),
+        description = "The same objects as a single create, as a JSON array or one per line"),
+    responses(
+        (status = 201, body = BulkResult),
+        (status = 400, response = super::problem::BadRequest),
+        (status = 404, response = super::problem::NotFound),
+        (status = 413, response = super::problem::TooLarge),
+        (status = 415, response = super::problem::UnsupportedMedia),
+        (status = 422, response = super::problem::Unprocessable),
+        (status = 503, response = super::problem::Unavailable),
+    ))]
+#[post("/sites/{site_id}/mappings:bulk")]
+pub async fn bulk_create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let site_id = path.into_inner();
+    let media =
+        req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+    let ndjson = media.starts_with("application/x-ndjson") || media.starts_with("application/jsonl");
+    if !ndjson && !media.starts_with("application/json") {
+        return Err(ApiError::UnsupportedMediaType {
+            expected: "a JSON array (application/json) or NDJSON (application/x-ndjson)",
+        });
+    }
+    let body = read_body(payload.into_inner(), BULK_BODY_LIMIT).await?;
+    let now = OffsetDateTime::now_utc();
+    let mut rows: Vec<NewMapping> = Vec::new();
+    let mut violations: Vec<Violation> = Vec::new();
+    let mut first_seen: HashMap<String, usize> = HashMap::new();
+    for (index, raw) in items(&body, ndjson)?.into_iter().enumerate() {
+        let built = parse_json::<CreateMapping>(raw.get().as_bytes())
+            .map_err(|e| match e {
+                ApiError::Invalid(inv) => inv,
+                other => Invalid::one(Rejection::new("invalid-item", other.to_string()).at("")),
+            })
+            .and_then(|c| MappingRequest::from(c).build(&state.secrets, site_id, now));
+        match built {
+            Ok((row, _)) => match first_seen.get(&row.certificate.sha256) {
+                Some(first) => violations.push(
+                    Rejection::new("duplicate-certificate", format!("the same certificate as item {first}"))
+                        .at(format!("[{index}].certificate")),
+                ),
+                None => {
+                    first_seen.insert(row.certificate.sha256.clone(), index);
+                    rows.push(row);
+                }
+            },
+            Err(inv) => violations.extend(at_index(index, inv)),
+        }
+    }
+    drop(body);
+    if rows.is_empty() && violations.is_empty() {
+        violations.push(Rejection::new("empty-bulk", "the body holds no mappings").at(""));
+    }
+    let result = db::transaction(&state.pool, move |conn| {
+        sites::lock(conn, site_id)?.ok_or(ApiError::NotFound { what: "site" })?;
+        let shas: Vec<String> = rows.iter().map(|r| r.certificate.sha256.clone()).collect();
+        for (sha, existing) in q::existing(conn, site_id, &shas)? {
+            violations.push(
+                Rejection::new(
+                    "duplicate-certificate",
+                    format!("this certificate is already mapped on this site by mapping {existing}"),
+                )
+                .at(format!("[{}].certificate", first_seen[&sha])),
+            );
+        }
+        if !violations.is_empty() {
+            violations.sort_by_key(|v| index_of(&v.field));
+            let total = violations.len();
+            violations.truncate(MAX_REPORTED_ERRORS);
+            if total > MAX_REPORTED_ERRORS {
+                violations.push(
+                    Rejection::new("more-errors", format!("{} more items were refused", total - MAX_REPORTED_ERRORS))
+                        .at(""),
+                );
+            }
+            return Err(ApiError::Invalid(Invalid(violations)));
+        }
+        let created = q::insert_many(conn, &rows)?;
+        let revision = sites::bump_revision(conn, site_id)?;
+        Ok(BulkResult { site_id, created, revision })
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(result))
+}
+
+fn index_of(field: &str) -> usize {
+    field.strip_prefix('[').and_then(|f| f.split(']').next()).and_then(|n| n.parse().ok()).unwrap_or(usize::MAX)
+}

@@ -1,0 +1,570 @@
+//! One-to-one mappings: a whole client certificate → a Windows account, on a site.
+
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use base64::Engine as _;
+use certmap_db::models::{CertificateValues, Mapping, MappingValues, NewMapping};
+use certmap_db::queries::{mappings as q, sites};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::certificate_input::{self, body_kind, BodyKind};
+use super::etag::check_if_match;
+use super::extract::{parse_json, read_body, DEFAULT_BODY_LIMIT};
+use super::pagination::{PageQuery, Paginated};
+use super::problem::ApiError;
+use super::serde_util::present;
+use super::sites::require_site;
+use super::{created, db, json_with_etag, AppState, API_PREFIX};
+use crate::domain::certificate::Certificate;
+use crate::domain::mapping::{
+    check_client_certificate, parse_description, parse_expires_at, parse_fingerprint, parse_window,
+};
+use crate::domain::names::UserName;
+use crate::domain::violation::{Collector, Invalid, Rejection};
+use crate::secrets::{Password, SecretKeys, SecretKind};
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list_mappings)
+        .service(create_mapping)
+        .service(get_mapping)
+        .service(update_mapping)
+        .service(delete_mapping)
+        .service(certificate_mappings);
+}
+
+/// The header that carries a password when the body is the certificate itself (never a query
+/// parameter: query strings end up in logs).
+pub const PASSWORD_HEADER: &str = "X-Certmap-Password";
+
+const PEM_EXAMPLE: &str = "-----BEGIN CERTIFICATE-----\nMIIBhTCCASugAwIBAgIUY2VydG1hcC1leGFtcGxlMAoGCCqGSM49BAMCMBgxFjAU\n...\n-----END CERTIFICATE-----\n";
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "certificate": PEM_EXAMPLE,
+    "user_name": "CONTOSO\\alice",
+    "password": "correct horse battery staple",
+    "description": "Alice's smart card"
+}))]
+pub struct CreateMapping {
+    /// The client certificate as you have it: PEM (line breaks and all), base64 DER wrapped at any
+    /// width, or the one-line IIS form. Stored as DER and returned in the IIS one-line form.
+    pub certificate: String,
+    /// `DOMAIN\user`, `user@domain` or `user`. Several certificates may map to one user.
+    pub user_name: String,
+    /// The account's password, which IIS needs to log the user on. Encrypted at rest and never
+    /// returned. Gateways (nginx, HAProxy, Apache) do not need it.
+    pub password: Option<String>,
+    /// Default true.
+    pub enabled: Option<bool>,
+    pub description: Option<String>,
+    /// RFC 3339; no later than the certificate's notAfter.
+    pub expires_at: Option<String>,
+    /// Store an expired or not-yet-valid certificate anyway (it is flagged `expired`).
+    pub allow_expired: Option<bool>,
+}
+
+/// Query parameters when the body is the certificate itself (`curl --data-binary @alice.pem`).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RawMappingQuery {
+    /// Required with a raw certificate body.
+    pub user_name: Option<String>,
+    pub enabled: Option<bool>,
+    pub description: Option<String>,
+    pub expires_at: Option<String>,
+    pub allow_expired: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"enabled": false}))]
+pub struct UpdateMapping {
+    pub user_name: Option<String>,
+    /// A new password, or null to remove it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub password: Option<Option<String>>,
+    pub enabled: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub expires_at: Option<Option<String>>,
+    pub allow_expired: Option<bool>,
+    /// Never accepted: a renewed certificate is a new certificate (IIS keys one-to-one mappings on
+    /// the whole certificate). Create a new mapping, then delete this one.
+    #[schema(value_type = Option<String>)]
+    pub certificate: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubjectAltNames {
+    pub dns: Vec<String>,
+    pub email: Vec<String>,
+    pub uri: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MappingBody {
+    pub id: i64,
+    pub site_id: i64,
+    #[schema(example = "CONTOSO\\alice")]
+    pub user_name: String,
+    /// Whether a password is stored. The password itself is never returned.
+    pub has_password: bool,
+    pub enabled: bool,
+    pub description: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+    pub allow_expired: bool,
+    /// True when the certificate is outside its validity period now.
+    pub expired: bool,
+    /// The certificate in the form IIS wants: base64 of the DER on one line, no armour.
+    pub certificate: String,
+    /// SHA-1 of the DER, lowercase hex (nginx `$ssl_client_fingerprint`).
+    pub sha1: String,
+    pub sha256: String,
+    /// SHA-256 of the SubjectPublicKeyInfo: survives a renewal that keeps the key.
+    pub spki_sha256: String,
+    #[schema(example = "CN=alice,O=Contoso,C=US")]
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub subject_alt_names: SubjectAltNames,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    #[schema(example = "EC P-256")]
+    pub key_type: String,
+    pub key_bits: Option<i32>,
+    pub revision: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Things worth knowing about the input (e.g. extra certificates that were ignored).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MappingFilterQuery {
+    /// Mappings of this account (case-insensitive).
+    pub user_name: Option<String>,
+    /// SHA-256 or SHA-1 of the certificate, hex, colons optional.
+    pub fingerprint: Option<String>,
+    /// Certificates expiring within this window (e.g. `30d`, `12h`, `2w`), including expired ones.
+    pub expiring_within: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CertificateMappings {
+    pub sha256: String,
+    pub mappings: Vec<MappingBody>,
+}
+
+impl MappingBody {
+    pub fn from_row(row: Mapping, now: OffsetDateTime) -> Self {
+        let expired = now > row.not_after || now < row.not_before;
+        Self {
+            id: row.id,
+            site_id: row.site_id,
+            user_name: row.user_name,
+            has_password: row.password_enc.is_some(),
+            enabled: row.enabled,
+            description: row.description,
+            expires_at: row.expires_at,
+            allow_expired: row.allow_expired,
+            expired,
+            certificate: base64::engine::general_purpose::STANDARD.encode(&row.certificate),
+            sha1: row.sha1,
+            sha256: row.sha256,
+            spki_sha256: row.spki_sha256,
+            subject: row.subject,
+            issuer: row.issuer,
+            serial: row.serial,
+            subject_alt_names: SubjectAltNames { dns: row.san_dns, email: row.san_email, uri: row.san_uri },
+            not_before: row.not_before,
+            not_after: row.not_after,
+            key_type: row.key_type,
+            key_bits: row.key_bits,
+            revision: row.revision,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+pub fn certificate_values(cert: &Certificate) -> CertificateValues {
+    let i = cert.info();
+    CertificateValues {
+        certificate: cert.der().to_vec(),
+        sha1: i.sha1.clone(),
+        sha256: i.sha256.clone(),
+        spki_sha256: i.spki_sha256.clone(),
+        subject: i.subject.clone(),
+        issuer: i.issuer.clone(),
+        serial: i.serial.clone(),
+        san_dns: i.san_dns.clone(),
+        san_email: i.san_email.clone(),
+        san_uri: i.san_uri.clone(),
+        not_before: i.not_before,
+        not_after: i.not_after,
+        key_type: i.key_type.clone(),
+        key_bits: i.key_bits.and_then(|b| i32::try_from(b).ok()),
+    }
+}
+
+/// A password from the request, encrypted for storage.
+pub fn seal_password(secrets: &SecretKeys, kind: SecretKind, raw: String, errors: &mut Collector) -> Option<Vec<u8>> {
+    let password = errors.take(Password::parse(raw).map_err(|e| Rejection::new(e.code, e.message).at("password")))?;
+    Some(secrets.encrypt(kind, &password))
+}
+
+/// Everything a create needs, from JSON or from a raw body plus query; shared with bulk import.
+pub struct MappingRequest {
+    pub certificate: Result<(Certificate, Option<String>), crate::domain::violation::Violation>,
+    pub user_name: Option<String>,
+    pub password: Option<String>,
+    pub enabled: Option<bool>,
+    pub description: Option<String>,
+    pub expires_at: Option<String>,
+    pub allow_expired: Option<bool>,
+}
+
+impl From<CreateMapping> for MappingRequest {
+    fn from(c: CreateMapping) -> Self {
+        Self {
+            certificate: certificate_input::parse_text(&c.certificate, "certificate"),
+            user_name: Some(c.user_name),
+            password: c.password,
+            enabled: c.enabled,
+            description: c.description,
+            expires_at: c.expires_at,
+            allow_expired: c.allow_expired,
+        }
+    }
+}
+
+impl MappingRequest {
+    /// Every rule checked, every mistake collected; the password sealed.
+    pub fn build(
+        self,
+        secrets: &SecretKeys,
+        site_id: i64,
+        now: OffsetDateTime,
+    ) -> Result<(NewMapping, Vec<String>), Invalid> {
+        let mut errors = Collector::default();
+        let allow_expired = self.allow_expired.unwrap_or(false);
+        let certificate = errors.take(self.certificate.and_then(|(cert, warning)| {
+            check_client_certificate(&cert, now, allow_expired)?;
+            Ok((cert, warning))
+        }));
+        let user_name = match self.user_name {
+            Some(u) => errors.take(UserName::parse(&u).map_err(|r| r.at("user_name"))),
+            None => {
+                errors.push(Rejection::new("missing-field", "user_name is required").at("user_name"));
+                None
+            }
+        };
+        let description =
+            self.description.and_then(|d| errors.take(parse_description(&d).map_err(|r| r.at("description"))));
+        let expires_at = match (&self.expires_at, &certificate) {
+            (Some(raw), Some((cert, _))) => errors.take(parse_expires_at(raw, cert.info().not_after)),
+            _ => None,
+        };
+        let password_enc = self.password.and_then(|p| seal_password(secrets, SecretKind::OneToOne, p, &mut errors));
+        errors.finish(|| {
+            let (cert, warning) = certificate.expect("checked");
+            let values = MappingValues {
+                user_name: user_name.expect("checked").as_str().to_owned(),
+                password_enc,
+                enabled: self.enabled.unwrap_or(true),
+                description,
+                expires_at,
+                allow_expired,
+            };
+            (NewMapping { site_id, values, certificate: certificate_values(&cert) }, warning.into_iter().collect())
+        })
+    }
+}
+
+impl UpdateMapping {
+    fn apply(self, secrets: &SecretKeys, current: &Mapping) -> Result<MappingValues, Invalid> {
+        let mut errors = Collector::default();
+        if self.certificate.is_some() {
+            errors.push(
+                Rejection::new(
+                    "certificate-immutable",
+                    "a mapping's certificate cannot change: a renewed certificate is a new certificate to IIS; create a new mapping and delete this one",
+                )
+                .at("certificate"),
+            );
+        }
+        let user_name = match self.user_name {
+            Some(u) => errors.take(UserName::parse(&u).map_err(|r| r.at("user_name"))).map(|u| u.as_str().to_owned()),
+            None => Some(current.user_name.clone()),
+        };
+        let password_enc = match self.password {
+            None => current.password_enc.clone(),
+            Some(None) => None,
+            Some(Some(p)) => seal_password(secrets, SecretKind::OneToOne, p, &mut errors),
+        };
+        let description = match self.description {
+            None => current.description.clone(),
+            Some(None) => None,
+            Some(Some(d)) => errors.take(parse_description(&d).map_err(|r| r.at("description"))),
+        };
+        let expires_at = match self.expires_at {
+            None => current.expires_at,
+            Some(None) => None,
+            Some(Some(raw)) => errors.take(parse_expires_at(&raw, current.not_after)),
+        };
+        errors.finish(|| MappingValues {
+            user_name: user_name.expect("checked"),
+            password_enc,
+            enabled: self.enabled.unwrap_or(current.enabled),
+            description,
+            expires_at,
+            allow_expired: self.allow_expired.unwrap_or(current.allow_expired),
+        })
+    }
+}
+
+impl MappingFilterQuery {
+    fn filter(self, now: OffsetDateTime) -> Result<q::MappingFilter, Invalid> {
+        let mut errors = Collector::default();
+        let fingerprint =
+            self.fingerprint.and_then(|f| errors.take(parse_fingerprint(&f).map_err(|r| r.at("fingerprint"))));
+        let window =
+            self.expiring_within.and_then(|w| errors.take(parse_window(&w).map_err(|r| r.at("expiring_within"))));
+        errors.finish(|| q::MappingFilter {
+            user_name: self.user_name,
+            fingerprint,
+            not_after_before: window.map(|w| now + w),
+            enabled: self.enabled,
+        })
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound { what: "mapping" }
+}
+
+/// The mapping's certificate already exists on the site: name the mapping that has it.
+pub fn duplicate(existing_id: i64) -> ApiError {
+    ApiError::Conflict {
+        code: "duplicate-certificate",
+        field: "certificate",
+        detail: format!(
+            "this certificate is already mapped on this site by mapping {existing_id} (IIS keys one-to-one mappings on the certificate, so it can appear once per site)"
+        ),
+    }
+}
+
+#[utoipa::path(tag = "mappings", params(("site_id" = i64, Path), MappingFilterQuery, PageQuery), responses(
+    (status = 200, body = Paginated<MappingBody>),
+    (status = 404, response = super::problem::NotFound),
+    (status = 422, response = super::problem::Unprocessable),
+    (status = 503, response = super::problem::Unavailable),
+))]
+#[get("/sites/{site_id}/mappings")]
+pub async fn list_mappings(
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    page: web::Query<PageQuery>,
+    filter: web::Query<MappingFilterQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let site_id = path.into_inner();
+    let page = page.page()?;
+    let now = OffsetDateTime::now_utc();
+    let filter = filter.into_inner().filter(now)?;
+    let rows = db::run(&state.pool, move |conn| {
+        require_site(conn, site_id)?;
+        Ok(q::page(conn, site_id, &filter, page.after, page.limit)?)
+    })
+    .await?;
+    let items: Vec<MappingBody> = rows.into_iter().map(|r| MappingBody::from_row(r, now)).collect();
+    Ok(HttpResponse::Ok().json(Paginated::new(items, page.limit, |m| m.id)))
+}
+
+/// Map a client certificate to a Windows account on this site. Send JSON, or the certificate
+/// itself (`curl --data-binary @alice.pem -H 'Content-Type: application/x-pem-file'
+/// '.../mappings?user_name=CONTOSO%5Calice'`) with the password, if any, in `X-Certmap-Password`.
+#[utoipa::path(tag = "mappings",
+    params(("site_id" = i64, Path), RawMappingQuery,
+        ("X-Certmap-Password" = Option<String>, Header, description = "The account password when the body is a raw certificate")),
+    request_body(content(
+        (CreateMapping = "application/json"),
+        (String = "application/x-pem-file", example = json!(PEM_EXAMPLE)),
+        (Vec<u8> = "application/pkix-cert"),
+        (String = "text/plain"),
+    )),
+    responses(
+        (status = 201, body = MappingBody, headers(("Location" = String), ("ETag" = String))),
+        (status = 400, response = super::problem::BadRequest),
+        (status = 404, response = super::problem::NotFound),
+        (status = 409, response = super::problem::Conflict),
+        (status = 413, response = super::problem::TooLarge),
+        (status = 415, response = super::problem::UnsupportedMedia),
+        (status = 422, response = super::problem::Unprocessable),
+        (status = 503, response = super::problem::Unavailable),
+    ))]
+#[post("/sites/{site_id}/mappings")]
+pub async fn create_mapping(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    raw: web::Query<RawMappingQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let site_id = path.into_inner();
+    let kind = body_kind(&req)?;
+    let body = read_body(payload.into_inner(), DEFAULT_BODY_LIMIT).await?;
+    let request = match kind {
+        BodyKind::Json => MappingRequest::from(parse_json::<CreateMapping>(&body)?),
+        BodyKind::RawCertificate => {
+            let raw = raw.into_inner();
+            let password = req.headers().get(PASSWORD_HEADER).map(|v| {
+                v.to_str().map(str::to_owned).unwrap_or_else(|_| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            });
+            MappingRequest {
+                certificate: certificate_input::parse_bytes(&body, "certificate"),
+                user_name: raw.user_name,
+                password,
+                enabled: raw.enabled,
+                description: raw.description,
+                expires_at: raw.expires_at,
+                allow_expired: raw.allow_expired,
+            }
+        }
+    };
+    let now = OffsetDateTime::now_utc();
+    let (new, warnings) = request.build(&state.secrets, site_id, now)?;
+    let row = db::transaction(&state.pool, move |conn| {
+        sites::lock(conn, site_id)?.ok_or(ApiError::NotFound { what: "site" })?;
+        if let Some(existing) = q::find_by_certificate(conn, site_id, &new.certificate.sha256)? {
+            return Err(duplicate(existing.id));
+        }
+        let row = q::insert(conn, &new)?;
+        sites::bump_revision(conn, site_id)?;
+        Ok(row)
+    })
+    .await?;
+    let location = format!("{API_PREFIX}/sites/{site_id}/mappings/{}", row.id);
+    let revision = row.revision;
+    let mut body = MappingBody::from_row(row, now);
+    body.warnings = warnings;
+    Ok(created(location, revision, &body))
+}
+
+#[utoipa::path(tag = "mappings", params(("site_id" = i64, Path), ("mapping_id" = i64, Path)), responses(
+    (status = 200, body = MappingBody, headers(("ETag" = String))),
+    (status = 404, response = super::problem::NotFound),
+    (status = 503, response = super::problem::Unavailable),
+))]
+#[get("/sites/{site_id}/mappings/{mapping_id}")]
+pub async fn get_mapping(state: web::Data<AppState>, path: web::Path<(i64, i64)>) -> Result<HttpResponse, ApiError> {
+    let (site_id, id) = path.into_inner();
+    let row = db::run(&state.pool, move |conn| q::find(conn, site_id, id)?.ok_or_else(not_found)).await?;
+    let revision = row.revision;
+    Ok(json_with_etag(HttpResponse::Ok(), revision, &MappingBody::from_row(row, OffsetDateTime::now_utc())))
+}
+
+/// Change the account, password, enabled flag, description or expiry. The certificate itself
+/// cannot change: a renewed certificate is a new mapping.
+#[utoipa::path(tag = "mappings", params(("site_id" = i64, Path), ("mapping_id" = i64, Path),
+    ("If-Match" = Option<String>, Header, description = "ETag from a previous GET")),
+    request_body = UpdateMapping, responses(
+    (status = 200, body = MappingBody, headers(("ETag" = String))),
+    (status = 400, response = super::problem::BadRequest),
+    (status = 404, response = super::problem::NotFound),
+    (status = 412, response = super::problem::PreconditionFailed),
+    (status = 413, response = super::problem::TooLarge),
+    (status = 415, response = super::problem::UnsupportedMedia),
+    (status = 422, response = super::problem::Unprocessable),
+    (status = 503, response = super::problem::Unavailable),
+))]
+#[patch("/sites/{site_id}/mappings/{mapping_id}")]
+pub async fn update_mapping(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(i64, i64)>,
+    super::extract::Json(body): super::extract::Json<UpdateMapping>,
+) -> Result<HttpResponse, ApiError> {
+    let (site_id, id) = path.into_inner();
+    let headers = req.headers().clone();
+    let state2 = state.clone();
+    let row = db::transaction(&state.pool, move |conn| {
+        let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
+        check_if_match(&headers, current.revision)?;
+        let values = body.apply(&state2.secrets, &current)?;
+        let row = q::update(conn, site_id, id, &values)?;
+        sites::bump_revision(conn, site_id)?;
+        Ok(row)
+    })
+    .await?;
+    let revision = row.revision;
+    Ok(json_with_etag(HttpResponse::Ok(), revision, &MappingBody::from_row(row, OffsetDateTime::now_utc())))
+}
+
+#[utoipa::path(tag = "mappings", params(("site_id" = i64, Path), ("mapping_id" = i64, Path),
+    ("If-Match" = Option<String>, Header, description = "ETag from a previous GET")), responses(
+    (status = 204, description = "Deleted"),
+    (status = 404, response = super::problem::NotFound),
+    (status = 412, response = super::problem::PreconditionFailed),
+    (status = 503, response = super::problem::Unavailable),
+))]
+#[delete("/sites/{site_id}/mappings/{mapping_id}")]
+pub async fn delete_mapping(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (site_id, id) = path.into_inner();
+    let headers = req.headers().clone();
+    db::transaction(&state.pool, move |conn| {
+        let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
+        check_if_match(&headers, current.revision)?;
+        q::delete(conn, site_id, id)?;
+        sites::bump_revision(conn, site_id)?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Every site's mapping of one certificate, by the SHA-256 of its DER.
+#[utoipa::path(tag = "mappings", params(("sha256" = String, Path, description = "SHA-256 of the certificate, hex")), responses(
+    (status = 200, body = CertificateMappings),
+    (status = 404, response = super::problem::NotFound),
+    (status = 503, response = super::problem::Unavailable),
+))]
+#[get("/certificates/{sha256}")]
+pub async fn certificate_mappings(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let sha256 = parse_fingerprint(&path.into_inner())
+        .ok()
+        .filter(|f| f.len() == 64)
+        .ok_or(ApiError::NotFound { what: "certificate" })?;
+    let key = sha256.clone();
+    let rows = db::run(&state.pool, move |conn| Ok(q::by_certificate(conn, &key)?)).await?;
+    if rows.is_empty() {
+        return Err(ApiError::NotFound { what: "certificate" });
+    }
+    let now = OffsetDateTime::now_utc();
+    Ok(HttpResponse::Ok().json(CertificateMappings {
+        sha256,
+        mappings: rows.into_iter().map(|r| MappingBody::from_row(r, now)).collect(),
+    }))
+}

@@ -1,0 +1,154 @@
+//! What IIS would do with a certificate on a site: the same matching code the gateways' authorize
+//! endpoint uses.
+
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use certmap_db::queries::{many_to_one, mappings};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::certificate_input::{self, body_kind, BodyKind};
+use super::extract::{parse_json, read_body, DEFAULT_BODY_LIMIT};
+use super::many_to_one::{mode_of, rules_of};
+use super::problem::ApiError;
+use super::sites::{require_site, spec_of};
+use super::{db, AppState};
+use crate::domain::resolve::{resolve, Decision, ManyToOneView, OneToOneView};
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(resolve_certificate);
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    /// PEM, base64 DER or the IIS one-line form.
+    pub certificate: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    OneToOne,
+    ManyToOne,
+    Denied,
+    NoMapping,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Resolution {
+    pub outcome: Outcome,
+    /// The account IIS logs the request on as.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapping_id: Option<i64>,
+    /// The many-to-one mapping that decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub many_to_one_name: Option<String>,
+    /// Why nothing mapped: mapping-disabled, certificate-expired, certificate-not-yet-valid,
+    /// one-to-one-disabled, mapping-expired, no-match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What IIS answers when the request is refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iis_symptom: Option<String>,
+    pub sha256: String,
+    pub subject: String,
+    pub issuer: String,
+}
+
+/// Which mapping matches a certificate and as whom IIS would log it on: one-to-one first, then
+/// many-to-one in order, where a matching deny wins; or no mapping (401.1).
+#[utoipa::path(tag = "mappings", params(("site_id" = i64, Path)),
+    request_body(content((ResolveRequest = "application/json"), (String = "application/x-pem-file"), (Vec<u8> = "application/pkix-cert"), (String = "text/plain"))),
+    responses(
+        (status = 200, body = Resolution),
+        (status = 400, response = super::problem::BadRequest),
+        (status = 404, response = super::problem::NotFound),
+        (status = 413, response = super::problem::TooLarge),
+        (status = 415, response = super::problem::UnsupportedMedia),
+        (status = 422, response = super::problem::Unprocessable),
+        (status = 503, response = super::problem::Unavailable),
+    ))]
+#[post("/sites/{site_id}/resolve")]
+pub async fn resolve_certificate(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let site_id = path.into_inner();
+    let kind = body_kind(&req)?;
+    let body = read_body(payload.into_inner(), DEFAULT_BODY_LIMIT).await?;
+    let (cert, _) = match kind {
+        BodyKind::Json => {
+            certificate_input::parse_text(&parse_json::<ResolveRequest>(&body)?.certificate, "certificate")?
+        }
+        BodyKind::RawCertificate => certificate_input::parse_bytes(&body, "certificate")?,
+    };
+    let sha256 = cert.info().sha256.clone();
+    let (site, one, many) = db::transaction(&state.pool, move |conn| {
+        let site = require_site(conn, site_id)?;
+        let one = mappings::find_by_certificate(conn, site_id, &sha256)?;
+        let many = many_to_one::all(conn, site_id)?;
+        Ok((site, one, many))
+    })
+    .await?;
+    let settings = spec_of(&site)?.mapping;
+    let rules = many.iter().map(rules_of).collect::<Result<Vec<_>, _>>()?;
+    let views: Vec<ManyToOneView<'_>> = many
+        .iter()
+        .zip(&rules)
+        .map(|(m, rules)| ManyToOneView {
+            id: m.id,
+            name: &m.name,
+            enabled: m.enabled,
+            mode: mode_of(m),
+            user_name: m.user_name.as_deref(),
+            rules,
+        })
+        .collect();
+    let one_view = one.as_ref().map(|m| OneToOneView {
+        id: m.id,
+        enabled: m.enabled,
+        user_name: &m.user_name,
+        expires_at: m.expires_at,
+    });
+    let decision = resolve(cert.info(), OffsetDateTime::now_utc(), &settings, one_view, &views);
+    let info = cert.info();
+    let mut out = Resolution {
+        outcome: Outcome::NoMapping,
+        user_name: decision.user_name().map(str::to_owned),
+        mapping_id: None,
+        many_to_one_name: None,
+        reason: None,
+        iis_symptom: None,
+        sha256: info.sha256.clone(),
+        subject: info.subject.clone(),
+        issuer: info.issuer.clone(),
+    };
+    match &decision {
+        Decision::OneToOne { mapping_id, .. } => {
+            out.outcome = Outcome::OneToOne;
+            out.mapping_id = Some(*mapping_id);
+        }
+        Decision::ManyToOne { mapping_id, name, .. } => {
+            out.outcome = Outcome::ManyToOne;
+            out.mapping_id = Some(*mapping_id);
+            out.many_to_one_name = Some(name.clone());
+        }
+        Decision::Denied { mapping_id, name } => {
+            out.outcome = Outcome::Denied;
+            out.mapping_id = Some(*mapping_id);
+            out.many_to_one_name = Some(name.clone());
+            out.iis_symptom = Some(decision.iis_symptom().into());
+        }
+        Decision::NoMapping { reason } => {
+            out.reason = Some(reason.as_str().into());
+            out.iis_symptom = Some(decision.iis_symptom().into());
+        }
+    }
+    Ok(HttpResponse::Ok().json(out))
+}

@@ -1,0 +1,84 @@
+//! `certmap rotate-secret-key`: move every stored password to the current key.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use certmap_db::queries::{many_to_one, mappings};
+use diesel::Connection;
+
+use crate::config::{DatabaseSource, SecretConfig};
+use crate::secrets::{SecretKeys, SecretKind};
+use crate::startup::{Database, StartError};
+
+pub struct RotationReport {
+    pub reencrypted: usize,
+    pub already_current: usize,
+    pub new_key_file: bool,
+}
+
+/// With CERTMAP_SECRET_KEY the operator has already put the new key there and the old one in
+/// CERTMAP_SECRET_KEY_OLD; with the key file, a new key is generated and the old one kept in
+/// `secret.key.old`, so a failure half-way leaves every password still decryptable.
+pub fn rotate(source: &DatabaseSource, data_dir: &Path, secrets: &SecretConfig) -> Result<RotationReport, StartError> {
+    let new_key_file = secrets.key.is_none();
+    if new_key_file {
+        // Loading first makes sure a current key exists (and is valid) before it is retired.
+        SecretKeys::load(None, secrets.old_keys.as_deref(), data_dir)?;
+        let current = fs::read_to_string(data_dir.join("secret.key"))?;
+        append_private(&data_dir.join("secret.key.old"), current.trim())?;
+        let next = data_dir.join("secret.key.next");
+        write_private(&next, &SecretKeys::generate_key_base64())?;
+        fs::rename(&next, data_dir.join("secret.key"))?;
+    }
+    let keys = SecretKeys::load(secrets.key.as_deref(), secrets.old_keys.as_deref(), data_dir)?;
+    let database = Database::open(source)?;
+    let mut conn = database.connect()?;
+    let report = conn
+        .transaction(|conn| {
+            let mut report = RotationReport { reencrypted: 0, already_current: 0, new_key_file };
+            for (kind, rows) in [
+                (SecretKind::OneToOne, mappings::passwords(conn)?),
+                (SecretKind::ManyToOne, many_to_one::passwords(conn)?),
+            ] {
+                for (id, blob) in rows {
+                    if !keys.is_stale(&blob) {
+                        report.already_current += 1;
+                        continue;
+                    }
+                    let fresh = keys
+                        .reencrypt(kind, &blob)
+                        .map_err(|e| RotateError(format!("password of {kind:?} mapping {id}: {e}")))?;
+                    match kind {
+                        SecretKind::OneToOne => mappings::set_password(conn, id, &fresh)?,
+                        SecretKind::ManyToOne => many_to_one::set_password(conn, id, &fresh)?,
+                    };
+                    report.reencrypted += 1;
+                }
+            }
+            Ok::<_, RotateError>(report)
+        })
+        .map_err(|e| StartError::Migrate(format!("rotation rolled back: {}", e.0)))?;
+    database.close();
+    Ok(report)
+}
+
+#[derive(Debug)]
+struct RotateError(String);
+
+impl From<diesel::result::Error> for RotateError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self(e.to_string())
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    writeln!(f, "{text}")
+}
+
+fn append_private(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut f = OpenOptions::new().append(true).create(true).mode(0o600).open(path)?;
+    writeln!(f, "{text}")
+}

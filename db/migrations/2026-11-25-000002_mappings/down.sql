@@ -1,0 +1,2 @@
+DROP TABLE many_to_one_mappings;
+DROP TABLE mappings;

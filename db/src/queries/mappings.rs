@@ -1,0 +1,153 @@
+use diesel::dsl::now;
+use diesel::prelude::*;
+use time::OffsetDateTime;
+
+use super::lower;
+use crate::models::{Mapping, MappingValues, NewMapping};
+use crate::schema::mappings;
+
+/// List filters; each one given narrows the result.
+#[derive(Debug, Clone, Default)]
+pub struct MappingFilter {
+    pub user_name: Option<String>,
+    /// Lowercase hex without separators; matched against SHA-256 and SHA-1.
+    pub fingerprint: Option<String>,
+    /// Certificates whose notAfter is before this instant.
+    pub not_after_before: Option<OffsetDateTime>,
+    pub enabled: Option<bool>,
+}
+
+pub fn insert(conn: &mut PgConnection, new: &NewMapping) -> QueryResult<Mapping> {
+    diesel::insert_into(mappings::table).values(new).returning(Mapping::as_returning()).get_result(conn)
+}
+
+/// Many rows in one round trip per chunk; PostgreSQL allows 65,535 bind parameters per statement.
+pub fn insert_many(conn: &mut PgConnection, rows: &[NewMapping]) -> QueryResult<usize> {
+    let mut inserted = 0;
+    for chunk in rows.chunks(2_000) {
+        inserted += diesel::insert_into(mappings::table).values(chunk).execute(conn)?;
+    }
+    Ok(inserted)
+}
+
+pub fn find(conn: &mut PgConnection, site_id: i64, id: i64) -> QueryResult<Option<Mapping>> {
+    mappings::table
+        .filter(mappings::site_id.eq(site_id).and(mappings::id.eq(id)))
+        .select(Mapping::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn lock(conn: &mut PgConnection, site_id: i64, id: i64) -> QueryResult<Option<Mapping>> {
+    mappings::table
+        .filter(mappings::site_id.eq(site_id).and(mappings::id.eq(id)))
+        .select(Mapping::as_select())
+        .for_update()
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_certificate(conn: &mut PgConnection, site_id: i64, sha256: &str) -> QueryResult<Option<Mapping>> {
+    mappings::table
+        .filter(mappings::site_id.eq(site_id).and(mappings::sha256.eq(sha256)))
+        .select(Mapping::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Which of these certificates the site already maps, with the mapping ids.
+pub fn existing(conn: &mut PgConnection, site_id: i64, sha256s: &[String]) -> QueryResult<Vec<(String, i64)>> {
+    let mut found = Vec::new();
+    for chunk in sha256s.chunks(10_000) {
+        found.extend(
+            mappings::table
+                .filter(mappings::site_id.eq(site_id).and(mappings::sha256.eq_any(chunk)))
+                .select((mappings::sha256, mappings::id))
+                .load::<(String, i64)>(conn)?,
+        );
+    }
+    Ok(found)
+}
+
+pub fn page(
+    conn: &mut PgConnection,
+    site_id: i64,
+    filter: &MappingFilter,
+    after: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Mapping>> {
+    let mut query = mappings::table
+        .filter(mappings::site_id.eq(site_id).and(mappings::id.gt(after.unwrap_or(0))))
+        .select(Mapping::as_select())
+        .into_boxed();
+    if let Some(user) = &filter.user_name {
+        query = query.filter(lower(mappings::user_name).eq(user.to_lowercase()));
+    }
+    if let Some(fp) = &filter.fingerprint {
+        query = query.filter(mappings::sha256.eq(fp.clone()).or(mappings::sha1.eq(fp.clone())));
+    }
+    if let Some(before) = filter.not_after_before {
+        query = query.filter(mappings::not_after.lt(before));
+    }
+    if let Some(enabled) = filter.enabled {
+        query = query.filter(mappings::enabled.eq(enabled));
+    }
+    query.order(mappings::id).limit(limit).load(conn)
+}
+
+pub fn all(conn: &mut PgConnection, site_id: i64) -> QueryResult<Vec<Mapping>> {
+    mappings::table.filter(mappings::site_id.eq(site_id)).order(mappings::id).select(Mapping::as_select()).load(conn)
+}
+
+/// Every site's mapping of one certificate.
+pub fn by_certificate(conn: &mut PgConnection, sha256: &str) -> QueryResult<Vec<Mapping>> {
+    mappings::table.filter(mappings::sha256.eq(sha256)).order(mappings::id).select(Mapping::as_select()).load(conn)
+}
+
+pub fn update(conn: &mut PgConnection, site_id: i64, id: i64, values: &MappingValues) -> QueryResult<Mapping> {
+    diesel::update(mappings::table.filter(mappings::site_id.eq(site_id).and(mappings::id.eq(id))))
+        .set((values, mappings::revision.eq(mappings::revision + 1), mappings::updated_at.eq(now)))
+        .returning(Mapping::as_returning())
+        .get_result(conn)
+}
+
+pub fn delete(conn: &mut PgConnection, site_id: i64, id: i64) -> QueryResult<bool> {
+    Ok(diesel::delete(mappings::table.filter(mappings::site_id.eq(site_id).and(mappings::id.eq(id)))).execute(conn)?
+        == 1)
+}
+
+/// Every stored password ciphertext, for key rotation.
+pub fn passwords(conn: &mut PgConnection) -> QueryResult<Vec<(i64, Vec<u8>)>> {
+    mappings::table
+        .filter(mappings::password_enc.is_not_null())
+        .select((mappings::id, mappings::password_enc.assume_not_null()))
+        .load(conn)
+}
+
+pub fn set_password(conn: &mut PgConnection, id: i64, blob: &[u8]) -> QueryResult<usize> {
+    diesel::update(mappings::table.find(id)).set(mappings::password_enc.eq(blob)).execute(conn)
+}
+
+/// What lint needs of each mapping, without loading certificates.
+#[derive(Debug, Clone, Queryable)]
+pub struct LintRow {
+    pub id: i64,
+    pub user_name: String,
+    pub enabled: bool,
+    pub has_password: bool,
+    pub not_after: OffsetDateTime,
+}
+
+pub fn lint_facts(conn: &mut PgConnection, site_id: i64) -> QueryResult<Vec<LintRow>> {
+    mappings::table
+        .filter(mappings::site_id.eq(site_id))
+        .order(mappings::id)
+        .select((
+            mappings::id,
+            mappings::user_name,
+            mappings::enabled,
+            mappings::password_enc.is_not_null(),
+            mappings::not_after,
+        ))
+        .load(conn)
+}

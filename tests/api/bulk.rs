@@ -1,0 +1,91 @@
+use awc::http::Method;
+use certmap_tests::certs::TestCa;
+use certmap_tests::TestApp;
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+fn mapping_rows(app: &TestApp) -> i64 {
+    app.sql(|c| {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>("(SELECT count(*) FROM mappings)"))
+            .get_result(c)
+            .unwrap()
+    })
+}
+
+async fn bulk(app: &TestApp, site: i64, content_type: &str, body: Vec<u8>) -> certmap_tests::Response {
+    app.request(
+        Method::POST,
+        &format!("/api/v1/sites/{site}/mappings:bulk"),
+        &[("content-type", content_type)],
+        Some(&body),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn ten_thousand_mappings_in_one_transaction() {
+    let app = TestApp::spawn().await;
+    let ca = TestCa::new("Contoso CA");
+    let s = app.site(json!({"name": "S"})).await["id"].as_i64().unwrap();
+    let certs = ca.many(10_000, "user");
+    let items: Vec<Value> = certs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| json!({"certificate": c.pem, "user_name": format!("CONTOSO\\user{}", i % 100), "password": "pw"}))
+        .collect();
+    let res = bulk(&app, s, "application/json", serde_json::to_vec(&items).unwrap()).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(res.json()["created"], 10_000);
+    assert_eq!(mapping_rows(&app), 10_000);
+    assert_eq!(app.get(&format!("/api/v1/sites/{s}")).await.json()["revision"], res.json()["revision"]);
+    // The same batch again: every item is now a duplicate, and nothing changes.
+    let p = bulk(&app, s, "application/json", serde_json::to_vec(&items[..3]).unwrap())
+        .await
+        .problem(422, "duplicate-certificate");
+    assert_eq!(p["errors"].as_array().unwrap().len(), 3);
+    assert_eq!(mapping_rows(&app), 10_000);
+}
+
+#[actix_web::test]
+async fn one_bad_item_refuses_the_whole_batch_naming_each_bad_index() {
+    let app = TestApp::spawn().await;
+    let ca = TestCa::new("Contoso CA");
+    let s = app.site(json!({"name": "S"})).await["id"].as_i64().unwrap();
+    let certs = ca.many(50, "u");
+    let mut items: Vec<Value> = certs.iter().map(|c| json!({"certificate": c.pem, "user_name": "alice"})).collect();
+    items[7] = json!({"certificate": "garbage", "user_name": "alice"});
+    items[20]["user_name"] = json!("bad:name");
+    items[33] = json!({"certificate": certs[2].pem, "user_name": "alice"});
+    items[40] = json!({"certificate": certs[40].pem, "user_name": "alice", "extra": 1});
+    let p =
+        bulk(&app, s, "application/json", serde_json::to_vec(&items).unwrap()).await.problem(422, "validation-failed");
+    let fields: Vec<&str> = p["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["[7].certificate", "[20].user_name", "[33].certificate", "[40].extra"]);
+    assert_eq!(mapping_rows(&app), 0, "all or nothing");
+    assert_eq!(app.get(&format!("/api/v1/sites/{s}")).await.json()["revision"], 1);
+}
+
+#[actix_web::test]
+async fn ndjson_and_bad_bodies() {
+    let app = TestApp::spawn().await;
+    let ca = TestCa::new("Contoso CA");
+    let s = app.site(json!({"name": "S"})).await["id"].as_i64().unwrap();
+    let lines: String =
+        ca.many(5, "n").iter().map(|c| json!({"certificate": c.pem, "user_name": "bob"}).to_string() + "\n").collect();
+    let res = bulk(&app, s, "application/x-ndjson", lines.into_bytes()).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(res.json()["created"], 5);
+    bulk(&app, s, "application/json", b"[".to_vec()).await.problem(400, "malformed-json");
+    bulk(&app, s, "application/json", b"{}".to_vec()).await.problem(422, "invalid-field");
+    bulk(&app, s, "application/json", b"[]".to_vec()).await.problem(422, "empty-bulk");
+    bulk(&app, s, "text/csv", b"a,b".to_vec()).await.problem(415, "unsupported-media-type");
+    bulk(
+        &app,
+        999,
+        "application/json",
+        serde_json::to_vec(&[json!({"certificate": ca.client("z").pem, "user_name": "z"})]).unwrap(),
+    )
+    .await
+    .problem(404, "not-found");
+    assert_eq!(mapping_rows(&app), 5);
+}
