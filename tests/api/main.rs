@@ -7,4 +7,5 @@ mod lint;
 mod many_to_one;
 mod mappings;
 mod openapi;
+mod readme;
 mod sites;

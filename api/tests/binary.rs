@@ -1,0 +1,178 @@
+//! The `certmap` binary itself: it serves, logs no secret, stops cleanly on SIGTERM, and rotates
+//! its password key.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use certmap::secrets::{SecretKeys, SecretKind};
+use certmap_db::testdb::{self, scratch_dir};
+use diesel::prelude::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_certmap");
+const PASSWORD: &str = "Tr0ub4dor&3-never-in-logs";
+
+/// A minimal HTTP/1.1 exchange, so this test depends on nothing but the binary.
+fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+struct Server {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Server {
+    fn start(url: &str, data_dir: &std::path::Path) -> (Self, String) {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", url, "--data-dir"])
+            .arg(data_dir)
+            .env("CERTMAP_LOG", "debug")
+            .env_remove("CERTMAP_SECRET_KEY")
+            .env_remove("CERTMAP_SECRET_KEY_OLD")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        for pipe in
+            [Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())]
+        {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                BufReader::new(pipe).lines().map_while(Result::ok).for_each(|l| drop(tx.send(l)))
+            });
+        }
+        let mut server = Self { child, lines, log: Vec::new() };
+        let addr = loop {
+            let line = server.lines.recv_timeout(Duration::from_secs(60)).expect("the server prints where it listens");
+            server.log.push(line.clone());
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        (server, addr)
+    }
+
+    /// SIGTERM, then everything it printed.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        let status = self.child.wait().unwrap();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.log.push(line);
+        }
+        (status, self.log.join("\n"))
+    }
+}
+
+fn stored_password(url: &str) -> Vec<u8> {
+    let mut conn = PgConnection::establish(url).unwrap();
+    certmap_db::queries::mappings::passwords(&mut conn).unwrap().remove(0).1
+}
+
+#[test]
+fn serves_logs_no_secret_stops_on_sigterm_and_rotates_the_key() {
+    let db = testdb::server().create_database();
+    let data_dir = scratch_dir("binary");
+    let (server, addr) = Server::start(db.url(), &data_dir);
+
+    let json = [("Content-Type", "application/json")];
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/api/v1/sites",
+        &json,
+        br#"{"name": "Default Web Site", "certificate_mapping": {"enabled": true}}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["alice.contoso.com".into()]).unwrap().self_signed(&key).unwrap();
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/api/v1/sites/1/mappings?user_name=CONTOSO%5Calice",
+        &[("Content-Type", "application/x-pem-file"), ("X-Certmap-Password", PASSWORD)],
+        cert.pem().as_bytes(),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(!body.contains(PASSWORD));
+    // A refused password is not echoed either.
+    let bad = format!(r#"{{"certificate": {:?}, "user_name": "bob", "password": "{PASSWORD}\u0000"}}"#, cert.pem());
+    let (status, body) = http(&addr, "POST", "/api/v1/sites/1/mappings", &json, bad.as_bytes());
+    assert_eq!(status, 422, "{body}");
+    assert!(!body.contains(PASSWORD));
+
+    let (status, log) = server.stop();
+    assert!(status.success(), "graceful stop on SIGTERM: {status}\n{log}");
+    assert!(log.contains("certmap stopped"), "{log}");
+    assert!(log.contains("/api/v1/sites/1/mappings"), "requests are logged: {log}");
+    assert!(!log.contains(PASSWORD), "the password reached the log:\n{log}");
+    assert!(!log.contains('\u{1b}'), "no colour codes in a pipe");
+
+    // The key file was created private, and rotation moves the password to a new key.
+    let key_file = data_dir.join("secret.key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
+    let before = stored_password(db.url());
+    let old_key = std::fs::read_to_string(&key_file).unwrap();
+    let out = Command::new(BIN)
+        .args(["rotate-secret-key", "--database-url", db.url(), "--data-dir"])
+        .arg(&data_dir)
+        .env_remove("CERTMAP_SECRET_KEY")
+        .env_remove("CERTMAP_SECRET_KEY_OLD")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("re-encrypted 1 passwords"), "{stdout}");
+    assert_ne!(std::fs::read_to_string(&key_file).unwrap(), old_key);
+    assert!(std::fs::read_to_string(data_dir.join("secret.key.old")).unwrap().contains(old_key.trim()));
+    let after = stored_password(db.url());
+    assert_ne!(before, after);
+    let keys = SecretKeys::load(None, None, &data_dir).unwrap();
+    assert!(!keys.is_stale(&after));
+    assert_eq!(keys.decrypt(SecretKind::OneToOne, &after).unwrap().expose(), PASSWORD);
+    // Only the new key: the old blob is no longer readable without secret.key.old.
+    let new_only =
+        SecretKeys::load(Some(std::fs::read_to_string(&key_file).unwrap().trim()), None, &scratch_dir("empty"))
+            .unwrap();
+    assert!(new_only.decrypt(SecretKind::OneToOne, &before).is_err());
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+#[test]
+fn openapi_and_migrate_commands() {
+    let out = Command::new(BIN).arg("openapi").output().unwrap();
+    assert!(out.status.success());
+    let spec: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(spec["paths"]["/api/v1/sites/{site_id}/mappings"].is_object());
+
+    let db = testdb::server().create_database();
+    let out = Command::new(BIN).args(["migrate", "--database-url", db.url()]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = Command::new(BIN)
+        .args(["migrate", "--database-url", "postgres://nobody:hunter2@127.0.0.1:1/none"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot reach the database"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the password in a URL is redacted: {stderr}");
+}
