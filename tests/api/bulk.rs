@@ -75,6 +75,14 @@ async fn ndjson_and_bad_bodies() {
     let res = bulk(&app, s, "application/x-ndjson", lines.into_bytes()).await;
     assert_eq!(res.status, 201, "{}", res.text());
     assert_eq!(res.json()["created"], 5);
+    // A broken line is one bad item, named by its index; the good lines are not written either.
+    let mixed = format!(
+        "{}\n{{not json\n\n{}\n",
+        json!({"certificate": ca.client("m1").pem, "user_name": "m"}),
+        json!({"certificate": ca.client("m2").pem, "user_name": "m"})
+    );
+    let p = bulk(&app, s, "application/x-ndjson", mixed.into_bytes()).await.problem(422, "malformed-json");
+    assert_eq!(p["errors"][0]["field"], "[1]");
     bulk(&app, s, "application/json", b"[".to_vec()).await.problem(400, "malformed-json");
     bulk(&app, s, "application/json", b"{}".to_vec()).await.problem(422, "invalid-field");
     bulk(&app, s, "application/json", b"[]".to_vec()).await.problem(422, "empty-bulk");

@@ -6,6 +6,7 @@ use actix_web::http::header;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use certmap_db::models::NewMapping;
 use certmap_db::queries::{mappings as q, sites};
+use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
@@ -42,26 +43,83 @@ fn at_index(index: usize, Invalid(vs): Invalid) -> impl Iterator<Item = Violatio
     })
 }
 
-fn items(body: &[u8], ndjson: bool) -> Result<Vec<&RawValue>, ApiError> {
-    if ndjson {
-        body.split(|b| *b == b'\n')
-            .filter(|line| line.iter().any(|b| !b.is_ascii_whitespace()))
-            .map(|line| {
-                serde_json::from_slice::<&RawValue>(line).map_err(|e| ApiError::BadRequest {
-                    code: "malformed-json",
-                    detail: format!("a line of the NDJSON body is not valid JSON: {e}"),
-                })
+/// The batch as it is read: checked rows, every refusal by item index, and where each certificate
+/// first appeared (a duplicate within the batch is refused like one already on the site).
+struct Batch<'a> {
+    secrets: &'a crate::secrets::SecretKeys,
+    site_id: i64,
+    now: OffsetDateTime,
+    next_index: usize,
+    rows: Vec<NewMapping>,
+    violations: Vec<Violation>,
+    first_seen: HashMap<String, usize>,
+}
+
+impl Batch<'_> {
+    fn add(&mut self, item: &[u8]) {
+        let index = self.next_index;
+        self.next_index += 1;
+        let built = parse_json::<CreateMapping>(item)
+            .map_err(|e| match e {
+                ApiError::Invalid(inv) => inv,
+                ApiError::BadRequest { code, detail } => Invalid::one(Rejection::new(code, detail).at("")),
+                other => Invalid::one(Rejection::new("invalid-item", other.to_string()).at("")),
             })
-            .collect()
-    } else {
-        // Borrowed slices of the body: the items are not copied before they are parsed.
-        serde_json::from_slice::<Vec<&RawValue>>(body).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => ApiError::Invalid(Invalid::one(
-                Rejection::new("invalid-field", "the body must be a JSON array of mapping objects").at(""),
-            )),
-            _ => ApiError::BadRequest { code: "malformed-json", detail: format!("the body is not valid JSON: {e}") },
-        })
+            .and_then(|c| MappingRequest::from(c).build(self.secrets, self.site_id, self.now));
+        match built {
+            Ok((row, _)) => match self.first_seen.get(&row.certificate.sha256) {
+                Some(first) => self.violations.push(
+                    Rejection::new("duplicate-certificate", format!("the same certificate as item {first}"))
+                        .at(format!("[{index}].certificate")),
+                ),
+                None => {
+                    self.first_seen.insert(row.certificate.sha256.clone(), index);
+                    self.rows.push(row);
+                }
+            },
+            Err(inv) => self.violations.extend(at_index(index, inv)),
+        }
     }
+}
+
+/// NDJSON is checked line by line as it arrives, so the body is never held whole: only the rows
+/// that will be written are.
+async fn read_ndjson(mut payload: actix_web::dev::Payload, batch: &mut Batch<'_>) -> Result<(), ApiError> {
+    let mut pending = web::BytesMut::new();
+    let mut total = 0usize;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest {
+            code: "unreadable-body",
+            detail: format!("the request body could not be read: {e}"),
+        })?;
+        total += chunk.len();
+        if total > BULK_BODY_LIMIT {
+            return Err(ApiError::PayloadTooLarge { limit: BULK_BODY_LIMIT });
+        }
+        pending.extend_from_slice(&chunk);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line = pending.split_to(end + 1);
+            add_line(batch, &line[..end]);
+        }
+    }
+    add_line(batch, &pending);
+    Ok(())
+}
+
+fn add_line(batch: &mut Batch<'_>, line: &[u8]) {
+    if line.iter().any(|b| !b.is_ascii_whitespace()) {
+        batch.add(line);
+    }
+}
+
+fn json_array_items(body: &[u8]) -> Result<Vec<&RawValue>, ApiError> {
+    // Borrowed slices of the body: the items are not copied before they are parsed.
+    serde_json::from_slice::<Vec<&RawValue>>(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::Invalid(Invalid::one(
+            Rejection::new("invalid-field", "the body must be a JSON array of mapping objects").at(""),
+        )),
+        _ => ApiError::BadRequest { code: "malformed-json", detail: format!("the body is not valid JSON: {e}") },
+    })
 }
 
 /// Create many mappings in one transaction: every item is checked (certificate, account,
@@ -97,33 +155,25 @@ pub async fn bulk_create(
             expected: "a JSON array (application/json) or NDJSON (application/x-ndjson)",
         });
     }
-    let body = read_body(payload.into_inner(), BULK_BODY_LIMIT).await?;
     let now = OffsetDateTime::now_utc();
-    let mut rows: Vec<NewMapping> = Vec::new();
-    let mut violations: Vec<Violation> = Vec::new();
-    let mut first_seen: HashMap<String, usize> = HashMap::new();
-    for (index, raw) in items(&body, ndjson)?.into_iter().enumerate() {
-        let built = parse_json::<CreateMapping>(raw.get().as_bytes())
-            .map_err(|e| match e {
-                ApiError::Invalid(inv) => inv,
-                other => Invalid::one(Rejection::new("invalid-item", other.to_string()).at("")),
-            })
-            .and_then(|c| MappingRequest::from(c).build(&state.secrets, site_id, now));
-        match built {
-            Ok((row, _)) => match first_seen.get(&row.certificate.sha256) {
-                Some(first) => violations.push(
-                    Rejection::new("duplicate-certificate", format!("the same certificate as item {first}"))
-                        .at(format!("[{index}].certificate")),
-                ),
-                None => {
-                    first_seen.insert(row.certificate.sha256.clone(), index);
-                    rows.push(row);
-                }
-            },
-            Err(inv) => violations.extend(at_index(index, inv)),
+    let mut batch = Batch {
+        secrets: &state.secrets,
+        site_id,
+        now,
+        next_index: 0,
+        rows: Vec::new(),
+        violations: Vec::new(),
+        first_seen: HashMap::new(),
+    };
+    if ndjson {
+        read_ndjson(payload.into_inner(), &mut batch).await?;
+    } else {
+        let body = read_body(payload.into_inner(), BULK_BODY_LIMIT).await?;
+        for item in json_array_items(&body)? {
+            batch.add(item.get().as_bytes());
         }
     }
-    drop(body);
+    let Batch { rows, mut violations, first_seen, .. } = batch;
     if rows.is_empty() && violations.is_empty() {
         violations.push(Rejection::new("empty-bulk", "the body holds no mappings").at(""));
     }
