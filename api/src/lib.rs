@@ -6,6 +6,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod openapi;
+pub mod render;
 pub mod rotate;
 pub mod secrets;
 pub mod startup;
