@@ -28,6 +28,32 @@ pub enum Command {
     /// Re-encrypt every stored password under the current secret key. With a key file (no
     /// CERTMAP_SECRET_KEY), first generate a new key and keep the old one in secret.key.old.
     RotateSecretKey(DatabaseArgs),
+    /// Bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a token signed with the server's secret (CERTMAP_JWT_SECRET or <data-dir>/jwt.secret).
+    Issue(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[arg(long, value_enum)]
+    pub role: crate::auth::Role,
+    /// Limit the token to this site (by name); repeat for several. Without it, every site.
+    #[arg(long = "site")]
+    pub sites: Vec<String>,
+    /// Lifetime, e.g. 12h, 30d, 90m.
+    #[arg(long, default_value = "12h")]
+    pub ttl: String,
+    /// Who the token is for; recorded in the audit log.
+    #[arg(long, default_value = "certmap-cli")]
+    pub subject: String,
+    #[arg(long, env = "CERTMAP_DATA_DIR", default_value = "./certmap-data")]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -58,6 +84,9 @@ pub struct ServeArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "CERTMAP_WORKERS")]
     pub workers: Option<usize>,
+    /// Writes (POST, PATCH, DELETE) allowed per caller per minute.
+    #[arg(long, env = "CERTMAP_WRITE_RATE", default_value_t = 600)]
+    pub write_rate: u32,
     /// Maximum database connections.
     #[arg(long, env = "CERTMAP_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
@@ -72,6 +101,8 @@ impl ServeArgs {
             database: self.database.source(),
             data_dir: self.database.data_dir.clone(),
             secrets: SecretConfig::from_env(),
+            auth: crate::auth::AuthConfig::from_env(),
+            writes_per_minute: self.write_rate,
             workers: self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             db_pool_size: self.db_pool_size,
         }

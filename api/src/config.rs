@@ -38,6 +38,9 @@ pub struct ServeConfig {
     pub database: DatabaseSource,
     pub data_dir: PathBuf,
     pub secrets: SecretConfig,
+    pub auth: crate::auth::AuthConfig,
+    /// Writes allowed per caller per minute.
+    pub writes_per_minute: u32,
     pub workers: usize,
     pub db_pool_size: u32,
 }

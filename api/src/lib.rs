@@ -1,6 +1,7 @@
 //! certmap: the system of record for IIS client-certificate mappings and the mTLS gateways that
 //! use them.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;

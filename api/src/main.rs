@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use certmap::cli::{Cli, Command};
+use certmap::cli::{Cli, Command, TokenCommand};
 use certmap::startup::{self, Application};
 use clap::Parser;
 
@@ -25,6 +25,9 @@ fn main() -> ExitCode {
                     );
                 },
             )
+        }
+        Command::Token(TokenCommand::Issue(args)) => {
+            certmap::auth::issue_from_cli(&args).map(|token| println!("{token}"))
         }
         Command::Openapi => {
             println!("{}", certmap::openapi::spec().to_pretty_json().unwrap_or_default());

@@ -28,6 +28,8 @@ and for IIS rules the `iis_symptom` it prevents.",
         (name = "mappings", description = "One-to-one mappings: a whole client certificate → a Windows account, on a site"),
         (name = "many-to-one", description = "Many-to-one mappings: subject/issuer rules → an account, or a deny"),
         (name = "lint", description = "Findings: configurations IIS accepts but that will not work"),
+        (name = "audit", description = "Who changed what (admins only)"),
+        (name = "audit", description = "Who changed what (admins only)"),
     ),
     components(
         schemas(Problem, FieldProblem),
@@ -35,6 +37,12 @@ and for IIS rules the `iis_symptom` it prevents.",
             problem::BadRequest,
             problem::Unprocessable,
             problem::NotFound,
+            problem::Unauthorized,
+            problem::Forbidden,
+            problem::TooManyRequests,
+            problem::Unauthorized,
+            problem::Forbidden,
+            problem::TooManyRequests,
             problem::Conflict,
             problem::PreconditionFailed,
             problem::TooLarge,
@@ -49,6 +57,47 @@ struct Base;
 pub fn spec() -> utoipa::openapi::OpenApi {
     let (_, api) =
         App::new().into_utoipa_app().openapi(Base::openapi()).configure(crate::http::routes).split_for_parts();
+    finish(api)
+}
+
+/// What every API operation shares, added in one place so no operation can forget it: the bearer
+/// requirement, and the 401/403 (and for writes 429) answers of the auth layer.
+pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+    use utoipa::openapi::{Ref, RefOr};
+
+    let components = api.components.get_or_insert_with(Default::default);
+    let mut bearer = Http::new(HttpAuthScheme::Bearer);
+    bearer.bearer_format = Some("JWT".into());
+    bearer.description = Some(
+        "A JWT from `certmap token issue --role admin|editor|reader|gateway [--site NAME]`. Roles: admin (everything), \
+         editor (write sites, directories, mappings), reader (read, no secrets), gateway (snapshots, config, authorize). \
+         A token limited to sites sees the others as 404 and may not write them (403)."
+            .into(),
+    );
+    components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+    for (path, item) in api.paths.paths.iter_mut() {
+        if !path.starts_with(crate::http::API_PREFIX) {
+            continue;
+        }
+        let ops = [
+            (&mut item.get, false),
+            (&mut item.post, true),
+            (&mut item.put, true),
+            (&mut item.patch, true),
+            (&mut item.delete, true),
+        ];
+        for (op, write) in ops {
+            let Some(op) = op.as_mut() else { continue };
+            op.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+            let responses = &mut op.responses.responses;
+            responses.insert("401".into(), RefOr::Ref(Ref::from_response_name("Unauthorized")));
+            responses.insert("403".into(), RefOr::Ref(Ref::from_response_name("Forbidden")));
+            if write {
+                responses.insert("429".into(), RefOr::Ref(Ref::from_response_name("TooManyRequests")));
+            }
+        }
+    }
     api
 }
 

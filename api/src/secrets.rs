@@ -263,7 +263,7 @@ impl<'a> Blob<'a> {
     }
 }
 
-fn decode_key(text: &str, origin: impl Fn() -> String) -> Result<[u8; KEY_LEN], SecretError> {
+pub(crate) fn decode_key(text: &str, origin: impl Fn() -> String) -> Result<[u8; KEY_LEN], SecretError> {
     // The base64 crate's error names the offending byte, which would leak part of the key.
     let bytes = STANDARD
         .decode(text)
@@ -276,7 +276,7 @@ fn decode_key(text: &str, origin: impl Fn() -> String) -> Result<[u8; KEY_LEN], 
     key
 }
 
-fn current_key_from_file(path: &Path) -> Result<[u8; KEY_LEN], SecretError> {
+pub(crate) fn current_key_from_file(path: &Path) -> Result<[u8; KEY_LEN], SecretError> {
     let origin = || path.display().to_string();
     if let Some(text) = read_private(path)? {
         let key = decode_key(text.trim(), origin);

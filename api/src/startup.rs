@@ -14,6 +14,7 @@ use diesel::{Connection, RunQueryDsl};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
+use crate::auth::JwtKeys;
 use crate::config::{redact, DatabaseSource, ServeConfig};
 use crate::http::extract::{path_config, query_config};
 use crate::http::problem::ApiError;
@@ -32,6 +33,8 @@ pub enum StartError {
     Migrate(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("token keys: {0}")]
+    Auth(#[from] crate::auth::AuthError),
     #[error("password encryption keys: {0}")]
     Secrets(#[from] crate::secrets::SecretError),
     #[error("{0}")]
@@ -118,14 +121,18 @@ impl Application {
             .map_err(|e| StartError::Io(std::io::Error::other(e)))??;
         let secrets =
             SecretKeys::load(config.secrets.key.as_deref(), config.secrets.old_keys.as_deref(), &config.data_dir)?;
+        let auth = JwtKeys::load(&config.auth, &config.data_dir)?;
         let pool = connect_pool(&database.url, config.db_pool_size, Duration::from_secs(5));
-        let state = app_state(pool, secrets);
+        let state = app_state(pool, secrets, auth, config.writes_per_minute);
         let listener =
             TcpListener::bind(config.listen).map_err(|source| StartError::Bind { addr: config.listen, source })?;
         let addr = listener.local_addr()?;
         let server = HttpServer::new(move || build_app(state.clone()))
             .workers(config.workers)
             .shutdown_timeout(10)
+            // A client that never finishes its request head does not hold a connection for long.
+            .client_request_timeout(Duration::from_secs(10))
+            .keep_alive(Duration::from_secs(75))
             .listen(listener)?
             .run();
         if !addr.ip().is_loopback() {
@@ -171,6 +178,7 @@ pub fn build_app(
         .app_data(path_config())
         .configure(routes)
         .split_for_parts();
+    let spec = crate::openapi::finish(spec);
     app.service(
         SwaggerUi::new("/docs/{_:.*}")
             .url("/openapi.json", spec)
@@ -181,8 +189,23 @@ pub fn build_app(
         web::get().to(|| async { HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish() }),
     )
     .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound { what: "route" }) }))
+    .wrap(security_headers())
     .wrap(middleware::Compress::default())
     .wrap(middleware::from_fn(log_request))
+}
+
+/// Every answer may carry mappings or secrets: nothing is cached, sniffed or framed. The policy
+/// still lets the Swagger UI load its own scripts and styles (and nothing from elsewhere).
+fn security_headers() -> middleware::DefaultHeaders {
+    middleware::DefaultHeaders::new()
+        .add(("Cache-Control", "no-store"))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'",
+        ))
 }
 
 async fn log_request(

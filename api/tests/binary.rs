@@ -44,6 +44,7 @@ impl Server {
             .args(["serve", "--listen", "127.0.0.1:0", "--database-url", url, "--data-dir"])
             .arg(data_dir)
             .env("CERTMAP_LOG", "debug")
+            .env_remove("CERTMAP_JWT_SECRET")
             .env_remove("CERTMAP_SECRET_KEY")
             .env_remove("CERTMAP_SECRET_KEY_OLD")
             .stdout(Stdio::piped())
@@ -92,7 +93,18 @@ fn serves_logs_no_secret_stops_on_sigterm_and_rotates_the_key() {
     let data_dir = scratch_dir("binary");
     let (server, addr) = Server::start(db.url(), &data_dir);
 
-    let json = [("Content-Type", "application/json")];
+    // Nothing answers without a token; `certmap token issue` signs one with the server's own secret.
+    let (status, body) = http(&addr, "GET", "/api/v1/sites", &[], b"");
+    assert_eq!(status, 401, "{body}");
+    let out = Command::new(BIN)
+        .args(["token", "issue", "--role", "admin", "--ttl", "10m", "--data-dir"])
+        .arg(&data_dir)
+        .env_remove("CERTMAP_JWT_SECRET")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bearer = format!("Bearer {}", String::from_utf8(out.stdout).unwrap().trim());
+    let json = [("Content-Type", "application/json"), ("Authorization", bearer.as_str())];
     let (status, body) = http(
         &addr,
         "POST",
@@ -107,7 +119,11 @@ fn serves_logs_no_secret_stops_on_sigterm_and_rotates_the_key() {
         &addr,
         "POST",
         "/api/v1/sites/1/mappings?user_name=CONTOSO%5Calice",
-        &[("Content-Type", "application/x-pem-file"), ("X-Certmap-Password", PASSWORD)],
+        &[
+            ("Content-Type", "application/x-pem-file"),
+            ("X-Certmap-Password", PASSWORD),
+            ("Authorization", bearer.as_str()),
+        ],
         cert.pem().as_bytes(),
     );
     assert_eq!(status, 201, "{body}");
@@ -124,6 +140,7 @@ fn serves_logs_no_secret_stops_on_sigterm_and_rotates_the_key() {
     assert!(log.contains("/api/v1/sites/1/mappings"), "requests are logged: {log}");
     assert!(!log.contains(PASSWORD), "the password reached the log:\n{log}");
     assert!(!log.contains('\u{1b}'), "no colour codes in a pipe");
+    assert!(!log.contains(bearer.trim_start_matches("Bearer ")), "tokens stay out of the log");
 
     // The key file was created private, and rotation moves the password to a new key.
     let key_file = data_dir.join("secret.key");

@@ -1,7 +1,7 @@
 use diesel::prelude::*;
 use time::OffsetDateTime;
 
-use crate::schema::{directories, many_to_one_mappings, mappings, sites};
+use crate::schema::{audit_events, directories, many_to_one_mappings, mappings, sites};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sites, check_for_backend(diesel::pg::Pg))]
@@ -162,4 +162,34 @@ pub struct ManyToOneValues {
     pub user_name: Option<String>,
     pub password_enc: Option<Vec<u8>>,
     pub rules: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_events, check_for_backend(diesel::pg::Pg))]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: OffsetDateTime,
+    pub actor: String,
+    pub role: String,
+    pub action: String,
+    pub site_id: Option<i64>,
+    pub resource: String,
+    pub resource_id: Option<i64>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    pub remote_addr: Option<String>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = audit_events)]
+pub struct NewAuditEvent {
+    pub actor: String,
+    pub role: String,
+    pub action: String,
+    pub site_id: Option<i64>,
+    pub resource: String,
+    pub resource_id: Option<i64>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    pub remote_addr: Option<String>,
 }

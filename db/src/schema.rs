@@ -85,4 +85,20 @@ diesel::table! {
 diesel::joinable!(mappings -> sites (site_id));
 diesel::joinable!(many_to_one_mappings -> sites (site_id));
 
-diesel::allow_tables_to_appear_in_same_query!(sites, directories, mappings, many_to_one_mappings);
+diesel::table! {
+    audit_events (id) {
+        id -> Int8,
+        at -> Timestamptz,
+        actor -> Text,
+        role -> Text,
+        action -> Text,
+        site_id -> Nullable<Int8>,
+        resource -> Text,
+        resource_id -> Nullable<Int8>,
+        before -> Nullable<Jsonb>,
+        after -> Nullable<Jsonb>,
+        remote_addr -> Nullable<Text>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(sites, directories, mappings, many_to_one_mappings, audit_events);

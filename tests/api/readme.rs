@@ -19,11 +19,13 @@ async fn the_readme_tour_works_when_pasted() {
     std::fs::create_dir_all(&dir).unwrap();
     let script = tour().to_owned();
     let api = app.url("/api/v1");
+    let token = app.admin_token.clone();
     let run_dir = dir.clone();
     let out = actix_web::rt::task::spawn_blocking(move || {
         Command::new("bash")
             .args(["-euo", "pipefail", "-c", &script])
             .env("API", api)
+            .env("TOKEN", token)
             .current_dir(run_dir)
             .output()
             .unwrap()

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use actix_web::dev::ServerHandle;
 use actix_web::http::header::HeaderMap;
 use awc::http::Method;
+use certmap::auth::{AuthConfig, JwtKeys, Role};
 use certmap::config::{DatabaseSource, SecretConfig, ServeConfig};
 use certmap::startup::Application;
 use certmap_db::testdb::{self, TestDatabase};
@@ -20,6 +21,10 @@ pub struct TestApp {
     thread: Option<std::thread::JoinHandle<()>>,
     /// Holds the server's secret key file; removed when the test ends.
     pub data_dir: std::path::PathBuf,
+    /// The server's token keys, to mint tokens of any role.
+    pub keys: JwtKeys,
+    /// Sent with every request that names no Authorization header of its own.
+    pub admin_token: String,
     // Dropped after the server has stopped (see Drop), so no connection outlives its database.
     pub db: Option<TestDatabase>,
 }
@@ -72,12 +77,21 @@ impl TestApp {
     /// A server on a database the caller owns. It runs on a thread and runtime of its own, so it
     /// can be stopped (and waited for) from `Drop` whatever the test's runtime is doing.
     pub async fn spawn_on(database: DatabaseSource) -> Self {
+        Self::spawn_with(database, 100_000).await
+    }
+
+    /// A server with its own write limit per caller per minute.
+    pub async fn spawn_with(database: DatabaseSource, writes_per_minute: u32) -> Self {
         let data_dir = testdb::scratch_dir("app");
+        let auth = AuthConfig { secret: Some(JwtKeys::random_secret()), ..Default::default() };
+        let keys = JwtKeys::load(&auth, &data_dir).expect("token keys");
         let config = ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             database,
             data_dir: data_dir.clone(),
             secrets: SecretConfig::default(),
+            auth,
+            writes_per_minute,
             workers: 1,
             db_pool_size: 4,
         };
@@ -99,7 +113,15 @@ impl TestApp {
             thread: Some(thread),
             db: None,
             data_dir,
+            admin_token: keys.issue("test-admin", Role::Admin, None, time::Duration::hours(1)),
+            keys,
         }
+    }
+
+    /// A token of this role (and, optionally, these sites) signed with the server's secret.
+    pub fn token(&self, role: Role, sites: &[&str]) -> String {
+        let sites = (!sites.is_empty()).then(|| sites.iter().map(|s| s.to_string()).collect());
+        self.keys.issue(&format!("test-{}", role.as_str()), role, sites, time::Duration::hours(1))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -108,7 +130,11 @@ impl TestApp {
 
     pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Response {
         let mut req = self.client.request(method, self.url(path));
-        for (k, v) in headers {
+        // An explicit empty Authorization means "send none".
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+            req = req.insert_header(("authorization", format!("Bearer {}", self.admin_token)));
+        }
+        for (k, v) in headers.iter().filter(|(k, v)| !(k.eq_ignore_ascii_case("authorization") && v.is_empty())) {
             req = req.insert_header((*k, *v));
         }
         let mut res = match body {

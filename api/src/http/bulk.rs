@@ -13,9 +13,12 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::audit::{record, Change};
+use super::caller::Caller;
 use super::extract::{parse_json, read_body};
 use super::mappings::{CreateMapping, MappingRequest};
 use super::problem::ApiError;
+use super::sites::lock_site_for_write;
 use super::{db, AppState};
 use crate::domain::violation::{Invalid, Rejection, Violation};
 
@@ -142,10 +145,12 @@ fn json_array_items(body: &[u8]) -> Result<Vec<&RawValue>, ApiError> {
 #[post("/sites/{site_id}/mappings:bulk")]
 pub async fn bulk_create(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<i64>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_write(&state)?;
     let site_id = path.into_inner();
     let media =
         req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
@@ -178,7 +183,7 @@ pub async fn bulk_create(
         violations.push(Rejection::new("empty-bulk", "the body holds no mappings").at(""));
     }
     let result = db::transaction(&state.pool, move |conn| {
-        sites::lock(conn, site_id)?.ok_or(ApiError::NotFound { what: "site" })?;
+        lock_site_for_write(conn, site_id, &caller)?;
         let shas: Vec<String> = rows.iter().map(|r| r.certificate.sha256.clone()).collect();
         for (sha, existing) in q::existing(conn, site_id, &shas)? {
             violations.push(
@@ -203,6 +208,21 @@ pub async fn bulk_create(
         }
         let created = q::insert_many(conn, &rows)?;
         let revision = sites::bump_revision(conn, site_id)?;
+        // One event for the batch: the certificates it added, not 100,000 copies of them.
+        let added: Vec<&str> = rows.iter().map(|r| r.certificate.sha256.as_str()).collect();
+        let after = serde_json::json!({"created": created, "sha256": added});
+        record(
+            conn,
+            &caller,
+            Change {
+                action: "mapping.bulk_create",
+                site_id: Some(site_id),
+                resource: "mapping",
+                resource_id: None,
+                before: None,
+                after: Some(after),
+            },
+        )?;
         Ok(BulkResult { site_id, created, revision })
     })
     .await?;

@@ -9,11 +9,13 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::audit::{json, record, Change};
+use super::caller::Caller;
 use super::etag::check_if_match;
 use super::extract::Json;
 use super::pagination::{PageQuery, Paginated};
 use super::problem::ApiError;
-use super::sites::require_site;
+use super::sites::{lock_site_for_write, require_site};
 use super::{created, db, json_with_etag, AppState, API_PREFIX};
 use crate::domain::directory::{ClientCertificates, DirectoryPolicy, DirectorySpec};
 use crate::domain::names::VirtualPath;
@@ -203,13 +205,15 @@ fn not_found() -> ApiError {
 #[get("/sites/{site_id}/directories")]
 pub async fn list_directories(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<i64>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_read()?;
     let site_id = path.into_inner();
     let page = page.page()?;
     let rows = db::run(&state.pool, move |conn| {
-        require_site(conn, site_id)?;
+        require_site(conn, site_id, &caller)?;
         Ok(q::page(conn, site_id, page.after, page.limit)?)
     })
     .await?;
@@ -233,15 +237,29 @@ pub async fn list_directories(
 #[post("/sites/{site_id}/directories")]
 pub async fn create_directory(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<i64>,
     Json(body): Json<DirectoryInput>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_write(&state)?;
     let site_id = path.into_inner();
     let values = values_of(&body.apply(None)?);
     let row = db::transaction(&state.pool, move |conn| {
-        sites::lock(conn, site_id)?.ok_or(ApiError::NotFound { what: "site" })?;
+        lock_site_for_write(conn, site_id, &caller)?;
         let row = q::insert(conn, site_id, &values)?;
         sites::bump_revision(conn, site_id)?;
+        record(
+            conn,
+            &caller,
+            Change {
+                action: "directory.create",
+                site_id: Some(site_id),
+                resource: "directory",
+                resource_id: Some(row.id),
+                before: None,
+                after: json(&DirectoryBody::try_from(row.clone())?),
+            },
+        )?;
         Ok(row)
     })
     .await?;
@@ -256,9 +274,18 @@ pub async fn create_directory(
     (status = 503, response = super::problem::Unavailable),
 ))]
 #[get("/sites/{site_id}/directories/{directory_id}")]
-pub async fn get_directory(state: web::Data<AppState>, path: web::Path<(i64, i64)>) -> Result<HttpResponse, ApiError> {
+pub async fn get_directory(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_read()?;
     let (site_id, id) = path.into_inner();
-    let row = db::run(&state.pool, move |conn| q::find(conn, site_id, id)?.ok_or_else(not_found)).await?;
+    let row = db::run(&state.pool, move |conn| {
+        require_site(conn, site_id, &caller)?;
+        q::find(conn, site_id, id)?.ok_or_else(not_found)
+    })
+    .await?;
     let revision = row.revision;
     Ok(json_with_etag(HttpResponse::Ok(), revision, &DirectoryBody::try_from(row)?))
 }
@@ -281,18 +308,33 @@ pub async fn get_directory(state: web::Data<AppState>, path: web::Path<(i64, i64
 #[patch("/sites/{site_id}/directories/{directory_id}")]
 pub async fn update_directory(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
     Json(body): Json<DirectoryInput>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_write(&state)?;
     let (site_id, id) = path.into_inner();
     let headers = req.headers().clone();
     let row = db::transaction(&state.pool, move |conn| {
+        lock_site_for_write(conn, site_id, &caller)?;
         let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
         check_if_match(&headers, current.revision)?;
         let spec = body.apply(Some(spec_of(&current)?))?;
         let row = q::update(conn, site_id, id, &values_of(&spec))?;
         sites::bump_revision(conn, site_id)?;
+        record(
+            conn,
+            &caller,
+            Change {
+                action: "directory.update",
+                site_id: Some(site_id),
+                resource: "directory",
+                resource_id: Some(id),
+                before: json(&DirectoryBody::try_from(current)?),
+                after: json(&DirectoryBody::try_from(row.clone())?),
+            },
+        )?;
         Ok(row)
     })
     .await?;
@@ -310,16 +352,31 @@ pub async fn update_directory(
 #[delete("/sites/{site_id}/directories/{directory_id}")]
 pub async fn delete_directory(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_write(&state)?;
     let (site_id, id) = path.into_inner();
     let headers = req.headers().clone();
     db::transaction(&state.pool, move |conn| {
+        lock_site_for_write(conn, site_id, &caller)?;
         let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
         check_if_match(&headers, current.revision)?;
         q::delete(conn, site_id, id)?;
         sites::bump_revision(conn, site_id)?;
+        record(
+            conn,
+            &caller,
+            Change {
+                action: "directory.delete",
+                site_id: Some(site_id),
+                resource: "directory",
+                resource_id: Some(id),
+                before: json(&DirectoryBody::try_from(current)?),
+                after: None,
+            },
+        )?;
         Ok(())
     })
     .await?;
@@ -336,9 +393,15 @@ pub async fn delete_directory(
 #[post("/sites/{site_id}/directories/{directory_id}/mappings")]
 pub async fn refuse_directory_mappings(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_read()?;
     let (site_id, id) = path.into_inner();
-    db::run(&state.pool, move |conn| q::find(conn, site_id, id)?.ok_or_else(not_found)).await?;
+    db::run(&state.pool, move |conn| {
+        require_site(conn, site_id, &caller)?;
+        q::find(conn, site_id, id)?.ok_or_else(not_found)
+    })
+    .await?;
     Err(mapping_not_at_site_root("directory_id").into())
 }

@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::caller::Caller;
 use super::problem::ApiError;
 use super::sites::{require_site, spec_of};
 use super::{db, AppState};
@@ -74,10 +75,15 @@ impl From<Finding> for FindingBody {
     (status = 503, response = super::problem::Unavailable),
 ))]
 #[get("/sites/{site_id}/lint")]
-pub async fn site_lint(state: web::Data<AppState>, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+pub async fn site_lint(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_read()?;
     let site_id = path.into_inner();
     let (site, dirs, ones, manys) = db::transaction(&state.pool, move |conn| {
-        let site = require_site(conn, site_id)?;
+        let site = require_site(conn, site_id, &caller)?;
         Ok((
             site,
             directories::all(conn, site_id)?,

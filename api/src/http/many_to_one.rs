@@ -8,13 +8,15 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::audit::{json, record, Change};
+use super::caller::Caller;
 use super::etag::check_if_match;
 use super::extract::Json;
 use super::mappings::seal_password;
 use super::pagination::{PageQuery, Paginated};
 use super::problem::ApiError;
 use super::serde_util::present;
-use super::sites::require_site;
+use super::sites::{lock_site_for_write, require_site};
 use super::{created, db, json_with_etag, AppState, API_PREFIX};
 use crate::domain::mapping::{parse_description, parse_mapping_name};
 use crate::domain::names::UserName;
@@ -302,13 +304,15 @@ fn not_found() -> ApiError {
 #[get("/sites/{site_id}/many-to-one")]
 pub async fn list_many_to_one(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<i64>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_read()?;
     let site_id = path.into_inner();
     let page = page.page()?;
     let rows = db::run(&state.pool, move |conn| {
-        require_site(conn, site_id)?;
+        require_site(conn, site_id, &caller)?;
         Ok(q::page(conn, site_id, page.after, page.limit)?)
     })
     .await?;
@@ -329,15 +333,29 @@ pub async fn list_many_to_one(
 #[post("/sites/{site_id}/many-to-one")]
 pub async fn create_many_to_one(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<i64>,
     Json(body): Json<CreateManyToOne>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_write(&state)?;
     let site_id = path.into_inner();
     let values = body.build(&state.secrets)?;
     let row = db::transaction(&state.pool, move |conn| {
-        sites::lock(conn, site_id)?.ok_or(ApiError::NotFound { what: "site" })?;
+        lock_site_for_write(conn, site_id, &caller)?;
         let row = q::insert(conn, site_id, &values)?;
         sites::bump_revision(conn, site_id)?;
+        record(
+            conn,
+            &caller,
+            Change {
+                action: "many_to_one.create",
+                site_id: Some(site_id),
+                resource: "many_to_one",
+                resource_id: Some(row.id),
+                before: None,
+                after: json(&ManyToOneBody::try_from(row.clone())?),
+            },
+        )?;
         Ok(row)
     })
     .await?;
@@ -354,10 +372,16 @@ pub async fn create_many_to_one(
 #[get("/sites/{site_id}/many-to-one/{id}")]
 pub async fn get_many_to_one(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_read()?;
     let (site_id, id) = path.into_inner();
-    let row = db::run(&state.pool, move |conn| q::find(conn, site_id, id)?.ok_or_else(not_found)).await?;
+    let row = db::run(&state.pool, move |conn| {
+        require_site(conn, site_id, &caller)?;
+        q::find(conn, site_id, id)?.ok_or_else(not_found)
+    })
+    .await?;
     let revision = row.revision;
     Ok(json_with_etag(HttpResponse::Ok(), revision, &ManyToOneBody::try_from(row)?))
 }
@@ -378,19 +402,34 @@ pub async fn get_many_to_one(
 #[patch("/sites/{site_id}/many-to-one/{id}")]
 pub async fn update_many_to_one(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
     Json(body): Json<UpdateManyToOne>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_write(&state)?;
     let (site_id, id) = path.into_inner();
     let headers = req.headers().clone();
     let state2 = state.clone();
     let row = db::transaction(&state.pool, move |conn| {
+        lock_site_for_write(conn, site_id, &caller)?;
         let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
         check_if_match(&headers, current.revision)?;
         let values = body.apply(&state2.secrets, &current)?;
         let row = q::update(conn, site_id, id, &values)?;
         sites::bump_revision(conn, site_id)?;
+        record(
+            conn,
+            &caller,
+            Change {
+                action: "many_to_one.update",
+                site_id: Some(site_id),
+                resource: "many_to_one",
+                resource_id: Some(id),
+                before: json(&ManyToOneBody::try_from(current)?),
+                after: json(&ManyToOneBody::try_from(row.clone())?),
+            },
+        )?;
         Ok(row)
     })
     .await?;
@@ -408,16 +447,31 @@ pub async fn update_many_to_one(
 #[delete("/sites/{site_id}/many-to-one/{id}")]
 pub async fn delete_many_to_one(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_write(&state)?;
     let (site_id, id) = path.into_inner();
     let headers = req.headers().clone();
     db::transaction(&state.pool, move |conn| {
+        lock_site_for_write(conn, site_id, &caller)?;
         let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
         check_if_match(&headers, current.revision)?;
         q::delete(conn, site_id, id)?;
         sites::bump_revision(conn, site_id)?;
+        record(
+            conn,
+            &caller,
+            Change {
+                action: "many_to_one.delete",
+                site_id: Some(site_id),
+                resource: "many_to_one",
+                resource_id: Some(id),
+                before: json(&ManyToOneBody::try_from(current)?),
+                after: None,
+            },
+        )?;
         Ok(())
     })
     .await?;

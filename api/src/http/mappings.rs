@@ -9,13 +9,15 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::audit::{json, record, Change};
+use super::caller::Caller;
 use super::certificate_input::{self, body_kind, BodyKind};
 use super::etag::check_if_match;
 use super::extract::{parse_json, read_body, DEFAULT_BODY_LIMIT};
 use super::pagination::{PageQuery, Paginated};
 use super::problem::ApiError;
 use super::serde_util::present;
-use super::sites::require_site;
+use super::sites::{lock_site_for_write, require_site};
 use super::{created, db, json_with_etag, AppState, API_PREFIX};
 use crate::domain::certificate::Certificate;
 use crate::domain::mapping::{
@@ -379,16 +381,18 @@ pub fn duplicate(existing_id: i64) -> ApiError {
 #[get("/sites/{site_id}/mappings")]
 pub async fn list_mappings(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<i64>,
     page: web::Query<PageQuery>,
     filter: web::Query<MappingFilterQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_read()?;
     let site_id = path.into_inner();
     let page = page.page()?;
     let now = OffsetDateTime::now_utc();
     let filter = filter.into_inner().filter(now)?;
     let rows = db::run(&state.pool, move |conn| {
-        require_site(conn, site_id)?;
+        require_site(conn, site_id, &caller)?;
         Ok(q::page(conn, site_id, &filter, page.after, page.limit)?)
     })
     .await?;
@@ -421,11 +425,13 @@ pub async fn list_mappings(
 #[post("/sites/{site_id}/mappings")]
 pub async fn create_mapping(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<i64>,
     raw: web::Query<RawMappingQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_write(&state)?;
     let site_id = path.into_inner();
     let kind = body_kind(&req)?;
     let body = read_body(payload.into_inner(), DEFAULT_BODY_LIMIT).await?;
@@ -450,12 +456,24 @@ pub async fn create_mapping(
     let now = OffsetDateTime::now_utc();
     let (new, warnings) = request.build(&state.secrets, site_id, now)?;
     let row = db::transaction(&state.pool, move |conn| {
-        sites::lock(conn, site_id)?.ok_or(ApiError::NotFound { what: "site" })?;
+        lock_site_for_write(conn, site_id, &caller)?;
         if let Some(existing) = q::find_by_certificate(conn, site_id, &new.certificate.sha256)? {
             return Err(duplicate(existing.id));
         }
         let row = q::insert(conn, &new)?;
         sites::bump_revision(conn, site_id)?;
+        record(
+            conn,
+            &caller,
+            Change {
+                action: "mapping.create",
+                site_id: Some(site_id),
+                resource: "mapping",
+                resource_id: Some(row.id),
+                before: None,
+                after: json(&MappingBody::from_row(row.clone(), now)),
+            },
+        )?;
         Ok(row)
     })
     .await?;
@@ -472,9 +490,18 @@ pub async fn create_mapping(
     (status = 503, response = super::problem::Unavailable),
 ))]
 #[get("/sites/{site_id}/mappings/{mapping_id}")]
-pub async fn get_mapping(state: web::Data<AppState>, path: web::Path<(i64, i64)>) -> Result<HttpResponse, ApiError> {
+pub async fn get_mapping(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_read()?;
     let (site_id, id) = path.into_inner();
-    let row = db::run(&state.pool, move |conn| q::find(conn, site_id, id)?.ok_or_else(not_found)).await?;
+    let row = db::run(&state.pool, move |conn| {
+        require_site(conn, site_id, &caller)?;
+        q::find(conn, site_id, id)?.ok_or_else(not_found)
+    })
+    .await?;
     let revision = row.revision;
     Ok(json_with_etag(HttpResponse::Ok(), revision, &MappingBody::from_row(row, OffsetDateTime::now_utc())))
 }
@@ -496,19 +523,34 @@ pub async fn get_mapping(state: web::Data<AppState>, path: web::Path<(i64, i64)>
 #[patch("/sites/{site_id}/mappings/{mapping_id}")]
 pub async fn update_mapping(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
     super::extract::Json(body): super::extract::Json<UpdateMapping>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_write(&state)?;
     let (site_id, id) = path.into_inner();
     let headers = req.headers().clone();
     let state2 = state.clone();
     let row = db::transaction(&state.pool, move |conn| {
+        lock_site_for_write(conn, site_id, &caller)?;
         let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
         check_if_match(&headers, current.revision)?;
         let values = body.apply(&state2.secrets, &current)?;
         let row = q::update(conn, site_id, id, &values)?;
         sites::bump_revision(conn, site_id)?;
+        record(
+            conn,
+            &caller,
+            Change {
+                action: "mapping.update",
+                site_id: Some(site_id),
+                resource: "mapping",
+                resource_id: Some(id),
+                before: json(&MappingBody::from_row(current, OffsetDateTime::now_utc())),
+                after: json(&MappingBody::from_row(row.clone(), OffsetDateTime::now_utc())),
+            },
+        )?;
         Ok(row)
     })
     .await?;
@@ -526,16 +568,31 @@ pub async fn update_mapping(
 #[delete("/sites/{site_id}/mappings/{mapping_id}")]
 pub async fn delete_mapping(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_write(&state)?;
     let (site_id, id) = path.into_inner();
     let headers = req.headers().clone();
     db::transaction(&state.pool, move |conn| {
+        lock_site_for_write(conn, site_id, &caller)?;
         let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
         check_if_match(&headers, current.revision)?;
         q::delete(conn, site_id, id)?;
         sites::bump_revision(conn, site_id)?;
+        record(
+            conn,
+            &caller,
+            Change {
+                action: "mapping.delete",
+                site_id: Some(site_id),
+                resource: "mapping",
+                resource_id: Some(id),
+                before: json(&MappingBody::from_row(current, OffsetDateTime::now_utc())),
+                after: None,
+            },
+        )?;
         Ok(())
     })
     .await?;
@@ -551,14 +608,17 @@ pub async fn delete_mapping(
 #[get("/certificates/{sha256}")]
 pub async fn certificate_mappings(
     state: web::Data<AppState>,
+    caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_read()?;
     let sha256 = parse_fingerprint(&path.into_inner())
         .ok()
         .filter(|f| f.len() == 64)
         .ok_or(ApiError::NotFound { what: "certificate" })?;
     let key = sha256.clone();
-    let rows = db::run(&state.pool, move |conn| Ok(q::by_certificate(conn, &key)?)).await?;
+    let rows = db::run(&state.pool, move |conn| Ok(q::by_certificate_on_sites(conn, &key)?)).await?;
+    let rows: Vec<Mapping> = rows.into_iter().filter(|(_, site)| caller.sees(site)).map(|(m, _)| m).collect();
     if rows.is_empty() {
         return Err(ApiError::NotFound { what: "certificate" });
     }

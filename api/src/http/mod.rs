@@ -1,7 +1,9 @@
 //! The actix-web layer: extraction, errors, and one module per resource. Every route is registered
 //! through utoipa-actix-web, so no route exists without its OpenAPI operation.
 
+pub mod audit;
 pub mod bulk;
+pub mod caller;
 pub mod certificate_input;
 pub mod db;
 pub mod directories;
@@ -22,11 +24,14 @@ use certmap_db::PgPool;
 use serde::Serialize;
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
+use crate::auth::JwtKeys;
 use crate::secrets::SecretKeys;
 
 pub struct AppState {
     pub pool: PgPool,
     pub secrets: SecretKeys,
+    pub auth: JwtKeys,
+    pub write_limiter: caller::WriteLimiter,
 }
 
 pub const API_PREFIX: &str = "/api/v1";
@@ -40,7 +45,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(bulk::routes)
             .configure(many_to_one::routes)
             .configure(resolve::routes)
-            .configure(lint::routes),
+            .configure(lint::routes)
+            .configure(audit::routes),
     );
 }
 
@@ -60,6 +66,6 @@ pub fn created<T: Serialize>(location: String, revision: i64, body: &T) -> HttpR
     json_with_etag(builder, revision, body)
 }
 
-pub fn app_state(pool: PgPool, secrets: SecretKeys) -> web::Data<AppState> {
-    web::Data::new(AppState { pool, secrets })
+pub fn app_state(pool: PgPool, secrets: SecretKeys, auth: JwtKeys, writes_per_minute: u32) -> web::Data<AppState> {
+    web::Data::new(AppState { pool, secrets, auth, write_limiter: caller::WriteLimiter::new(writes_per_minute) })
 }

@@ -59,6 +59,12 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("this endpoint takes {expected}")]
     UnsupportedMediaType { expected: &'static str },
+    #[error("{detail}")]
+    Unauthorized { detail: String },
+    #[error("{detail}")]
+    Forbidden { detail: String },
+    #[error("too many writes: at most {per_minute} a minute per caller; retry in a moment")]
+    TooManyRequests { per_minute: u32 },
     #[error("{what} not found")]
     NotFound { what: &'static str },
     #[error("{detail}")]
@@ -82,6 +88,9 @@ impl ApiError {
             Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
             Self::PayloadTooLarge { .. } => "payload-too-large",
             Self::UnsupportedMediaType { .. } => "unsupported-media-type",
+            Self::Unauthorized { .. } => "unauthorized",
+            Self::Forbidden { .. } => "forbidden",
+            Self::TooManyRequests { .. } => "too-many-requests",
             Self::NotFound { .. } => "not-found",
             Self::PreconditionFailed { .. } => "precondition-failed",
             Self::Unavailable => "database-unavailable",
@@ -98,6 +107,9 @@ impl ApiError {
             Self::BadRequest { .. } => "The request could not be read",
             Self::PayloadTooLarge { .. } => "The request body is too large",
             Self::UnsupportedMediaType { .. } => "Unsupported media type",
+            Self::Unauthorized { .. } => "Authentication required",
+            Self::Forbidden { .. } => "Forbidden",
+            Self::TooManyRequests { .. } => "Too many requests",
             Self::NotFound { .. } => "Not found",
             Self::Conflict { .. } => "Conflict",
             Self::PreconditionFailed { .. } => "Precondition failed",
@@ -151,6 +163,9 @@ impl ResponseError for ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
@@ -165,8 +180,16 @@ impl ResponseError for ApiError {
         }
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
-        if matches!(self, Self::Unavailable) {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        match self {
+            Self::Unavailable | Self::TooManyRequests { .. } => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            }
+            // RFC 6750: tell the client which scheme to use, and that its token was the problem.
+            Self::Unauthorized { .. } => {
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"certmap\"")));
+            }
+            _ => {}
         }
         response.body(serde_json::to_vec(&self.problem()).unwrap_or_default())
     }
@@ -253,6 +276,21 @@ pub struct Unprocessable(#[allow(dead_code)] Problem);
 #[derive(utoipa::ToResponse)]
 #[response(content_type = "application/problem+json")]
 pub struct BadRequest(#[allow(dead_code)] Problem);
+
+/// No valid bearer token (missing, malformed, expired, wrongly signed, or not for certmap).
+#[derive(utoipa::ToResponse)]
+#[response(content_type = "application/problem+json", headers(("WWW-Authenticate" = String)))]
+pub struct Unauthorized(#[allow(dead_code)] Problem);
+
+/// The token is valid but its role (or its site list) does not allow this.
+#[derive(utoipa::ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct Forbidden(#[allow(dead_code)] Problem);
+
+/// Too many writes from this caller; retry after `Retry-After` seconds.
+#[derive(utoipa::ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct TooManyRequests(#[allow(dead_code)] Problem);
 
 /// No such resource (a path id that is not a number is never a resource either).
 #[derive(utoipa::ToResponse)]

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::caller::Caller;
 use super::certificate_input::{self, body_kind, BodyKind};
 use super::extract::{parse_json, read_body, DEFAULT_BODY_LIMIT};
 use super::many_to_one::{mode_of, rules_of};
@@ -75,10 +76,12 @@ pub struct Resolution {
 #[post("/sites/{site_id}/resolve")]
 pub async fn resolve_certificate(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<i64>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_read()?;
     let site_id = path.into_inner();
     let kind = body_kind(&req)?;
     let body = read_body(payload.into_inner(), DEFAULT_BODY_LIMIT).await?;
@@ -90,7 +93,7 @@ pub async fn resolve_certificate(
     };
     let sha256 = cert.info().sha256.clone();
     let (site, one, many) = db::transaction(&state.pool, move |conn| {
-        let site = require_site(conn, site_id)?;
+        let site = require_site(conn, site_id, &caller)?;
         let one = mappings::find_by_certificate(conn, site_id, &sha256)?;
         let many = many_to_one::all(conn, site_id)?;
         Ok((site, one, many))

@@ -8,6 +8,8 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::audit::{json, record, Change};
+use super::caller::{Access, Caller};
 use super::etag::check_if_match;
 use super::extract::Json;
 use super::pagination::{PageQuery, Paginated};
@@ -223,9 +225,29 @@ impl From<Site> for SiteBody {
     }
 }
 
-/// The site or 404; used by every resource under a site.
-pub fn require_site(conn: &mut certmap_db::PgConnection, site_id: i64) -> Result<Site, ApiError> {
-    q::find(conn, site_id)?.ok_or(ApiError::NotFound { what: "site" })
+/// The site for reading, or 404 — also when the caller's token is limited to other sites, so a
+/// token reveals nothing about sites it cannot see.
+pub fn require_site(conn: &mut certmap_db::PgConnection, site_id: i64, caller: &Caller) -> Result<Site, ApiError> {
+    let site = q::find(conn, site_id)?.ok_or(ApiError::NotFound { what: "site" })?;
+    caller.check_site(&site.name, Access::Read)?;
+    Ok(site)
+}
+
+/// The site locked for the rest of the transaction, for a write. A token limited to other sites
+/// gets 403, for a site that does not exist too (a 404 would tell it which ids exist).
+pub fn lock_site_for_write(
+    conn: &mut certmap_db::PgConnection,
+    site_id: i64,
+    caller: &Caller,
+) -> Result<Site, ApiError> {
+    match q::lock(conn, site_id)? {
+        Some(site) => {
+            caller.check_site(&site.name, Access::Write)?;
+            Ok(site)
+        }
+        None if caller.is_site_scoped() => Err(Caller::out_of_scope()),
+        None => Err(ApiError::NotFound { what: "site" }),
+    }
 }
 
 fn location(id: i64) -> String {
@@ -241,18 +263,22 @@ fn location(id: i64) -> String {
 #[get("/sites")]
 pub async fn list_sites(
     state: web::Data<AppState>,
+    caller: Caller,
     page: web::Query<PageQuery>,
     filter: web::Query<SiteFilter>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_read()?;
     let page = page.page()?;
     let name = filter.into_inner().name;
-    let rows = db::run(&state.pool, move |conn| match name {
+    let visible = caller.clone();
+    let rows: Vec<Site> = db::run(&state.pool, move |conn| match name {
         Some(name) => {
             Ok(q::find_by_name(conn, &name)?.into_iter().filter(|s| page.after.is_none_or(|a| s.id > a)).collect())
         }
-        None => Ok(q::page(conn, page.after, page.limit)?),
+        None => Ok(q::page(conn, page.after, page.limit, visible.site_names())?),
     })
     .await?;
+    let rows: Vec<Site> = rows.into_iter().filter(|s| caller.sees(&s.name)).collect();
     let items: Vec<SiteBody> = rows.into_iter().map(SiteBody::from).collect();
     Ok(HttpResponse::Ok().json(Paginated::new(items, page.limit, |s| s.id)))
 }
@@ -268,9 +294,31 @@ pub async fn list_sites(
     (status = 503, response = super::problem::Unavailable),
 ))]
 #[post("/sites")]
-pub async fn create_site(state: web::Data<AppState>, Json(body): Json<CreateSite>) -> Result<HttpResponse, ApiError> {
+pub async fn create_site(
+    state: web::Data<AppState>,
+    caller: Caller,
+    Json(body): Json<CreateSite>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_write(&state)?;
     let values = values_of(&body.into_spec()?);
-    let row = db::transaction(&state.pool, move |conn| Ok(q::insert(conn, &values)?)).await?;
+    caller.check_site(&values.name, Access::Write)?;
+    let row = db::transaction(&state.pool, move |conn| {
+        let row = q::insert(conn, &values)?;
+        record(
+            conn,
+            &caller,
+            Change {
+                action: "site.create",
+                site_id: Some(row.id),
+                resource: "site",
+                resource_id: Some(row.id),
+                before: None,
+                after: json(&SiteBody::from(row.clone())),
+            },
+        )?;
+        Ok(row)
+    })
+    .await?;
     Ok(created(location(row.id), row.revision, &SiteBody::from(row)))
 }
 
@@ -280,9 +328,14 @@ pub async fn create_site(state: web::Data<AppState>, Json(body): Json<CreateSite
     (status = 503, response = super::problem::Unavailable),
 ))]
 #[get("/sites/{site_id}")]
-pub async fn get_site(state: web::Data<AppState>, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+pub async fn get_site(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_read()?;
     let site_id = path.into_inner();
-    let row = db::run(&state.pool, move |conn| require_site(conn, site_id)).await?;
+    let row = db::run(&state.pool, move |conn| require_site(conn, site_id, &caller)).await?;
     Ok(json_with_etag(HttpResponse::Ok(), row.revision, &SiteBody::from(row)))
 }
 
@@ -303,17 +356,34 @@ pub async fn get_site(state: web::Data<AppState>, path: web::Path<i64>) -> Resul
 #[patch("/sites/{site_id}")]
 pub async fn update_site(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<i64>,
     Json(body): Json<UpdateSite>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_write(&state)?;
     let site_id = path.into_inner();
     let headers = req.headers().clone();
     let row = db::transaction(&state.pool, move |conn| {
-        let current = q::lock(conn, site_id)?.ok_or(ApiError::NotFound { what: "site" })?;
+        let current = lock_site_for_write(conn, site_id, &caller)?;
         check_if_match(&headers, current.revision)?;
         let spec = body.apply(spec_of(&current)?)?;
-        Ok(q::update(conn, site_id, &values_of(&spec))?)
+        // A token limited to some sites cannot rename one of them out of its reach.
+        caller.check_site(spec.name.as_str(), Access::Write)?;
+        let row = q::update(conn, site_id, &values_of(&spec))?;
+        record(
+            conn,
+            &caller,
+            Change {
+                action: "site.update",
+                site_id: Some(site_id),
+                resource: "site",
+                resource_id: Some(site_id),
+                before: json(&SiteBody::from(current)),
+                after: json(&SiteBody::from(row.clone())),
+            },
+        )?;
+        Ok(row)
     })
     .await?;
     Ok(json_with_etag(HttpResponse::Ok(), row.revision, &SiteBody::from(row)))
@@ -329,15 +399,29 @@ pub async fn update_site(
 #[delete("/sites/{site_id}")]
 pub async fn delete_site(
     state: web::Data<AppState>,
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.may_write(&state)?;
     let site_id = path.into_inner();
     let headers = req.headers().clone();
     db::transaction(&state.pool, move |conn| {
-        let current = q::lock(conn, site_id)?.ok_or(ApiError::NotFound { what: "site" })?;
+        let current = lock_site_for_write(conn, site_id, &caller)?;
         check_if_match(&headers, current.revision)?;
         q::delete(conn, site_id)?;
+        record(
+            conn,
+            &caller,
+            Change {
+                action: "site.delete",
+                site_id: Some(site_id),
+                resource: "site",
+                resource_id: Some(site_id),
+                before: json(&SiteBody::from(current)),
+                after: None,
+            },
+        )?;
         Ok(())
     })
     .await?;

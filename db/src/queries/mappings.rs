@@ -99,9 +99,14 @@ pub fn all(conn: &mut PgConnection, site_id: i64) -> QueryResult<Vec<Mapping>> {
     mappings::table.filter(mappings::site_id.eq(site_id)).order(mappings::id).select(Mapping::as_select()).load(conn)
 }
 
-/// Every site's mapping of one certificate.
-pub fn by_certificate(conn: &mut PgConnection, sha256: &str) -> QueryResult<Vec<Mapping>> {
-    mappings::table.filter(mappings::sha256.eq(sha256)).order(mappings::id).select(Mapping::as_select()).load(conn)
+/// Every site's mapping of one certificate, with the site's name (to filter by a token's sites).
+pub fn by_certificate_on_sites(conn: &mut PgConnection, sha256: &str) -> QueryResult<Vec<(Mapping, String)>> {
+    mappings::table
+        .inner_join(crate::schema::sites::table)
+        .filter(mappings::sha256.eq(sha256))
+        .order(mappings::id)
+        .select((Mapping::as_select(), crate::schema::sites::name))
+        .load(conn)
 }
 
 pub fn update(conn: &mut PgConnection, site_id: i64, id: i64, values: &MappingValues) -> QueryResult<Mapping> {

@@ -1,3 +1,4 @@
+pub mod audit;
 pub mod directories;
 pub mod many_to_one;
 pub mod mappings;

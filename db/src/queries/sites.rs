@@ -23,14 +23,19 @@ pub fn find_by_name(conn: &mut PgConnection, name: &str) -> QueryResult<Option<S
     sites::table.filter(lower(sites::name).eq(lower(name))).select(Site::as_select()).first(conn).optional()
 }
 
-/// One page in id order; `after` is the last id of the previous page.
-pub fn page(conn: &mut PgConnection, after: Option<i64>, limit: i64) -> QueryResult<Vec<Site>> {
-    sites::table
-        .filter(sites::id.gt(after.unwrap_or(0)))
-        .order(sites::id)
-        .limit(limit)
-        .select(Site::as_select())
-        .load(conn)
+/// One page in id order; `after` is the last id of the previous page; `names` (lowercase) limits
+/// the page to those sites.
+pub fn page(
+    conn: &mut PgConnection,
+    after: Option<i64>,
+    limit: i64,
+    names: Option<Vec<String>>,
+) -> QueryResult<Vec<Site>> {
+    let mut query = sites::table.filter(sites::id.gt(after.unwrap_or(0))).select(Site::as_select()).into_boxed();
+    if let Some(names) = names {
+        query = query.filter(lower(sites::name).eq_any(names));
+    }
+    query.order(sites::id).limit(limit).load(conn)
 }
 
 pub fn update(conn: &mut PgConnection, id: i64, values: &SiteValues) -> QueryResult<Site> {

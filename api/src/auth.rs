@@ -1,0 +1,307 @@
+//! Bearer tokens: who may do what, on which sites. HS256 tokens are signed with certmap's own
+//! secret; RS256/ES256/EdDSA tokens from an external issuer are verified with its public key. Each
+//! key accepts exactly one algorithm, so a token cannot choose how it is checked.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use aws_lc_rs::digest;
+use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use crate::secrets::{current_key_from_file, SecretError};
+
+pub const ISSUER: &str = "certmap";
+pub const AUDIENCE: &str = "certmap";
+pub const SECRET_FILE: &str = "jwt.secret";
+/// Clock skew tolerated between certmap and whoever issued a token.
+pub const LEEWAY_SECONDS: u64 = 30;
+const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything, including secrets, audit and tokens.
+    Admin,
+    /// Writes sites, directories and mappings.
+    Editor,
+    /// Reads, without secrets.
+    Reader,
+    /// Snapshots, rendered config and authorize only.
+    Gateway,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Editor => "editor",
+            Self::Reader => "reader",
+            Self::Gateway => "gateway",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: Role,
+    /// Site names the token is limited to; absent means every site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sites: Option<Vec<String>>,
+    pub iss: String,
+    pub aud: String,
+    pub exp: i64,
+    pub nbf: i64,
+    pub iat: i64,
+    pub jti: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("the JWT secret: {0}")]
+    Secret(#[from] SecretError),
+    #[error("CERTMAP_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long")]
+    ShortSecret,
+    #[error("public key {path}: {reason}")]
+    PublicKey { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Where the keys come from, read once from the environment by the CLI layer.
+#[derive(Clone, Default)]
+pub struct AuthConfig {
+    /// CERTMAP_JWT_SECRET: signs and verifies HS256 tokens. Without it, `<data-dir>/jwt.secret`.
+    pub secret: Option<String>,
+    /// CERTMAP_JWT_SECRET_OLD: comma-separated secrets still accepted, not used to sign.
+    pub old_secrets: Option<String>,
+    /// CERTMAP_JWT_PUBLIC_KEY: comma-separated PEM files of external issuers; a file's stem is its `kid`.
+    pub public_keys: Option<String>,
+}
+
+impl fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthConfig").field("public_keys", &self.public_keys).finish_non_exhaustive()
+    }
+}
+
+impl AuthConfig {
+    pub fn from_env() -> Self {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        Self {
+            secret: var("CERTMAP_JWT_SECRET"),
+            old_secrets: var("CERTMAP_JWT_SECRET_OLD"),
+            public_keys: var("CERTMAP_JWT_PUBLIC_KEY"),
+        }
+    }
+}
+
+struct VerifyKey {
+    kid: String,
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+pub struct JwtKeys {
+    signing_kid: String,
+    signing: EncodingKey,
+    verifying: Vec<VerifyKey>,
+}
+
+impl fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kids: Vec<&str> = self.verifying.iter().map(|k| k.kid.as_str()).collect();
+        f.debug_struct("JwtKeys").field("signing_kid", &self.signing_kid).field("kids", &kids).finish()
+    }
+}
+
+fn hmac_kid(secret: &[u8]) -> String {
+    format!("hs-{}", hex::encode(&digest::digest(&digest::SHA256, secret).as_ref()[..4]))
+}
+
+impl JwtKeys {
+    pub fn load(config: &AuthConfig, data_dir: &Path) -> Result<Self, AuthError> {
+        let secret: Vec<u8> = match &config.secret {
+            Some(s) if s.len() < MIN_SECRET_BYTES => return Err(AuthError::ShortSecret),
+            Some(s) => s.as_bytes().to_vec(),
+            None => current_key_from_file(&data_dir.join(SECRET_FILE))?.to_vec(),
+        };
+        let signing_kid = hmac_kid(&secret);
+        let mut verifying = vec![VerifyKey {
+            kid: signing_kid.clone(),
+            algorithm: Algorithm::HS256,
+            key: DecodingKey::from_secret(&secret),
+        }];
+        for old in config.old_secrets.iter().flat_map(|s| s.split(',')).map(str::trim).filter(|s| !s.is_empty()) {
+            verifying.push(VerifyKey {
+                kid: hmac_kid(old.as_bytes()),
+                algorithm: Algorithm::HS256,
+                key: DecodingKey::from_secret(old.as_bytes()),
+            });
+        }
+        for path in config.public_keys.iter().flat_map(|s| s.split(',')).map(str::trim).filter(|s| !s.is_empty()) {
+            verifying.push(public_key(Path::new(path))?);
+        }
+        Ok(Self { signing: EncodingKey::from_secret(&secret), signing_kid, verifying })
+    }
+
+    /// A fresh secret for CERTMAP_JWT_SECRET (tests, and people who want one outside the data dir).
+    pub fn random_secret() -> String {
+        format!("{}{}", hex::encode(random_bytes()), hex::encode(random_bytes()))
+    }
+
+    /// A token signed with certmap's own secret.
+    pub fn issue(&self, subject: &str, role: Role, sites: Option<Vec<String>>, ttl: Duration) -> String {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let claims = Claims {
+            sub: subject.to_owned(),
+            role,
+            sites,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            exp: now + ttl.whole_seconds(),
+            nbf: now,
+            iat: now,
+            jti: hex::encode(random_bytes()),
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.signing_kid.clone());
+        // Serializing our own claims with our own HMAC key cannot fail.
+        encode(&header, &claims, &self.signing).expect("an HS256 token encodes")
+    }
+
+    /// The claims of a valid token: right key for its `kid` and algorithm, signature, `exp`,
+    /// `nbf`, `iss` and `aud` all checked.
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let header = decode_header(token).map_err(|e| AuthError::Invalid(format!("malformed token: {e}")))?;
+        let candidates = self
+            .verifying
+            .iter()
+            .filter(|k| k.algorithm == header.alg && header.kid.as_ref().is_none_or(|kid| *kid == k.kid));
+        let mut last = AuthError::Invalid(format!("no key accepts {:?} tokens with this kid", header.alg));
+        for key in candidates {
+            let mut validation = Validation::new(key.algorithm);
+            validation.set_issuer(&[ISSUER]);
+            validation.set_audience(&[AUDIENCE]);
+            validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+            validation.validate_nbf = true;
+            validation.leeway = LEEWAY_SECONDS;
+            match decode::<Claims>(token, &key.key, &validation) {
+                Ok(data) if data.claims.sub.trim().is_empty() => {
+                    return Err(AuthError::Invalid("the token has no subject".into()))
+                }
+                Ok(data) => return Ok(data.claims),
+                Err(e) => last = AuthError::Invalid(describe(&e)),
+            }
+        }
+        Err(last)
+    }
+}
+
+/// `certmap token issue`: signs with the same secret the server verifies with.
+pub fn issue_from_cli(args: &crate::cli::TokenArgs) -> Result<String, crate::startup::StartError> {
+    let ttl = crate::domain::mapping::parse_window(&args.ttl)
+        .map_err(|r| AuthError::Invalid(format!("--ttl: {}", r.message)))?;
+    if ttl <= Duration::ZERO {
+        return Err(AuthError::Invalid("--ttl must be positive".into()).into());
+    }
+    let keys = JwtKeys::load(&AuthConfig::from_env(), &args.data_dir)?;
+    let sites = (!args.sites.is_empty()).then(|| args.sites.clone());
+    Ok(keys.issue(&args.subject, args.role, sites, ttl))
+}
+
+fn describe(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match e.kind() {
+        K::ExpiredSignature => "the token has expired".into(),
+        K::ImmatureSignature => "the token is not valid yet".into(),
+        K::InvalidSignature => "the token's signature does not verify".into(),
+        K::InvalidAudience => "the token is not for certmap (aud)".into(),
+        K::InvalidIssuer => "the token was not issued for certmap (iss)".into(),
+        K::InvalidAlgorithm => "the token's algorithm is not accepted".into(),
+        K::MissingRequiredClaim(c) => format!("the token lacks the {c} claim"),
+        _ => "the token is not valid".into(),
+    }
+}
+
+fn random_bytes() -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).expect("the system random source works");
+    bytes
+}
+
+/// An external issuer's public key; the algorithm follows from the key type.
+fn public_key(path: &Path) -> Result<VerifyKey, AuthError> {
+    let fail = |reason: String| AuthError::PublicKey { path: path.to_owned(), reason };
+    let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let kid = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+    let (_, parsed) = x509_parser::pem::parse_x509_pem(&pem).map_err(|e| fail(format!("not PEM: {e}")))?;
+    let (_, spki) =
+        <x509_parser::x509::SubjectPublicKeyInfo as x509_parser::prelude::FromDer<_>>::from_der(&parsed.contents)
+            .map_err(|e| fail(format!("not a public key: {e}")))?;
+    let oid = spki.algorithm.algorithm.to_id_string();
+    let (algorithm, key) = match oid.as_str() {
+        "1.2.840.113549.1.1.1" => (Algorithm::RS256, DecodingKey::from_rsa_pem(&pem)),
+        "1.2.840.10045.2.1" => (Algorithm::ES256, DecodingKey::from_ec_pem(&pem)),
+        "1.3.101.112" => (Algorithm::EdDSA, DecodingKey::from_ed_pem(&pem)),
+        other => return Err(fail(format!("unsupported key type {other}: use RSA, EC P-256 or Ed25519"))),
+    };
+    Ok(VerifyKey { kid, algorithm, key: key.map_err(|e| fail(e.to_string()))? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> JwtKeys {
+        JwtKeys::load(&AuthConfig { secret: Some("x".repeat(40)), ..Default::default() }, Path::new("/nonexistent"))
+            .unwrap()
+    }
+
+    #[test]
+    fn issued_tokens_verify_with_their_claims() {
+        let k = keys();
+        let t = k.issue("alice", Role::Editor, Some(vec!["Default Web Site".into()]), Duration::hours(1));
+        let c = k.verify(&t).unwrap();
+        assert_eq!(
+            (c.sub.as_str(), c.role, c.sites.as_deref()),
+            ("alice", Role::Editor, Some(&["Default Web Site".to_owned()][..]))
+        );
+        assert_eq!(decode_header(&t).unwrap().kid.as_deref(), Some(hmac_kid("x".repeat(40).as_bytes()).as_str()));
+    }
+
+    #[test]
+    fn expired_and_foreign_tokens_are_refused() {
+        let k = keys();
+        let expired = k.issue("a", Role::Admin, None, Duration::minutes(-5));
+        assert!(k.verify(&expired).unwrap_err().to_string().contains("expired"));
+        let other =
+            JwtKeys::load(&AuthConfig { secret: Some("y".repeat(40)), ..Default::default() }, Path::new("/x")).unwrap();
+        assert!(k.verify(&other.issue("a", Role::Admin, None, Duration::hours(1))).is_err());
+        assert!(k.verify("not.a.token").is_err());
+        assert!(k.verify("").is_err());
+    }
+
+    #[test]
+    fn an_old_secret_still_verifies_during_rotation() {
+        let old =
+            JwtKeys::load(&AuthConfig { secret: Some("o".repeat(40)), ..Default::default() }, Path::new("/x")).unwrap();
+        let token = old.issue("a", Role::Reader, None, Duration::hours(1));
+        let new = JwtKeys::load(
+            &AuthConfig { secret: Some("n".repeat(40)), old_secrets: Some("o".repeat(40)), ..Default::default() },
+            Path::new("/x"),
+        )
+        .unwrap();
+        assert_eq!(new.verify(&token).unwrap().role, Role::Reader);
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(matches!(
+            JwtKeys::load(&AuthConfig { secret: Some("short".into()), ..Default::default() }, Path::new("/x")),
+            Err(AuthError::ShortSecret)
+        ));
+    }
+}

@@ -1,0 +1,152 @@
+//! Who is calling, and what they may do: the bearer token's role and site list, checked before
+//! any work and again against each site touched.
+
+use std::collections::HashMap;
+use std::future::{ready, Ready};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use actix_web::http::header;
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+
+use super::problem::ApiError;
+use super::AppState;
+use crate::auth::Role;
+
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub subject: String,
+    pub role: Role,
+    /// Lowercased site names the token is limited to; None means every site.
+    sites: Option<Vec<String>>,
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+    let state =
+        req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::Internal("no application state".into()))?;
+    let unauthorized = |detail: String| ApiError::Unauthorized { detail };
+    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
+        unauthorized("send a bearer token: Authorization: Bearer <token> (issue one with `certmap token issue`)".into())
+    })?;
+    let value = value.to_str().map_err(|_| unauthorized("the Authorization header is not readable text".into()))?;
+    let token = value
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`".into()))?;
+    let claims = state.auth.verify(token).map_err(|e| unauthorized(e.to_string()))?;
+    Ok(Caller {
+        subject: claims.sub,
+        role: claims.role,
+        sites: claims.sites.map(|s| s.into_iter().map(|n| n.to_lowercase()).collect()),
+        address: req.peer_addr().map(|a| a.ip().to_string()),
+    })
+}
+
+impl Caller {
+    /// How the audit log names this caller.
+    pub fn actor(&self) -> String {
+        format!("token:{}", self.subject)
+    }
+
+    fn forbidden(&self, what: &str) -> ApiError {
+        ApiError::Forbidden { detail: format!("role {} may not {what}", self.role.as_str()) }
+    }
+
+    /// Reading sites, directories and mappings (never secrets).
+    pub fn may_read(&self) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin | Role::Editor | Role::Reader => Ok(()),
+            Role::Gateway => Err(self.forbidden("read the management API (gateways read snapshots and config)")),
+        }
+    }
+
+    /// Writing, at most `limit` times a minute per caller.
+    pub fn may_write(&self, state: &AppState) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin | Role::Editor => state.write_limiter.admit(&self.subject),
+            Role::Reader | Role::Gateway => Err(self.forbidden("change anything")),
+        }
+    }
+
+    pub fn may_administer(&self) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin => Ok(()),
+            _ => Err(self.forbidden("do this (admin only)")),
+        }
+    }
+
+    pub fn is_site_scoped(&self) -> bool {
+        self.sites.is_some()
+    }
+
+    /// The lowercased names the token is limited to, for filtering in SQL.
+    pub fn site_names(&self) -> Option<Vec<String>> {
+        self.sites.clone()
+    }
+
+    pub fn sees(&self, site_name: &str) -> bool {
+        self.sites.as_ref().is_none_or(|sites| sites.contains(&site_name.to_lowercase()))
+    }
+
+    pub fn out_of_scope() -> ApiError {
+        ApiError::Forbidden { detail: "this token is limited to other sites".into() }
+    }
+
+    /// A site outside the token's list does not exist for reads, and is forbidden for writes.
+    pub fn check_site(&self, site_name: &str, access: Access) -> Result<(), ApiError> {
+        match (self.sees(site_name), access) {
+            (true, _) => Ok(()),
+            (false, Access::Read) => Err(ApiError::NotFound { what: "site" }),
+            (false, Access::Write) => Err(Self::out_of_scope()),
+        }
+    }
+}
+
+/// A fixed one-minute window per caller: enough to stop a runaway script without state that
+/// outlives the process.
+pub struct WriteLimiter {
+    per_minute: u32,
+    windows: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+impl WriteLimiter {
+    pub fn new(per_minute: u32) -> Self {
+        Self { per_minute, windows: Mutex::new(HashMap::new()) }
+    }
+
+    fn admit(&self, subject: &str) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if windows.len() > 10_000 {
+            windows.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
+        }
+        let (start, count) = windows.entry(subject.to_owned()).or_insert((now, 0));
+        if now.duration_since(*start) >= Duration::from_secs(60) {
+            *start = now;
+            *count = 0;
+        }
+        if *count >= self.per_minute {
+            return Err(ApiError::TooManyRequests { per_minute: self.per_minute });
+        }
+        *count += 1;
+        Ok(())
+    }
+}
