@@ -25,8 +25,22 @@ pub struct TestApp {
     pub keys: JwtKeys,
     /// Sent with every request that names no Authorization header of its own.
     pub admin_token: String,
+    jwt_secret: String,
     // Dropped after the server has stopped (see Drop), so no connection outlives its database.
     pub db: Option<TestDatabase>,
+}
+
+/// Server settings a test may change.
+pub struct Options {
+    pub writes_per_minute: u32,
+    /// CERTMAP_JWT_PUBLIC_KEY: PEM files of external token issuers.
+    pub jwt_public_keys: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { writes_per_minute: 100_000, jwt_public_keys: None }
+    }
 }
 
 pub struct Response {
@@ -66,24 +80,32 @@ impl Response {
 impl TestApp {
     /// A server with a fresh database of its own.
     pub async fn spawn() -> Self {
+        Self::spawn_options(Options::default()).await
+    }
+
+    /// A server on a database the caller owns.
+    pub async fn spawn_on(database: DatabaseSource) -> Self {
+        Self::spawn_with(database, Options::default()).await
+    }
+
+    /// A server on a fresh database, with options.
+    pub async fn spawn_options(options: Options) -> Self {
         let db = actix_web::rt::task::spawn_blocking(|| testdb::server().create_database())
             .await
             .expect("create test database");
-        let mut app = Self::spawn_on(DatabaseSource::Url(db.url().to_owned())).await;
+        let mut app = Self::spawn_with(DatabaseSource::Url(db.url().to_owned()), options).await;
         app.db = Some(db);
         app
     }
 
-    /// A server on a database the caller owns. It runs on a thread and runtime of its own, so it
-    /// can be stopped (and waited for) from `Drop` whatever the test's runtime is doing.
-    pub async fn spawn_on(database: DatabaseSource) -> Self {
-        Self::spawn_with(database, 100_000).await
-    }
-
-    /// A server with its own write limit per caller per minute.
-    pub async fn spawn_with(database: DatabaseSource, writes_per_minute: u32) -> Self {
+    /// The server runs on a thread and runtime of its own, so it can be stopped (and waited for)
+    /// from `Drop` whatever the test's runtime is doing.
+    pub async fn spawn_with(database: DatabaseSource, options: Options) -> Self {
         let data_dir = testdb::scratch_dir("app");
-        let auth = AuthConfig { secret: Some(JwtKeys::random_secret()), ..Default::default() };
+        let writes_per_minute = options.writes_per_minute;
+        let jwt_secret = JwtKeys::random_secret();
+        let auth =
+            AuthConfig { secret: Some(jwt_secret.clone()), public_keys: options.jwt_public_keys, ..Default::default() };
         let keys = JwtKeys::load(&auth, &data_dir).expect("token keys");
         let config = ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -113,9 +135,15 @@ impl TestApp {
             thread: Some(thread),
             db: None,
             data_dir,
+            jwt_secret,
             admin_token: keys.issue("test-admin", Role::Admin, None, time::Duration::hours(1)),
             keys,
         }
+    }
+
+    /// The server's HS256 secret, to forge tokens with chosen claims.
+    pub fn secret(&self) -> String {
+        self.jwt_secret.clone()
     }
 
     /// A token of this role (and, optionally, these sites) signed with the server's secret.

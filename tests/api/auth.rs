@@ -1,0 +1,291 @@
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use certmap::auth::Role;
+use certmap_tests::{Options, TestApp};
+use diesel::prelude::*;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use serde_json::json;
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+fn claims(extra: serde_json::Value) -> serde_json::Value {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut c = json!({"sub": "mallory", "role": "admin", "iss": "certmap", "aud": "certmap", "exp": now + 600, "nbf": now - 10, "iat": now, "jti": "x"});
+    for (k, v) in extra.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    c
+}
+
+/// A token signed with the server's own HS256 secret but carrying any claims we like.
+fn hs256(secret: &str, claims: &serde_json::Value) -> String {
+    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+}
+
+#[actix_web::test]
+async fn nothing_but_health_and_docs_answers_without_a_token() {
+    let app = TestApp::spawn().await;
+    let none = [("authorization", "")];
+    for path in ["/healthz", "/readyz", "/openapi.json", "/docs/"] {
+        assert_eq!(app.request(awc::http::Method::GET, path, &none, None).await.status, 200, "{path}");
+    }
+    for path in
+        ["/api/v1/sites", "/api/v1/sites/1", "/api/v1/sites/1/mappings", "/api/v1/audit", "/api/v1/certificates/00"]
+    {
+        let res = app.request(awc::http::Method::GET, path, &none, None).await;
+        res.problem(401, "unauthorized");
+        assert_eq!(res.header("www-authenticate"), Some("Bearer realm=\"certmap\""), "{path}");
+    }
+    app.request(
+        awc::http::Method::POST,
+        "/api/v1/sites",
+        &[("authorization", ""), ("content-type", "application/json")],
+        Some(b"{\"name\":\"x\"}"),
+    )
+    .await
+    .problem(401, "unauthorized");
+    assert_eq!(app.get("/api/v1/sites").await.json()["items"], json!([]), "the refused write changed nothing");
+}
+
+#[actix_web::test]
+async fn every_bad_token_is_a_401() {
+    let app = TestApp::spawn().await;
+    let secret_app_keys = &app.keys;
+    let expired = secret_app_keys.issue("a", Role::Admin, None, time::Duration::minutes(-5));
+    let other_server = certmap::auth::JwtKeys::load(
+        &certmap::auth::AuthConfig {
+            secret: Some("another-server-secret-of-enough-length!".into()),
+            ..Default::default()
+        },
+        std::path::Path::new("/nonexistent"),
+    )
+    .unwrap()
+    .issue("a", Role::Admin, None, time::Duration::hours(1));
+    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let body = URL_SAFE_NO_PAD.encode(claims(json!({})).to_string());
+    let alg_none = format!("{header}.{body}.");
+    let cases = [
+        ("Bearer", "an empty bearer"),
+        ("Basic YWxpY2U6cGFzcw==", "another scheme"),
+        ("Bearer not-a-jwt", "garbage"),
+        ("Bearer a.b.c", "three parts of nothing"),
+    ];
+    for (value, why) in cases {
+        app.request(awc::http::Method::GET, "/api/v1/sites", &[("authorization", value)], None)
+            .await
+            .problem(401, "unauthorized");
+        let _ = why;
+    }
+    for (token, why) in [(expired, "expired"), (other_server, "signed by another secret"), (alg_none, "alg none")] {
+        let p = app
+            .request(awc::http::Method::GET, "/api/v1/sites", &[("authorization", &bearer(&token))], None)
+            .await
+            .problem(401, "unauthorized");
+        assert!(p["detail"].is_string(), "{why}");
+    }
+}
+
+#[actix_web::test]
+async fn claims_are_checked_not_trusted() {
+    let app = TestApp::spawn().await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    // Extract the server's secret the way a test may: it minted the admin token with it.
+    let secret = app.secret();
+    let get = |token: String| {
+        let app = &app;
+        async move {
+            app.request(awc::http::Method::GET, "/api/v1/sites", &[("authorization", &bearer(&token))], None)
+                .await
+                .status
+        }
+    };
+    assert_eq!(get(hs256(&secret, &claims(json!({})))).await, 200, "the control case passes");
+    assert_eq!(get(hs256(&secret, &claims(json!({"aud": "someone-else"})))).await, 401);
+    assert_eq!(get(hs256(&secret, &claims(json!({"iss": "evil"})))).await, 401);
+    assert_eq!(get(hs256(&secret, &claims(json!({"nbf": now + 3600})))).await, 401, "not yet valid");
+    assert_eq!(get(hs256(&secret, &claims(json!({"exp": now - 3600})))).await, 401);
+    assert_eq!(get(hs256(&secret, &claims(json!({"role": "root"})))).await, 401, "unknown role");
+    assert_eq!(get(hs256(&secret, &claims(json!({"sub": ""})))).await, 401, "no subject");
+    let mut no_exp = claims(json!({}));
+    no_exp.as_object_mut().unwrap().remove("exp");
+    assert_eq!(get(hs256(&secret, &no_exp)).await, 401, "exp is required");
+    // Within the clock-skew leeway an expired-by-seconds token still works.
+    assert_eq!(get(hs256(&secret, &claims(json!({"exp": now - 5})))).await, 200);
+}
+
+#[actix_web::test]
+async fn an_external_issuers_public_key_verifies_only_its_own_algorithm() {
+    let dir = certmap_db::testdb::scratch_dir("issuer");
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap(); // ECDSA P-256
+    let public_pem = key.public_key_pem();
+    let public_path = dir.join("issuer-1.pem");
+    std::fs::write(&public_path, &public_pem).unwrap();
+    let app = TestApp::spawn_options(Options {
+        jwt_public_keys: Some(public_path.display().to_string()),
+        ..Default::default()
+    })
+    .await;
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("issuer-1".into());
+    let es256 = encode(
+        &header,
+        &claims(json!({"role": "reader"})),
+        &EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let ok = app.request(awc::http::Method::GET, "/api/v1/sites", &[("authorization", &bearer(&es256))], None).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    // The classic confusion attack: HS256 "signed" with the public key as the HMAC secret.
+    let mut hs_header = Header::new(Algorithm::HS256);
+    hs_header.kid = Some("issuer-1".into());
+    let forged = encode(&hs_header, &claims(json!({})), &EncodingKey::from_secret(public_pem.as_bytes())).unwrap();
+    app.request(awc::http::Method::GET, "/api/v1/sites", &[("authorization", &bearer(&forged))], None)
+        .await
+        .problem(401, "unauthorized");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[actix_web::test]
+async fn roles_allow_what_they_name() {
+    let app = TestApp::spawn().await;
+    let site = app.site(json!({"name": "S"})).await["id"].as_i64().unwrap();
+    let as_role = |role: Role| bearer(&app.token(role, &[]));
+    let (reader, editor, gateway) = (as_role(Role::Reader), as_role(Role::Editor), as_role(Role::Gateway));
+    let get = |path: String, auth: String| {
+        let app = &app;
+        async move { app.request(awc::http::Method::GET, &path, &[("authorization", &auth)], None).await }
+    };
+    let post = |path: String, auth: String, body: serde_json::Value| {
+        let app = &app;
+        async move { app.send_json(awc::http::Method::POST, &path, &[("authorization", &auth)], &body).await }
+    };
+    assert_eq!(get(format!("/api/v1/sites/{site}"), reader.clone()).await.status, 200);
+    post("/api/v1/sites".into(), reader.clone(), json!({"name": "R"})).await.problem(403, "forbidden");
+    get(format!("/api/v1/sites/{site}"), gateway.clone()).await.problem(403, "forbidden");
+    post("/api/v1/sites".into(), gateway.clone(), json!({"name": "G"})).await.problem(403, "forbidden");
+    assert_eq!(post("/api/v1/sites".into(), editor.clone(), json!({"name": "E"})).await.status, 201);
+    get("/api/v1/audit".into(), editor.clone()).await.problem(403, "forbidden");
+    get("/api/v1/audit".into(), reader).await.problem(403, "forbidden");
+    assert_eq!(app.get("/api/v1/audit").await.status, 200, "admin reads the audit log");
+}
+
+#[actix_web::test]
+async fn a_site_scoped_token_sees_and_touches_only_its_sites() {
+    let app = TestApp::spawn().await;
+    let mine = app.site(json!({"name": "Mine"})).await["id"].as_i64().unwrap();
+    let theirs = app.site(json!({"name": "Theirs"})).await["id"].as_i64().unwrap();
+    let auth = bearer(&app.token(Role::Editor, &["mine"]));
+    let h = [("authorization", auth.as_str())];
+    let list = app.request(awc::http::Method::GET, "/api/v1/sites", &h, None).await.json();
+    let names: Vec<&str> = list["items"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Mine"]);
+    assert_eq!(
+        app.request(awc::http::Method::GET, "/api/v1/sites?name=Theirs", &h, None).await.json()["items"],
+        json!([])
+    );
+    // Reads outside: 404, as if it did not exist. Writes outside: 403.
+    app.request(awc::http::Method::GET, &format!("/api/v1/sites/{theirs}"), &h, None).await.problem(404, "not-found");
+    app.request(awc::http::Method::GET, &format!("/api/v1/sites/{theirs}/directories"), &h, None)
+        .await
+        .problem(404, "not-found");
+    app.patch(&format!("/api/v1/sites/{theirs}"), &h, &json!({"hostnames": []})).await.problem(403, "forbidden");
+    app.send_json(awc::http::Method::POST, &format!("/api/v1/sites/{theirs}/directories"), &h, &json!({"path": "/x"}))
+        .await
+        .problem(403, "forbidden");
+    app.send_json(awc::http::Method::POST, "/api/v1/sites/999999/directories", &h, &json!({"path": "/x"}))
+        .await
+        .problem(403, "forbidden");
+    app.send_json(awc::http::Method::POST, "/api/v1/sites", &h, &json!({"name": "Another"}))
+        .await
+        .problem(403, "forbidden");
+    app.patch(&format!("/api/v1/sites/{mine}"), &h, &json!({"name": "Renamed away"})).await.problem(403, "forbidden");
+    assert_eq!(
+        app.patch(&format!("/api/v1/sites/{mine}"), &h, &json!({"hostnames": ["mine.example"]})).await.status,
+        200
+    );
+    assert_eq!(
+        app.send_json(
+            awc::http::Method::POST,
+            &format!("/api/v1/sites/{mine}/directories"),
+            &h,
+            &json!({"path": "/x"})
+        )
+        .await
+        .status,
+        201
+    );
+    // The other site was not touched.
+    assert_eq!(app.get(&format!("/api/v1/sites/{theirs}")).await.json()["revision"], 1);
+}
+
+#[actix_web::test]
+async fn every_write_is_audited_atomically_without_secrets() {
+    let app = TestApp::spawn().await;
+    let ca = certmap_tests::certs::TestCa::new("CA");
+    let site = app.site(json!({"name": "S"})).await["id"].as_i64().unwrap();
+    app.mapping(
+        site,
+        json!({"certificate": ca.client("alice").pem, "user_name": "alice", "password": "Sup3r-Secret!"}),
+    )
+    .await;
+    app.patch(&format!("/api/v1/sites/{site}"), &[], &json!({"hostnames": ["a.example"]})).await;
+    // Refused writes leave no trace.
+    app.post(&format!("/api/v1/sites/{site}/directories"), &json!({"path": "/x", "client_certificates": "require"}))
+        .await
+        .problem(422, "validation-failed");
+    app.post("/api/v1/sites", &json!({"name": "S"})).await.problem(409, "duplicate-site-name");
+    let log = app.get(&format!("/api/v1/audit?site_id={site}")).await;
+    assert!(!log.text().contains("Sup3r-Secret!"));
+    let events = log.json()["items"].as_array().unwrap().clone();
+    let actions: Vec<&str> = events.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["site.update", "mapping.create", "site.create"], "newest first");
+    assert_eq!(events[0]["actor"], "token:test-admin");
+    assert_eq!(events[0]["role"], "admin");
+    assert_eq!(events[0]["before"]["hostnames"], json!([]));
+    assert_eq!(events[0]["after"]["hostnames"], json!(["a.example"]));
+    assert_eq!(events[1]["after"]["has_password"], true);
+    assert_eq!(events[0]["remote_addr"], "127.0.0.1");
+    app.get("/api/v1/audit?since=yesterday").await.problem(422, "invalid-since");
+    let future = app.get("/api/v1/audit?since=2999-01-01T00:00:00Z").await.json();
+    assert_eq!(future["items"], json!([]));
+    // The table refuses edits, whoever connects.
+    let changed = app.sql(|c| diesel::sql_query("UPDATE audit_events SET actor = 'nobody'").execute(c));
+    assert!(changed.is_err());
+    let deleted = app.sql(|c| diesel::sql_query("DELETE FROM audit_events").execute(c));
+    assert!(deleted.is_err());
+}
+
+#[actix_web::test]
+async fn writes_are_rate_limited_per_caller() {
+    let app = TestApp::spawn_options(Options { writes_per_minute: 3, ..Default::default() }).await;
+    for i in 0..3 {
+        assert_eq!(app.post("/api/v1/sites", &json!({"name": format!("s{i}")})).await.status, 201);
+    }
+    let res = app.post("/api/v1/sites", &json!({"name": "s3"})).await;
+    res.problem(429, "too-many-requests");
+    assert_eq!(res.header("retry-after"), Some("5"));
+    // Reads are not limited, and another caller has a budget of its own.
+    assert_eq!(app.get("/api/v1/sites").await.status, 200);
+    let other = bearer(&app.token(Role::Editor, &[]));
+    assert_eq!(
+        app.send_json(awc::http::Method::POST, "/api/v1/sites", &[("authorization", &other)], &json!({"name": "s4"}))
+            .await
+            .status,
+        201
+    );
+}
+
+#[actix_web::test]
+async fn answers_are_never_cached_or_sniffed() {
+    let app = TestApp::spawn().await;
+    let res = app.get("/api/v1/sites").await;
+    assert_eq!(res.header("cache-control"), Some("no-store"));
+    assert_eq!(res.header("x-content-type-options"), Some("nosniff"));
+    let docs = app.get("/docs/").await;
+    assert_eq!(docs.header("x-frame-options"), Some("DENY"));
+    assert!(docs.header("content-security-policy").unwrap().contains("default-src 'self'"));
+    assert!(res.header("server").is_none(), "no server banner");
+}
