@@ -31,37 +31,47 @@ pub fn rotate(source: &DatabaseSource, data_dir: &Path, secrets: &SecretConfig) 
         let next = data_dir.join("secret.key.next");
         write_private(&next, &SecretKeys::generate_key_base64())?;
         fs::rename(&next, data_dir.join("secret.key"))?;
+        sync_dir(data_dir)?;
     }
     let keys = SecretKeys::load(secrets.key.as_deref(), secrets.old_keys.as_deref(), data_dir)?;
     let database = Database::open(source)?;
-    let mut conn = database.connect()?;
-    let report = conn
-        .transaction(|conn| {
-            let mut report = RotationReport { reencrypted: 0, already_current: 0, new_key_file };
-            for (kind, rows) in [
-                (SecretKind::OneToOne, mappings::passwords(conn)?),
-                (SecretKind::ManyToOne, many_to_one::passwords(conn)?),
-            ] {
-                for (id, blob) in rows {
-                    if !keys.is_stale(&blob) {
-                        report.already_current += 1;
-                        continue;
-                    }
-                    let fresh = keys
-                        .reencrypt(kind, &blob)
-                        .map_err(|e| RotateError(format!("password of {kind:?} mapping {id}: {e}")))?;
-                    match kind {
-                        SecretKind::OneToOne => mappings::set_password(conn, id, &fresh)?,
-                        SecretKind::ManyToOne => many_to_one::set_password(conn, id, &fresh)?,
-                    };
-                    report.reencrypted += 1;
-                }
-            }
-            Ok::<_, RotateError>(report)
-        })
-        .map_err(|e| StartError::Migrate(format!("rotation rolled back: {}", e.0)))?;
+    let mut report = None;
+    let database = database.or_close(|database| {
+        report = Some(reencrypt_all(&mut database.connect()?, &keys, new_key_file)?);
+        Ok(())
+    })?;
     database.close();
-    Ok(report)
+    Ok(report.expect("set when or_close succeeds"))
+}
+
+fn reencrypt_all(
+    conn: &mut diesel::PgConnection,
+    keys: &SecretKeys,
+    new_key_file: bool,
+) -> Result<RotationReport, StartError> {
+    conn.transaction(|conn| {
+        let mut report = RotationReport { reencrypted: 0, already_current: 0, new_key_file };
+        for (kind, rows) in
+            [(SecretKind::OneToOne, mappings::passwords(conn)?), (SecretKind::ManyToOne, many_to_one::passwords(conn)?)]
+        {
+            for (id, blob) in rows {
+                if !keys.is_stale(&blob) {
+                    report.already_current += 1;
+                    continue;
+                }
+                let fresh = keys
+                    .reencrypt(kind, &blob)
+                    .map_err(|e| RotateError(format!("password of {kind:?} mapping {id}: {e}")))?;
+                match kind {
+                    SecretKind::OneToOne => mappings::set_password(conn, id, &fresh)?,
+                    SecretKind::ManyToOne => many_to_one::set_password(conn, id, &fresh)?,
+                };
+                report.reencrypted += 1;
+            }
+        }
+        Ok::<_, RotateError>(report)
+    })
+    .map_err(|e| StartError::Rotate(e.0))
 }
 
 #[derive(Debug)]
@@ -73,12 +83,20 @@ impl From<diesel::result::Error> for RotateError {
     }
 }
 
+// Synced, file and directory, before any password is re-encrypted: losing a key after the
+// database moved to it would lose every password.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
-    writeln!(f, "{text}")
+    writeln!(f, "{text}")?;
+    f.sync_all()
 }
 
 fn append_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut f = OpenOptions::new().append(true).create(true).mode(0o600).open(path)?;
-    writeln!(f, "{text}")
+    writeln!(f, "{text}")?;
+    f.sync_all()
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    fs::File::open(dir)?.sync_all()
 }

@@ -33,6 +33,8 @@ pub enum StartError {
     Migrate(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("key rotation rolled back, nothing changed in the database: {0}")]
+    Rotate(String),
     #[error("token keys: {0}")]
     Auth(#[from] crate::auth::AuthError),
     #[error("password encryption keys: {0}")]
@@ -55,17 +57,33 @@ impl Database {
             DatabaseSource::Embedded { data_dir } => {
                 let cluster = LocalCluster::ensure_running(data_dir, &ClusterOptions::default())?;
                 tracing::info!(data_dir = %data_dir.display(), started = cluster.started_here(), "private PostgreSQL cluster ready");
-                create_database_if_missing(&cluster)?;
                 (cluster.url(DATABASE_NAME), Some(cluster))
             }
         };
         let database = Self { url, cluster };
-        let mut conn = database.connect()?;
-        let applied = migrate(&mut conn).map_err(|e| StartError::Migrate(e.to_string()))?;
-        for name in applied {
-            tracing::info!(migration = %name, "applied migration");
+        // A failed start must not leave behind a PostgreSQL it started.
+        database.or_close(|database| {
+            if let Some(cluster) = &database.cluster {
+                create_database_if_missing(cluster)?;
+            }
+            let mut conn = database.connect()?;
+            let applied = migrate(&mut conn).map_err(|e| StartError::Migrate(e.to_string()))?;
+            for name in applied {
+                tracing::info!(migration = %name, "applied migration");
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs `step`; if it fails, stops what this process started before passing the error on.
+    pub fn or_close<T>(self, step: impl FnOnce(&Self) -> Result<T, StartError>) -> Result<Self, StartError> {
+        match step(&self) {
+            Ok(_) => Ok(self),
+            Err(e) => {
+                self.close();
+                Err(e)
+            }
         }
-        Ok(database)
     }
 
     pub fn connect(&self) -> Result<PgConnection, StartError> {
@@ -119,22 +137,12 @@ impl Application {
         let database = actix_web::rt::task::spawn_blocking(move || Database::open(&source))
             .await
             .map_err(|e| StartError::Io(std::io::Error::other(e)))??;
-        let secrets =
-            SecretKeys::load(config.secrets.key.as_deref(), config.secrets.old_keys.as_deref(), &config.data_dir)?;
-        let auth = JwtKeys::load(&config.auth, &config.data_dir)?;
-        let pool = connect_pool(&database.url, config.db_pool_size, Duration::from_secs(5));
-        let state = app_state(pool, secrets, auth, config.writes_per_minute);
-        let listener =
-            TcpListener::bind(config.listen).map_err(|source| StartError::Bind { addr: config.listen, source })?;
-        let addr = listener.local_addr()?;
-        let server = HttpServer::new(move || build_app(state.clone()))
-            .workers(config.workers)
-            .shutdown_timeout(10)
-            // A client that never finishes its request head does not hold a connection for long.
-            .client_request_timeout(Duration::from_secs(10))
-            .keep_alive(Duration::from_secs(75))
-            .listen(listener)?
-            .run();
+        let mut started = None;
+        let database = database.or_close(|database| {
+            started = Some(serve(&config, &database.url)?);
+            Ok(())
+        })?;
+        let (server, addr) = started.expect("set when or_close succeeds");
         if !addr.ip().is_loopback() {
             tracing::warn!(%addr, "listening on a non-loopback address without TLS: anyone who can reach it can use the API");
         }
@@ -157,6 +165,26 @@ impl Application {
         self.database.close();
         Ok(result?)
     }
+}
+
+fn serve(config: &ServeConfig, url: &str) -> Result<(Server, SocketAddr), StartError> {
+    let secrets =
+        SecretKeys::load(config.secrets.key.as_deref(), config.secrets.old_keys.as_deref(), &config.data_dir)?;
+    let auth = JwtKeys::load(&config.auth, &config.data_dir)?;
+    let pool = connect_pool(url, config.db_pool_size, Duration::from_secs(5));
+    let state = app_state(pool, secrets, auth, config.writes_per_minute);
+    let listener =
+        TcpListener::bind(config.listen).map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let addr = listener.local_addr()?;
+    let server = HttpServer::new(move || build_app(state.clone()))
+        .workers(config.workers)
+        .shutdown_timeout(10)
+        // A client that never finishes its request head does not hold a connection for long.
+        .client_request_timeout(Duration::from_secs(10))
+        .keep_alive(Duration::from_secs(75))
+        .listen(listener)?
+        .run();
+    Ok((server, addr))
 }
 
 pub fn build_app(

@@ -75,10 +75,25 @@ impl Server {
     fn stop(mut self) -> (std::process::ExitStatus, String) {
         Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
         let status = self.child.wait().unwrap();
+        let log = std::mem::take(&mut self.log);
+        (status, self.drain(log))
+    }
+
+    fn drain(&self, mut log: Vec<String>) -> String {
         while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
-            self.log.push(line);
+            log.push(line);
         }
-        (status, self.log.join("\n"))
+        log.join("\n")
+    }
+}
+
+/// A failed assertion must not leave the server running.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

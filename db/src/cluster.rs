@@ -3,7 +3,7 @@
 //! It listens on a unix socket inside the directory only, so it never collides with a port.
 
 use std::fs;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -13,6 +13,7 @@ const SERVICE_USER: &str = "postgres";
 const SOCKET_PORT: u16 = 5432;
 /// `sun_path` is 108 bytes on Linux, including the terminating NUL.
 const MAX_SOCKET_PATH: usize = 107;
+const SETTINGS_FILE: &str = "certmap.conf";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -72,8 +73,9 @@ impl LocalCluster {
         cluster.check_socket_path()?;
         cluster.prepare_dirs()?;
         if !cluster.pgdata.join("PG_VERSION").exists() {
-            cluster.init(options)?;
+            cluster.init()?;
         }
+        cluster.write_settings(options)?;
         if !cluster.is_running()? {
             cluster.start()?;
             cluster.started_here = true;
@@ -116,7 +118,7 @@ impl LocalCluster {
         }
     }
 
-    fn init(&self, options: &ClusterOptions) -> Result<(), ClusterError> {
+    fn init(&self) -> Result<(), ClusterError> {
         let data = self.pgdata.to_string_lossy().into_owned();
         let initdb = self.bin_dir.join("initdb");
         let out =
@@ -124,24 +126,49 @@ impl LocalCluster {
         if !out.status.success() {
             return Err(command_error("initdb", &out));
         }
-        // Settings live in the cluster's own config so `pg_ctl start` needs no shell-quoted options
-        // (a data dir with spaces would break them).
+        self.include_settings_file()
+    }
+
+    /// Our settings live in a file of their own, rewritten at every start, so a cluster made by an
+    /// older certmap gets today's settings; `pg_ctl start` then needs no shell-quoted options (a
+    /// data dir with spaces would break them).
+    fn write_settings(&self, options: &ClusterOptions) -> Result<(), ClusterError> {
+        self.include_settings_file()?;
         let mut settings = vec![
+            "# written by certmap at every start; edit postgresql.conf instead".to_owned(),
             "listen_addresses = ''".to_owned(),
             format!("unix_socket_directories = '{}'", self.socket_dir.display().to_string().replace('\'', "''")),
             format!("port = {SOCKET_PORT}"),
+            // The cluster trusts every local connection, so only its owner (and root) may reach the
+            // socket; anyone else on the machine would otherwise be a superuser.
+            "unix_socket_permissions = 0700".to_owned(),
         ];
         settings.extend(options.extra_settings.iter().cloned());
-        let conf = self.pgdata.join("postgresql.conf");
-        let mut text = fs::read_to_string(&conf).map_err(|source| ClusterError::Io {
-            what: "cannot read",
-            path: conf.clone(),
+        let path = self.pgdata.join(SETTINGS_FILE);
+        fs::write(&path, settings.join("\n") + "\n").map_err(|source| ClusterError::Io {
+            what: "cannot write",
+            path: path.clone(),
             source,
         })?;
-        text.push_str("\n# added by certmap\n");
-        text.push_str(&settings.join("\n"));
-        text.push('\n');
-        fs::write(&conf, text).map_err(|source| ClusterError::Io { what: "cannot write", path: conf, source })
+        if self.as_service_user {
+            let (uid, gid) = service_user_ids()?;
+            chown_tree(&path, uid, gid)?;
+        }
+        Ok(())
+    }
+
+    fn include_settings_file(&self) -> Result<(), ClusterError> {
+        let conf = self.pgdata.join("postgresql.conf");
+        let io = |what: &'static str, conf: &Path| {
+            let path = conf.to_path_buf();
+            move |source| ClusterError::Io { what, path, source }
+        };
+        let text = fs::read_to_string(&conf).map_err(io("cannot read", &conf))?;
+        let include = format!("include_if_exists = '{SETTINGS_FILE}'");
+        if !text.lines().any(|l| l.trim() == include) {
+            fs::write(&conf, format!("{text}\n{include}\n")).map_err(io("cannot write", &conf))?;
+        }
+        Ok(())
     }
 
     fn prepare_dirs(&self) -> Result<(), ClusterError> {
@@ -152,6 +179,9 @@ impl LocalCluster {
                 source,
             })?;
         }
+        // Belt and braces with unix_socket_permissions: the socket's directory is private too.
+        fs::set_permissions(&self.socket_dir, fs::Permissions::from_mode(0o700))
+            .map_err(|source| ClusterError::Io { what: "cannot restrict", path: self.socket_dir.clone(), source })?;
         if !self.as_service_user {
             return Ok(());
         }

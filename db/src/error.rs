@@ -11,6 +11,10 @@ pub enum DbErrorKind {
     Check(String),
     /// The server went away or could not be reached: a 503, not the caller's fault.
     Unavailable,
+    /// Two transactions collided (deadlock, serialization failure): retrying succeeds.
+    Retry,
+    /// Text PostgreSQL cannot store (a NUL byte): the caller's input, not our fault.
+    InvalidText,
     Other,
 }
 
@@ -26,6 +30,9 @@ pub fn classify(error: &Error) -> DbErrorKind {
                 DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand => {
                     DbErrorKind::Unavailable
                 }
+                DatabaseErrorKind::SerializationFailure => DbErrorKind::Retry,
+                _ if info.message().contains("deadlock detected") => DbErrorKind::Retry,
+                _ if info.message().contains("invalid byte sequence") => DbErrorKind::InvalidText,
                 // libpq reports a dead server on a pooled connection as an unknown error whose
                 // message says so; treat those as unavailability too.
                 _ if is_connection_message(info.message()) => DbErrorKind::Unavailable,

@@ -70,6 +70,7 @@ async fn the_seed_mistake_mapping_on_a_directory_is_refused() {
         .await
         .problem(422, "mapping-not-at-site-root");
     app.patch(&dir_path, &[], &json!({"mappings": []})).await.problem(422, "mapping-not-at-site-root");
+    app.patch(&dir_path, &[], &json!({"certificate_mapping": null})).await.problem(422, "mapping-not-at-site-root");
     let p = app
         .post(&format!("{dir_path}/mappings"), &json!({"certificate": "MIIB...", "user_name": "CONTOSO\\alice"}))
         .await

@@ -289,6 +289,10 @@ async fn filters_by_fingerprint_expiry_and_enabled() {
     app.get(&format!("/api/v1/sites/{s}/mappings?expiring_within=soon")).await.problem(422, "invalid-duration");
     app.get(&format!("/api/v1/sites/{s}/mappings?fingerprint=abc")).await.problem(422, "invalid-fingerprint");
     app.get(&format!("/api/v1/sites/{s}/mappings?enabled=maybe")).await.problem(422, "invalid-query");
+    // Inputs that once reached PostgreSQL (a NUL) or split a character in two are refused first.
+    app.get(&format!("/api/v1/sites/{s}/mappings?expiring_within=1%C3%A9")).await.problem(422, "invalid-duration");
+    app.get(&format!("/api/v1/sites/{s}/mappings?user_name=a%00b")).await.problem(422, "invalid-user-name");
+    app.get("/api/v1/sites?name=%00").await.problem(422, "invalid-site-name");
 }
 
 #[derive(QueryableByName)]
@@ -364,4 +368,55 @@ async fn patch_changes_what_may_change_and_keeps_the_certificate() {
     assert_eq!(app.delete(&path, &[("if-match", "\"3\"")]).await.status, 204);
     app.get(&path).await.problem(404, "not-found");
     assert_eq!(count(&app, s).await, 0);
+}
+
+#[actix_web::test]
+async fn passwords_travel_only_where_they_belong() {
+    let app = TestApp::spawn().await;
+    let ca = TestCa::new("Contoso CA");
+    let s = site(&app, "S").await;
+    let pem = ca.client("alice").pem;
+    let raw = |query: &str, headers: Vec<(&'static str, Vec<u8>)>| {
+        let app = &app;
+        let pem = pem.clone();
+        let path = format!("/api/v1/sites/{s}/mappings?{query}");
+        async move {
+            let mut req =
+                app.client.post(app.url(&path)).insert_header(("authorization", format!("Bearer {}", app.admin_token)));
+            for (k, v) in headers {
+                req = req.insert_header((k, awc::http::header::HeaderValue::from_bytes(&v).unwrap()));
+            }
+            let mut res = req.send_body(pem).await.unwrap();
+            let body = res.body().await.unwrap().to_vec();
+            certmap_tests::Response { status: res.status().as_u16(), headers: res.headers().clone(), body }
+        }
+    };
+    let pem_type = ("content-type", b"application/x-pem-file".to_vec());
+    let p = raw("user_name=alice&password=hunter2", vec![pem_type.clone()]).await.problem(422, "password-in-url");
+    assert!(!p.to_string().contains("hunter2"));
+    raw("user_name=alice", vec![pem_type.clone(), ("x-certmap-password", b"p\xe4ss".to_vec())])
+        .await
+        .problem(422, "invalid-password");
+    let res =
+        raw("user_name=alice", vec![pem_type.clone(), ("x-certmap-password", "pässwörd".as_bytes().to_vec())]).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let json_with_header = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/sites/{s}/mappings"),
+            &[("content-type", "application/json"), ("x-certmap-password", "x")],
+            Some(b"{}"),
+        )
+        .await;
+    json_with_header.problem(422, "password-header-with-json");
+    // A secret sent in the wrong field is not echoed back in the error.
+    let p = app
+        .post(
+            &format!("/api/v1/sites/{s}/mappings"),
+            &json!({"certificate": "x", "user_name": "a", "enabled": "-----BEGIN PRIVATE KEY-----MIIEv"}),
+        )
+        .await
+        .problem(422, "invalid-field");
+    assert!(!p.to_string().contains("PRIVATE KEY"), "{p}");
+    assert_eq!(count(&app, s).await, 1);
 }

@@ -603,12 +603,20 @@ fn describe(cert: &X509Certificate<'_>, der: &[u8]) -> Result<CertificateInfo, C
     let (mut san_dns, mut san_email, mut san_uri) = (Vec::new(), Vec::new(), Vec::new());
     if let Some(san) = cert.subject_alternative_name().map_err(|e| unreadable("subjectAltName", e))? {
         for name in &san.value.general_names {
-            match name {
-                GeneralName::DNSName(s) => san_dns.push((*s).to_owned()),
-                GeneralName::RFC822Name(s) => san_email.push((*s).to_owned()),
-                GeneralName::URI(s) => san_uri.push((*s).to_owned()),
-                _ => {}
+            let (list, value) = match name {
+                GeneralName::DNSName(s) => (&mut san_dns, *s),
+                GeneralName::RFC822Name(s) => (&mut san_email, *s),
+                GeneralName::URI(s) => (&mut san_uri, *s),
+                _ => continue,
+            };
+            // IA5String allows control characters (a NUL hides the rest of a name from C code);
+            // no honest SAN has one.
+            if value.chars().any(char::is_control) {
+                return Err(CertificateError::NotCertificate {
+                    reason: "a subjectAltName holds a control character".into(),
+                });
             }
+            list.push(value.to_owned());
         }
     }
     let is_ca = cert.basic_constraints().map_err(|e| unreadable("basicConstraints", e))?.is_some_and(|bc| bc.value.ca);
@@ -1632,5 +1640,15 @@ mod tests {
             let _ = Certificate::parse_text(&String::from_utf8_lossy(input));
             let _ = Certificate::parse_text(&b64(input));
         }
+    }
+
+    #[test]
+    fn control_characters_in_a_san_are_refused() {
+        let key = KeyPair::generate().unwrap();
+        let params = CertificateParams::new(vec!["aXb.example.com".into()]).unwrap();
+        let mut der = params.self_signed(&key).unwrap().der().to_vec();
+        let at = der.windows(3).position(|w| w == b"aXb").unwrap();
+        der[at + 1] = 0;
+        assert_eq!(Certificate::from_der(&der).unwrap_err().code(), "invalid-certificate");
     }
 }

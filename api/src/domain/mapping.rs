@@ -107,6 +107,9 @@ pub fn parse_fingerprint(raw: &str) -> Result<String, Rejection> {
 /// `30d`, `12h`, `2w`, `90m`: a window such as "expiring within 30 days".
 pub fn parse_window(raw: &str) -> Result<Duration, Rejection> {
     let bad = || Rejection::new("invalid-duration", format!("{raw:?} is not a duration such as 30d, 12h, 2w or 90m"));
+    if !raw.is_ascii() {
+        return Err(bad());
+    }
     let (digits, unit) = raw.split_at(raw.len().saturating_sub(1));
     let n: i64 = digits.parse().map_err(|_| bad())?;
     if !(0..=36_500).contains(&n) {
@@ -144,7 +147,7 @@ mod tests {
         assert_eq!(parse_window("30d").unwrap(), Duration::days(30));
         assert_eq!(parse_window("12h").unwrap(), Duration::hours(12));
         assert_eq!(parse_window("2w").unwrap(), Duration::weeks(2));
-        for bad in ["", "d", "30", "30y", "-1d", "99999999d", "1.5d"] {
+        for bad in ["", "d", "30", "30y", "-1d", "99999999d", "1.5d", "1é", "é"] {
             assert_eq!(parse_window(bad).unwrap_err().code, "invalid-duration", "{bad:?}");
         }
     }

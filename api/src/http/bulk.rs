@@ -23,6 +23,8 @@ use super::{db, AppState};
 use crate::domain::violation::{Invalid, Rejection, Violation};
 
 pub const BULK_BODY_LIMIT: usize = 512 * 1024 * 1024;
+/// One NDJSON line: a mapping with a PEM certificate is a few KiB.
+const MAX_LINE: usize = 1024 * 1024;
 /// Enough to fix a batch from; the count of the rest is reported too.
 const MAX_REPORTED_ERRORS: usize = 1_000;
 
@@ -48,8 +50,8 @@ fn at_index(index: usize, Invalid(vs): Invalid) -> impl Iterator<Item = Violatio
 
 /// The batch as it is read: checked rows, every refusal by item index, and where each certificate
 /// first appeared (a duplicate within the batch is refused like one already on the site).
-struct Batch<'a> {
-    secrets: &'a crate::secrets::SecretKeys,
+struct Batch {
+    state: web::Data<AppState>,
     site_id: i64,
     now: OffsetDateTime,
     next_index: usize,
@@ -58,7 +60,7 @@ struct Batch<'a> {
     first_seen: HashMap<String, usize>,
 }
 
-impl Batch<'_> {
+impl Batch {
     fn add(&mut self, item: &[u8]) {
         let index = self.next_index;
         self.next_index += 1;
@@ -68,7 +70,7 @@ impl Batch<'_> {
                 ApiError::BadRequest { code, detail } => Invalid::one(Rejection::new(code, detail).at("")),
                 other => Invalid::one(Rejection::new("invalid-item", other.to_string()).at("")),
             })
-            .and_then(|c| MappingRequest::from(c).build(self.secrets, self.site_id, self.now));
+            .and_then(|c| MappingRequest::from(c).build(&self.state.secrets, self.site_id, self.now));
         match built {
             Ok((row, _)) => match self.first_seen.get(&row.certificate.sha256) {
                 Some(first) => self.violations.push(
@@ -86,8 +88,9 @@ impl Batch<'_> {
 }
 
 /// NDJSON is checked line by line as it arrives, so the body is never held whole: only the rows
-/// that will be written are.
-async fn read_ndjson(mut payload: actix_web::dev::Payload, batch: &mut Batch<'_>) -> Result<(), ApiError> {
+/// that will be written are. Parsing and encryption run on the blocking pool, a chunk at a time,
+/// so a large import does not stall the other requests of its worker.
+async fn read_ndjson(mut payload: actix_web::dev::Payload, mut batch: Batch) -> Result<Batch, ApiError> {
     let mut pending = web::BytesMut::new();
     let mut total = 0usize;
     while let Some(chunk) = payload.next().await {
@@ -100,18 +103,30 @@ async fn read_ndjson(mut payload: actix_web::dev::Payload, batch: &mut Batch<'_>
             return Err(ApiError::PayloadTooLarge { limit: BULK_BODY_LIMIT });
         }
         pending.extend_from_slice(&chunk);
-        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-            let line = pending.split_to(end + 1);
-            add_line(batch, &line[..end]);
-        }
+        let complete = match pending.iter().rposition(|b| *b == b'\n') {
+            Some(end) => pending.split_to(end + 1).freeze(),
+            None if pending.len() > MAX_LINE => return Err(ApiError::PayloadTooLarge { limit: MAX_LINE }),
+            None => continue,
+        };
+        batch = web::block(move || {
+            complete.split(|b| *b == b'\n').for_each(|line| batch.add_line(line));
+            batch
+        })
+        .await?;
     }
-    add_line(batch, &pending);
-    Ok(())
+    web::block(move || {
+        batch.add_line(&pending);
+        batch
+    })
+    .await
+    .map_err(Into::into)
 }
 
-fn add_line(batch: &mut Batch<'_>, line: &[u8]) {
-    if line.iter().any(|b| !b.is_ascii_whitespace()) {
-        batch.add(line);
+impl Batch {
+    fn add_line(&mut self, line: &[u8]) {
+        if line.iter().any(|b| !b.is_ascii_whitespace()) {
+            self.add(line);
+        }
     }
 }
 
@@ -162,7 +177,7 @@ pub async fn bulk_create(
     }
     let now = OffsetDateTime::now_utc();
     let mut batch = Batch {
-        secrets: &state.secrets,
+        state: state.clone(),
         site_id,
         now,
         next_index: 0,
@@ -170,14 +185,18 @@ pub async fn bulk_create(
         violations: Vec::new(),
         first_seen: HashMap::new(),
     };
-    if ndjson {
-        read_ndjson(payload.into_inner(), &mut batch).await?;
+    let batch = if ndjson {
+        read_ndjson(payload.into_inner(), batch).await?
     } else {
         let body = read_body(payload.into_inner(), BULK_BODY_LIMIT).await?;
-        for item in json_array_items(&body)? {
-            batch.add(item.get().as_bytes());
-        }
-    }
+        web::block(move || {
+            for item in json_array_items(&body)? {
+                batch.add(item.get().as_bytes());
+            }
+            Ok::<_, ApiError>(batch)
+        })
+        .await??
+    };
     let Batch { rows, mut violations, first_seen, .. } = batch;
     if rows.is_empty() && violations.is_empty() {
         violations.push(Rejection::new("empty-bulk", "the body holds no mappings").at(""));

@@ -36,7 +36,7 @@ pub fn body_kind(req: &HttpRequest) -> Result<BodyKind, ApiError> {
         Ok(BodyKind::RawCertificate)
     } else {
         Err(ApiError::UnsupportedMediaType {
-            expected: "application/json, or the certificate itself as application/x-pem-file, application/pkix-cert or text/plain",
+            expected: "application/json, or the certificate itself as application/x-pem-file, application/pkix-cert, application/x-x509-ca-cert, application/octet-stream or text/plain",
         })
     }
 }

@@ -101,11 +101,13 @@ pub struct DirectoryInput {
     /// Never accepted: certificate mapping is configured on the site. IIS answers 401.2
     /// (0x80070005) when it is configured on a directory, so sending this field is refused with
     /// 422 `mapping-not-at-site-root`.
+    #[serde(default, deserialize_with = "super::serde_util::present")]
     #[schema(value_type = Option<Object>)]
-    pub certificate_mapping: Option<serde_json::Value>,
+    pub certificate_mapping: Option<Option<serde_json::Value>>,
     /// Never accepted, for the same reason: mappings belong to the site (`/sites/{site_id}/mappings`).
+    #[serde(default, deserialize_with = "super::serde_util::present")]
     #[schema(value_type = Option<Object>)]
-    pub mappings: Option<serde_json::Value>,
+    pub mappings: Option<Option<serde_json::Value>>,
 }
 
 impl DirectoryInput {

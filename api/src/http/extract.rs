@@ -76,7 +76,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
                 let field = if path == "." { String::new() } else { path };
                 let code =
                     if inner.to_string().starts_with("unknown field") { "unknown-field" } else { "invalid-field" };
-                ApiError::Invalid(Invalid::one(Rejection::new(code, strip_position(&inner)).at(field)))
+                ApiError::Invalid(Invalid::one(Rejection::new(code, without_value(&strip_position(&inner))).at(field)))
             }
             _ => malformed(&inner),
         }
@@ -98,6 +98,18 @@ fn strip_position(e: &serde_json::Error) -> String {
         Some(i) => s[..i].to_owned(),
         None => s,
     }
+}
+
+/// serde quotes the offending value ("invalid type: string \"hunter2\", expected a boolean"); a
+/// value sent in the wrong field may be a password or a key, so say only what was expected.
+fn without_value(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: ", "unknown variant "] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let expected = rest.split_once(", expected ").map_or("", |(_, e)| e);
+            return format!("{}expected {expected}", prefix.replace("unknown variant ", "unknown value: "));
+        }
+    }
+    message.to_owned()
 }
 
 pub fn query_config() -> web::QueryConfig {

@@ -75,7 +75,8 @@ pub struct RuleBody {
     pub compare_case_sensitive: bool,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+// No Debug: these bodies carry passwords.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "name": "Contoso engineers",
@@ -103,7 +104,7 @@ pub struct CreateManyToOne {
 }
 
 /// Any subset; `rules` replaces the whole rule list.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateManyToOne {
     pub name: Option<String>,

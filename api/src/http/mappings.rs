@@ -42,7 +42,8 @@ pub const PASSWORD_HEADER: &str = "X-Certmap-Password";
 
 const PEM_EXAMPLE: &str = "-----BEGIN CERTIFICATE-----\nMIIBhTCCASugAwIBAgIUY2VydG1hcC1leGFtcGxlMAoGCCqGSM49BAMCMBgxFjAU\n...\n-----END CERTIFICATE-----\n";
 
-#[derive(Debug, Deserialize, ToSchema)]
+// No Debug: these bodies carry passwords, and a Debug print is how they reach logs.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
     "certificate": PEM_EXAMPLE,
@@ -80,7 +81,7 @@ pub struct RawMappingQuery {
     pub allow_expired: Option<bool>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"enabled": false}))]
 pub struct UpdateMapping {
@@ -348,12 +349,45 @@ impl MappingFilterQuery {
             self.fingerprint.and_then(|f| errors.take(parse_fingerprint(&f).map_err(|r| r.at("fingerprint"))));
         let window =
             self.expiring_within.and_then(|w| errors.take(parse_window(&w).map_err(|r| r.at("expiring_within"))));
+        let user_name = self.user_name.and_then(|u| {
+            errors.take(UserName::parse(&u).map_err(|r| r.at("user_name"))).map(|u| u.as_str().to_owned())
+        });
         errors.finish(|| q::MappingFilter {
-            user_name: self.user_name,
+            user_name,
             fingerprint,
             not_after_before: window.map(|w| now + w),
             enabled: self.enabled,
         })
+    }
+}
+
+/// A password in a URL is already in some proxy's access log: refuse it loudly rather than
+/// ignore it.
+fn refuse_password_in_url(req: &HttpRequest) -> Result<(), ApiError> {
+    let named = req
+        .query_string()
+        .split('&')
+        .any(|pair| pair.split('=').next().is_some_and(|k| k.eq_ignore_ascii_case("password")));
+    if named {
+        return Err(Rejection::new(
+            "password-in-url",
+            format!("never put a password in the URL (it ends up in logs); send it in the {PASSWORD_HEADER} header or the JSON body, and change it now"),
+        )
+        .at("password")
+        .into());
+    }
+    Ok(())
+}
+
+/// The password header as UTF-8 text; anything else is refused rather than mangled.
+fn password_header(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    match req.headers().get(PASSWORD_HEADER) {
+        None => Ok(None),
+        Some(v) => std::str::from_utf8(v.as_bytes()).map(|s| Some(s.to_owned())).map_err(|_| {
+            Rejection::new("invalid-password", format!("the {PASSWORD_HEADER} header is not UTF-8 text"))
+                .at(PASSWORD_HEADER)
+                .into()
+        }),
     }
 }
 
@@ -410,6 +444,8 @@ pub async fn list_mappings(
         (CreateMapping = "application/json"),
         (String = "application/x-pem-file", example = json!(PEM_EXAMPLE)),
         (Vec<u8> = "application/pkix-cert"),
+        (Vec<u8> = "application/x-x509-ca-cert"),
+        (Vec<u8> = "application/octet-stream"),
         (String = "text/plain"),
     )),
     responses(
@@ -434,14 +470,22 @@ pub async fn create_mapping(
     caller.may_write(&state)?;
     let site_id = path.into_inner();
     let kind = body_kind(&req)?;
+    refuse_password_in_url(&req)?;
+    let header_password = password_header(&req)?;
     let body = read_body(payload.into_inner(), DEFAULT_BODY_LIMIT).await?;
     let request = match kind {
+        BodyKind::Json if header_password.is_some() => {
+            return Err(Rejection::new(
+                "password-header-with-json",
+                format!("with a JSON body the password goes in the body's password field, not in {PASSWORD_HEADER}"),
+            )
+            .at(PASSWORD_HEADER)
+            .into())
+        }
         BodyKind::Json => MappingRequest::from(parse_json::<CreateMapping>(&body)?),
         BodyKind::RawCertificate => {
             let raw = raw.into_inner();
-            let password = req.headers().get(PASSWORD_HEADER).map(|v| {
-                v.to_str().map(str::to_owned).unwrap_or_else(|_| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            });
+            let password = header_password;
             MappingRequest {
                 certificate: certificate_input::parse_bytes(&body, "certificate"),
                 user_name: raw.user_name,

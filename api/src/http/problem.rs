@@ -215,6 +215,20 @@ impl From<diesel::result::Error> for ApiError {
             // The parent was deleted between our read and our write.
             DbErrorKind::ForeignKey(_) => Self::NotFound { what: "site" },
             DbErrorKind::Unavailable => Self::Unavailable,
+            DbErrorKind::Retry => Self::Conflict {
+                code: "write-conflict",
+                field: "",
+                detail:
+                    "another change to the same site collided with this one and was kept; nothing was changed, retry"
+                        .into(),
+            },
+            DbErrorKind::InvalidText => Self::Invalid(Invalid::one(
+                crate::domain::violation::Rejection::new(
+                    "invalid-text",
+                    "the request holds text that cannot be stored (a NUL character)",
+                )
+                .at(""),
+            )),
             DbErrorKind::Check(constraint) => {
                 Self::Internal(format!("check constraint {constraint} refused a row the domain rules accepted"))
             }

@@ -269,7 +269,10 @@ pub async fn list_sites(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_read()?;
     let page = page.page()?;
-    let name = filter.into_inner().name;
+    let name = match filter.into_inner().name {
+        Some(n) => Some(SiteName::parse(&n).map_err(|r| Invalid::one(r.at("name")))?.as_str().to_owned()),
+        None => None,
+    };
     let visible = caller.clone();
     let rows: Vec<Site> = db::run(&state.pool, move |conn| match name {
         Some(name) => {
