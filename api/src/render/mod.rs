@@ -5,10 +5,15 @@
 //! [`RenderError::Unsupported`] naming what it cannot express: a gateway that silently drops a
 //! Deny rule or a secured directory fails open.
 
+pub mod iis;
 pub mod options;
 pub mod snapshot;
 
 
+#[cfg(test)]
+mod fixture;
+#[cfg(test)]
+mod realcheck;
 
 pub use options::{GatewayOptions, HaproxyOptions, IisOptions, PowerShellOptions};
 pub use snapshot::{ManyToOne, OneToOne, SiteSnapshot};
