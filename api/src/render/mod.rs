@@ -7,6 +7,7 @@
 
 pub mod iis;
 pub mod options;
+pub mod powershell;
 pub mod snapshot;
 
 
