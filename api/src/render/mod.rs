@@ -6,10 +6,13 @@
 //! Deny rule or a secured directory fails open.
 
 pub mod iis;
+pub mod nginx;
 pub mod options;
 pub mod powershell;
 pub mod snapshot;
 
+mod dn;
+mod path;
 
 #[cfg(test)]
 mod fixture;

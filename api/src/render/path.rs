@@ -1,0 +1,106 @@
+//! Which directory governs a request, and the case-insensitive path regex the gateways use.
+//!
+//! IIS compares paths case-insensitively, gateways compare bytes. A secured `/secure` that a
+//! gateway matches case-sensitively is open at `/SECURE`, so every gateway matches directories
+//! with a regex whose letters are spelled as `[sS]` classes (and non-ASCII letters as
+//! alternations of their UTF-8 forms), never with a flag whose reach differs between PCRE builds.
+
+use crate::domain::directory::DirectorySpec;
+use crate::domain::names::VirtualPath;
+
+/// `^/a/b(?:/|$)`: the directory itself and everything under it, nothing that merely starts with
+/// the same letters (`/secure` must not cover `/secured`). The root is `^/`.
+pub(crate) fn path_regex(path: &VirtualPath) -> String {
+    if path.is_root() {
+        return "^/".into();
+    }
+    let mut out = String::from("^");
+    for c in path.as_str().chars() {
+        push_caseless(&mut out, c);
+    }
+    out.push_str("(?:/|$)");
+    out
+}
+
+/// One character of a literal, matching it in any case IIS would.
+fn push_caseless(out: &mut String, c: char) {
+    if c.is_ascii_alphabetic() {
+        out.push('[');
+        out.push(c.to_ascii_lowercase());
+        out.push(c.to_ascii_uppercase());
+        out.push(']');
+    } else if c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_') {
+        out.push(c);
+    } else if c.is_ascii() {
+        // PCRE: a backslash before any non-alphanumeric ASCII character makes it literal.
+        out.push('\\');
+        out.push(c);
+    } else {
+        let mut forms = vec![c];
+        for f in [single(c.to_lowercase()), single(c.to_uppercase())].into_iter().flatten() {
+            if !forms.contains(&f) {
+                forms.push(f);
+            }
+        }
+        if forms.len() == 1 {
+            out.push(c);
+        } else {
+            out.push_str("(?:");
+            for (i, f) in forms.iter().enumerate() {
+                if i > 0 {
+                    out.push('|');
+                }
+                out.push(*f);
+            }
+            out.push(')');
+        }
+    }
+}
+
+fn single(mut it: impl Iterator<Item = char>) -> Option<char> {
+    let first = it.next()?;
+    it.next().is_none().then_some(first)
+}
+
+/// Directories from the most specific to the least: a gateway that takes the first match then
+/// applies the innermost directory, as IIS does with nested `<location>`s.
+pub(crate) fn innermost_first(dirs: &[DirectorySpec]) -> Vec<&DirectorySpec> {
+    let mut out: Vec<&DirectorySpec> = dirs.iter().collect();
+    out.sort_by(|a, b| depth(&b.path).cmp(&depth(&a.path)).then_with(|| a.path.as_str().cmp(b.path.as_str())));
+    out
+}
+
+fn depth(p: &VirtualPath) -> usize {
+    if p.is_root() {
+        0
+    } else {
+        p.as_str().matches('/').count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vp(s: &str) -> VirtualPath {
+        VirtualPath::parse(s).unwrap()
+    }
+
+    #[test]
+    fn regex_is_caseless_bounded_and_escaped() {
+        assert_eq!(path_regex(&vp("/")), "^/");
+        assert_eq!(path_regex(&vp("/Secure")), "^/[sS][eE][cC][uU][rR][eE](?:/|$)");
+        assert_eq!(path_regex(&vp("/a.b/$x{1};'(")), "^/[aA]\\.[bB]/\\$[xX]\\{1\\}\\;\\'\\((?:/|$)");
+        assert_eq!(path_regex(&vp("/été")), "^/(?:é|É)[tT](?:é|É)(?:/|$)");
+        // No case pair, or a multi-character case mapping: the character alone.
+        assert_eq!(path_regex(&vp("/日ß")), "^/日ß(?:/|$)");
+    }
+
+    #[test]
+    fn innermost_directories_come_first() {
+        let d = |p: &str| DirectorySpec { path: vp(p), policy: Default::default() };
+        let dirs = [d("/"), d("/a"), d("/a/b"), d("/c")];
+        let order: Vec<&str> = innermost_first(&dirs).iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(order, ["/a/b", "/a", "/c", "/"]);
+    }
+}
