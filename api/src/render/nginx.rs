@@ -242,7 +242,7 @@ mod tests {
         assert_eq!(out.matches("proxy_set_header X-Remote-User").count(), locations);
         // The innermost directory comes first so nginx's first regex match is the right one.
         let public = out.find("[pP][uU][bB]").unwrap();
-        let secure = out.find("location ~ \"^/[sS][eE][cC][uU][rR][eE](?:/|$)\"").unwrap();
+        let secure = out.find("[sS][eE][cC][uU][rR][eE](?:[/\\\\\\\\]+|$)\" {").unwrap();
         assert!(public < secure);
         assert_eq!(out.matches("if ($certmap_user_7 = \"\") { return 403; }").count(), 1, "only /secure");
     }

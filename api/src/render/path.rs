@@ -9,16 +9,23 @@ use crate::domain::directory::DirectorySpec;
 use crate::domain::names::VirtualPath;
 
 /// `^/a/b(?:/|$)`: the directory itself and everything under it, nothing that merely starts with
-/// the same letters (`/secure` must not cover `/secured`). The root is `^/`.
+/// the same letters (`/secure` must not cover `/secured`). The root is `^/`. Every separator is
+/// `[/\\]+`: IIS reads a backslash as a slash and collapses repeated ones, so `//secure` and
+/// `/secure\x` reach the same directory there and must be secured at the gateway too.
 pub(crate) fn path_regex(path: &VirtualPath) -> String {
+    const SEP: &str = r"[/\\]+";
     if path.is_root() {
-        return "^/".into();
+        return format!("^{SEP}");
     }
     let mut out = String::from("^");
     for c in path.as_str().chars() {
-        push_caseless(&mut out, c);
+        if c == '/' {
+            out.push_str(SEP);
+        } else {
+            push_caseless(&mut out, c);
+        }
     }
-    out.push_str("(?:/|$)");
+    out.push_str(&format!("(?:{SEP}|$)"));
     out
 }
 
@@ -29,7 +36,7 @@ fn push_caseless(out: &mut String, c: char) {
         out.push(c.to_ascii_lowercase());
         out.push(c.to_ascii_uppercase());
         out.push(']');
-    } else if c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_') {
+    } else if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
         out.push(c);
     } else if c.is_ascii() {
         // PCRE: a backslash before any non-alphanumeric ASCII character makes it literal.
@@ -88,12 +95,33 @@ mod tests {
 
     #[test]
     fn regex_is_caseless_bounded_and_escaped() {
-        assert_eq!(path_regex(&vp("/")), "^/");
-        assert_eq!(path_regex(&vp("/Secure")), "^/[sS][eE][cC][uU][rR][eE](?:/|$)");
-        assert_eq!(path_regex(&vp("/a.b/$x{1};'(")), "^/[aA]\\.[bB]/\\$[xX]\\{1\\}\\;\\'\\((?:/|$)");
-        assert_eq!(path_regex(&vp("/été")), "^/(?:é|É)[tT](?:é|É)(?:/|$)");
+        let sep = r"[/\\]+";
+        let with_sep = |s: &str| s.replace('/', sep);
+        assert_eq!(path_regex(&vp("/")), format!("^{sep}"));
+        assert_eq!(path_regex(&vp("/Secure")), with_sep("^/[sS][eE][cC][uU][rR][eE](?:/|$)"));
+        assert_eq!(path_regex(&vp("/a.b/$x{1};'(")), format!(r"^{sep}[aA]\.[bB]{sep}\$[xX]\{{1\}}\;\'\((?:{sep}|$)"));
+        assert_eq!(path_regex(&vp("/été")), with_sep("^/(?:é|É)[tT](?:é|É)(?:/|$)"));
         // No case pair, or a multi-character case mapping: the character alone.
-        assert_eq!(path_regex(&vp("/日ß")), "^/日ß(?:/|$)");
+        assert_eq!(path_regex(&vp("/日ß")), with_sep("^/日ß(?:/|$)"));
+    }
+
+    #[test]
+    fn regex_matches_what_iis_would_serve_from_the_directory() {
+        let re = path_regex(&vp("/Secure/App"));
+        for (p, want) in [
+            ("/secure/app", true),
+            ("/SECURE/APP/x", true),
+            ("//secure\\app", true),
+            ("/secure/app\\", true),
+            ("/secure/application", false),
+            ("/secure", false),
+            ("/x/secure/app", false),
+        ] {
+            match crate::render::realcheck::pcre_matches(&re, p) {
+                Some(got) => assert_eq!(got, want, "{re} on {p}"),
+                None => return println!("SKIPPED: grep -P is not available"),
+            }
+        }
     }
 
     #[test]
