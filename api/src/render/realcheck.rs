@@ -143,3 +143,10 @@ pub fn nginx_t(dir: &Path, rendered: &str) {
     let out = run(Command::new(bin).arg("-t").arg("-p").arg(dir).arg("-c").arg(&file));
     assert_ok("nginx -t", &out, rendered);
 }
+
+pub fn haproxy_c(dir: &Path, rendered: &str) {
+    let Some(bin) = find(&["haproxy"]) else { return skip("haproxy") };
+    let file = dir.join("haproxy.cfg");
+    std::fs::write(&file, rendered).unwrap();
+    assert_ok("haproxy -c", &run(Command::new(bin).arg("-c").arg("-f").arg(&file)), rendered);
+}
