@@ -1,0 +1,148 @@
+//! The fixed site every snapshot test renders, and a hostile variant for the escaping tests.
+
+use crate::domain::certificate::Certificate;
+use crate::domain::directory::{ClientCertificates, DirectoryPolicy, DirectorySpec};
+use crate::domain::names::{Hostname, LogonDomain, SiteName, UserName, VirtualPath};
+use crate::domain::resolve::{CertificateField, MatchCriteria, PermissionMode, Rule, SubField};
+use crate::domain::site::{LogonMethod, MappingSettings};
+use crate::secrets::Password;
+
+use super::snapshot::{ManyToOne, OneToOne, SiteSnapshot};
+
+pub const ALICE: &str = include_str!("testdata/alice.pem");
+pub const BOB: &str = include_str!("testdata/bob.pem");
+pub const CAROL: &str = include_str!("testdata/carol.pem");
+pub const CA: &str = include_str!("testdata/ca.pem");
+pub const CA2: &str = include_str!("testdata/ca2.pem");
+
+pub fn cert(pem: &str) -> Certificate {
+    Certificate::parse_text(pem).unwrap().certificate
+}
+
+pub fn secured() -> DirectoryPolicy {
+    DirectoryPolicy {
+        require_ssl: true,
+        client_certificates: ClientCertificates::Require,
+        anonymous_auth: false,
+        ..DirectoryPolicy::default()
+    }
+}
+
+pub fn dir(path: &str, policy: DirectoryPolicy) -> DirectorySpec {
+    DirectorySpec { path: VirtualPath::parse(path).unwrap(), policy }
+}
+
+pub fn rule(field: CertificateField, sub: SubField, criteria: &str, case_sensitive: bool) -> Rule {
+    Rule { field, sub_field: sub, criteria: MatchCriteria::parse(criteria).unwrap(), case_sensitive }
+}
+
+pub fn user(s: &str) -> UserName {
+    UserName::parse(s).unwrap()
+}
+
+/// "Default Web Site": a secured `/secure`, a public `/secure/public` inside it, an accepting
+/// `/shop`; alice mapped one-to-one, bob's mapping disabled, a Staff many-to-one Allow and a
+/// Contractors Deny.
+pub fn site() -> SiteSnapshot {
+    SiteSnapshot {
+        id: 7,
+        revision: 3,
+        name: SiteName::parse("Default Web Site").unwrap(),
+        hostnames: vec![Hostname::parse("www.contoso.com").unwrap(), Hostname::parse("*.contoso.net").unwrap()],
+        mapping: MappingSettings {
+            enabled: true,
+            one_to_one_enabled: true,
+            many_to_one_enabled: true,
+            logon_method: LogonMethod::Network,
+            default_logon_domain: LogonDomain::parse("CONTOSO").unwrap(),
+        },
+        directories: vec![
+            dir("/secure", secured()),
+            dir("/secure/public", DirectoryPolicy::default()),
+            dir(
+                "/shop",
+                DirectoryPolicy {
+                    require_ssl: true,
+                    client_certificates: ClientCertificates::Accept,
+                    ..DirectoryPolicy::default()
+                },
+            ),
+        ],
+        one_to_one: vec![
+            OneToOne {
+                id: 1,
+                user_name: user("CONTOSO\\alice"),
+                enabled: true,
+                certificate: cert(ALICE),
+                password: None,
+                has_password: true,
+            },
+            OneToOne {
+                id: 2,
+                user_name: user("CONTOSO\\bob"),
+                enabled: false,
+                certificate: cert(BOB),
+                password: None,
+                has_password: false,
+            },
+        ],
+        many_to_one: vec![
+            ManyToOne {
+                id: 10,
+                name: "Staff".into(),
+                description: Some("Every Contoso staff certificate".into()),
+                enabled: true,
+                mode: PermissionMode::Allow,
+                user_name: Some(user("CONTOSO\\staff")),
+                password: None,
+                has_password: true,
+                rules: vec![
+                    rule(CertificateField::Subject, SubField::OU, "Staff", true),
+                    rule(CertificateField::Issuer, SubField::O, "contoso*", false),
+                ],
+            },
+            ManyToOne {
+                id: 11,
+                name: "No contractors".into(),
+                description: None,
+                enabled: true,
+                mode: PermissionMode::Deny,
+                user_name: None,
+                password: None,
+                has_password: false,
+                rules: vec![rule(CertificateField::Subject, SubField::OU, "Contractors", true)],
+            },
+        ],
+    }
+}
+
+/// The same site with secrets included, as an admin asking for `include_secrets` gets it.
+pub fn site_with_secrets() -> SiteSnapshot {
+    let mut s = site();
+    s.one_to_one[0].password = Some(Password::parse("p@ss'wörd\"<&>$x".into()).unwrap());
+    s.many_to_one[0].password = Some(Password::parse("staff’pw".into()).unwrap());
+    s
+}
+
+/// Every name certmap accepts, at its most hostile.
+pub fn hostile() -> SiteSnapshot {
+    let mut s = site();
+    s.name = SiteName::parse("Site \"A\" & <B>; {c} $d 'e' ‘f’ \\g --h").unwrap();
+    s.directories =
+        vec![dir("/", secured()), dir("/a;b{c}/$d 'e'/&", secured()), dir("/Été/public", DirectoryPolicy::default())];
+    s.one_to_one[0].user_name = user("O'Brien & {Sons} $x ‘y’ `z` %{w}");
+    s.one_to_one[1].user_name = user("svc$");
+    s.one_to_one[1].enabled = true;
+    s.one_to_one.push(OneToOne {
+        id: 3,
+        user_name: user("carol@contoso.com"),
+        enabled: true,
+        certificate: cert(CAROL),
+        password: None,
+        has_password: true,
+    });
+    s.many_to_one[0].name = "Staff \"quoted\" 'single' ‘curly’ <&> $x {y};".into();
+    s.many_to_one[0].description = Some("-- not a comment end -->".into());
+    s.many_to_one[0].user_name = Some(user("Jane Doe"));
+    s
+}

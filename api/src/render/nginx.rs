@@ -1,0 +1,330 @@
+//! One file to `include` inside nginx's `http {}`: the site's `map` blocks (which nginx allows at
+//! http level only, so they come first in the same file) and a complete `server {}` block.
+//!
+//! # How a request is decided
+//! Three maps, suffixed with the site id so several sites can share one `http {}`:
+//! - `$certmap_o2o_N` from `$ssl_client_fingerprint` (SHA-1 of the DER, lowercase hex): the
+//!   account, `""` for a disabled mapping (IIS finds the entry and refuses, it does not fall
+//!   through to many-to-one), or `<none>` when the certificate has no one-to-one mapping.
+//! - `$certmap_m2o_N` from `"$ssl_client_s_dn\n$ssl_client_i_dn"` (both in OpenSSL's RFC 2253
+//!   form, joined by a newline OpenSSL never leaves unescaped inside a name): one regex per
+//!   enabled many-to-one mapping, every rule a lookahead on its line (see [`super::dn`]). nginx
+//!   takes the first regex that matches, so every Deny comes first (value `""`, IIS's "any
+//!   matching Deny wins") and the Allows follow in IIS's order.
+//! - `$certmap_user_N`: the one-to-one answer, or the many-to-one one when there was none.
+//!
+//! `""` is the forbidden marker: no account. A secured directory answers 403 unless
+//! `$ssl_client_verify` is `SUCCESS` and `$certmap_user_N` is not empty.
+//!
+//! # Directories
+//! IIS compares paths case-insensitively, so each directory is a regex `location` built by
+//! [`super::path::path_regex`] (`^/dir(?:/|$)`), innermost first: nginx takes the first regex
+//! location that matches, which gives the innermost directory its say as IIS does. Everything
+//! else falls to `location /` (the `/` directory's policy, or public). Every location sets the
+//! header — to the account, or to `""`, which makes nginx drop it — so a header a client sent
+//! never reaches the upstream.
+//!
+//! # Quoting
+//! Strings are double-quoted with `\` and `"` escaped. nginx has no escape for `$` in a map
+//! value (it is read as a variable), so a `$` in an account name is written as
+//! `${certmap_dollar_N}`, a `geo` variable whose value is a lone `$`, rendered only when needed.
+
+use std::fmt::Write as _;
+
+use super::dn;
+use super::options::{Gateway, GatewayOptions};
+use super::path::{innermost_first, path_regex};
+use super::snapshot::SiteSnapshot;
+use super::{refuse_control, RenderError};
+use crate::domain::directory::DirectoryPolicy;
+use crate::domain::resolve::{CertificateField, PermissionMode};
+
+pub fn render(site: &SiteSnapshot, options: &GatewayOptions) -> Result<String, RenderError> {
+    let gw = options.validate()?;
+    if site.id <= 0 {
+        return Err(RenderError::unsupported(format!("site id {} in a variable name", site.id)));
+    }
+    let id = site.id;
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "# certmap site {id} revision {}: include this file inside http {{}}.", site.revision);
+    let _ = writeln!(w, "# The maps must stay at http level; the server block answers on {}.", gw.listen);
+    w.push('\n');
+
+    let (o2o, m2o) = entries(site)?;
+    let needs_dollar = o2o.iter().chain(&m2o).any(|e| e.value.contains('$'));
+    if needs_dollar {
+        let _ = writeln!(w, "# A literal \"$\" for account names: nginx reads \"$\" in a map value as a variable.");
+        let _ = writeln!(w, "geo $certmap_dollar_{id} {{\n    default \"$\";\n}}\n");
+    }
+
+    let _ = writeln!(w, "# One-to-one: \"\" = mapping disabled (refused), <none> = no mapping, try many-to-one.");
+    let _ = writeln!(w, "map $ssl_client_fingerprint $certmap_o2o_{id} {{");
+    let _ = writeln!(w, "    default \"<none>\";");
+    for e in &o2o {
+        let _ = writeln!(w, "    {} {};{}", quote(&e.key)?, value(&e.value, id)?, e.note);
+    }
+    let _ = writeln!(w, "}}\n");
+
+    let _ = writeln!(w, "# Many-to-one: first match wins, so every Deny (\"\") precedes the Allows.");
+    let _ = writeln!(w, "map \"$ssl_client_s_dn\\n$ssl_client_i_dn\" $certmap_m2o_{id} {{");
+    let _ = writeln!(w, "    default \"\";");
+    for e in &m2o {
+        let _ = writeln!(w, "    {} {};{}", quote(&e.key)?, value(&e.value, id)?, e.note);
+    }
+    let _ = writeln!(w, "}}\n");
+
+    let _ = writeln!(w, "map $certmap_o2o_{id} $certmap_user_{id} {{");
+    let _ = writeln!(w, "    \"<none>\" $certmap_m2o_{id};");
+    let _ = writeln!(w, "    default $certmap_o2o_{id};");
+    let _ = writeln!(w, "}}\n");
+
+    server(w, site, &gw)?;
+    Ok(out)
+}
+
+struct Entry {
+    key: String,
+    value: String,
+    /// A trailing comment saying which mapping the line comes from.
+    note: String,
+}
+
+fn entries(site: &SiteSnapshot) -> Result<(Vec<Entry>, Vec<Entry>), RenderError> {
+    let m = &site.mapping;
+    let mut o2o = Vec::new();
+    if m.enabled && m.one_to_one_enabled {
+        for o in &site.one_to_one {
+            let (value, note) = match o.enabled {
+                true => (o.user_name.as_str().to_owned(), format!(" # one-to-one {}", o.id)),
+                false => (String::new(), format!(" # one-to-one {} (disabled: refused)", o.id)),
+            };
+            o2o.push(Entry { key: o.certificate.info().sha1.clone(), value, note });
+        }
+    }
+    let mut m2o = Vec::new();
+    if m.enabled && m.many_to_one_enabled {
+        let live = site.many_to_one.iter().filter(|m| m.enabled && !m.rules.is_empty());
+        let (deny, allow): (Vec<_>, Vec<_>) = live.partition(|m| m.mode == PermissionMode::Deny);
+        for mapping in deny.into_iter().chain(allow) {
+            let value = match (mapping.mode, &mapping.user_name) {
+                (PermissionMode::Deny, _) => String::new(),
+                (PermissionMode::Allow, Some(u)) => u.as_str().to_owned(),
+                // Cannot be stored; resolve() skips it too rather than allow everyone.
+                (PermissionMode::Allow, None) => continue,
+            };
+            refuse_control("a many-to-one mapping name", &mapping.name)?;
+            let mut key = String::from("~^");
+            for r in &mapping.rules {
+                let body = dn::rule_body(r, &mapping.name)?;
+                match r.field {
+                    CertificateField::Subject => key.push_str(&format!(r"(?={body}(?:[,+]|\n))")),
+                    CertificateField::Issuer => key.push_str(&format!(r"(?=[^\n]*\n{body}(?:[,+]|$))")),
+                }
+            }
+            let note = format!(" # {} many-to-one {} {:?}", mapping.mode.as_str(), mapping.id, mapping.name);
+            m2o.push(Entry { key, value, note });
+        }
+    }
+    Ok((o2o, m2o))
+}
+
+fn server(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(), RenderError> {
+    let _ = writeln!(w, "server {{");
+    let _ = writeln!(w, "    listen {} ssl;", gw.listen);
+    if !site.hostnames.is_empty() {
+        let names: Vec<&str> = site.hostnames.iter().map(|h| h.as_str()).collect();
+        let _ = writeln!(w, "    server_name {};", names.join(" "));
+    }
+    let _ = writeln!(w, "    ssl_certificate {};", gw.server_cert);
+    let _ = writeln!(w, "    ssl_certificate_key {};", gw.server_key);
+    let _ = writeln!(w, "    # Asked for during the handshake (TLS 1.3 has no renegotiation); each location decides.");
+    let _ = writeln!(w, "    ssl_client_certificate {};", gw.ca_bundle);
+    let _ = writeln!(w, "    ssl_verify_client optional;");
+    let _ = writeln!(w, "    ssl_verify_depth {};", gw.verify_depth);
+
+    for d in innermost_first(&site.directories).into_iter().filter(|d| !d.path.is_root()) {
+        refuse_control("a directory path", d.path.as_str())?;
+        w.push('\n');
+        let _ = writeln!(w, "    location ~ {} {{", quote(&path_regex(&d.path))?);
+        location_body(w, site.id, &d.policy, gw);
+        let _ = writeln!(w, "    }}");
+    }
+    w.push('\n');
+    let root = site.directories.iter().find(|d| d.path.is_root()).map(|d| d.policy).unwrap_or_default();
+    let _ = writeln!(w, "    location / {{");
+    location_body(w, site.id, &root, gw);
+    let _ = writeln!(w, "    }}");
+    let _ = writeln!(w, "}}");
+    Ok(())
+}
+
+fn location_body(w: &mut String, id: i64, policy: &DirectoryPolicy, gw: &Gateway<'_>) {
+    if policy.is_secured() {
+        let _ = writeln!(w, "        if ($ssl_client_verify != SUCCESS) {{ return 403; }}");
+        let _ = writeln!(w, "        if ($certmap_user_{id} = \"\") {{ return 403; }}");
+        let _ = writeln!(w, "        proxy_set_header {} $certmap_user_{id};", gw.header);
+    } else {
+        let _ = writeln!(w, "        # Not secured: no account, and \"\" drops any header the client sent.");
+        let _ = writeln!(w, "        proxy_set_header {} \"\";", gw.header);
+    }
+    let _ = writeln!(w, "        proxy_pass {};", gw.upstream.url());
+}
+
+/// A double-quoted nginx string whose content is exactly `s`: nginx's parser turns `\\` and `\"`
+/// back into `\` and `"`. Control characters have no faithful spelling (`\n` would be read as a
+/// line break), so they are refused.
+pub(crate) fn quote(s: &str) -> Result<String, RenderError> {
+    refuse_control("a string", s)?;
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if matches!(c, '\\' | '"') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    Ok(out)
+}
+
+/// A map value: quoted like [`quote`], and `$` spelled as the site's dollar variable because nginx
+/// expands variables in map values.
+fn value(s: &str, id: i64) -> Result<String, RenderError> {
+    Ok(quote(s)?.replace('$', &format!("${{certmap_dollar_{id}}}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::resolve::SubField;
+    use crate::render::{fixture, realcheck};
+
+    fn opts() -> GatewayOptions {
+        GatewayOptions { upstream: "http://127.0.0.1:9000".into(), ..GatewayOptions::default() }
+    }
+
+    #[test]
+    fn snapshot() {
+        insta::assert_snapshot!(render(&fixture::site(), &opts()).unwrap());
+    }
+
+    #[test]
+    fn snapshot_hostile() {
+        insta::assert_snapshot!(render(&fixture::hostile(), &opts()).unwrap());
+    }
+
+    #[test]
+    fn quote_escapes_backslash_and_quote_only() {
+        assert_eq!(quote("plain").unwrap(), "\"plain\"");
+        assert_eq!(quote(r#"a"b\c;{d}$e'f<&>é"#).unwrap(), r#""a\"b\\c;{d}$e'f<&>é""#);
+        assert_eq!(quote("").unwrap(), "\"\"");
+        for bad in ["a\nb", "a\rb", "a\tb", "\u{0}"] {
+            assert!(matches!(quote(bad), Err(RenderError::Unsupported { .. })), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn dollar_in_values_becomes_the_geo_variable() {
+        assert_eq!(value("svc$", 7).unwrap(), "\"svc${certmap_dollar_7}\"");
+        assert_eq!(value("a\\$\"", 7).unwrap(), "\"a\\\\${certmap_dollar_7}\\\"\"");
+        let out = render(&fixture::hostile(), &opts()).unwrap();
+        assert!(out.contains("geo $certmap_dollar_7 {\n    default \"$\";\n}"));
+        assert!(out.contains("\"svc${certmap_dollar_7}\""), "{out}");
+        assert!(!render(&fixture::site(), &opts()).unwrap().contains("geo "), "only when needed");
+    }
+
+    #[test]
+    fn every_location_overwrites_the_header() {
+        let out = render(&fixture::site(), &opts()).unwrap();
+        let locations = out.matches("\n    location ").count();
+        assert_eq!(locations, 4, "/secure/public, /secure, /shop, /");
+        assert_eq!(out.matches("proxy_set_header X-Remote-User").count(), locations);
+        // The innermost directory comes first so nginx's first regex match is the right one.
+        let public = out.find("[pP][uU][bB]").unwrap();
+        let secure = out.find("[sS][eE][cC][uU][rR][eE](?:[/\\\\\\\\]+|$)\" {").unwrap();
+        assert!(public < secure);
+        assert_eq!(out.matches("if ($certmap_user_7 = \"\") { return 403; }").count(), 1, "only /secure");
+    }
+
+    #[test]
+    fn deny_precedes_allow_and_disabled_one_to_one_refuses() {
+        let out = render(&fixture::site(), &opts()).unwrap();
+        let deny = out.find("# Deny many-to-one 11").unwrap();
+        let allow = out.find("# Allow many-to-one 10").unwrap();
+        assert!(deny < allow);
+        assert!(out.contains("\"bc5092060cd2e337ec192ea86791b4de08670468\" \"\"; # one-to-one 2 (disabled: refused)"));
+    }
+
+    #[test]
+    fn disabled_mapping_renders_no_accounts() {
+        let mut site = fixture::site();
+        site.mapping.enabled = false;
+        let out = render(&site, &opts()).unwrap();
+        assert!(!out.contains("CONTOSO"), "{out}");
+    }
+
+    #[test]
+    fn non_ascii_case_insensitive_rule_is_unsupported_not_dropped() {
+        let mut site = fixture::site();
+        site.many_to_one[0].rules[1] = fixture::rule(CertificateField::Issuer, SubField::CN, "Évil*", false);
+        let err = render(&site, &opts()).unwrap_err();
+        assert!(matches!(err, RenderError::Unsupported { ref what } if what.contains("Staff")), "{err:?}");
+    }
+
+    /// The many-to-one keys, run by PCRE against the names nginx would see for the fixture
+    /// certificates (as `openssl x509 -nameopt RFC2253` prints them).
+    #[test]
+    fn many_to_one_regexes_match_like_iis() {
+        let alice = "CN=alice,OU=Staff,O=Contoso\nCN=Contoso Test CA,O=Contoso";
+        let bob = "CN=bob,OU=Contractors,O=Contoso\nCN=Contoso Test CA,O=Contoso";
+        let carol = "CN=carol,OU=Staff,O=Contoso\nCN=\\C3\\89vil CA,O=Ca$h {\\\"Corp\\\"}\\, Inc\\; \\<&\\> 'x' %{HOME} \\\\ back";
+        let (_, m2o) = entries(&fixture::site()).unwrap();
+        let key = |i: usize| m2o[i].key.strip_prefix('~').unwrap().to_owned();
+        let (deny, allow) = (key(0), key(1));
+        let cases = [
+            (&deny, bob, true),
+            (&deny, alice, false),
+            (&allow, alice, true),
+            (&allow, carol, false),
+            // OU=Staff in the issuer line, not the subject: no match.
+            (&allow, "CN=x,O=Contoso\nOU=Staff,O=Contoso", false),
+            // An escaped comma must not pass for a separator.
+            (&allow, "O=x\\,OU=Staff\nO=Contoso", false),
+            // Several OU values: each tried on its own.
+            (&allow, "CN=x,OU=Other+OU=Staff\nO=CONTOSO LTD", true),
+            // Staff is case-sensitive, contoso* is not.
+            (&allow, "OU=staff\nO=Contoso", false),
+            (&allow, "OU=Staff\nO=CONTOSO", true),
+            (&allow, "OU=Staffing\nO=Contoso", false),
+            (&allow, "\n", false),
+        ];
+        for (re, text, want) in cases {
+            match realcheck::pcre_matches(re, text) {
+                Some(got) => assert_eq!(got, want, "{re} on {text:?}"),
+                None => return println!("SKIPPED: grep -P is not available"),
+            }
+        }
+        let mut site = fixture::site();
+        site.many_to_one[0].rules = vec![fixture::rule(
+            CertificateField::Issuer,
+            SubField::O,
+            "Ca$h {\"Corp\"}, Inc; <&> 'x' %{HOME} \\ back",
+            true,
+        )];
+        let (_, m2o) = entries(&site).unwrap();
+        let re = m2o[1].key.strip_prefix('~').unwrap();
+        assert_eq!(realcheck::pcre_matches(re, carol), Some(true), "{re}");
+        assert_eq!(realcheck::pcre_matches(re, alice), Some(false), "{re}");
+    }
+
+    #[test]
+    fn nginx_accepts_the_files() {
+        for site in [fixture::site(), fixture::hostile()] {
+            let dir = realcheck::tempdir("nginx");
+            let pki = realcheck::pki(&dir);
+            let out = render(&site, &realcheck::gateway_options(&pki)).unwrap();
+            realcheck::nginx_t(&dir, &out);
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Which directory governs a request, and the case-insensitive path regex the gateways use.
+//!
+//! IIS compares paths case-insensitively, gateways compare bytes. A secured `/secure` that a
+//! gateway matches case-sensitively is open at `/SECURE`, so every gateway matches directories
+//! with a regex whose letters are spelled as `[sS]` classes (and non-ASCII letters as
+//! alternations of their UTF-8 forms), never with a flag whose reach differs between PCRE builds.
+
+use crate::domain::directory::DirectorySpec;
+use crate::domain::names::VirtualPath;
+
+/// `^/a/b(?:/|$)`: the directory itself and everything under it, nothing that merely starts with
+/// the same letters (`/secure` must not cover `/secured`). The root is `^/`. Every separator is
+/// `[/\\]+`: IIS reads a backslash as a slash and collapses repeated ones, so `//secure` and
+/// `/secure\x` reach the same directory there and must be secured at the gateway too.
+pub(crate) fn path_regex(path: &VirtualPath) -> String {
+    const SEP: &str = r"[/\\]+";
+    if path.is_root() {
+        return format!("^{SEP}");
+    }
+    let mut out = String::from("^");
+    for c in path.as_str().chars() {
+        if c == '/' {
+            out.push_str(SEP);
+        } else {
+            push_caseless(&mut out, c);
+        }
+    }
+    out.push_str(&format!("(?:{SEP}|$)"));
+    out
+}
+
+/// One character of a literal, matching it in any case IIS would.
+fn push_caseless(out: &mut String, c: char) {
+    if c.is_ascii_alphabetic() {
+        out.push('[');
+        out.push(c.to_ascii_lowercase());
+        out.push(c.to_ascii_uppercase());
+        out.push(']');
+    } else if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+        out.push(c);
+    } else if c.is_ascii() {
+        // PCRE: a backslash before any non-alphanumeric ASCII character makes it literal.
+        out.push('\\');
+        out.push(c);
+    } else {
+        let mut forms = vec![c];
+        for f in [single(c.to_lowercase()), single(c.to_uppercase())].into_iter().flatten() {
+            if !forms.contains(&f) {
+                forms.push(f);
+            }
+        }
+        if forms.len() == 1 {
+            out.push(c);
+        } else {
+            out.push_str("(?:");
+            for (i, f) in forms.iter().enumerate() {
+                if i > 0 {
+                    out.push('|');
+                }
+                out.push(*f);
+            }
+            out.push(')');
+        }
+    }
+}
+
+fn single(mut it: impl Iterator<Item = char>) -> Option<char> {
+    let first = it.next()?;
+    it.next().is_none().then_some(first)
+}
+
+/// Directories from the most specific to the least: a gateway that takes the first match then
+/// applies the innermost directory, as IIS does with nested `<location>`s.
+pub(crate) fn innermost_first(dirs: &[DirectorySpec]) -> Vec<&DirectorySpec> {
+    let mut out: Vec<&DirectorySpec> = dirs.iter().collect();
+    out.sort_by(|a, b| depth(&b.path).cmp(&depth(&a.path)).then_with(|| a.path.as_str().cmp(b.path.as_str())));
+    out
+}
+
+fn depth(p: &VirtualPath) -> usize {
+    if p.is_root() {
+        0
+    } else {
+        p.as_str().matches('/').count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vp(s: &str) -> VirtualPath {
+        VirtualPath::parse(s).unwrap()
+    }
+
+    #[test]
+    fn regex_is_caseless_bounded_and_escaped() {
+        let sep = r"[/\\]+";
+        let with_sep = |s: &str| s.replace('/', sep);
+        assert_eq!(path_regex(&vp("/")), format!("^{sep}"));
+        assert_eq!(path_regex(&vp("/Secure")), with_sep("^/[sS][eE][cC][uU][rR][eE](?:/|$)"));
+        assert_eq!(path_regex(&vp("/a.b/$x{1};'(")), format!(r"^{sep}[aA]\.[bB]{sep}\$[xX]\{{1\}}\;\'\((?:{sep}|$)"));
+        assert_eq!(path_regex(&vp("/été")), with_sep("^/(?:é|É)[tT](?:é|É)(?:/|$)"));
+        // No case pair, or a multi-character case mapping: the character alone.
+        assert_eq!(path_regex(&vp("/日ß")), with_sep("^/日ß(?:/|$)"));
+    }
+
+    #[test]
+    fn regex_matches_what_iis_would_serve_from_the_directory() {
+        let re = path_regex(&vp("/Secure/App"));
+        for (p, want) in [
+            ("/secure/app", true),
+            ("/SECURE/APP/x", true),
+            ("//secure\\app", true),
+            ("/secure/app\\", true),
+            ("/secure/application", false),
+            ("/secure", false),
+            ("/x/secure/app", false),
+        ] {
+            match crate::render::realcheck::pcre_matches(&re, p) {
+                Some(got) => assert_eq!(got, want, "{re} on {p}"),
+                None => return println!("SKIPPED: grep -P is not available"),
+            }
+        }
+    }
+
+    #[test]
+    fn innermost_directories_come_first() {
+        let d = |p: &str| DirectorySpec { path: vp(p), policy: Default::default() };
+        let dirs = [d("/"), d("/a"), d("/a/b"), d("/c")];
+        let order: Vec<&str> = innermost_first(&dirs).iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(order, ["/a/b", "/a", "/c", "/"]);
+    }
+}
