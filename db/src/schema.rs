@@ -13,6 +13,7 @@ diesel::table! {
         revision -> Int8,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        trusted_cas -> Array<Bytea>,
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod auth;
 mod bulk;
+mod config;
 mod directories;
 mod health;
 mod lint;

@@ -183,6 +183,41 @@ impl Certificate {
     }
 }
 
+impl Certificate {
+    /// A PEM bundle, such as the client CAs a gateway should trust: every certificate block is
+    /// parsed, and a private key anywhere refuses the whole bundle.
+    pub fn parse_bundle(input: &str) -> Result<Vec<Certificate>, CertificateError> {
+        if input.len() > MAX_BUNDLE_BYTES {
+            return Err(CertificateError::TooLarge { size: input.len() });
+        }
+        let text = trim(input);
+        if text.is_empty() {
+            return Err(CertificateError::Empty);
+        }
+        let blocks = pem_blocks(text);
+        if let Some(key) = blocks.iter().find(|b| b.label.to_ascii_uppercase().contains("PRIVATE KEY")) {
+            return Err(CertificateError::PrivateKey {
+                what: format!("a bundle holding a private key (PEM \"{}\")", key.label),
+            });
+        }
+        let certificates = blocks
+            .iter()
+            .filter(|b| is_certificate_label(b.label))
+            .map(|b| parse_der(&decode_block(b)?, b.label.eq_ignore_ascii_case("TRUSTED CERTIFICATE")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if certificates.is_empty() {
+            return Err(match blocks.first() {
+                Some(block) => refusal_for_label(block.label),
+                None => damaged("there is no \"-----BEGIN CERTIFICATE-----\" line".into()),
+            });
+        }
+        Ok(certificates)
+    }
+}
+
+/// A CA bundle holds a handful of certificates, not thousands.
+pub const MAX_BUNDLE_BYTES: usize = 1024 * 1024;
+
 fn check_size(len: usize) -> Result<(), CertificateError> {
     match len {
         0 => Err(CertificateError::Empty),

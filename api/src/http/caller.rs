@@ -78,6 +78,11 @@ impl Caller {
         }
     }
 
+    /// Rendered config and snapshots: what gateways exist for, and anyone who may read.
+    pub fn may_read_config(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+
     /// Writing, at most `limit` times a minute per caller.
     pub fn may_write(&self, state: &AppState) -> Result<(), ApiError> {
         match self.role {

@@ -24,3 +24,11 @@ pub fn check_if_match(headers: &HeaderMap, current_revision: i64) -> Result<(), 
         Err(ApiError::PreconditionFailed { current })
     }
 }
+
+/// `If-None-Match` naming the current tag (or `*`): the client already has this version.
+pub fn none_match(headers: &HeaderMap, current: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').map(|t| t.trim().trim_start_matches("W/")).any(|t| t == "*" || t == current))
+}

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod bulk;
 pub mod caller;
 pub mod certificate_input;
+pub mod config;
 pub mod db;
 pub mod directories;
 pub mod etag;
@@ -18,6 +19,7 @@ pub mod problem;
 pub mod resolve;
 pub mod serde_util;
 pub mod sites;
+pub mod snapshot;
 
 use actix_web::{web, HttpResponse};
 use certmap_db::PgPool;
@@ -45,6 +47,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(bulk::routes)
             .configure(many_to_one::routes)
             .configure(resolve::routes)
+            .configure(config::routes)
             .configure(lint::routes)
             .configure(audit::routes),
     );

@@ -56,3 +56,14 @@ pub fn bump_revision(conn: &mut PgConnection, id: i64) -> QueryResult<i64> {
         .returning(sites::revision)
         .get_result(conn)
 }
+
+pub fn trusted_cas(conn: &mut PgConnection, id: i64) -> QueryResult<Vec<Vec<u8>>> {
+    sites::table.find(id).select(sites::trusted_cas).first(conn)
+}
+
+pub fn set_trusted_cas(conn: &mut PgConnection, id: i64, ders: &[Vec<u8>]) -> QueryResult<i64> {
+    diesel::update(sites::table.find(id))
+        .set((sites::trusted_cas.eq(ders), sites::revision.eq(sites::revision + 1), sites::updated_at.eq(now)))
+        .returning(sites::revision)
+        .get_result(conn)
+}

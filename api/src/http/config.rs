@@ -1,0 +1,366 @@
+//! Rendered configuration: what users fetch with curl and gateways pull, and the client CA
+//! bundle those gateways trust.
+
+use actix_web::http::header;
+use actix_web::{get, put, web, HttpRequest, HttpResponse};
+use aws_lc_rs::digest;
+use certmap_db::queries::sites;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::audit::{record, Change};
+use super::caller::Caller;
+use super::certificate_input::certificate_violation;
+use super::etag::none_match;
+use super::extract::{read_body, DEFAULT_BODY_LIMIT};
+use super::problem::ApiError;
+use super::sites::{lock_site_for_write, require_site};
+use super::{db, AppState};
+use crate::domain::certificate::{Certificate, MAX_BUNDLE_BYTES};
+use crate::domain::violation::{Invalid, Rejection};
+use crate::render::{self, Format, GatewayOptions, HaproxyOptions, IisOptions, PowerShellOptions, RenderError};
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(site_config).service(put_trusted_cas).service(get_trusted_cas);
+}
+
+/// Every option has a default; gateway options are ignored by the IIS and PowerShell formats.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConfigQuery {
+    /// Put stored passwords into the output (iis, powershell). Admins only; recorded in the audit log.
+    pub include_secrets: Option<bool>,
+    /// ip:port the gateway listens on (default 0.0.0.0:443).
+    pub listen: Option<String>,
+    /// The application behind the gateway: http(s)://host:port (default http://127.0.0.1:8080).
+    pub upstream: Option<String>,
+    /// Header carrying the mapped account upstream (default X-Remote-User); a client-sent one is always replaced.
+    pub header: Option<String>,
+    /// Absolute path of the gateway's certificate (default /etc/certmap/server.pem).
+    pub server_cert: Option<String>,
+    /// Absolute path of the gateway's key (default /etc/certmap/server.key).
+    pub server_key: Option<String>,
+    /// Absolute path where the gateway keeps the client CA bundle from `config/ca-bundle` (default /etc/certmap/client-ca.pem).
+    pub ca_bundle: Option<String>,
+    /// Intermediate CAs allowed between a client certificate and the bundle, 1 to 10 (default 2).
+    pub verify_depth: Option<u8>,
+    /// haproxy: absolute path of the map file from `config/haproxy-map` (default /etc/haproxy/certmap.map).
+    pub map_file: Option<String>,
+    /// haproxy: also emit minimal global and defaults sections (default false).
+    pub standalone: Option<bool>,
+}
+
+impl ConfigQuery {
+    fn gateway(&self) -> GatewayOptions {
+        let d = GatewayOptions::default();
+        GatewayOptions {
+            listen: self.listen.clone().unwrap_or(d.listen),
+            upstream: self.upstream.clone().unwrap_or(d.upstream),
+            header: self.header.clone().unwrap_or(d.header),
+            server_cert: self.server_cert.clone().unwrap_or(d.server_cert),
+            server_key: self.server_key.clone().unwrap_or(d.server_key),
+            ca_bundle: self.ca_bundle.clone().unwrap_or(d.ca_bundle),
+            verify_depth: self.verify_depth.unwrap_or(d.verify_depth),
+        }
+    }
+
+    fn haproxy(&self) -> HaproxyOptions {
+        let d = HaproxyOptions::default();
+        HaproxyOptions {
+            gateway: self.gateway(),
+            map_file: self.map_file.clone().unwrap_or(d.map_file),
+            standalone: self.standalone.unwrap_or(d.standalone),
+        }
+    }
+}
+
+impl From<RenderError> for ApiError {
+    fn from(e: RenderError) -> Self {
+        match e {
+            RenderError::Unsupported { what } => ApiError::Invalid(Invalid::one(
+                Rejection::new(
+                    "format-cannot-express",
+                    format!("this format cannot express {what}; nothing was dropped silently"),
+                )
+                .at("format"),
+            )),
+            RenderError::InvalidOption { option, message } => {
+                ApiError::Invalid(Invalid::one(Rejection::new("invalid-option", message).at(option)))
+            }
+        }
+    }
+}
+
+fn render(format: Format, site: &render::SiteSnapshot, query: &ConfigQuery) -> Result<String, RenderError> {
+    match format {
+        Format::Iis => render::iis::render(site, &IisOptions::default()),
+        Format::PowerShell => render::powershell::render(site, &PowerShellOptions::default()),
+        Format::Nginx => render::nginx::render(site, &query.gateway()),
+        Format::Haproxy => render::haproxy::render(site, &query.haproxy()),
+        Format::HaproxyMap => render::haproxy::haproxy_map(site),
+        Format::Apache => Err(RenderError::unsupported("anything yet: the Apache renderer is not available")),
+    }
+}
+
+/// The ETag names the revision, the format and the options, so a different rendering of the same
+/// revision is never mistaken for the one a client holds.
+fn etag(revision: i64, format: &str, query_string: &str) -> String {
+    let options = hex::encode(&digest::digest(&digest::SHA256, query_string.as_bytes()).as_ref()[..4]);
+    format!("\"{revision}-{format}-{options}\"")
+}
+
+fn pem_bundle(ders: &[Vec<u8>]) -> String {
+    use base64::Engine as _;
+    let mut out = String::new();
+    for der in ders {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(line).unwrap_or_default());
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+    }
+    out
+}
+
+/// The site's configuration for IIS (`iis`: an applicationHost.config fragment; `powershell`: a
+/// WebAdministration script) or a gateway (`nginx`, `haproxy`, `haproxy-map`), or the client CA
+/// bundle the gateway trusts (`ca-bundle`). Passwords are left out unless an admin asks with
+/// `include_secrets=true`, which is recorded in the audit log.
+#[utoipa::path(tag = "config", params(
+        ("site_id" = i64, Path),
+        ("format" = String, Path, description = "iis, powershell, nginx, haproxy, haproxy-map or ca-bundle"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag from a previous answer: 304 if unchanged"),
+        ConfigQuery,
+    ),
+    responses(
+        (status = 200, description = "The file", content((String = "text/plain"), (String = "application/xml"), (String = "application/x-pem-file")),
+            headers(("ETag" = String), ("Content-Disposition" = String))),
+        (status = 304, description = "Unchanged since the ETag in If-None-Match"),
+        (status = 404, response = super::problem::NotFound),
+        (status = 422, response = super::problem::Unprocessable),
+        (status = 503, response = super::problem::Unavailable),
+    ))]
+#[get("/sites/{site_id}/config/{format}")]
+pub async fn site_config(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<(i64, String)>,
+    query: web::Query<ConfigQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_read_config()?;
+    let (site_id, format_name) = path.into_inner();
+    let query = query.into_inner();
+    let secrets = query.include_secrets.unwrap_or(false);
+    if secrets {
+        caller.may_administer()?;
+    }
+    if format_name == "ca-bundle" {
+        return ca_bundle(&state, caller, site_id, &req).await;
+    }
+    let format = Format::parse(&format_name).ok_or(ApiError::NotFound { what: "format" })?;
+    let headers = req.headers().clone();
+    let query_string = req.query_string().to_owned();
+    let state2 = state.clone();
+    let snapshot = db::run(&state.pool, move |conn| {
+        conn.build_transaction().repeatable_read().run(|conn| {
+            let site = require_site(conn, site_id, &caller)?;
+            let tag = etag(site.revision, format.as_str(), &query_string);
+            if !secrets && none_match(&headers, &tag) {
+                return Ok(Err(tag));
+            }
+            let keys = secrets.then_some(&state2.secrets);
+            let snapshot = super::snapshot::load(conn, site_id, &caller, keys)?;
+            if secrets {
+                let after = serde_json::json!({"format": format.as_str(), "revision": site.revision});
+                record(
+                    conn,
+                    &caller,
+                    Change {
+                        action: "secrets.read",
+                        site_id: Some(site_id),
+                        resource: "config",
+                        resource_id: Some(site_id),
+                        before: None,
+                        after: Some(after),
+                    },
+                )?;
+            }
+            Ok(Ok((snapshot, tag)))
+        })
+    })
+    .await?;
+    let (snapshot, tag) = match snapshot {
+        Err(tag) => return Ok(HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish()),
+        Ok(found) => found,
+    };
+    let text = web::block(move || render(format, &snapshot, &query).map(|text| (text, snapshot.id))).await??;
+    let (text, id) = text;
+    let mut response = HttpResponse::Ok();
+    response
+        .content_type(format.content_type())
+        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", format.file_name(id))));
+    if !secrets {
+        response.insert_header((header::ETAG, tag));
+    }
+    Ok(response.body(text))
+}
+
+async fn ca_bundle(
+    state: &AppState,
+    caller: Caller,
+    site_id: i64,
+    req: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (revision, ders) = db::run(&state.pool, move |conn| {
+        let site = require_site(conn, site_id, &caller)?;
+        Ok((site.revision, sites::trusted_cas(conn, site_id)?))
+    })
+    .await?;
+    if ders.is_empty() {
+        return Err(ApiError::NotFound { what: "trusted CA bundle (PUT one to .../trusted-cas)" });
+    }
+    let tag = etag(revision, "ca-bundle", "");
+    if none_match(req.headers(), &tag) {
+        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish());
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-pem-file")
+        .insert_header((header::ETAG, tag))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"certmap-site-{site_id}.client-ca.pem\""),
+        ))
+        .body(pem_bundle(&ders)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrustedCa {
+    pub subject: String,
+    pub issuer: String,
+    pub sha256: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrustedCas {
+    pub site_id: i64,
+    pub revision: i64,
+    pub certificates: Vec<TrustedCa>,
+}
+
+fn describe(site_id: i64, revision: i64, ders: &[Vec<u8>]) -> Result<TrustedCas, ApiError> {
+    let certificates = ders
+        .iter()
+        .map(|der| {
+            let c =
+                Certificate::from_der(der).map_err(|_| ApiError::Internal(format!("site {site_id} holds a bad CA")))?;
+            let i = c.info();
+            Ok(TrustedCa {
+                subject: i.subject.clone(),
+                issuer: i.issuer.clone(),
+                sha256: i.sha256.clone(),
+                not_after: i.not_after,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok(TrustedCas { site_id, revision, certificates })
+}
+
+/// Replace the client CA bundle the site's gateways trust: PEM, CA certificates only.
+#[utoipa::path(tag = "config", params(("site_id" = i64, Path)),
+    request_body(content((String = "application/x-pem-file"), (String = "text/plain")), description = "One or more PEM CA certificates"),
+    responses(
+        (status = 200, body = TrustedCas),
+        (status = 404, response = super::problem::NotFound),
+        (status = 413, response = super::problem::TooLarge),
+        (status = 415, response = super::problem::UnsupportedMedia),
+        (status = 422, response = super::problem::Unprocessable),
+        (status = 503, response = super::problem::Unavailable),
+    ))]
+#[put("/sites/{site_id}/trusted-cas")]
+pub async fn put_trusted_cas(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_write(&state)?;
+    let site_id = path.into_inner();
+    let media =
+        req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+    if !(media.starts_with("application/x-pem-file") || media.starts_with("text/plain")) {
+        return Err(ApiError::UnsupportedMediaType { expected: "a PEM bundle (application/x-pem-file or text/plain)" });
+    }
+    let body = read_body(payload.into_inner(), MAX_BUNDLE_BYTES.max(DEFAULT_BODY_LIMIT)).await?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| Invalid::one(Rejection::new("invalid-certificate", "the bundle is not PEM text").at("body")))?;
+    let certificates = Certificate::parse_bundle(text).map_err(|e| Invalid::one(certificate_violation(&e, "body")))?;
+    let not_ca: Vec<_> = certificates
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.info().is_ca)
+        .map(|(i, c)| {
+            Rejection::new(
+                "not-a-ca-certificate",
+                format!(
+                    "{} is not a CA certificate (basicConstraints cA=false): a gateway trusts issuers, not clients",
+                    c.info().subject
+                ),
+            )
+            .at(format!("[{i}]"))
+        })
+        .collect();
+    if !not_ca.is_empty() {
+        return Err(Invalid(not_ca).into());
+    }
+    let ders: Vec<Vec<u8>> = certificates.iter().map(|c| c.der().to_vec()).collect();
+    let result = db::transaction(&state.pool, move |conn| {
+        lock_site_for_write(conn, site_id, &caller)?;
+        let before = describe(site_id, 0, &sites::trusted_cas(conn, site_id)?)?;
+        let revision = sites::set_trusted_cas(conn, site_id, &ders)?;
+        let after = describe(site_id, revision, &ders)?;
+        record(
+            conn,
+            &caller,
+            Change {
+                action: "trusted_cas.replace",
+                site_id: Some(site_id),
+                resource: "trusted_cas",
+                resource_id: Some(site_id),
+                before: super::audit::json(&before.certificates),
+                after: super::audit::json(&after.certificates),
+            },
+        )?;
+        Ok(after)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+#[utoipa::path(tag = "config", params(("site_id" = i64, Path)), responses(
+    (status = 200, body = TrustedCas),
+    (status = 404, response = super::problem::NotFound),
+    (status = 503, response = super::problem::Unavailable),
+))]
+#[get("/sites/{site_id}/trusted-cas")]
+pub async fn get_trusted_cas(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_read()?;
+    let site_id = path.into_inner();
+    let (revision, ders) = db::run(&state.pool, move |conn| {
+        let site = require_site(conn, site_id, &caller)?;
+        Ok((site.revision, sites::trusted_cas(conn, site_id)?))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(describe(site_id, revision, &ders)?))
+}

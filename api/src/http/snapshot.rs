@@ -1,0 +1,83 @@
+//! A site read whole, in one consistent transaction, as the renderers (and gateways) see it.
+
+use certmap_db::queries::{directories, many_to_one, mappings};
+use certmap_db::PgConnection;
+
+use super::caller::Caller;
+use super::many_to_one::{mode_of, rules_of};
+use super::problem::ApiError;
+use super::sites::{require_site, spec_of};
+use crate::domain::certificate::Certificate;
+use crate::domain::names::UserName;
+use crate::render::{ManyToOne, OneToOne, SiteSnapshot};
+use crate::secrets::{SecretKeys, SecretKind};
+
+/// With `secrets`, passwords are decrypted into the snapshot; without, only `has_password` says
+/// whether one exists.
+pub fn load(
+    conn: &mut PgConnection,
+    site_id: i64,
+    caller: &Caller,
+    secrets: Option<&SecretKeys>,
+) -> Result<SiteSnapshot, ApiError> {
+    let site = require_site(conn, site_id, caller)?;
+    let spec = spec_of(&site)?;
+    let corrupt = |what: String| ApiError::Internal(format!("site {site_id}: {what}"));
+    let directories =
+        directories::all(conn, site_id)?.iter().map(super::directories::spec_of).collect::<Result<Vec<_>, _>>()?;
+    let mut one_to_one = Vec::new();
+    for row in mappings::all(conn, site_id)? {
+        let password = match (secrets, &row.password_enc) {
+            (Some(keys), Some(blob)) => Some(
+                keys.decrypt(SecretKind::OneToOne, blob).map_err(|e| corrupt(format!("mapping {}: {e}", row.id)))?,
+            ),
+            _ => None,
+        };
+        one_to_one.push(OneToOne {
+            id: row.id,
+            user_name: UserName::parse(&row.user_name).map_err(|_| corrupt(format!("mapping {} user", row.id)))?,
+            enabled: row.enabled,
+            certificate: Certificate::from_der(&row.certificate)
+                .map_err(|_| corrupt(format!("mapping {} certificate", row.id)))?,
+            password,
+            has_password: row.password_enc.is_some(),
+        });
+    }
+    let mut many = Vec::new();
+    for row in many_to_one::all(conn, site_id)? {
+        let password = match (secrets, &row.password_enc) {
+            (Some(keys), Some(blob)) => Some(
+                keys.decrypt(SecretKind::ManyToOne, blob)
+                    .map_err(|e| corrupt(format!("many-to-one {}: {e}", row.id)))?,
+            ),
+            _ => None,
+        };
+        let user_name = row
+            .user_name
+            .as_deref()
+            .map(UserName::parse)
+            .transpose()
+            .map_err(|_| corrupt(format!("many-to-one {} user", row.id)))?;
+        many.push(ManyToOne {
+            id: row.id,
+            rules: rules_of(&row)?,
+            mode: mode_of(&row),
+            name: row.name,
+            description: row.description,
+            enabled: row.enabled,
+            user_name,
+            password,
+            has_password: row.password_enc.is_some(),
+        });
+    }
+    Ok(SiteSnapshot {
+        id: site.id,
+        revision: site.revision,
+        name: spec.name,
+        hostnames: spec.hostnames,
+        mapping: spec.mapping,
+        directories,
+        one_to_one,
+        many_to_one: many,
+    })
+}
