@@ -4,6 +4,7 @@ mod auth;
 mod bulk;
 mod config;
 mod directories;
+mod gateways;
 mod health;
 mod lint;
 mod many_to_one;

@@ -75,6 +75,19 @@ impl TestCa {
             .collect()
     }
 
+    /// A TLS server certificate for 127.0.0.1 and localhost, for gateways under test.
+    pub fn server(&self) -> TestCert {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["localhost".into()]).unwrap();
+        params.subject_alt_names.push(rcgen::SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
+        params.distinguished_name.push(DnType::CommonName, "localhost");
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::days(1);
+        params.not_after = now + Duration::days(30);
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        TestCert { pem: cert.pem(), der: cert.der().to_vec(), key_pem: key.serialize_pem() }
+    }
+
     pub fn expired(&self, cn: &str) -> TestCert {
         let now = OffsetDateTime::now_utc();
         self.client_with(cn, &[], now - Duration::days(400), now - Duration::days(35))
