@@ -3,19 +3,19 @@
 
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use certmap_db::models::{Directory, DirectoryValues};
-use certmap_db::queries::{directories as q, sites};
+use certmap_db::queries::directories as q;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::audit::{json, record, Change};
+use super::audit::{json, Change};
 use super::caller::Caller;
 use super::etag::check_if_match;
 use super::extract::Json;
 use super::pagination::{PageQuery, Paginated};
 use super::problem::ApiError;
-use super::sites::{lock_site_for_write, require_site};
+use super::sites::{require_site, under_site};
 use super::{created, db, json_with_etag, AppState, API_PREFIX};
 use crate::domain::directory::{ClientCertificates, DirectoryPolicy, DirectorySpec};
 use crate::domain::names::VirtualPath;
@@ -247,22 +247,18 @@ pub async fn create_directory(
     let site_id = path.into_inner();
     let values = values_of(&body.apply(None)?);
     let row = db::transaction(&state.pool, move |conn| {
-        lock_site_for_write(conn, site_id, &caller)?;
-        let row = q::insert(conn, site_id, &values)?;
-        sites::bump_revision(conn, site_id)?;
-        record(
-            conn,
-            &caller,
-            Change {
+        under_site(conn, &caller, site_id, |conn| {
+            let row = q::insert(conn, site_id, &values)?;
+            let audit = Change {
                 action: "directory.create",
                 site_id: Some(site_id),
                 resource: "directory",
                 resource_id: Some(row.id),
                 before: None,
                 after: json(&DirectoryBody::try_from(row.clone())?),
-            },
-        )?;
-        Ok(row)
+            };
+            Ok((row, audit))
+        })
     })
     .await?;
     let location = format!("{API_PREFIX}/sites/{site_id}/directories/{}", row.id);
@@ -319,25 +315,21 @@ pub async fn update_directory(
     let (site_id, id) = path.into_inner();
     let headers = req.headers().clone();
     let row = db::transaction(&state.pool, move |conn| {
-        lock_site_for_write(conn, site_id, &caller)?;
-        let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
-        check_if_match(&headers, current.revision)?;
-        let spec = body.apply(Some(spec_of(&current)?))?;
-        let row = q::update(conn, site_id, id, &values_of(&spec))?;
-        sites::bump_revision(conn, site_id)?;
-        record(
-            conn,
-            &caller,
-            Change {
+        under_site(conn, &caller, site_id, |conn| {
+            let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
+            check_if_match(&headers, current.revision)?;
+            let spec = body.apply(Some(spec_of(&current)?))?;
+            let row = q::update(conn, site_id, id, &values_of(&spec))?;
+            let audit = Change {
                 action: "directory.update",
                 site_id: Some(site_id),
                 resource: "directory",
                 resource_id: Some(id),
                 before: json(&DirectoryBody::try_from(current)?),
                 after: json(&DirectoryBody::try_from(row.clone())?),
-            },
-        )?;
-        Ok(row)
+            };
+            Ok((row, audit))
+        })
     })
     .await?;
     let revision = row.revision;
@@ -362,24 +354,20 @@ pub async fn delete_directory(
     let (site_id, id) = path.into_inner();
     let headers = req.headers().clone();
     db::transaction(&state.pool, move |conn| {
-        lock_site_for_write(conn, site_id, &caller)?;
-        let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
-        check_if_match(&headers, current.revision)?;
-        q::delete(conn, site_id, id)?;
-        sites::bump_revision(conn, site_id)?;
-        record(
-            conn,
-            &caller,
-            Change {
+        under_site(conn, &caller, site_id, |conn| {
+            let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
+            check_if_match(&headers, current.revision)?;
+            q::delete(conn, site_id, id)?;
+            let audit = Change {
                 action: "directory.delete",
                 site_id: Some(site_id),
                 resource: "directory",
                 resource_id: Some(id),
                 before: json(&DirectoryBody::try_from(current)?),
                 after: None,
-            },
-        )?;
-        Ok(())
+            };
+            Ok(((), audit))
+        })
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

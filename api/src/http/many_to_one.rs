@@ -2,13 +2,13 @@
 
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use certmap_db::models::{ManyToOne, ManyToOneValues};
-use certmap_db::queries::{many_to_one as q, sites};
+use certmap_db::queries::many_to_one as q;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::audit::{json, record, Change};
+use super::audit::{json, Change};
 use super::caller::Caller;
 use super::etag::check_if_match;
 use super::extract::Json;
@@ -16,7 +16,7 @@ use super::mappings::seal_password;
 use super::pagination::{PageQuery, Paginated};
 use super::problem::ApiError;
 use super::serde_util::present;
-use super::sites::{lock_site_for_write, require_site};
+use super::sites::{require_site, under_site};
 use super::{created, db, json_with_etag, AppState, API_PREFIX};
 use crate::domain::mapping::{parse_description, parse_mapping_name};
 use crate::domain::names::UserName;
@@ -342,22 +342,18 @@ pub async fn create_many_to_one(
     let site_id = path.into_inner();
     let values = body.build(&state.secrets)?;
     let row = db::transaction(&state.pool, move |conn| {
-        lock_site_for_write(conn, site_id, &caller)?;
-        let row = q::insert(conn, site_id, &values)?;
-        sites::bump_revision(conn, site_id)?;
-        record(
-            conn,
-            &caller,
-            Change {
+        under_site(conn, &caller, site_id, |conn| {
+            let row = q::insert(conn, site_id, &values)?;
+            let audit = Change {
                 action: "many_to_one.create",
                 site_id: Some(site_id),
                 resource: "many_to_one",
                 resource_id: Some(row.id),
                 before: None,
                 after: json(&ManyToOneBody::try_from(row.clone())?),
-            },
-        )?;
-        Ok(row)
+            };
+            Ok((row, audit))
+        })
     })
     .await?;
     let location = format!("{API_PREFIX}/sites/{site_id}/many-to-one/{}", row.id);
@@ -413,25 +409,21 @@ pub async fn update_many_to_one(
     let headers = req.headers().clone();
     let state2 = state.clone();
     let row = db::transaction(&state.pool, move |conn| {
-        lock_site_for_write(conn, site_id, &caller)?;
-        let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
-        check_if_match(&headers, current.revision)?;
-        let values = body.apply(&state2.secrets, &current)?;
-        let row = q::update(conn, site_id, id, &values)?;
-        sites::bump_revision(conn, site_id)?;
-        record(
-            conn,
-            &caller,
-            Change {
+        under_site(conn, &caller, site_id, |conn| {
+            let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
+            check_if_match(&headers, current.revision)?;
+            let values = body.apply(&state2.secrets, &current)?;
+            let row = q::update(conn, site_id, id, &values)?;
+            let audit = Change {
                 action: "many_to_one.update",
                 site_id: Some(site_id),
                 resource: "many_to_one",
                 resource_id: Some(id),
                 before: json(&ManyToOneBody::try_from(current)?),
                 after: json(&ManyToOneBody::try_from(row.clone())?),
-            },
-        )?;
-        Ok(row)
+            };
+            Ok((row, audit))
+        })
     })
     .await?;
     let revision = row.revision;
@@ -456,24 +448,20 @@ pub async fn delete_many_to_one(
     let (site_id, id) = path.into_inner();
     let headers = req.headers().clone();
     db::transaction(&state.pool, move |conn| {
-        lock_site_for_write(conn, site_id, &caller)?;
-        let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
-        check_if_match(&headers, current.revision)?;
-        q::delete(conn, site_id, id)?;
-        sites::bump_revision(conn, site_id)?;
-        record(
-            conn,
-            &caller,
-            Change {
+        under_site(conn, &caller, site_id, |conn| {
+            let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
+            check_if_match(&headers, current.revision)?;
+            q::delete(conn, site_id, id)?;
+            let audit = Change {
                 action: "many_to_one.delete",
                 site_id: Some(site_id),
                 resource: "many_to_one",
                 resource_id: Some(id),
                 before: json(&ManyToOneBody::try_from(current)?),
                 after: None,
-            },
-        )?;
-        Ok(())
+            };
+            Ok(((), audit))
+        })
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

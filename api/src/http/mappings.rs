@@ -3,13 +3,13 @@
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use base64::Engine as _;
 use certmap_db::models::{CertificateValues, Mapping, MappingValues, NewMapping};
-use certmap_db::queries::{mappings as q, sites};
+use certmap_db::queries::mappings as q;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::audit::{json, record, Change};
+use super::audit::{json, Change};
 use super::caller::Caller;
 use super::certificate_input::{self, body_kind, BodyKind};
 use super::etag::check_if_match;
@@ -17,7 +17,7 @@ use super::extract::{parse_json, read_body, DEFAULT_BODY_LIMIT};
 use super::pagination::{PageQuery, Paginated};
 use super::problem::ApiError;
 use super::serde_util::present;
-use super::sites::{lock_site_for_write, require_site};
+use super::sites::{require_site, under_site};
 use super::{created, db, json_with_etag, AppState, API_PREFIX};
 use crate::domain::certificate::Certificate;
 use crate::domain::mapping::{
@@ -500,25 +500,21 @@ pub async fn create_mapping(
     let now = OffsetDateTime::now_utc();
     let (new, warnings) = request.build(&state.secrets, site_id, now)?;
     let row = db::transaction(&state.pool, move |conn| {
-        lock_site_for_write(conn, site_id, &caller)?;
-        if let Some(existing) = q::find_by_certificate(conn, site_id, &new.certificate.sha256)? {
-            return Err(duplicate(existing.id));
-        }
-        let row = q::insert(conn, &new)?;
-        sites::bump_revision(conn, site_id)?;
-        record(
-            conn,
-            &caller,
-            Change {
+        under_site(conn, &caller, site_id, |conn| {
+            if let Some(existing) = q::find_by_certificate(conn, site_id, &new.certificate.sha256)? {
+                return Err(duplicate(existing.id));
+            }
+            let row = q::insert(conn, &new)?;
+            let audit = Change {
                 action: "mapping.create",
                 site_id: Some(site_id),
                 resource: "mapping",
                 resource_id: Some(row.id),
                 before: None,
                 after: json(&MappingBody::from_row(row.clone(), now)),
-            },
-        )?;
-        Ok(row)
+            };
+            Ok((row, audit))
+        })
     })
     .await?;
     let location = format!("{API_PREFIX}/sites/{site_id}/mappings/{}", row.id);
@@ -577,25 +573,21 @@ pub async fn update_mapping(
     let headers = req.headers().clone();
     let state2 = state.clone();
     let row = db::transaction(&state.pool, move |conn| {
-        lock_site_for_write(conn, site_id, &caller)?;
-        let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
-        check_if_match(&headers, current.revision)?;
-        let values = body.apply(&state2.secrets, &current)?;
-        let row = q::update(conn, site_id, id, &values)?;
-        sites::bump_revision(conn, site_id)?;
-        record(
-            conn,
-            &caller,
-            Change {
+        under_site(conn, &caller, site_id, |conn| {
+            let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
+            check_if_match(&headers, current.revision)?;
+            let values = body.apply(&state2.secrets, &current)?;
+            let row = q::update(conn, site_id, id, &values)?;
+            let audit = Change {
                 action: "mapping.update",
                 site_id: Some(site_id),
                 resource: "mapping",
                 resource_id: Some(id),
                 before: json(&MappingBody::from_row(current, OffsetDateTime::now_utc())),
                 after: json(&MappingBody::from_row(row.clone(), OffsetDateTime::now_utc())),
-            },
-        )?;
-        Ok(row)
+            };
+            Ok((row, audit))
+        })
     })
     .await?;
     let revision = row.revision;
@@ -620,24 +612,20 @@ pub async fn delete_mapping(
     let (site_id, id) = path.into_inner();
     let headers = req.headers().clone();
     db::transaction(&state.pool, move |conn| {
-        lock_site_for_write(conn, site_id, &caller)?;
-        let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
-        check_if_match(&headers, current.revision)?;
-        q::delete(conn, site_id, id)?;
-        sites::bump_revision(conn, site_id)?;
-        record(
-            conn,
-            &caller,
-            Change {
+        under_site(conn, &caller, site_id, |conn| {
+            let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
+            check_if_match(&headers, current.revision)?;
+            q::delete(conn, site_id, id)?;
+            let audit = Change {
                 action: "mapping.delete",
                 site_id: Some(site_id),
                 resource: "mapping",
                 resource_id: Some(id),
                 before: json(&MappingBody::from_row(current, OffsetDateTime::now_utc())),
                 after: None,
-            },
-        )?;
-        Ok(())
+            };
+            Ok(((), audit))
+        })
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
