@@ -31,6 +31,32 @@ pub enum Command {
     /// Bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Callers that authenticate with a client certificate (mTLS) instead of a token.
+    #[command(subcommand)]
+    ApiClient(ApiClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiClientCommand {
+    /// Register a client certificate with a role (and optionally sites).
+    Add(ApiClientArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApiClientArgs {
+    /// A name for the audit log, e.g. the gateway's host name.
+    #[arg(long)]
+    pub name: String,
+    #[arg(long, value_enum)]
+    pub role: crate::auth::Role,
+    /// The client's certificate (PEM or DER).
+    #[arg(long)]
+    pub cert: PathBuf,
+    /// Limit the client to this site; repeat for several.
+    #[arg(long = "site")]
+    pub sites: Vec<String>,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,6 +113,16 @@ pub struct ServeArgs {
     /// Writes (POST, PATCH, DELETE) allowed per caller per minute.
     #[arg(long, env = "CERTMAP_WRITE_RATE", default_value_t = 600)]
     pub write_rate: u32,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "CERTMAP_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "CERTMAP_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Also accept client certificates from these CAs (PEM); a registered one (`certmap api-client
+    /// add`) authenticates without a token.
+    #[arg(long, env = "CERTMAP_CLIENT_CA", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
     /// Maximum database connections.
     #[arg(long, env = "CERTMAP_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
@@ -105,6 +141,14 @@ impl ServeArgs {
             writes_per_minute: self.write_rate,
             workers: self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             db_pool_size: self.db_pool_size,
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(crate::tls::TlsConfig {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    client_ca: self.client_ca.clone(),
+                }),
+                _ => None,
+            },
         }
     }
 }

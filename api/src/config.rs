@@ -43,6 +43,8 @@ pub struct ServeConfig {
     pub writes_per_minute: u32,
     pub workers: usize,
     pub db_pool_size: u32,
+    /// HTTPS (and optionally client certificates); plain HTTP without it.
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 /// The URL with any password replaced, for logs and errors.

@@ -1,6 +1,7 @@
 //! certmap: the system of record for IIS client-certificate mappings and the mTLS gateways that
 //! use them.
 
+pub mod api_clients;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -12,3 +13,4 @@ pub mod rotate;
 pub mod secrets;
 pub mod startup;
 pub mod telemetry;
+pub mod tls;

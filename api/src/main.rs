@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use certmap::cli::{Cli, Command, TokenCommand};
+use certmap::cli::{ApiClientCommand, Cli, Command, TokenCommand};
 use certmap::startup::{self, Application};
 use clap::Parser;
 
@@ -29,6 +29,13 @@ fn main() -> ExitCode {
         Command::Token(TokenCommand::Issue(args)) => {
             certmap::auth::issue_from_cli(&args).map(|token| println!("{token}"))
         }
+        Command::ApiClient(ApiClientCommand::Add(args)) => certmap::api_clients::add(&args).map(|(id, sha256)| {
+            println!(
+                "registered api client {id} ({}, role {}) for certificate sha256 {sha256}",
+                args.name,
+                args.role.as_str()
+            )
+        }),
         Command::Openapi => {
             println!("{}", certmap::openapi::spec().to_pretty_json().unwrap_or_default());
             Ok(())

@@ -35,6 +35,10 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("key rotation rolled back, nothing changed in the database: {0}")]
     Rotate(String),
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("{0}")]
+    Input(String),
     #[error("token keys: {0}")]
     Auth(#[from] crate::auth::AuthError),
     #[error("password encryption keys: {0}")]
@@ -143,10 +147,11 @@ impl Application {
             Ok(())
         })?;
         let (server, addr) = started.expect("set when or_close succeeds");
-        if !addr.ip().is_loopback() {
-            tracing::warn!(%addr, "listening on a non-loopback address without TLS: anyone who can reach it can use the API");
+        let scheme = if config.tls.is_some() { "https" } else { "http" };
+        if !addr.ip().is_loopback() && config.tls.is_none() {
+            tracing::warn!(%addr, "LISTENING ON A NON-LOOPBACK ADDRESS WITHOUT TLS: tokens and passwords cross the network in clear; pass --tls-cert and --tls-key");
         }
-        tracing::info!("certmap listening on http://{addr} (API docs at http://{addr}/docs/)");
+        tracing::info!("certmap listening on {scheme}://{addr} (API docs at {scheme}://{addr}/docs/)");
         Ok(Self { server, addr, database })
     }
 
@@ -182,9 +187,12 @@ fn serve(config: &ServeConfig, url: &str) -> Result<(Server, SocketAddr), StartE
         // A client that never finishes its request head does not hold a connection for long.
         .client_request_timeout(Duration::from_secs(10))
         .keep_alive(Duration::from_secs(75))
-        .listen(listener)?
-        .run();
-    Ok((server, addr))
+        .on_connect(crate::tls::remember_peer);
+    let server = match &config.tls {
+        Some(tls) => server.listen_rustls_0_23(listener, crate::tls::server_config(tls)?)?,
+        None => server.listen(listener)?,
+    };
+    Ok((server.run(), addr))
 }
 
 pub fn build_app(

@@ -102,4 +102,22 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(sites, directories, mappings, many_to_one_mappings, audit_events);
+diesel::table! {
+    api_clients (id) {
+        id -> Int8,
+        name -> Text,
+        sha256 -> Text,
+        role -> Text,
+        sites -> Nullable<Array<Text>>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    sites,
+    directories,
+    mappings,
+    many_to_one_mappings,
+    audit_events,
+    api_clients
+);

@@ -12,3 +12,4 @@ mod mappings;
 mod openapi;
 mod readme;
 mod sites;
+mod tls;

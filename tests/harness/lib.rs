@@ -35,11 +35,13 @@ pub struct Options {
     pub writes_per_minute: u32,
     /// CERTMAP_JWT_PUBLIC_KEY: PEM files of external token issuers.
     pub jwt_public_keys: Option<String>,
+    /// Serve HTTPS (talk to it with curl: the harness client speaks plain HTTP).
+    pub tls: Option<certmap::tls::TlsConfig>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { writes_per_minute: 100_000, jwt_public_keys: None }
+        Self { writes_per_minute: 100_000, jwt_public_keys: None, tls: None }
     }
 }
 
@@ -116,6 +118,7 @@ impl TestApp {
             writes_per_minute,
             workers: 1,
             db_pool_size: 4,
+            tls: options.tls,
         };
         let (started, ready) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {

@@ -2,7 +2,8 @@
 //! any work and again against each site touched.
 
 use std::collections::HashMap;
-use std::future::{ready, Ready};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -12,10 +13,14 @@ use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use super::problem::ApiError;
 use super::AppState;
 use crate::auth::Role;
+use crate::tls::PeerCertificate;
 
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// The token's subject, or the registered name of a client certificate.
     pub subject: String,
+    /// True when the caller authenticated with a registered client certificate.
+    pub by_certificate: bool,
     pub role: Role,
     /// Lowercased site names the token is limited to; None means every site.
     sites: Option<Vec<String>>,
@@ -30,20 +35,54 @@ pub enum Access {
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| ApiError::Internal("no application state".into()))?;
+            // A token, when sent, decides; otherwise a registered client certificate may.
+            if req.headers().contains_key(header::AUTHORIZATION) {
+                return authenticate(&req, &state);
+            }
+            match req.conn_data::<PeerCertificate>().cloned() {
+                Some(PeerCertificate(sha256)) => by_certificate(&req, &state, sha256).await,
+                None => Err(ApiError::Unauthorized {
+                    detail: "send a bearer token: Authorization: Bearer <token> (issue one with `certmap token issue`)"
+                        .into(),
+                }),
+            }
+        })
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
-    let state =
-        req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::Internal("no application state".into()))?;
-    let unauthorized = |detail: String| ApiError::Unauthorized { detail };
-    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
-        unauthorized("send a bearer token: Authorization: Bearer <token> (issue one with `certmap token issue`)".into())
+async fn by_certificate(req: &HttpRequest, state: &AppState, sha256: String) -> Result<Caller, ApiError> {
+    let key = sha256.clone();
+    let found =
+        super::db::run(&state.pool, move |conn| Ok(certmap_db::queries::api_clients::find(conn, &key)?)).await?;
+    let (name, role, sites) = found.ok_or_else(|| ApiError::Unauthorized {
+        detail: format!(
+            "the client certificate {sha256} is not registered (certmap api-client add) and no token was sent"
+        ),
     })?;
+    let role = <Role as clap::ValueEnum>::from_str(&role, false)
+        .map_err(|_| ApiError::Internal(format!("api client {name} has an unknown role")))?;
+    Ok(Caller {
+        subject: name,
+        by_certificate: true,
+        role,
+        sites: sites.map(|s| s.into_iter().map(|n| n.to_lowercase()).collect()),
+        address: req.peer_addr().map(|a| a.ip().to_string()),
+    })
+}
+
+fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
+    let unauthorized = |detail: String| ApiError::Unauthorized { detail };
+    let value =
+        req.headers().get(header::AUTHORIZATION).ok_or_else(|| unauthorized("no Authorization header".into()))?;
     let value = value.to_str().map_err(|_| unauthorized("the Authorization header is not readable text".into()))?;
     let token = value
         .split_once(' ')
@@ -54,6 +93,7 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let claims = state.auth.verify(token).map_err(|e| unauthorized(e.to_string()))?;
     Ok(Caller {
         subject: claims.sub,
+        by_certificate: false,
         role: claims.role,
         sites: claims.sites.map(|s| s.into_iter().map(|n| n.to_lowercase()).collect()),
         address: req.peer_addr().map(|a| a.ip().to_string()),
@@ -63,7 +103,8 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
 impl Caller {
     /// How the audit log names this caller.
     pub fn actor(&self) -> String {
-        format!("token:{}", self.subject)
+        let kind = if self.by_certificate { "client-cert" } else { "token" };
+        format!("{kind}:{}", self.subject)
     }
 
     fn forbidden(&self, what: &str) -> ApiError {

@@ -1,3 +1,4 @@
+pub mod api_clients;
 pub mod audit;
 pub mod directories;
 pub mod many_to_one;
