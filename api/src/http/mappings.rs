@@ -40,7 +40,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
 /// parameter: query strings end up in logs).
 pub const PASSWORD_HEADER: &str = "X-Certmap-Password";
 
-const PEM_EXAMPLE: &str = "-----BEGIN CERTIFICATE-----\nMIIBhTCCASugAwIBAgIUY2VydG1hcC1leGFtcGxlMAoGCCqGSM49BAMCMBgxFjAU\n...\n-----END CERTIFICATE-----\n";
+/// A real client certificate (CN=alice, O=Contoso; EC P-256, CA:FALSE, valid until 2126), so the
+/// examples in the docs can be sent as they are and succeed.
+pub const PEM_EXAMPLE: &str = "-----BEGIN CERTIFICATE-----\nMIIBxzCCAW2gAwIBAgIUFLDb7iV4rRn2YmYox0rwzhIbM2IwCgYIKoZIzj0EAwIw\nLzELMAkGA1UEBhMCVVMxEDAOBgNVBAoMB0NvbnRvc28xDjAMBgNVBAMMBWFsaWNl\nMCAXDTI2MTEyNTIxMjIxOFoYDzIxMjYxMTAxMjEyMjE4WjAvMQswCQYDVQQGEwJV\nUzEQMA4GA1UECgwHQ29udG9zbzEOMAwGA1UEAwwFYWxpY2UwWTATBgcqhkjOPQIB\nBggqhkjOPQMBBwNCAASImMXlNCEqU/8HhKRusTswVAQ7L8Yry11V1zNB8gTkZ4YI\nOb5kFYDxku5wlVWs32qPnduU6e6jLX3ANCucPN0Wo2UwYzAdBgNVHQ4EFgQUsIgs\nat+W7SNuxYcSLnHe1Ylm49MwHwYDVR0jBBgwFoAUsIgsat+W7SNuxYcSLnHe1Ylm\n49MwDAYDVR0TAQH/BAIwADATBgNVHSUEDDAKBggrBgEFBQcDAjAKBggqhkjOPQQD\nAgNIADBFAiEA4m1yHsXR1oNH6A8c9D/Y2QBPC/gbmWcIWMcKXPAUnv8CIFDsfMXQ\nbV0MLUM7H8PbKDMohD/J6F0TeVNsBxN0n37R\n-----END CERTIFICATE-----\n";
 
 // No Debug: these bodies carry passwords, and a Debug print is how they reach logs.
 #[derive(Deserialize, ToSchema)]
@@ -127,6 +129,9 @@ pub struct MappingBody {
     /// True when the certificate is outside its validity period now.
     pub expired: bool,
     /// The certificate in the form IIS wants: base64 of the DER on one line, no armour.
+    #[schema(
+        example = "MIIBxzCCAW2gAwIBAgIUFLDb7iV4rRn2YmYox0rwzhIbM2IwCgYIKoZIzj0EAwIwLzELMAkGA1UEBhMCVVMxEDAOBgNVBAoMB0NvbnRvc28xDjAMBgNVBAMMBWFsaWNlMCAXDTI2MTEyNTIxMjIxOFoYDzIxMjYxMTAxMjEyMjE4WjAvMQswCQYDVQQGEwJVUzEQMA4GA1UECgwHQ29udG9zbzEOMAwGA1UEAwwFYWxpY2UwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAASImMXlNCEqU/8HhKRusTswVAQ7L8Yry11V1zNB8gTkZ4YIOb5kFYDxku5wlVWs32qPnduU6e6jLX3ANCucPN0Wo2UwYzAdBgNVHQ4EFgQUsIgsat+W7SNuxYcSLnHe1Ylm49MwHwYDVR0jBBgwFoAUsIgsat+W7SNuxYcSLnHe1Ylm49MwDAYDVR0TAQH/BAIwADATBgNVHSUEDDAKBggrBgEFBQcDAjAKBggqhkjOPQQDAgNIADBFAiEA4m1yHsXR1oNH6A8c9D/Y2QBPC/gbmWcIWMcKXPAUnv8CIFDsfMXQbV0MLUM7H8PbKDMohD/J6F0TeVNsBxN0n37R"
+    )]
     pub certificate: String,
     /// SHA-1 of the DER, lowercase hex (nginx `$ssl_client_fingerprint`).
     pub sha1: String,
