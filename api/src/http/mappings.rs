@@ -306,17 +306,24 @@ impl MappingRequest {
 }
 
 impl UpdateMapping {
-    fn apply(self, secrets: &SecretKeys, current: &Mapping) -> Result<MappingValues, Invalid> {
-        let mut errors = Collector::default();
-        if self.certificate.is_some() {
-            errors.push(
+    /// A new certificate is refused whatever the mapping holds, so before anything is read: before
+    /// `If-Match` too, which would otherwise answer a request that can never succeed with 412.
+    fn refuse_certificate(&self) -> Result<(), Invalid> {
+        match self.certificate {
+            None => Ok(()),
+            Some(_) => Err(Invalid::one(
                 Rejection::new(
                     "certificate-immutable",
                     "a mapping's certificate cannot change: a renewed certificate is a new certificate to IIS; create a new mapping and delete this one",
                 )
                 .at("certificate"),
-            );
+            )),
         }
+    }
+
+    fn apply(self, secrets: &SecretKeys, current: &Mapping) -> Result<MappingValues, Invalid> {
+        self.refuse_certificate()?;
+        let mut errors = Collector::default();
         let user_name = match self.user_name {
             Some(u) => errors.take(UserName::parse(&u).map_err(|r| r.at("user_name"))).map(|u| u.as_str().to_owned()),
             None => Some(current.user_name.clone()),
@@ -579,6 +586,7 @@ pub async fn update_mapping(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write(&state)?;
     let (site_id, id) = path.into_inner();
+    body.refuse_certificate()?;
     let headers = req.headers().clone();
     let state2 = state.clone();
     let row = db::transaction(&state.pool, move |conn| {
