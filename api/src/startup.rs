@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::{self, Next};
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use certmap_db::cluster::{ClusterError, ClusterOptions, LocalCluster};
 use certmap_db::{connect_pool, migrate, PgConnection};
 use diesel::{Connection, RunQueryDsl};
@@ -17,6 +18,7 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 use crate::auth::JwtKeys;
 use crate::config::{redact, DatabaseSource, ServeConfig};
 use crate::http::extract::{path_config, query_config};
+use crate::http::methods::AllowedMethods;
 use crate::http::problem::ApiError;
 use crate::http::{app_state, routes, AppState};
 use crate::secrets::SecretKeys;
@@ -215,6 +217,7 @@ pub fn build_app(
         .configure(routes)
         .split_for_parts();
     let spec = crate::openapi::finish(spec);
+    let allowed = std::sync::Arc::new(AllowedMethods::from_spec(&spec));
     app.service(
         SwaggerUi::new("/docs/{_:.*}")
             .url("/openapi.json", spec)
@@ -224,10 +227,35 @@ pub fn build_app(
         "/docs",
         web::get().to(|| async { HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish() }),
     )
-    .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound { what: "route" }) }))
+    .default_service(web::to(move |req: HttpRequest| {
+        let allowed = allowed.clone();
+        async move { Err::<HttpResponse, _>(no_route(&req, &allowed)) }
+    }))
+    .wrap(middleware::from_fn(head_as_get))
     .wrap(security_headers())
     .wrap(middleware::Compress::default())
     .wrap(middleware::from_fn(log_request))
+}
+
+/// No route took the request: 405 when the path has other methods, 404 when it names nothing.
+fn no_route(req: &HttpRequest, allowed: &AllowedMethods) -> ApiError {
+    match allowed.allow(req.path()) {
+        Some(allow) => ApiError::MethodNotAllowed { method: req.method().to_string(), allow: allow.to_owned() },
+        None => ApiError::NotFound { what: "route" },
+    }
+}
+
+/// RFC 9110 §9.1: every server must answer HEAD wherever it answers GET. actix-web routes HEAD
+/// nowhere by itself, so HEAD is routed as GET; the connection still knows the request was HEAD
+/// (it decided when it read the request line) and sends the headers without the body.
+async fn head_as_get(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if req.method() == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    next.call(req).await
 }
 
 /// Every answer may carry mappings or secrets: nothing is cached, sniffed or framed. The policy

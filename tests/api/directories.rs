@@ -71,6 +71,10 @@ async fn the_seed_mistake_mapping_on_a_directory_is_refused() {
         .problem(422, "mapping-not-at-site-root");
     app.patch(&dir_path, &[], &json!({"mappings": []})).await.problem(422, "mapping-not-at-site-root");
     app.patch(&dir_path, &[], &json!({"certificate_mapping": null})).await.problem(422, "mapping-not-at-site-root");
+    // Never a 412 that would invite a retry: no ETag makes mapping settings on a directory right.
+    app.patch(&dir_path, &[("if-match", "\"0\"")], &json!({"mappings": [null]}))
+        .await
+        .problem(422, "mapping-not-at-site-root");
     let p = app
         .post(&format!("{dir_path}/mappings"), &json!({"certificate": "MIIB...", "user_name": "CONTOSO\\alice"}))
         .await

@@ -75,3 +75,27 @@ async fn readiness_follows_the_database_down_and_back_up_without_a_restart() {
     drop(app);
     drop(own);
 }
+
+/// RFC 9110: a method a resource lacks is 405 with `Allow` (404 only for a path that names
+/// nothing), and HEAD works wherever GET does.
+#[actix_web::test]
+async fn a_missing_method_is_405_with_allow_and_head_answers_like_get() {
+    use awc::http::Method;
+    let app = TestApp::spawn().await;
+    let trace = app.request(Method::TRACE, "/healthz", &[], None).await;
+    trace.problem(405, "method-not-allowed");
+    assert_eq!(trace.header("allow"), Some("GET, HEAD"));
+    let put = app.request(Method::PUT, "/api/v1/sites/1", &[("authorization", "")], None).await;
+    put.problem(405, "method-not-allowed");
+    assert_eq!(put.header("allow"), Some("GET, HEAD, PATCH, DELETE"));
+    app.request(Method::PUT, "/api/v1/nothing", &[], None).await.problem(404, "not-found");
+
+    // Identity: awc would try to inflate the body a HEAD answer never has.
+    let head = app.request(Method::HEAD, "/healthz", &[("accept-encoding", "identity")], None).await;
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty(), "HEAD has no body");
+    let unauthorized = app
+        .request(Method::HEAD, "/api/v1/sites", &[("authorization", ""), ("accept-encoding", "identity")], None)
+        .await;
+    assert_eq!(unauthorized.status, 401);
+}

@@ -359,6 +359,8 @@ async fn patch_changes_what_may_change_and_keeps_the_certificate() {
         .await
         .problem(422, "certificate-immutable");
     assert!(p["detail"].as_str().unwrap().contains("new mapping"));
+    // Never a 412 that would invite a retry: no ETag makes a new certificate acceptable.
+    app.patch(&path, &[("if-match", "\"1\"")], &json!({"certificate": {}})).await.problem(422, "certificate-immutable");
     app.patch(&path, &[], &json!({"user_name": ""})).await.problem(422, "invalid-user-name");
     app.patch(&path, &[], &json!({"expires_at": "2999-01-01T00:00:00Z"}))
         .await

@@ -48,3 +48,16 @@ async fn every_route_has_an_operation() {
     assert_eq!((docs.status, docs.header("location")), (308, Some("/docs/")));
     assert_eq!(app.get("/docs/").await.status, 200);
 }
+
+/// The docs' mapping example is a real certificate: sent as it stands, it creates a mapping.
+#[actix_web::test]
+async fn the_mapping_example_in_the_spec_is_accepted() {
+    let spec = serde_json::to_value(certmap::openapi::spec()).unwrap();
+    let example = spec["components"]["schemas"]["CreateMapping"]["example"].clone();
+    assert!(example["certificate"].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+    let app = TestApp::spawn().await;
+    let site = app.site(serde_json::json!({"name": "Default Web Site"})).await;
+    let created = app.post(&format!("/api/v1/sites/{}/mappings", site["id"]), &example).await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    assert_eq!(created.json()["subject"], "CN=alice,O=Contoso,C=US");
+}

@@ -111,8 +111,10 @@ pub struct DirectoryInput {
 }
 
 impl DirectoryInput {
-    /// The request applied over `current` (IIS defaults on create), with every rule checked.
-    fn apply(self, current: Option<DirectorySpec>) -> Result<DirectorySpec, Invalid> {
+    /// Mapping settings sent to a directory are wrong whatever the directory holds, so they are
+    /// refused before anything is read: before `If-Match` too, which would otherwise answer a
+    /// request that can never succeed with 412 and send the client to retry it.
+    fn refuse_mapping_settings(&self) -> Result<(), Invalid> {
         let mut errors = Collector::default();
         if self.certificate_mapping.is_some() {
             errors.push(mapping_not_at_site_root("certificate_mapping"));
@@ -120,6 +122,13 @@ impl DirectoryInput {
         if self.mappings.is_some() {
             errors.push(mapping_not_at_site_root("mappings"));
         }
+        errors.finish(|| ())
+    }
+
+    /// The request applied over `current` (IIS defaults on create), with every rule checked.
+    fn apply(self, current: Option<DirectorySpec>) -> Result<DirectorySpec, Invalid> {
+        self.refuse_mapping_settings()?;
+        let mut errors = Collector::default();
         let (path, mut policy) = match current {
             Some(c) => (Some(c.path), c.policy),
             None => (None, DirectoryPolicy::default()),
@@ -313,6 +322,7 @@ pub async fn update_directory(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write(&state)?;
     let (site_id, id) = path.into_inner();
+    body.refuse_mapping_settings()?;
     let headers = req.headers().clone();
     let row = db::transaction(&state.pool, move |conn| {
         under_site(conn, &caller, site_id, |conn| {

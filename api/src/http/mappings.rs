@@ -40,7 +40,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
 /// parameter: query strings end up in logs).
 pub const PASSWORD_HEADER: &str = "X-Certmap-Password";
 
-const PEM_EXAMPLE: &str = "-----BEGIN CERTIFICATE-----\nMIIBhTCCASugAwIBAgIUY2VydG1hcC1leGFtcGxlMAoGCCqGSM49BAMCMBgxFjAU\n...\n-----END CERTIFICATE-----\n";
+/// A real client certificate (CN=alice, O=Contoso; EC P-256, CA:FALSE, valid until 2126), so the
+/// examples in the docs can be sent as they are and succeed.
+pub const PEM_EXAMPLE: &str = "-----BEGIN CERTIFICATE-----\nMIIBxzCCAW2gAwIBAgIUFLDb7iV4rRn2YmYox0rwzhIbM2IwCgYIKoZIzj0EAwIw\nLzELMAkGA1UEBhMCVVMxEDAOBgNVBAoMB0NvbnRvc28xDjAMBgNVBAMMBWFsaWNl\nMCAXDTI2MTEyNTIxMjIxOFoYDzIxMjYxMTAxMjEyMjE4WjAvMQswCQYDVQQGEwJV\nUzEQMA4GA1UECgwHQ29udG9zbzEOMAwGA1UEAwwFYWxpY2UwWTATBgcqhkjOPQIB\nBggqhkjOPQMBBwNCAASImMXlNCEqU/8HhKRusTswVAQ7L8Yry11V1zNB8gTkZ4YI\nOb5kFYDxku5wlVWs32qPnduU6e6jLX3ANCucPN0Wo2UwYzAdBgNVHQ4EFgQUsIgs\nat+W7SNuxYcSLnHe1Ylm49MwHwYDVR0jBBgwFoAUsIgsat+W7SNuxYcSLnHe1Ylm\n49MwDAYDVR0TAQH/BAIwADATBgNVHSUEDDAKBggrBgEFBQcDAjAKBggqhkjOPQQD\nAgNIADBFAiEA4m1yHsXR1oNH6A8c9D/Y2QBPC/gbmWcIWMcKXPAUnv8CIFDsfMXQ\nbV0MLUM7H8PbKDMohD/J6F0TeVNsBxN0n37R\n-----END CERTIFICATE-----\n";
 
 // No Debug: these bodies carry passwords, and a Debug print is how they reach logs.
 #[derive(Deserialize, ToSchema)]
@@ -127,6 +129,9 @@ pub struct MappingBody {
     /// True when the certificate is outside its validity period now.
     pub expired: bool,
     /// The certificate in the form IIS wants: base64 of the DER on one line, no armour.
+    #[schema(
+        example = "MIIBxzCCAW2gAwIBAgIUFLDb7iV4rRn2YmYox0rwzhIbM2IwCgYIKoZIzj0EAwIwLzELMAkGA1UEBhMCVVMxEDAOBgNVBAoMB0NvbnRvc28xDjAMBgNVBAMMBWFsaWNlMCAXDTI2MTEyNTIxMjIxOFoYDzIxMjYxMTAxMjEyMjE4WjAvMQswCQYDVQQGEwJVUzEQMA4GA1UECgwHQ29udG9zbzEOMAwGA1UEAwwFYWxpY2UwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAASImMXlNCEqU/8HhKRusTswVAQ7L8Yry11V1zNB8gTkZ4YIOb5kFYDxku5wlVWs32qPnduU6e6jLX3ANCucPN0Wo2UwYzAdBgNVHQ4EFgQUsIgsat+W7SNuxYcSLnHe1Ylm49MwHwYDVR0jBBgwFoAUsIgsat+W7SNuxYcSLnHe1Ylm49MwDAYDVR0TAQH/BAIwADATBgNVHSUEDDAKBggrBgEFBQcDAjAKBggqhkjOPQQDAgNIADBFAiEA4m1yHsXR1oNH6A8c9D/Y2QBPC/gbmWcIWMcKXPAUnv8CIFDsfMXQbV0MLUM7H8PbKDMohD/J6F0TeVNsBxN0n37R"
+    )]
     pub certificate: String,
     /// SHA-1 of the DER, lowercase hex (nginx `$ssl_client_fingerprint`).
     pub sha1: String,
@@ -301,17 +306,24 @@ impl MappingRequest {
 }
 
 impl UpdateMapping {
-    fn apply(self, secrets: &SecretKeys, current: &Mapping) -> Result<MappingValues, Invalid> {
-        let mut errors = Collector::default();
-        if self.certificate.is_some() {
-            errors.push(
+    /// A new certificate is refused whatever the mapping holds, so before anything is read: before
+    /// `If-Match` too, which would otherwise answer a request that can never succeed with 412.
+    fn refuse_certificate(&self) -> Result<(), Invalid> {
+        match self.certificate {
+            None => Ok(()),
+            Some(_) => Err(Invalid::one(
                 Rejection::new(
                     "certificate-immutable",
                     "a mapping's certificate cannot change: a renewed certificate is a new certificate to IIS; create a new mapping and delete this one",
                 )
                 .at("certificate"),
-            );
+            )),
         }
+    }
+
+    fn apply(self, secrets: &SecretKeys, current: &Mapping) -> Result<MappingValues, Invalid> {
+        self.refuse_certificate()?;
+        let mut errors = Collector::default();
         let user_name = match self.user_name {
             Some(u) => errors.take(UserName::parse(&u).map_err(|r| r.at("user_name"))).map(|u| u.as_str().to_owned()),
             None => Some(current.user_name.clone()),
@@ -570,6 +582,7 @@ pub async fn update_mapping(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write(&state)?;
     let (site_id, id) = path.into_inner();
+    body.refuse_certificate()?;
     let headers = req.headers().clone();
     let state2 = state.clone();
     let row = db::transaction(&state.pool, move |conn| {

@@ -14,6 +14,7 @@ pub mod health;
 pub mod lint;
 pub mod many_to_one;
 pub mod mappings;
+pub mod methods;
 pub mod pagination;
 pub mod problem;
 pub mod resolve;

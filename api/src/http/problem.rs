@@ -67,6 +67,9 @@ pub enum ApiError {
     TooManyRequests { per_minute: u32 },
     #[error("{what} not found")]
     NotFound { what: &'static str },
+    /// The path names a resource, but not one with this method; `allow` lists the ones it has.
+    #[error("this resource does not support {method}; it supports {allow}")]
+    MethodNotAllowed { method: String, allow: String },
     #[error("{detail}")]
     Conflict { code: &'static str, field: &'static str, detail: String },
     #[error("the resource changed since you read it: its ETag is now {current}; GET it again and retry with that ETag in If-Match")]
@@ -92,6 +95,7 @@ impl ApiError {
             Self::Forbidden { .. } => "forbidden",
             Self::TooManyRequests { .. } => "too-many-requests",
             Self::NotFound { .. } => "not-found",
+            Self::MethodNotAllowed { .. } => "method-not-allowed",
             Self::PreconditionFailed { .. } => "precondition-failed",
             Self::Unavailable => "database-unavailable",
             Self::Internal(_) => "internal-error",
@@ -111,6 +115,7 @@ impl ApiError {
             Self::Forbidden { .. } => "Forbidden",
             Self::TooManyRequests { .. } => "Too many requests",
             Self::NotFound { .. } => "Not found",
+            Self::MethodNotAllowed { .. } => "Method not allowed",
             Self::Conflict { .. } => "Conflict",
             Self::PreconditionFailed { .. } => "Precondition failed",
             Self::Unavailable => "Service unavailable",
@@ -167,6 +172,7 @@ impl ResponseError for ApiError {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -188,6 +194,12 @@ impl ResponseError for ApiError {
             Self::Unauthorized { .. } => {
                 response
                     .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"certmap\"")));
+            }
+            // RFC 9110 §15.5.6: a 405 must say which methods the resource has.
+            Self::MethodNotAllowed { allow, .. } => {
+                if let Ok(allow) = HeaderValue::from_str(allow) {
+                    response.insert_header((header::ALLOW, allow));
+                }
             }
             _ => {}
         }
