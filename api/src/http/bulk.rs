@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::header;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use certmap_db::models::NewMapping;
 use certmap_db::queries::{mappings as q, sites};
@@ -15,7 +14,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::audit::{record, Change};
 use super::caller::Caller;
-use super::extract::{parse_json, read_body};
+use super::extract::{is_json, media_type, parse_json, read_body};
 use super::mappings::{CreateMapping, MappingRequest};
 use super::problem::ApiError;
 use super::sites::lock_site_for_write;
@@ -167,10 +166,9 @@ pub async fn bulk_create(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write(&state)?;
     let site_id = path.into_inner();
-    let media =
-        req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
-    let ndjson = media.starts_with("application/x-ndjson") || media.starts_with("application/jsonl");
-    if !ndjson && !media.starts_with("application/json") {
+    let media = media_type(&req);
+    let ndjson = media == "application/x-ndjson" || media == "application/jsonl";
+    if !ndjson && !is_json(&media) {
         return Err(ApiError::UnsupportedMediaType {
             expected: "a JSON array (application/json) or NDJSON (application/x-ndjson)",
         });

@@ -1,9 +1,9 @@
 //! Turning what a client sent into a [`Certificate`]: a JSON string field, or a raw body
 //! (`application/x-pem-file`, `application/pkix-cert`, `text/plain`) for `curl --data-binary @cert.pem`.
 
-use actix_web::http::header;
 use actix_web::HttpRequest;
 
+use super::extract::{is_json, media_type};
 use super::problem::ApiError;
 use crate::domain::certificate::{Certificate, CertificateError, Parsed};
 use crate::domain::violation::{Rejection, Violation};
@@ -23,14 +23,8 @@ pub enum BodyKind {
 }
 
 pub fn body_kind(req: &HttpRequest) -> Result<BodyKind, ApiError> {
-    let media = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|m| m.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    if media == "application/json" || media.ends_with("+json") {
+    let media = media_type(req);
+    if is_json(&media) {
         Ok(BodyKind::Json)
     } else if RAW_CERTIFICATE_TYPES.contains(&media.as_str()) {
         Ok(BodyKind::RawCertificate)

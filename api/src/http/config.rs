@@ -14,7 +14,7 @@ use super::audit::{record, Change};
 use super::caller::Caller;
 use super::certificate_input::certificate_violation;
 use super::etag::none_match;
-use super::extract::{read_body, DEFAULT_BODY_LIMIT};
+use super::extract::{media_type, read_body, DEFAULT_BODY_LIMIT};
 use super::problem::ApiError;
 use super::sites::{lock_site_for_write, require_site};
 use super::{db, AppState};
@@ -293,9 +293,8 @@ pub async fn put_trusted_cas(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_write(&state)?;
     let site_id = path.into_inner();
-    let media =
-        req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
-    if !(media.starts_with("application/x-pem-file") || media.starts_with("text/plain")) {
+    let media = media_type(&req);
+    if !(media == "application/x-pem-file" || media == "text/plain") {
         return Err(ApiError::UnsupportedMediaType { expected: "a PEM bundle (application/x-pem-file or text/plain)" });
     }
     let body = read_body(payload.into_inner(), MAX_BUNDLE_BYTES.max(DEFAULT_BODY_LIMIT)).await?;

@@ -28,16 +28,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let limit = req.app_data::<BodyLimit>().map_or(DEFAULT_BODY_LIMIT, |l| l.0);
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|m| {
-                let m = m.trim().to_ascii_lowercase();
-                m == "application/json" || m.ends_with("+json")
-            })
-            .unwrap_or(false);
+        let is_json = is_json(&media_type(req));
         let payload = payload.take();
         Box::pin(async move {
             if !is_json {
@@ -49,6 +40,20 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
             Ok(Json(parse_json(&body)?))
         })
     }
+}
+
+/// The request's media type without its parameters, lowercased; empty when none was sent.
+pub fn media_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+pub fn is_json(media: &str) -> bool {
+    media == "application/json" || media.ends_with("+json")
 }
 
 pub async fn read_body(mut payload: Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
