@@ -30,6 +30,7 @@ and for IIS rules the `iis_symptom` it prevents.",
         (name = "lint", description = "Findings: configurations IIS accepts but that will not work"),
         (name = "audit", description = "Who changed what (admins only)"),
         (name = "config", description = "Rendered IIS, PowerShell, nginx and HAProxy configuration, and the client CA bundle"),
+        (name = "gateways", description = "What gateways ask at request time"),
     ),
     components(
         schemas(Problem, FieldProblem),

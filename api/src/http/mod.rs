@@ -2,6 +2,7 @@
 //! through utoipa-actix-web, so no route exists without its OpenAPI operation.
 
 pub mod audit;
+pub mod authorize;
 pub mod bulk;
 pub mod caller;
 pub mod certificate_input;
@@ -49,6 +50,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(many_to_one::routes)
             .configure(resolve::routes)
             .configure(config::routes)
+            .configure(authorize::routes)
             .configure(lint::routes)
             .configure(audit::routes),
     );

@@ -15,7 +15,10 @@ use super::many_to_one::{mode_of, rules_of};
 use super::problem::ApiError;
 use super::sites::{require_site, spec_of};
 use super::{db, AppState};
+use crate::domain::certificate::CertificateInfo;
 use crate::domain::resolve::{resolve, Decision, ManyToOneView, OneToOneView};
+use certmap_db::models::Site;
+use certmap_db::PgConnection;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(resolve_certificate);
@@ -60,6 +63,34 @@ pub struct Resolution {
     pub issuer: String,
 }
 
+/// What IIS would decide for this certificate on this site, read in the caller's transaction:
+/// the one place resolve and the gateways' authorize endpoint get their answer from.
+pub fn decide(conn: &mut PgConnection, site: &Site, cert: &CertificateInfo) -> Result<Decision, ApiError> {
+    let one = mappings::find_by_certificate(conn, site.id, &cert.sha256)?;
+    let many = many_to_one::all(conn, site.id)?;
+    let settings = spec_of(site)?.mapping;
+    let rules = many.iter().map(rules_of).collect::<Result<Vec<_>, _>>()?;
+    let views: Vec<ManyToOneView<'_>> = many
+        .iter()
+        .zip(&rules)
+        .map(|(m, rules)| ManyToOneView {
+            id: m.id,
+            name: &m.name,
+            enabled: m.enabled,
+            mode: mode_of(m),
+            user_name: m.user_name.as_deref(),
+            rules,
+        })
+        .collect();
+    let one_view = one.as_ref().map(|m| OneToOneView {
+        id: m.id,
+        enabled: m.enabled,
+        user_name: &m.user_name,
+        expires_at: m.expires_at,
+    });
+    Ok(resolve(cert, OffsetDateTime::now_utc(), &settings, one_view, &views))
+}
+
 /// Which mapping matches a certificate and as whom IIS would log it on: one-to-one first, then
 /// many-to-one in order, where a matching deny wins; or no mapping (401.1).
 #[utoipa::path(tag = "mappings", params(("site_id" = i64, Path)),
@@ -91,35 +122,12 @@ pub async fn resolve_certificate(
         }
         BodyKind::RawCertificate => certificate_input::parse_bytes(&body, "certificate")?,
     };
-    let sha256 = cert.info().sha256.clone();
-    let (site, one, many) = db::transaction(&state.pool, move |conn| {
+    let info = cert.info().clone();
+    let decision = db::transaction(&state.pool, move |conn| {
         let site = require_site(conn, site_id, &caller)?;
-        let one = mappings::find_by_certificate(conn, site_id, &sha256)?;
-        let many = many_to_one::all(conn, site_id)?;
-        Ok((site, one, many))
+        decide(conn, &site, &info)
     })
     .await?;
-    let settings = spec_of(&site)?.mapping;
-    let rules = many.iter().map(rules_of).collect::<Result<Vec<_>, _>>()?;
-    let views: Vec<ManyToOneView<'_>> = many
-        .iter()
-        .zip(&rules)
-        .map(|(m, rules)| ManyToOneView {
-            id: m.id,
-            name: &m.name,
-            enabled: m.enabled,
-            mode: mode_of(m),
-            user_name: m.user_name.as_deref(),
-            rules,
-        })
-        .collect();
-    let one_view = one.as_ref().map(|m| OneToOneView {
-        id: m.id,
-        enabled: m.enabled,
-        user_name: &m.user_name,
-        expires_at: m.expires_at,
-    });
-    let decision = resolve(cert.info(), OffsetDateTime::now_utc(), &settings, one_view, &views);
     let info = cert.info();
     let mut out = Resolution {
         outcome: Outcome::NoMapping,

@@ -1,0 +1,132 @@
+use awc::http::Method;
+use certmap::auth::Role;
+use certmap_tests::certs::TestCa;
+use certmap_tests::TestApp;
+use serde_json::json;
+
+/// nginx's `$ssl_client_escaped_cert`.
+fn escaped(pem: &str) -> String {
+    pem.replace('%', "%25")
+        .replace('\n', "%0A")
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D")
+        .replace(' ', "%20")
+}
+
+#[actix_web::test]
+async fn gateways_ask_per_request_and_get_iis_answers() {
+    let app = TestApp::spawn().await;
+    let ca = TestCa::new("Contoso CA");
+    let site = app.site(json!({"name": "Default Web Site", "certificate_mapping": {"enabled": true}})).await["id"]
+        .as_i64()
+        .unwrap();
+    app.secured_directory(site, "/secure").await;
+    app.post(&format!("/api/v1/sites/{site}/directories"), &json!({"path": "/public"})).await;
+    app.post(
+        &format!("/api/v1/sites/{site}/directories"),
+        &json!({"path": "/optional", "require_ssl": true, "client_certificates": "accept"}),
+    )
+    .await;
+    let (alice, bob, carol, mallory, mary) =
+        (ca.client("alice"), ca.client("bob"), ca.client("carol"), ca.client("mallory"), ca.client("mary"));
+    let a = app.mapping(site, json!({"certificate": alice.pem, "user_name": "CONTOSO\\alice"})).await;
+    app.mapping(site, json!({"certificate": carol.pem, "user_name": "CONTOSO\\carol", "enabled": false})).await;
+    app.post(
+        &format!("/api/v1/sites/{site}/many-to-one"),
+        &json!({"name": "m-team", "user_name": "CONTOSO\\m-team",
+        "rules": [{"certificate_field": "subject", "certificate_sub_field": "CN", "match_criteria": "m*"}]}),
+    )
+    .await;
+    app.post(
+        &format!("/api/v1/sites/{site}/many-to-one"),
+        &json!({"name": "no mallory", "permission_mode": "deny",
+        "rules": [{"certificate_field": "subject", "certificate_sub_field": "CN", "match_criteria": "mallory"}]}),
+    )
+    .await;
+    let gateway = format!("Bearer {}", app.token(Role::Gateway, &[]));
+    let ask = |uri: &str, client: Vec<(&'static str, String)>| {
+        let app = &app;
+        let gateway = gateway.clone();
+        let uri = uri.to_owned();
+        async move {
+            let mut headers: Vec<(&str, String)> = vec![
+                ("authorization", gateway),
+                ("x-certmap-site", "Default Web Site".into()),
+                ("x-original-uri", uri),
+            ];
+            headers.extend(client);
+            let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.request(Method::GET, "/api/v1/authorize", &refs, None).await
+        }
+    };
+    let cert = |c: &certmap_tests::certs::TestCert| vec![("x-ssl-client-cert", escaped(&c.pem))];
+
+    let ok = ask("/secure/page?x=1", cert(&alice)).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_eq!(ok.header("x-certmap-user"), Some("CONTOSO\\alice"));
+    assert_eq!(ok.header("x-certmap-mapping-id"), Some(a["id"].to_string().as_str()));
+    // A fingerprint is enough for a stored certificate, in any spelling.
+    let by_sha256 = ask("/secure", vec![("x-ssl-client-sha256", a["sha256"].as_str().unwrap().to_uppercase())]).await;
+    assert_eq!(by_sha256.header("x-certmap-user"), Some("CONTOSO\\alice"));
+    let sha1: String = a["sha1"]
+        .as_str()
+        .unwrap()
+        .as_bytes()
+        .chunks(2)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(":");
+    assert_eq!(
+        ask("/SECURE/x", vec![("x-ssl-client-sha1", sha1)]).await.header("x-certmap-user"),
+        Some("CONTOSO\\alice")
+    );
+    // Refusals, each as IIS would refuse.
+    ask("/secure/page", cert(&bob)).await.problem(403, "client-certificate-refused");
+    ask("/%73ecure/page", cert(&bob)).await.problem(403, "client-certificate-refused");
+    ask("/secure/page", cert(&carol)).await.problem(403, "client-certificate-refused");
+    let p = ask("/secure/page", cert(&mallory)).await.problem(403, "client-certificate-refused");
+    assert!(p["detail"].as_str().unwrap().contains("no mallory"), "a matching deny wins over the allow: {p}");
+    assert_eq!(
+        ask("/secure/page", cert(&mary)).await.header("x-certmap-user"),
+        Some("CONTOSO\\m-team"),
+        "many-to-one maps mary"
+    );
+    ask("/secure/page", vec![]).await.problem(401, "client-certificate-required");
+    ask("/secure/page", vec![("x-ssl-client-sha256", "0".repeat(64))]).await.problem(403, "client-certificate-refused");
+    // Paths that need no certificate pass without a user; "accept" maps when it can.
+    let public = ask("/public/x", cert(&alice)).await;
+    assert_eq!((public.status, public.header("x-certmap-user")), (200, None));
+    assert_eq!(ask("/elsewhere", vec![]).await.status, 200);
+    assert_eq!(ask("/optional/x", cert(&alice)).await.header("x-certmap-user"), Some("CONTOSO\\alice"));
+    let optional = ask("/optional/x", cert(&bob)).await;
+    assert_eq!((optional.status, optional.header("x-certmap-user")), (200, None));
+    // Bad questions.
+    ask("/secure", vec![("x-ssl-client-cert", "garbage".into())]).await.problem(422, "invalid-certificate");
+    ask("/secure", vec![("x-ssl-client-sha256", "xyz".into())]).await.problem(422, "invalid-fingerprint");
+    let no_site = app.request(Method::GET, "/api/v1/authorize", &[("authorization", gateway.as_str())], None).await;
+    no_site.problem(422, "missing-site");
+    let by_id = app
+        .request(
+            Method::GET,
+            "/api/v1/authorize",
+            &[
+                ("authorization", gateway.as_str()),
+                ("x-certmap-site", &site.to_string()),
+                ("x-original-uri", "/secure"),
+                ("x-ssl-client-cert", &escaped(&alice.pem)),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(by_id.header("x-certmap-user"), Some("CONTOSO\\alice"));
+    app.request(
+        Method::GET,
+        "/api/v1/authorize",
+        &[("authorization", gateway.as_str()), ("x-certmap-site", "Nope")],
+        None,
+    )
+    .await
+    .problem(404, "not-found");
+    app.request(Method::GET, "/api/v1/authorize", &[("authorization", "")], None).await.problem(401, "unauthorized");
+}
