@@ -135,7 +135,16 @@ async fn gateway_formats_options_and_refusals() {
         let p = app.get(&format!("/api/v1/sites/{site}/config/nginx?{query}")).await.problem(422, "invalid-option");
         assert_eq!(p["errors"][0]["field"], option, "{query}");
     }
-    app.get(&format!("/api/v1/sites/{site}/config/apache")).await.problem(422, "format-cannot-express");
+    let apache = app.get(&format!("/api/v1/sites/{site}/config/apache?upstream=http://127.0.0.1:9000")).await;
+    assert_eq!(apache.status, 200, "{}", apache.text());
+    assert!(apache.text().contains("<VirtualHost 0.0.0.0:443>") && apache.text().contains("CONTOSO\\alice"));
+    // A many-to-one mapping Apache cannot express is a 422 naming it, never dropped.
+    let staff = json!({"name": "Staff", "user_name": "CONTOSO\\staff",
+        "rules": [{"certificate_field": "subject", "certificate_sub_field": "OU", "match_criteria": "Staff"}]});
+    let res = app.post(&format!("/api/v1/sites/{site}/many-to-one"), &staff).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    let p = app.get(&format!("/api/v1/sites/{site}/config/apache")).await.problem(422, "format-cannot-express");
+    assert!(p.to_string().contains("Staff"), "{p}");
     app.get(&format!("/api/v1/sites/{site}/config/yaml")).await.problem(404, "not-found");
     app.get("/api/v1/sites/999/config/iis").await.problem(404, "not-found");
 }

@@ -275,3 +275,59 @@ async fn haproxy_serves_the_rendered_config_unmodified() {
     check(&pki, port);
     let _ = &pki.bob;
 }
+
+/// A self-contained httpd.conf around the rendered vhost: its own ServerRoot, pid file, logs and
+/// runtime dir in the scratch directory, and only the modules the vhost needs. When the tests run
+/// as root Apache's children switch to `User`; nobody/nogroup can read nothing of the scratch dir
+/// it needs to (certificates and keys are loaded by the parent before it forks), and Apache refuses
+/// to keep children as root. As any other user `User`/`Group` are ignored.
+fn apache_conf(dir: &Path, port: u16) -> String {
+    let d = dir.display();
+    let mut conf = format!(
+        "ServerRoot {d}\nDefaultRuntimeDir {d}\nPidFile {d}/httpd.pid\nErrorLog {d}/error.log\nServerName localhost\nListen 127.0.0.1:{port}\nUser nobody\nGroup nogroup\n"
+    );
+    for m in ["mpm_event", "authz_core", "ssl", "socache_shmcb", "headers", "env", "proxy", "proxy_http"] {
+        conf.push_str(&format!("LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so\n"));
+    }
+    conf.push_str(&format!("Include {d}/certmap-apache.conf\n"));
+    conf
+}
+
+#[actix_web::test]
+async fn apache_serves_the_rendered_config_unmodified() {
+    let apache = "/usr/sbin/apache2";
+    if !Path::new(apache).exists() || !Path::new("/usr/lib/apache2/modules/mod_ssl.so").exists() || !have("curl") {
+        eprintln!("SKIPPED: apache2 (Debian layout) or curl is not installed (.ci/run installs both)");
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let pki = Pki::new("apache");
+    let site = seed(&app, &pki).await;
+    let (port, upstream) = (free_port(), echo_upstream());
+    let query = format!(
+        "listen=127.0.0.1:{port}&upstream=http://127.0.0.1:{upstream}&server_cert={}&server_key={}&ca_bundle={}",
+        pki.path("server.pem"),
+        pki.path("server.key"),
+        pki.path("client-ca.pem")
+    );
+    let config = app.get(&format!("/api/v1/sites/{site}/config/apache?{query}")).await;
+    assert_eq!(config.status, 200, "{}", config.text());
+    std::fs::write(pki.dir.join("certmap-apache.conf"), &config.body).unwrap();
+    let conf = pki.dir.join("httpd.conf");
+    std::fs::write(&conf, apache_conf(&pki.dir, port)).unwrap();
+    let test = Command::new(apache).arg("-t").arg("-f").arg(&conf).output().unwrap();
+    assert!(test.status.success(), "apache2 -t: {}\n{}", String::from_utf8_lossy(&test.stderr), config.text());
+    // -DFOREGROUND: the process we hold is the parent, which takes its children down on SIGTERM.
+    let mut httpd = Gateway(
+        Command::new(apache)
+            .arg("-f")
+            .arg(&conf)
+            .arg("-DFOREGROUND")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    pki.wait_until_serving(port, &mut httpd);
+    check(&pki, port);
+}

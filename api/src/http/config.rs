@@ -100,7 +100,7 @@ fn render(format: Format, site: &render::SiteSnapshot, query: &ConfigQuery) -> R
         Format::Nginx => render::nginx::render(site, &query.gateway()),
         Format::Haproxy => render::haproxy::render(site, &query.haproxy()),
         Format::HaproxyMap => render::haproxy::haproxy_map(site),
-        Format::Apache => Err(RenderError::unsupported("anything yet: the Apache renderer is not available")),
+        Format::Apache => render::apache::render(site, &query.gateway()),
     }
 }
 
@@ -127,12 +127,12 @@ fn pem_bundle(ders: &[Vec<u8>]) -> String {
 }
 
 /// The site's configuration for IIS (`iis`: an applicationHost.config fragment; `powershell`: a
-/// WebAdministration script) or a gateway (`nginx`, `haproxy`, `haproxy-map`), or the client CA
+/// WebAdministration script) or a gateway (`nginx`, `haproxy`, `haproxy-map`, `apache`), or the client CA
 /// bundle the gateway trusts (`ca-bundle`). Passwords are left out unless an admin asks with
 /// `include_secrets=true`, which is recorded in the audit log.
 #[utoipa::path(tag = "config", params(
         ("site_id" = i64, Path),
-        ("format" = String, Path, description = "iis, powershell, nginx, haproxy, haproxy-map or ca-bundle"),
+        ("format" = String, Path, description = "iis, powershell, nginx, haproxy, haproxy-map, apache or ca-bundle"),
         ("If-None-Match" = Option<String>, Header, description = "An ETag from a previous answer: 304 if unchanged"),
         ConfigQuery,
     ),

@@ -5,6 +5,7 @@
 //! [`RenderError::Unsupported`] naming what it cannot express: a gateway that silently drops a
 //! Deny rule or a secured directory fails open.
 
+pub mod apache;
 pub mod haproxy;
 pub mod iis;
 pub mod nginx;

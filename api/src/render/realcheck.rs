@@ -150,3 +150,32 @@ pub fn haproxy_c(dir: &Path, rendered: &str) {
     std::fs::write(&file, rendered).unwrap();
     assert_ok("haproxy -c", &run(Command::new(bin).arg("-c").arg("-f").arg(&file)), rendered);
 }
+
+/// `apache2 -t` on a self-contained config that loads the modules the rendered vhost needs and
+/// then includes it.
+pub fn apache_t(dir: &Path, rendered: &str, listen: &str) {
+    let Some(bin) = find(&["apache2", "httpd"]) else { return skip("apache2") };
+    let modules = ["/usr/lib/apache2/modules", "/usr/lib64/httpd/modules", "/usr/libexec/apache2"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.join("mod_ssl.so").exists());
+    let Some(modules) = modules else { return skip("apache2 modules (mod_ssl.so)") };
+    let site = dir.join("site.conf");
+    std::fs::write(&site, rendered).unwrap();
+    let mut conf = format!(
+        "ServerRoot {d}\nPidFile {d}/httpd.pid\nErrorLog {d}/error.log\nServerName localhost\nListen {listen}\n",
+        d = dir.display()
+    );
+    for m in ["mpm_event", "authz_core", "ssl", "socache_shmcb", "headers", "proxy", "proxy_http", "env"] {
+        let so = modules.join(format!("mod_{m}.so"));
+        if so.exists() {
+            conf.push_str(&format!("LoadModule {m}_module {}\n", so.display()));
+        }
+    }
+    conf.push_str(&format!("Include {}\n", site.display()));
+    let file = dir.join("httpd.conf");
+    std::fs::write(&file, &conf).unwrap();
+    let out =
+        run(Command::new(bin).arg("-t").arg("-f").arg(&file).env("APACHE_RUN_DIR", dir).env("APACHE_LOG_DIR", dir));
+    assert_ok("apache2 -t", &out, rendered);
+}
