@@ -32,6 +32,11 @@ async fn many_to_one_crud_validates_and_never_returns_the_password() {
         (Some("allow"), Some(true), Some(true))
     );
     assert_eq!(m["rules"][0]["compare_case_sensitive"], true, "IIS default");
+    let padded = app
+        .post(&base, &json!({"name": "Padded", "user_name": "x", "rules": [rule("subject", "CN", "  alice  ")]}))
+        .await
+        .json();
+    assert_eq!(padded["rules"][0]["match_criteria"], "alice", "stored as it is matched");
 
     app.post(&base, &json!({"name": "engineers", "user_name": "x", "rules": [rule("subject", "CN", "a")]}))
         .await
@@ -74,7 +79,7 @@ async fn many_to_one_crud_validates_and_never_returns_the_password() {
     assert_eq!(u["has_password"], false);
     app.patch(&path, &[("if-match", "\"1\"")], &json!({"enabled": false})).await.problem(412, "precondition-failed");
     app.patch(&path, &[], &json!({"user_name": null})).await.problem(422, "user-name-required");
-    assert_eq!(app.get(&base).await.json()["items"].as_array().unwrap().len(), 2);
+    assert_eq!(app.get(&base).await.json()["items"].as_array().unwrap().len(), 3);
     assert_eq!(app.delete(&path, &[]).await.status, 204);
     app.get(&path).await.problem(404, "not-found");
 }

@@ -216,7 +216,15 @@ impl Draft {
             permission_mode: mode.as_str().to_owned(),
             user_name: user.map(|u| u.as_str().to_owned()),
             password_enc: self.password_enc,
-            rules: serde_json::to_value(&self.rules).ok()?,
+            // Stored as matched: the criteria trimmed the way MatchCriteria reads them.
+            rules: serde_json::to_value(
+                self.rules
+                    .iter()
+                    .zip(&rules)
+                    .map(|(body, rule)| RuleBody { match_criteria: rule.criteria.as_str().to_owned(), ..body.clone() })
+                    .collect::<Vec<_>>(),
+            )
+            .ok()?,
         })
     }
 }

@@ -343,6 +343,12 @@ impl UpdateMapping {
             Some(None) => None,
             Some(Some(raw)) => errors.take(parse_expires_at(&raw, current.not_after)),
         };
+        // Withdrawing allow_expired from an expired certificate is the same question as storing it.
+        if self.allow_expired == Some(false) && current.allow_expired {
+            if let Ok(cert) = Certificate::from_der(&current.certificate) {
+                errors.take(check_client_certificate(&cert, OffsetDateTime::now_utc(), false));
+            }
+        }
         errors.finish(|| MappingValues {
             user_name: user_name.expect("checked"),
             password_enc,
