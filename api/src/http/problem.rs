@@ -295,55 +295,55 @@ impl From<actix_web::error::BlockingError> for ApiError {
 /// The body or a parameter is not valid, or the change breaks an IIS scoping rule (see `code` and
 /// `iis_symptom`). Nothing was changed.
 #[derive(utoipa::ToResponse)]
-#[response(content_type = "application/problem+json")]
+#[response(content_type = "application/problem+json", example = json!({"type": "urn:certmap:problem:client-cert-requires-ssl", "title": "The request breaks an IIS rule", "status": 422, "detail": "client_certificates: require needs require_ssl: true — IIS only negotiates a client certificate over SSL", "code": "client-cert-requires-ssl", "iis_symptom": "the certificate is never requested over plain HTTP, so the mapping never runs (403.7 once SSL is required)", "errors": [{"field": "require_ssl", "code": "client-cert-requires-ssl", "message": "client_certificates: require needs require_ssl: true"}]}))]
 pub struct Unprocessable(#[allow(dead_code)] Problem);
 
 /// The body is not JSON at all.
 #[derive(utoipa::ToResponse)]
-#[response(content_type = "application/problem+json")]
+#[response(content_type = "application/problem+json", example = json!({"type": "urn:certmap:problem:malformed-json", "title": "The request could not be read", "status": 400, "detail": "the body is not valid JSON: EOF while parsing an object at line 1 column 9", "code": "malformed-json"}))]
 pub struct BadRequest(#[allow(dead_code)] Problem);
 
 /// No valid bearer token (missing, malformed, expired, wrongly signed, or not for certmap).
 #[derive(utoipa::ToResponse)]
-#[response(content_type = "application/problem+json", headers(("WWW-Authenticate" = String)))]
+#[response(content_type = "application/problem+json", headers(("WWW-Authenticate" = String)), example = json!({"type": "urn:certmap:problem:unauthorized", "title": "Authentication required", "status": 401, "detail": "the token has expired", "code": "unauthorized"}))]
 pub struct Unauthorized(#[allow(dead_code)] Problem);
 
 /// The token is valid but its role (or its site list) does not allow this.
 #[derive(utoipa::ToResponse)]
-#[response(content_type = "application/problem+json")]
+#[response(content_type = "application/problem+json", example = json!({"type": "urn:certmap:problem:forbidden", "title": "Forbidden", "status": 403, "detail": "role reader may not change anything", "code": "forbidden"}))]
 pub struct Forbidden(#[allow(dead_code)] Problem);
 
 /// Too many writes from this caller; retry after `Retry-After` seconds.
 #[derive(utoipa::ToResponse)]
-#[response(content_type = "application/problem+json")]
+#[response(content_type = "application/problem+json", example = json!({"type": "urn:certmap:problem:too-many-requests", "title": "Too many requests", "status": 429, "detail": "too many writes: at most 600 a minute per caller; retry in a moment", "code": "too-many-requests"}))]
 pub struct TooManyRequests(#[allow(dead_code)] Problem);
 
 /// No such resource (a path id that is not a number is never a resource either).
 #[derive(utoipa::ToResponse)]
-#[response(content_type = "application/problem+json")]
+#[response(content_type = "application/problem+json", example = json!({"type": "urn:certmap:problem:not-found", "title": "Not found", "status": 404, "detail": "site not found", "code": "not-found"}))]
 pub struct NotFound(#[allow(dead_code)] Problem);
 
 /// A unique name or path is already taken; `errors[0].field` names it.
 #[derive(utoipa::ToResponse)]
-#[response(content_type = "application/problem+json")]
+#[response(content_type = "application/problem+json", example = json!({"type": "urn:certmap:problem:duplicate-certificate", "title": "Conflict", "status": 409, "detail": "this certificate is already mapped on this site by mapping 12 (IIS keys one-to-one mappings on the certificate, so it can appear once per site)", "code": "duplicate-certificate", "errors": [{"field": "certificate", "code": "duplicate-certificate", "message": "this certificate is already mapped on this site by mapping 12"}]}))]
 pub struct Conflict(#[allow(dead_code)] Problem);
 
 /// `If-Match` does not carry the current ETag: someone changed the resource since you read it.
 #[derive(utoipa::ToResponse)]
-#[response(content_type = "application/problem+json")]
+#[response(content_type = "application/problem+json", example = json!({"type": "urn:certmap:problem:precondition-failed", "title": "Precondition failed", "status": 412, "detail": "the resource changed since you read it: its ETag is now \"7\"; GET it again and retry with that ETag in If-Match", "code": "precondition-failed"}))]
 pub struct PreconditionFailed(#[allow(dead_code)] Problem);
 
 /// The body exceeds the endpoint's size limit.
 #[derive(utoipa::ToResponse)]
-#[response(content_type = "application/problem+json")]
+#[response(content_type = "application/problem+json", example = json!({"type": "urn:certmap:problem:payload-too-large", "title": "The request body is too large", "status": 413, "detail": "the request body is larger than the 262144 bytes this endpoint accepts", "code": "payload-too-large"}))]
 pub struct TooLarge(#[allow(dead_code)] Problem);
 
 /// The body is not `application/json`.
 #[derive(utoipa::ToResponse)]
-#[response(content_type = "application/problem+json")]
+#[response(content_type = "application/problem+json", example = json!({"type": "urn:certmap:problem:unsupported-media-type", "title": "Unsupported media type", "status": 415, "detail": "this endpoint takes a JSON body (Content-Type: application/json)", "code": "unsupported-media-type"}))]
 pub struct UnsupportedMedia(#[allow(dead_code)] Problem);
 
 /// The database cannot be reached; retry after the `Retry-After` seconds.
 #[derive(utoipa::ToResponse)]
-#[response(content_type = "application/problem+json")]
+#[response(content_type = "application/problem+json", example = json!({"type": "urn:certmap:problem:database-unavailable", "title": "Service unavailable", "status": 503, "detail": "the database is unavailable; try again shortly", "code": "database-unavailable"}))]
 pub struct Unavailable(#[allow(dead_code)] Problem);
