@@ -1,5 +1,7 @@
 # certmap API image. Built by docker-compose.yml; the server itself needs only a database URL.
-FROM rust:1.89-bookworm AS build
+FROM rust:1-bookworm AS build
+# diesel links libpq; the -dev package carries the library the linker looks for.
+RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p certmap
