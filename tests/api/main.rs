@@ -13,4 +13,5 @@ mod mappings;
 mod openapi;
 mod readme;
 mod sites;
+mod snapshot;
 mod tls;

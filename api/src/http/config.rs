@@ -106,9 +106,9 @@ fn render(format: Format, site: &render::SiteSnapshot, query: &ConfigQuery) -> R
 
 /// The ETag names the revision, the format and the options, so a different rendering of the same
 /// revision is never mistaken for the one a client holds.
-fn etag(revision: i64, format: &str, query_string: &str) -> String {
+fn etag(revision: i64, retired: i64, format: &str, query_string: &str) -> String {
     let options = hex::encode(&digest::digest(&digest::SHA256, query_string.as_bytes()).as_ref()[..4]);
-    format!("\"{revision}-{format}-{options}\"")
+    format!("\"{revision}.{retired}-{format}-{options}\"")
 }
 
 fn pem_bundle(ders: &[Vec<u8>]) -> String {
@@ -169,12 +169,16 @@ pub async fn site_config(
     let snapshot = db::run(&state.pool, move |conn| {
         conn.build_transaction().repeatable_read().run(|conn| {
             let site = require_site(conn, site_id, &caller)?;
-            let tag = etag(site.revision, format.as_str(), &query_string);
+            let now = OffsetDateTime::now_utc();
+            let retired = certmap_db::queries::mappings::retired_count(conn, site_id, now)?;
+            let tag = etag(site.revision, retired, format.as_str(), &query_string);
             if !secrets && none_match(&headers, &tag) {
                 return Ok(Err(tag));
             }
             let keys = secrets.then_some(&state2.secrets);
-            let snapshot = super::snapshot::load(conn, site_id, &caller, keys)?;
+            let mut snapshot = super::snapshot::load(conn, site_id, &caller, keys)?;
+            // A mapping past its own expiry is rendered nowhere, whatever the format.
+            snapshot.one_to_one.retain(|m| m.expires_at.is_none_or(|at| now < at));
             if secrets {
                 let after = serde_json::json!({"format": format.as_str(), "revision": site.revision});
                 record(
@@ -224,7 +228,7 @@ async fn ca_bundle(
     if ders.is_empty() {
         return Err(ApiError::NotFound { what: "trusted CA bundle (PUT one to .../trusted-cas)" });
     }
-    let tag = etag(revision, "ca-bundle", "");
+    let tag = etag(revision, 0, "ca-bundle", "");
     if none_match(req.headers(), &tag) {
         return Ok(HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish());
     }

@@ -150,6 +150,28 @@ impl From<PermissionModeBody> for PermissionMode {
     }
 }
 
+impl From<&Rule> for RuleBody {
+    fn from(rule: &Rule) -> Self {
+        Self {
+            certificate_field: match rule.field {
+                CertificateField::Subject => CertificateFieldBody::Subject,
+                CertificateField::Issuer => CertificateFieldBody::Issuer,
+            },
+            certificate_sub_field: match rule.sub_field {
+                SubField::CN => SubFieldBody::CN,
+                SubField::OU => SubFieldBody::OU,
+                SubField::O => SubFieldBody::O,
+                SubField::L => SubFieldBody::L,
+                SubField::S => SubFieldBody::S,
+                SubField::C => SubFieldBody::C,
+                SubField::E => SubFieldBody::E,
+            },
+            match_criteria: rule.criteria.as_str().to_owned(),
+            compare_case_sensitive: rule.case_sensitive,
+        }
+    }
+}
+
 impl RuleBody {
     fn to_rule(&self, index: usize) -> Result<Rule, crate::domain::violation::Violation> {
         let field = match self.certificate_field {

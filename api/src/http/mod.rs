@@ -11,6 +11,7 @@ pub mod db;
 pub mod directories;
 pub mod etag;
 pub mod extract;
+pub mod gateway_snapshot;
 pub mod health;
 pub mod lint;
 pub mod many_to_one;
@@ -51,6 +52,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(resolve::routes)
             .configure(config::routes)
             .configure(authorize::routes)
+            .configure(gateway_snapshot::routes)
             .configure(lint::routes)
             .configure(audit::routes),
     );

@@ -41,6 +41,7 @@ pub fn load(
                 .map_err(|_| corrupt(format!("mapping {} certificate", row.id)))?,
             password,
             has_password: row.password_enc.is_some(),
+            expires_at: row.expires_at,
         });
     }
     let mut many = Vec::new();

@@ -76,6 +76,7 @@ pub fn site() -> SiteSnapshot {
                 certificate: cert(ALICE),
                 password: None,
                 has_password: true,
+                expires_at: None,
             },
             OneToOne {
                 id: 2,
@@ -84,6 +85,7 @@ pub fn site() -> SiteSnapshot {
                 certificate: cert(BOB),
                 password: None,
                 has_password: false,
+                expires_at: None,
             },
         ],
         many_to_one: vec![
@@ -140,6 +142,7 @@ pub fn hostile() -> SiteSnapshot {
         certificate: cert(CAROL),
         password: None,
         has_password: true,
+        expires_at: None,
     });
     s.many_to_one[0].name = "Staff \"quoted\" 'single' ‘curly’ <&> $x {y};".into();
     s.many_to_one[0].description = Some("-- not a comment end -->".into());

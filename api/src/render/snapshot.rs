@@ -33,6 +33,8 @@ pub struct OneToOne {
     pub password: Option<Password>,
     /// Whether a password is stored at all (so a renderer can say "set it" or "none stored").
     pub has_password: bool,
+    /// When certmap stops honouring the mapping, if before the certificate's own notAfter.
+    pub expires_at: Option<time::OffsetDateTime>,
 }
 
 #[derive(Debug)]

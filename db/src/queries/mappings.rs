@@ -156,3 +156,12 @@ pub fn lint_facts(conn: &mut PgConnection, site_id: i64) -> QueryResult<Vec<Lint
         ))
         .load(conn)
 }
+
+/// How many enabled mappings of the site time has retired (their own expiry has passed): part of
+/// every rendered ETag, since such a mapping leaves the output without the revision moving.
+pub fn retired_count(conn: &mut PgConnection, site_id: i64, at: OffsetDateTime) -> QueryResult<i64> {
+    mappings::table
+        .filter(mappings::site_id.eq(site_id).and(mappings::enabled.eq(true)).and(mappings::expires_at.le(at)))
+        .count()
+        .get_result(conn)
+}
