@@ -73,10 +73,11 @@ async fn every_bad_token_is_a_401() {
         ("Bearer a.b.c", "three parts of nothing"),
     ];
     for (value, why) in cases {
-        app.request(awc::http::Method::GET, "/api/v1/sites", &[("authorization", value)], None)
+        let p = app
+            .request(awc::http::Method::GET, "/api/v1/sites", &[("authorization", value)], None)
             .await
             .problem(401, "unauthorized");
-        let _ = why;
+        assert!(p["detail"].is_string(), "{why}");
     }
     for (token, why) in [(expired, "expired"), (other_server, "signed by another secret"), (alg_none, "alg none")] {
         let p = app

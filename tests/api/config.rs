@@ -98,7 +98,7 @@ async fn iis_xml_puts_the_mapping_at_the_site_root_and_no_password_unless_an_adm
 async fn gateway_formats_options_and_refusals() {
     let app = TestApp::spawn().await;
     let ca = TestCa::new("Contoso CA");
-    let (site, alice) = seeded(&app, &ca).await;
+    let (site, _alice) = seeded(&app, &ca).await;
     let sha1 = app.get(&format!("/api/v1/sites/{site}/mappings")).await.json()["items"][0]["sha1"]
         .as_str()
         .unwrap()
@@ -112,7 +112,6 @@ async fn gateway_formats_options_and_refusals() {
     let map = app.get(&format!("/api/v1/sites/{site}/config/haproxy-map")).await.text();
     assert!(map.contains(&sha1) && map.contains("CONTOSO\\alice"), "{map}");
     assert_eq!(app.get(&format!("/api/v1/sites/{site}/config/haproxy")).await.status, 200);
-    let _ = alice;
     // A gateway token may fetch config, and nothing else.
     let gateway = format!("Bearer {}", app.token(Role::Gateway, &[]));
     assert_eq!(

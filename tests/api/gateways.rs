@@ -49,7 +49,6 @@ struct Pki {
     dir: PathBuf,
     clients: TestCa,
     alice: TestCert,
-    bob: TestCert,
     expired: TestCert,
 }
 
@@ -69,7 +68,17 @@ impl Pki {
             std::fs::write(dir.join(format!("{name}.pem")), &cert.pem).unwrap();
             std::fs::write(dir.join(format!("{name}.key")), &cert.key_pem).unwrap();
         }
-        Self { dir, clients, alice, bob, expired }
+        Self { dir, clients, alice, expired }
+    }
+
+    /// The options every gateway format shares: where it listens, what it fronts, its TLS files.
+    fn gateway_query(&self, port: u16, upstream: u16, server_cert: &str) -> String {
+        format!(
+            "listen=127.0.0.1:{port}&upstream=http://127.0.0.1:{upstream}&server_cert={}&server_key={}&ca_bundle={}",
+            self.path(server_cert),
+            self.path("server.key"),
+            self.path("client-ca.pem")
+        )
     }
 
     fn path(&self, name: &str) -> String {
@@ -132,6 +141,14 @@ impl Drop for Gateway {
     }
 }
 
+/// The config as a user fetches it with curl, written where the gateway will read it.
+async fn fetch_config(app: &TestApp, site: i64, format: &str, query: &str, file: &Path) -> certmap_tests::Response {
+    let config = app.get(&format!("/api/v1/sites/{site}/config/{format}?{query}")).await;
+    assert_eq!(config.status, 200, "{}", config.text());
+    std::fs::write(file, &config.body).unwrap();
+    config
+}
+
 /// The site the field report wanted: /secure needs a mapped certificate, /public does not.
 async fn seed(app: &TestApp, pki: &Pki) -> i64 {
     let site = app.site(json!({"name": "Default Web Site", "certificate_mapping": {"enabled": true}})).await["id"]
@@ -184,15 +201,8 @@ async fn nginx_serves_the_rendered_config_unmodified() {
     let pki = Pki::new("nginx");
     let site = seed(&app, &pki).await;
     let (port, upstream) = (free_port(), echo_upstream());
-    let query = format!(
-        "listen=127.0.0.1:{port}&upstream=http://127.0.0.1:{upstream}&server_cert={}&server_key={}&ca_bundle={}",
-        pki.path("server.pem"),
-        pki.path("server.key"),
-        pki.path("client-ca.pem")
-    );
-    let config = app.get(&format!("/api/v1/sites/{site}/config/nginx?{query}")).await;
-    assert_eq!(config.status, 200, "{}", config.text());
-    std::fs::write(pki.dir.join("certmap.conf"), &config.body).unwrap();
+    let query = pki.gateway_query(port, upstream, "server.pem");
+    fetch_config(&app, site, "nginx", &query, &pki.dir.join("certmap.conf")).await;
     let d = pki.dir.display();
     std::fs::write(
         pki.dir.join("nginx.conf"),
@@ -215,8 +225,7 @@ async fn nginx_serves_the_rendered_config_unmodified() {
         [0]["id"]
         .clone();
     app.patch(&format!("/api/v1/sites/{site}/mappings/{alice_id}"), &[], &json!({"enabled": false})).await;
-    let config = app.get(&format!("/api/v1/sites/{site}/config/nginx?{query}")).await;
-    std::fs::write(pki.dir.join("certmap.conf"), &config.body).unwrap();
+    fetch_config(&app, site, "nginx", &query, &pki.dir.join("certmap.conf")).await;
     let reload =
         Command::new("nginx").args(["-s", "reload", "-p"]).arg(&pki.dir).arg("-c").arg(&conf).output().unwrap();
     assert!(reload.status.success(), "{}", String::from_utf8_lossy(&reload.stderr));
@@ -229,7 +238,6 @@ async fn nginx_serves_the_rendered_config_unmodified() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(status, 403, "alice is refused once her mapping is disabled");
-    let _ = Path::new(&conf);
 }
 
 #[actix_web::test]
@@ -244,16 +252,14 @@ async fn haproxy_serves_the_rendered_config_unmodified() {
     let (port, upstream) = (free_port(), echo_upstream());
     let map = app.get(&format!("/api/v1/sites/{site}/config/haproxy-map")).await;
     std::fs::write(pki.dir.join("certmap.map"), &map.body).unwrap();
+    // HAProxy wants the key in the certificate's file.
     let query = format!(
-        "standalone=true&listen=127.0.0.1:{port}&upstream=http://127.0.0.1:{upstream}&server_cert={}&ca_bundle={}&map_file={}",
-        pki.path("server-with-key.pem"),
-        pki.path("client-ca.pem"),
+        "{}&standalone=true&map_file={}",
+        pki.gateway_query(port, upstream, "server-with-key.pem"),
         pki.path("certmap.map")
     );
-    let config = app.get(&format!("/api/v1/sites/{site}/config/haproxy?{query}")).await;
-    assert_eq!(config.status, 200, "{}", config.text());
+    fetch_config(&app, site, "haproxy", &query, &pki.dir.join("haproxy.cfg")).await;
     let cfg = pki.dir.join("haproxy.cfg");
-    std::fs::write(&cfg, &config.body).unwrap();
     let test = Command::new("haproxy").args(["-c", "-q", "-f"]).arg(&cfg).output().unwrap();
     assert!(
         test.status.success(),
@@ -273,7 +279,6 @@ async fn haproxy_serves_the_rendered_config_unmodified() {
     );
     pki.wait_until_serving(port, &mut haproxy);
     check(&pki, port);
-    let _ = &pki.bob;
 }
 
 /// A self-contained httpd.conf around the rendered vhost: its own ServerRoot, pid file, logs and
@@ -304,15 +309,8 @@ async fn apache_serves_the_rendered_config_unmodified() {
     let pki = Pki::new("apache");
     let site = seed(&app, &pki).await;
     let (port, upstream) = (free_port(), echo_upstream());
-    let query = format!(
-        "listen=127.0.0.1:{port}&upstream=http://127.0.0.1:{upstream}&server_cert={}&server_key={}&ca_bundle={}",
-        pki.path("server.pem"),
-        pki.path("server.key"),
-        pki.path("client-ca.pem")
-    );
-    let config = app.get(&format!("/api/v1/sites/{site}/config/apache?{query}")).await;
-    assert_eq!(config.status, 200, "{}", config.text());
-    std::fs::write(pki.dir.join("certmap-apache.conf"), &config.body).unwrap();
+    let query = pki.gateway_query(port, upstream, "server.pem");
+    let config = fetch_config(&app, site, "apache", &query, &pki.dir.join("certmap-apache.conf")).await;
     let conf = pki.dir.join("httpd.conf");
     std::fs::write(&conf, apache_conf(&pki.dir, port)).unwrap();
     let test = Command::new(apache).arg("-t").arg("-f").arg(&conf).output().unwrap();
