@@ -50,18 +50,56 @@ const SYSTEM_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 pub fn render(site: &SiteSnapshot, options: &GatewayOptions) -> Result<String, RenderError> {
     let gw = options.validate()?;
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(
+        w,
+        "# certmap site {} revision {}: Include this file in httpd.conf, which must also",
+        site.id, site.revision
+    );
+    let _ = writeln!(w, "# Listen on {} and load mod_ssl, mod_authz_core, mod_headers, mod_env,", gw.listen);
+    let _ = writeln!(w, "# mod_proxy and mod_proxy_http.");
+    virtual_host(w, site, &gw)?;
+    Ok(out)
+}
+
+/// One file for several sites: a name-based `<VirtualHost>` per site, all on the one `listen`
+/// address, told apart by `ServerName`/`ServerAlias`. Apache gives a request whose name matches
+/// no virtual host to the first one, so the first is a catch-all that refuses everything: an
+/// unknown name never reaches a site.
+pub fn render_all(sites: &[SiteSnapshot], options: &GatewayOptions) -> Result<String, RenderError> {
+    let gw = options.validate()?;
+    super::hosts::check_routable(sites, "Apache")?;
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "# certmap: {} sites: Include this file in httpd.conf, which must also", sites.len());
+    let _ = writeln!(w, "# Listen on {} and load mod_ssl, mod_authz_core, mod_headers, mod_env,", gw.listen);
+    let _ = writeln!(w, "# mod_proxy and mod_proxy_http.");
+    w.push('\n');
+    let _ = writeln!(w, "# First, so it takes every host name that is no site's: refused.");
+    let _ = writeln!(w, "<VirtualHost {}>", gw.listen);
+    let _ = writeln!(w, "    ServerName unknown-host.certmap.invalid");
+    let _ = writeln!(w, "    SSLEngine on");
+    let _ = writeln!(w, "    SSLCertificateFile {}", gw.server_cert);
+    let _ = writeln!(w, "    SSLCertificateKeyFile {}", gw.server_key);
+    let _ = writeln!(w, "    <Location \"/\">");
+    let _ = writeln!(w, "        Require all denied");
+    let _ = writeln!(w, "    </Location>");
+    let _ = writeln!(w, "</VirtualHost>");
+    for site in sites {
+        w.push('\n');
+        let _ = writeln!(w, "# Site {} revision {}.", site.id, site.revision);
+        virtual_host(w, site, &gw).map_err(|e| e.in_site(site))?;
+    }
+    Ok(out)
+}
+
+fn virtual_host(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(), RenderError> {
     if site.id <= 0 {
         return Err(RenderError::unsupported(format!("site id {} in a variable name", site.id)));
     }
     refuse_many_to_one(site)?;
     let grants = grants(site)?;
-    let id = site.id;
-    let mut out = String::new();
-    let w = &mut out;
-    let _ =
-        writeln!(w, "# certmap site {id} revision {}: Include this file in httpd.conf, which must also", site.revision);
-    let _ = writeln!(w, "# Listen on {} and load mod_ssl, mod_authz_core, mod_headers, mod_env,", gw.listen);
-    let _ = writeln!(w, "# mod_proxy and mod_proxy_http.");
     let _ = writeln!(w, "<VirtualHost {}>", gw.listen);
     hostnames(w, site);
     let _ = writeln!(w, "    SSLEngine on");
@@ -96,15 +134,15 @@ pub fn render(site: &SiteSnapshot, options: &GatewayOptions) -> Result<String, R
     // explicitly public rather than subject to whatever the main config says.
     let root = site.directories.iter().find(|d| d.path.is_root()).map(|d| d.policy).unwrap_or_default();
     let root_path = VirtualPath::parse("/").map_err(|_| RenderError::unsupported("the root directory"))?;
-    section(w, "/", &path_regex(&root_path), &root, &grants, &gw)?;
+    section(w, "/", &path_regex(&root_path), &root, &grants, gw)?;
     let mut dirs = innermost_first(&site.directories);
     dirs.reverse();
     for d in dirs.into_iter().filter(|d| !d.path.is_root()) {
         refuse_control("a directory path", d.path.as_str())?;
-        section(w, d.path.as_str(), &path_regex(&d.path), &d.policy, &grants, &gw)?;
+        section(w, d.path.as_str(), &path_regex(&d.path), &d.policy, &grants, gw)?;
     }
     let _ = writeln!(w, "</VirtualHost>");
-    Ok(out)
+    Ok(())
 }
 
 /// An enabled one-to-one mapping, ready to write.
@@ -415,6 +453,36 @@ mod tests {
         assert_eq!(out.matches("Require all granted").count(), 3, "/, /secure/public, /shop");
         assert_eq!(out.matches("RequestHeader unset X-Remote-User\n").count(), 4, "every section");
         assert!(out.contains("RequestHeader unset X-Remote-User early"));
+    }
+
+    fn two_sites() -> Vec<SiteSnapshot> {
+        fixture::two_sites().into_iter().map(without_many_to_one).collect()
+    }
+
+    #[test]
+    fn snapshot_two_sites() {
+        insta::assert_snapshot!(render_all(&two_sites(), &opts()).unwrap());
+    }
+
+    #[test]
+    fn two_sites_are_name_based_virtual_hosts_behind_a_refusing_default() {
+        let out = render_all(&two_sites(), &opts()).unwrap();
+        assert_eq!(out.matches("<VirtualHost 0.0.0.0:443>").count(), 3);
+        let default = out.find("ServerName unknown-host.certmap.invalid").unwrap();
+        assert!(default < out.find("ServerName www.contoso.com").unwrap());
+        assert!(out.contains("ServerName intranet.fabrikam.com\n    ServerAlias *.fabrikam.net"));
+        assert!(out.contains("SetEnv CERTMAP_USER_7_1 ") && out.contains("SetEnv CERTMAP_USER_8_21 "));
+        let err = render_all(&fixture::two_sites(), &opts()).unwrap_err();
+        let RenderError::Unsupported { what } = err else { panic!("{err:?}") };
+        assert!(what.contains("(id 7)") && what.contains("Staff"), "{what}");
+    }
+
+    #[test]
+    fn apache_accepts_two_sites_in_one_file() {
+        let dir = realcheck::tempdir("apache-all");
+        let pki = realcheck::pki(&dir);
+        let o = realcheck::gateway_options(&pki);
+        realcheck::apache_t(&dir, &render_all(&two_sites(), &o).unwrap(), &o.listen);
     }
 
     #[test]

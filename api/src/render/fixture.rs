@@ -149,3 +149,20 @@ pub fn hostile() -> SiteSnapshot {
     s.many_to_one[0].user_name = Some(user("Jane Doe"));
     s
 }
+
+/// Two sites for the documents that cover several: [`site`], and [`hostile`] as site 8 with host
+/// names of its own and mapping ids that differ from the first site's, as the database's do.
+pub fn two_sites() -> Vec<SiteSnapshot> {
+    let mut second = hostile();
+    second.id = 8;
+    second.revision = 1;
+    second.hostnames =
+        vec![Hostname::parse("intranet.fabrikam.com").unwrap(), Hostname::parse("*.fabrikam.net").unwrap()];
+    for o in &mut second.one_to_one {
+        o.id += 20;
+    }
+    for m in &mut second.many_to_one {
+        m.id += 20;
+    }
+    vec![site(), second]
+}

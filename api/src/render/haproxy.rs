@@ -15,7 +15,8 @@
 
 use std::fmt::Write as _;
 
-use super::options::HaproxyOptions;
+use super::hosts::wildcard_suffix;
+use super::options::{Gateway, HaproxyOptions, Upstream};
 use super::path::{innermost_first, path_regex};
 use super::snapshot::SiteSnapshot;
 use super::{refuse_control, RenderError};
@@ -36,14 +37,90 @@ pub fn render(site: &SiteSnapshot, options: &HaproxyOptions) -> Result<String, R
     let _ = writeln!(w, "# certmap site {id} revision {}. The map file {map} is certmap's", site.revision);
     let _ = writeln!(w, "# .../config/haproxy-map; {} holds the certificate and its key.", gw.server_cert);
     if options.standalone {
-        let _ = writeln!(w, "\nglobal\n    maxconn 1024\n");
-        let _ = writeln!(
-            w,
-            "defaults\n    mode http\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s"
-        );
+        standalone(w);
     }
     w.push('\n');
     let _ = writeln!(w, "frontend certmap_site_{id}");
+    frontend_start(w, &gw);
+    let root = site.directories.iter().find(|d| d.path.is_root()).is_some_and(|d| d.policy.is_secured());
+    let _ = writeln!(w, "    http-request set-var(txn.certmap_secured) bool({})", u8::from(root));
+    secured_rules(w, site, "")?;
+    deny_and_set(w, &format!("ssl_c_sha1,hex,lower,map({map})"), gw.header);
+    let _ = writeln!(w, "    default_backend certmap_site_{id}_upstream");
+    w.push('\n');
+    backend(w, &format!("certmap_site_{id}_upstream"), &gw.upstream);
+    Ok(out)
+}
+
+/// One `frontend` for several sites on the one `listen` address, and one map file for all of them
+/// ([`haproxy_map_all`]) whose keys are `<sha1>@<site id>`, so a certificate mapped on two sites
+/// can carry a different account on each.
+///
+/// The site is chosen by the Host header (port dropped, lowercased; a wildcard `*.example.com`
+/// matches every name ending in `.example.com`) into `txn.certmap_site`; a Host that names no site
+/// gets 421. Every site shares the bind's TLS settings, so SNI decides nothing the Host does not.
+/// Then each site's directories set `txn.certmap_secured` as in [`render`], guarded by the site,
+/// and the certificate is looked up as `sha1@site`.
+pub fn render_all(sites: &[SiteSnapshot], options: &HaproxyOptions) -> Result<String, RenderError> {
+    let gw = options.gateway.validate()?;
+    let map = super::options::check_path("map_file", &options.map_file)?;
+    super::hosts::check_routable(sites, "HAProxy")?;
+    for site in sites {
+        refuse_many_to_one(site).map_err(|e| e.in_site(site))?;
+    }
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "# certmap: {} sites on one frontend. The map file {map} is certmap's", sites.len());
+    let _ = writeln!(w, "# /api/v1/config/haproxy-map, keyed <sha1>@<site id>; {} holds the", gw.server_cert);
+    let _ = writeln!(w, "# certificate (for every site's host names) and its key.");
+    if options.standalone {
+        standalone(w);
+    }
+    w.push('\n');
+    let _ = writeln!(w, "frontend certmap_sites");
+    frontend_start(w, &gw);
+    let _ = writeln!(w, "    # The site, by the Host header: a name that is no site's is refused.");
+    let host = "req.hdr(host),field(1,:),lower";
+    for site in sites {
+        let (wild, exact): (Vec<_>, Vec<_>) = site.hostnames.iter().partition(|h| wildcard_suffix(h).is_some());
+        let set = format!("http-request set-var(txn.certmap_site) str({})", site.id);
+        if !exact.is_empty() {
+            let names: Vec<&str> = exact.iter().map(|h| h.as_str()).collect();
+            let _ = writeln!(w, "    {set} if {{ {host} -m str {} }}", names.join(" "));
+        }
+        if !wild.is_empty() {
+            let suffixes: Vec<&str> = wild.iter().filter_map(|h| wildcard_suffix(h)).collect();
+            let _ = writeln!(w, "    {set} if {{ {host} -m end {} }}", suffixes.join(" "));
+        }
+    }
+    let _ = writeln!(w, "    http-request deny deny_status 421 if !{{ var(txn.certmap_site) -m found }}");
+    for site in sites {
+        let _ = writeln!(w, "    # Site {} revision {}.", site.id, site.revision);
+        let this = format!("{{ var(txn.certmap_site) -m str {} }} ", site.id);
+        let root = site.directories.iter().find(|d| d.path.is_root()).is_some_and(|d| d.policy.is_secured());
+        let _ = writeln!(
+            w,
+            "    http-request set-var(txn.certmap_secured) bool({}) if {}",
+            u8::from(root),
+            this.trim_end()
+        );
+        secured_rules(w, site, &this).map_err(|e| e.in_site(site))?;
+    }
+    deny_and_set(w, &format!("ssl_c_sha1,hex,lower,concat(@,txn.certmap_site),map({map})"), gw.header);
+    let _ = writeln!(w, "    default_backend certmap_sites_upstream");
+    w.push('\n');
+    backend(w, "certmap_sites_upstream", &gw.upstream);
+    Ok(out)
+}
+
+fn standalone(w: &mut String) {
+    let _ = writeln!(w, "\nglobal\n    maxconn 1024\n");
+    let _ =
+        writeln!(w, "defaults\n    mode http\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s");
+}
+
+/// The bind, and what every request goes through before the site's directories are consulted.
+fn frontend_start(w: &mut String, gw: &Gateway<'_>) {
     let _ = writeln!(w, "    mode http");
     let _ = writeln!(w, "    bind {} ssl crt {} ca-file {} verify optional", gw.listen, gw.server_cert, gw.ca_bundle);
     let _ = writeln!(w, "    # Only certmap sets this header: drop whatever the client sent.");
@@ -52,32 +129,40 @@ pub fn render(site: &SiteSnapshot, options: &HaproxyOptions) -> Result<String, R
     // decoded (url_dec: %73ecure is /secure) and a dot segment, which the upstream would resolve
     // to another directory than the one matched here, is refused; browsers never send one.
     let _ = writeln!(w, "    http-request deny deny_status 400 if {{ path,url_dec -m reg {} }}", quote(DOT_SEGMENT));
-    let root = site.directories.iter().find(|d| d.path.is_root()).is_some_and(|d| d.policy.is_secured());
-    let _ = writeln!(w, "    http-request set-var(txn.certmap_secured) bool({})", u8::from(root));
+}
+
+/// The site's directories, outermost first, each overwriting whether the request is secured, so
+/// the innermost that matches has the last word; `guard` (an ACL and a space) limits them to the
+/// site's requests.
+fn secured_rules(w: &mut String, site: &SiteSnapshot, guard: &str) -> Result<(), RenderError> {
     let mut dirs = innermost_first(&site.directories);
     dirs.reverse();
     for d in dirs.into_iter().filter(|d| !d.path.is_root()) {
         refuse_control("a directory path", d.path.as_str())?;
         let _ = writeln!(
             w,
-            "    http-request set-var(txn.certmap_secured) bool({}) if {{ path,url_dec -m reg {} }}",
+            "    http-request set-var(txn.certmap_secured) bool({}) if {guard}{{ path,url_dec -m reg {} }}",
             u8::from(d.policy.is_secured()),
             quote(&path_regex(&d.path))
         );
     }
-    let lookup = format!("ssl_c_sha1,hex,lower,map({map})");
+    Ok(())
+}
+
+/// A secured request needs a verified certificate that `lookup` finds; its account becomes the header.
+fn deny_and_set(w: &mut String, lookup: &str, header: &str) {
     let secured = "{ var(txn.certmap_secured) -m bool }";
     let _ = writeln!(w, "    http-request deny deny_status 403 if {secured} !{{ ssl_c_used }}");
     let _ = writeln!(w, "    http-request deny deny_status 403 if {secured} !{{ ssl_c_verify 0 }}");
     let _ = writeln!(w, "    http-request deny deny_status 403 if {secured} !{{ {lookup} -m found }}");
-    let _ = writeln!(w, "    http-request set-header {} %[{lookup}] if {secured} {{ {lookup} -m found }}", gw.header);
-    let _ = writeln!(w, "    default_backend certmap_site_{id}_upstream");
-    w.push('\n');
-    let _ = writeln!(w, "backend certmap_site_{id}_upstream");
+    let _ = writeln!(w, "    http-request set-header {header} %[{lookup}] if {secured} {{ {lookup} -m found }}");
+}
+
+fn backend(w: &mut String, name: &str, upstream: &Upstream) {
+    let _ = writeln!(w, "backend {name}");
     let _ = writeln!(w, "    mode http");
-    let tls = if gw.upstream.https { " ssl verify required ca-file @system-ca" } else { "" };
-    let _ = writeln!(w, "    server upstream {}{tls}", gw.upstream.authority);
-    Ok(out)
+    let tls = if upstream.https { " ssl verify required ca-file @system-ca" } else { "" };
+    let _ = writeln!(w, "    server upstream {}{tls}", upstream.authority);
 }
 
 /// `<sha1 lowercase hex> <account>` per line. HAProxy takes the key up to the first blank and the
@@ -86,13 +171,28 @@ pub fn render(site: &SiteSnapshot, options: &HaproxyOptions) -> Result<String, R
 /// Disabled mappings are left out: unmapped is refused, as IIS refuses a disabled mapping.
 pub fn haproxy_map(site: &SiteSnapshot) -> Result<String, RenderError> {
     let mut out = format!("# certmap site {} revision {}: SHA-1 of the certificate, account\n", site.id, site.revision);
+    map_lines(&mut out, site, "")?;
+    Ok(out)
+}
+
+/// The map file of [`render_all`]: `<sha1>@<site id> <account>` per line.
+pub fn haproxy_map_all(sites: &[SiteSnapshot]) -> Result<String, RenderError> {
+    let mut out = format!("# certmap: {} sites: SHA-1 of the certificate @ site id, account\n", sites.len());
+    for site in sites {
+        let _ = writeln!(out, "# site {} revision {}", site.id, site.revision);
+        map_lines(&mut out, site, &format!("@{}", site.id)).map_err(|e| e.in_site(site))?;
+    }
+    Ok(out)
+}
+
+fn map_lines(out: &mut String, site: &SiteSnapshot, key_suffix: &str) -> Result<(), RenderError> {
     if site.mapping.enabled && site.mapping.one_to_one_enabled {
         for o in site.one_to_one.iter().filter(|o| o.enabled) {
             refuse_control("a user name", o.user_name.as_str())?;
-            let _ = writeln!(out, "{} {}", o.certificate.info().sha1, o.user_name);
+            let _ = writeln!(out, "{}{key_suffix} {}", o.certificate.info().sha1, o.user_name);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn refuse_many_to_one(site: &SiteSnapshot) -> Result<(), RenderError> {
@@ -146,6 +246,55 @@ mod tests {
         let err = render(&fixture::site(), &opts()).unwrap_err();
         let RenderError::Unsupported { what } = err else { panic!("{err:?}") };
         assert!(what.contains("\"Staff\""), "{what}");
+    }
+
+    fn two_sites() -> Vec<SiteSnapshot> {
+        fixture::two_sites().into_iter().map(without_many_to_one).collect()
+    }
+
+    #[test]
+    fn snapshot_two_sites() {
+        insta::assert_snapshot!(render_all(&two_sites(), &opts()).unwrap());
+    }
+
+    #[test]
+    fn snapshot_two_sites_map() {
+        insta::assert_snapshot!(haproxy_map_all(&two_sites()).unwrap());
+    }
+
+    #[test]
+    fn two_sites_route_by_host_and_key_the_map_by_site() {
+        let out = render_all(&two_sites(), &opts()).unwrap();
+        assert_eq!(out.matches("frontend ").count(), 1);
+        assert!(out
+            .contains("set-var(txn.certmap_site) str(7) if { req.hdr(host),field(1,:),lower -m str www.contoso.com }"));
+        assert!(
+            out.contains("set-var(txn.certmap_site) str(8) if { req.hdr(host),field(1,:),lower -m end .fabrikam.net }")
+        );
+        assert!(out.contains("deny deny_status 421 if !{ var(txn.certmap_site) -m found }"));
+        assert!(out.contains("concat(@,txn.certmap_site),map(/etc/haproxy/certmap.map)"));
+        // Every directory rule is limited to its own site.
+        for line in out.lines().filter(|l| l.contains("path,url_dec -m reg") && l.contains("certmap_secured")) {
+            assert!(line.contains("{ var(txn.certmap_site) -m str "), "{line}");
+        }
+        let map = haproxy_map_all(&two_sites()).unwrap();
+        assert!(map.contains("2e01035ea1870293f59f9c6a04a297c580527f94@7 CONTOSO\\alice\n"), "{map}");
+        assert!(map.contains("2e01035ea1870293f59f9c6a04a297c580527f94@8 O'Brien"), "{map}");
+        let err = render_all(&fixture::two_sites(), &opts()).unwrap_err();
+        let RenderError::Unsupported { what } = err else { panic!("{err:?}") };
+        assert!(what.starts_with("site \"Default Web Site\" (id 7): many-to-one mapping \"Staff\""), "{what}");
+    }
+
+    #[test]
+    fn haproxy_accepts_two_sites_in_one_file() {
+        let dir = realcheck::tempdir("haproxy-all");
+        let pki = realcheck::pki(&dir);
+        let map = dir.join("certmap.map");
+        std::fs::write(&map, haproxy_map_all(&two_sites()).unwrap()).unwrap();
+        let mut gateway = realcheck::gateway_options(&pki);
+        gateway.server_cert = pki.combined.to_str().unwrap().into();
+        let o = HaproxyOptions { gateway, map_file: map.to_str().unwrap().into(), standalone: true };
+        realcheck::haproxy_c(&dir, &render_all(&two_sites(), &o).unwrap());
     }
 
     #[test]

@@ -28,25 +28,50 @@ log the account on. Set it in IIS Manager or with the PowerShell script certmap 
 
 pub fn render(site: &SiteSnapshot, _options: &IisOptions) -> Result<String, RenderError> {
     check_xml_text(site)?;
+    let header = format!(
+        " certmap site {} revision {}: merge each <location> into applicationHost.config (the mapping section is locked below the server level, so a web.config cannot hold it). ",
+        site.id, site.revision
+    );
+    document(std::slice::from_ref(site), &header)
+}
+
+/// One fragment for several sites: a single `<configuration>` root holding every site's
+/// locations, each site's preceded by a comment with its id and revision. Site names are unique,
+/// so no two sites share a `<location path>`.
+pub fn render_all(sites: &[SiteSnapshot], _options: &IisOptions) -> Result<String, RenderError> {
+    for site in sites {
+        check_xml_text(site).map_err(|e| e.in_site(site))?;
+    }
+    let header = format!(
+        " certmap: {} sites. Merge each <location> into applicationHost.config (the mapping section is locked below the server level, so a web.config cannot hold it). ",
+        sites.len()
+    );
+    document(sites, &header)
+}
+
+fn document(sites: &[SiteSnapshot], header: &str) -> Result<String, RenderError> {
     let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
-    write(&mut w, site).map_err(|e| RenderError::unsupported(format!("XML output ({e})")))?;
+    write(&mut w, sites, header).map_err(|e| RenderError::unsupported(format!("XML output ({e})")))?;
     let mut out = String::from_utf8(w.into_inner())
         .map_err(|_| RenderError::unsupported("XML output that is not UTF-8".to_string()))?;
     out.push('\n');
     Ok(out)
 }
 
-fn write(w: &mut Writer<Vec<u8>>, site: &SiteSnapshot) -> io::Result<()> {
+fn write(w: &mut Writer<Vec<u8>>, sites: &[SiteSnapshot], header: &str) -> io::Result<()> {
     w.write_event(Event::Decl(BytesDecl::new("1.0", Some("utf-8"), None)))?;
-    comment(
-        w,
-        &format!(
-            " certmap site {} revision {}: merge each <location> into applicationHost.config (the mapping section is locked below the server level, so a web.config cannot hold it). ",
-            site.id, site.revision
-        ),
-    )?;
+    comment(w, header)?;
     start(w, BytesStart::new("configuration"))?;
+    for site in sites {
+        if sites.len() > 1 {
+            comment(w, &format!(" site {} revision {} ", site.id, site.revision))?;
+        }
+        locations(w, site)?;
+    }
+    end(w, "configuration")
+}
 
+fn locations(w: &mut Writer<Vec<u8>>, site: &SiteSnapshot) -> io::Result<()> {
     let root_dir = site.directories.iter().find(|d| d.path.is_root());
     start(w, BytesStart::new("location").with_attributes([("path", site.name.as_str())]))?;
     start(w, BytesStart::new("system.webServer"))?;
@@ -67,7 +92,7 @@ fn write(w: &mut Writer<Vec<u8>>, site: &SiteSnapshot) -> io::Result<()> {
     for d in site.directories.iter().filter(|d| !d.path.is_root()) {
         directory(w, site, d)?;
     }
-    end(w, "configuration")
+    Ok(())
 }
 
 fn mapping_section(w: &mut Writer<Vec<u8>>, site: &SiteSnapshot) -> io::Result<()> {
@@ -302,6 +327,30 @@ mod tests {
         assert!(out.contains(r#"description="-- not a comment end --&gt;""#));
         realcheck::xmllint(&out);
         realcheck::xmllint(&render_ok(&fixture::site_with_secrets()));
+    }
+
+    #[test]
+    fn snapshot_two_sites() {
+        insta::assert_snapshot!(render_all(&fixture::two_sites(), &IisOptions::default()).unwrap());
+    }
+
+    #[test]
+    fn two_sites_are_one_well_formed_document() {
+        let out = render_all(&fixture::two_sites(), &IisOptions::default()).unwrap();
+        assert_eq!(out.matches("<configuration>").count(), 1);
+        assert_eq!(out.matches("<iisClientCertificateMappingAuthentication").count(), 2);
+        assert!(out.contains("<location path=\"Default Web Site/secure\">"));
+        assert!(
+            out.contains("<location path=\"Site &quot;A&quot; &amp; &lt;B&gt;; {c} $d &apos;e&apos; ‘f’ \\g --h\">")
+        );
+        assert!(out.find("<!-- site 7 revision 3 -->").unwrap() < out.find("<!-- site 8 revision 1 -->").unwrap());
+        realcheck::xmllint(&out);
+        let mut sites = fixture::two_sites();
+        sites[1].many_to_one[0].name = "bad\u{FFFF}".into();
+        let RenderError::Unsupported { what } = render_all(&sites, &IisOptions::default()).unwrap_err() else {
+            panic!()
+        };
+        assert!(what.contains("(id 8)"), "{what}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod powershell;
 pub mod snapshot;
 
 mod dn;
+mod hosts;
 mod path;
 
 #[cfg(test)]
@@ -39,6 +40,16 @@ impl RenderError {
 
     pub(crate) fn invalid(option: &'static str, message: impl Into<String>) -> Self {
         Self::InvalidOption { option, message: message.into() }
+    }
+
+    /// In a document covering several sites, an error must say which site it is about.
+    pub(crate) fn in_site(self, site: &SiteSnapshot) -> Self {
+        match self {
+            Self::Unsupported { what } => {
+                Self::Unsupported { what: format!("site {:?} (id {}): {what}", site.name.as_str(), site.id) }
+            }
+            other => other,
+        }
     }
 }
 
@@ -83,15 +94,23 @@ impl Format {
     /// A file name for `Content-Disposition`. Built from the site id, never the site name, so no
     /// user text needs quoting in a header.
     pub fn file_name(self, site_id: i64) -> String {
-        let ext = match self {
+        format!("certmap-site-{site_id}.{}", self.extension())
+    }
+
+    /// The file name of the document covering every site the caller may read.
+    pub fn all_sites_file_name(self) -> String {
+        format!("certmap-all-sites.{}", self.extension())
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
             Self::Iis => "applicationHost.xml",
             Self::PowerShell => "ps1",
             Self::Nginx => "nginx.conf",
             Self::Haproxy => "haproxy.cfg",
             Self::HaproxyMap => "map",
             Self::Apache => "apache.conf",
-        };
-        format!("certmap-site-{site_id}.{ext}")
+        }
     }
 }
 
@@ -117,6 +136,7 @@ mod tests {
             assert!(name.starts_with("certmap-site-42."), "{name}");
             assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)), "{name}");
         }
+        assert_eq!(Format::Nginx.all_sites_file_name(), "certmap-all-sites.nginx.conf");
         assert_eq!(Format::parse("IIS"), None);
         assert_eq!(Format::Iis.content_type(), "application/xml; charset=utf-8");
         assert_eq!(Format::HaproxyMap.content_type(), "text/plain; charset=utf-8");

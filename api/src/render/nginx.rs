@@ -41,16 +41,48 @@ use crate::domain::resolve::{CertificateField, PermissionMode};
 
 pub fn render(site: &SiteSnapshot, options: &GatewayOptions) -> Result<String, RenderError> {
     let gw = options.validate()?;
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "# certmap site {} revision {}: include this file inside http {{}}.", site.id, site.revision);
+    let _ = writeln!(w, "# The maps must stay at http level; the server block answers on {}.", gw.listen);
+    w.push('\n');
+    site_block(w, site, &gw)?;
+    Ok(out)
+}
+
+/// One file for several sites: each site's maps (their variables carry the site id, so they never
+/// clash) and a `server {}` named by the site's host names, all on the one `listen` address. A
+/// `default_server` first refuses everything else: a handshake without a site's name in SNI is
+/// rejected, and a request whose Host names no site gets 421, so an unknown name never falls
+/// through to whichever site nginx would otherwise take as the default.
+pub fn render_all(sites: &[SiteSnapshot], options: &GatewayOptions) -> Result<String, RenderError> {
+    let gw = options.validate()?;
+    super::hosts::check_routable(sites, "nginx")?;
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "# certmap: {} sites: include this file inside http {{}}.", sites.len());
+    let _ = writeln!(w, "# The maps must stay at http level; every server block answers on {}.", gw.listen);
+    w.push('\n');
+    let _ = writeln!(w, "# A host name that is no site's: no handshake without a site's SNI, 421 for another Host.");
+    let _ = writeln!(w, "server {{");
+    let _ = writeln!(w, "    listen {} ssl default_server;", gw.listen);
+    let _ = writeln!(w, "    ssl_reject_handshake on;");
+    let _ = writeln!(w, "    return 421;");
+    let _ = writeln!(w, "}}");
+    for site in sites {
+        w.push('\n');
+        let _ = writeln!(w, "# Site {} revision {}.", site.id, site.revision);
+        site_block(w, site, &gw).map_err(|e| e.in_site(site))?;
+    }
+    Ok(out)
+}
+
+/// A site's maps and its server block.
+fn site_block(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(), RenderError> {
     if site.id <= 0 {
         return Err(RenderError::unsupported(format!("site id {} in a variable name", site.id)));
     }
     let id = site.id;
-    let mut out = String::new();
-    let w = &mut out;
-    let _ = writeln!(w, "# certmap site {id} revision {}: include this file inside http {{}}.", site.revision);
-    let _ = writeln!(w, "# The maps must stay at http level; the server block answers on {}.", gw.listen);
-    w.push('\n');
-
     let (o2o, m2o) = entries(site)?;
     let needs_dollar = o2o.iter().chain(&m2o).any(|e| e.value.contains('$'));
     if needs_dollar {
@@ -79,8 +111,7 @@ pub fn render(site: &SiteSnapshot, options: &GatewayOptions) -> Result<String, R
     let _ = writeln!(w, "    default $certmap_o2o_{id};");
     let _ = writeln!(w, "}}\n");
 
-    server(w, site, &gw)?;
-    Ok(out)
+    server(w, site, gw)
 }
 
 struct Entry {
@@ -212,6 +243,37 @@ mod tests {
     #[test]
     fn snapshot_hostile() {
         insta::assert_snapshot!(render(&fixture::hostile(), &opts()).unwrap());
+    }
+
+    #[test]
+    fn snapshot_two_sites() {
+        insta::assert_snapshot!(render_all(&fixture::two_sites(), &opts()).unwrap());
+    }
+
+    #[test]
+    fn two_sites_have_their_own_variables_and_names() {
+        let out = render_all(&fixture::two_sites(), &opts()).unwrap();
+        assert_eq!(out.matches("server {").count(), 3, "a default server and one per site");
+        assert_eq!(out.matches("default_server").count(), 1);
+        assert!(out.contains("server_name www.contoso.com *.contoso.net;"));
+        assert!(out.contains("server_name intranet.fabrikam.com *.fabrikam.net;"));
+        for id in [7, 8] {
+            assert_eq!(out.matches(&format!("map $ssl_client_fingerprint $certmap_o2o_{id} ")).count(), 1);
+            assert_eq!(out.matches(&format!("map $certmap_o2o_{id} $certmap_user_{id} ")).count(), 1);
+        }
+        let (first, second) = out.split_at(out.find("# Site 8 revision 1.").unwrap());
+        assert!(!first.contains("_8") && !second.contains("_7"), "each site uses only its own variables");
+        let mut sites = fixture::two_sites();
+        sites[0].hostnames.clear();
+        let RenderError::Unsupported { what } = render_all(&sites, &opts()).unwrap_err() else { panic!() };
+        assert!(what.contains("\"Default Web Site\" (id 7)") && what.contains("host names"), "{what}");
+    }
+
+    #[test]
+    fn nginx_accepts_two_sites_in_one_file() {
+        let dir = realcheck::tempdir("nginx-all");
+        let pki = realcheck::pki(&dir);
+        realcheck::nginx_t(&dir, &render_all(&fixture::two_sites(), &realcheck::gateway_options(&pki)).unwrap());
     }
 
     #[test]

@@ -37,12 +37,51 @@ pub fn ps_quote(s: &str) -> String {
 
 pub fn render(site: &SiteSnapshot, _options: &PowerShellOptions) -> Result<String, RenderError> {
     check(site)?;
+    let header = [
+        format!("# certmap: IIS client certificate mapping for site {} revision {}.", site.id, site.revision),
+        "# Run as an administrator on the IIS server. Safe to run again: it sets every attribute,".into(),
+        "# clears the site's mapping lists and adds them back.".into(),
+    ];
     let mut s = String::new();
-    let w = &mut s;
-    let _ = writeln!(w, "# certmap: IIS client certificate mapping for site {} revision {}.", site.id, site.revision);
-    let _ = writeln!(w, "# Run as an administrator on the IIS server. Safe to run again: it sets every attribute,");
-    let _ = writeln!(w, "# clears the site's mapping lists and adds them back.");
-    params(w, site);
+    preamble(&mut s, std::slice::from_ref(site), &header);
+    let _ = writeln!(s, "$site = {}", ps_quote(site.name.as_str()));
+    let _ = writeln!(s, "$section = '{SECTION}'");
+    s.push('\n');
+    site_body(&mut s, site)?;
+    Ok(s)
+}
+
+/// One script for several sites: one `param()` block asking for every password not exported
+/// (parameter names carry the mapping's id, unique across sites), one preamble, then each site's
+/// part with `$site` set to it.
+pub fn render_all(sites: &[SiteSnapshot], _options: &PowerShellOptions) -> Result<String, RenderError> {
+    for site in sites {
+        check(site).map_err(|e| e.in_site(site))?;
+    }
+    let header = [
+        format!("# certmap: IIS client certificate mapping for {} sites.", sites.len()),
+        "# Run as an administrator on the IIS server. Safe to run again: it sets every attribute,".into(),
+        "# clears each site's mapping lists and adds them back.".into(),
+    ];
+    let mut s = String::new();
+    preamble(&mut s, sites, &header);
+    let _ = writeln!(s, "$section = '{SECTION}'");
+    for site in sites {
+        s.push('\n');
+        let _ = writeln!(s, "# Site {} revision {}.", site.id, site.revision);
+        let _ = writeln!(s, "$site = {}", ps_quote(site.name.as_str()));
+        site_body(&mut s, site).map_err(|e| e.in_site(site))?;
+    }
+    Ok(s)
+}
+
+/// Everything before the first site: the header comment, `param()` (which must be the script's
+/// first statement), and the helpers.
+fn preamble(w: &mut String, sites: &[SiteSnapshot], header: &[String]) {
+    for line in header {
+        let _ = writeln!(w, "{line}");
+    }
+    params(w, sites);
     let _ = writeln!(w, "$ErrorActionPreference = 'Stop'");
     let _ = writeln!(w, "Import-Module WebAdministration");
     w.push('\n');
@@ -54,10 +93,10 @@ pub fn render(site: &SiteSnapshot, _options: &PowerShellOptions) -> Result<Strin
     let _ = writeln!(w, "}}");
     w.push('\n');
     let _ = writeln!(w, "$apphost = 'MACHINE/WEBROOT/APPHOST'");
-    let _ = writeln!(w, "$site = {}", ps_quote(site.name.as_str()));
-    let _ = writeln!(w, "$section = '{SECTION}'");
-    w.push('\n');
+}
 
+/// One site's mapping section and directories, addressed through `$site`.
+fn site_body(w: &mut String, site: &SiteSnapshot) -> Result<(), RenderError> {
     let m = &site.mapping;
     let _ = writeln!(w, "# The mapping section, at the site root: IIS ignores it on a directory (401.2).");
     for (name, value) in [
@@ -111,7 +150,7 @@ pub fn render(site: &SiteSnapshot, _options: &PowerShellOptions) -> Result<Strin
             );
         }
     }
-    Ok(s)
+    Ok(())
 }
 
 /// The parameter a mapping's password arrives in, when certmap did not export it.
@@ -123,9 +162,9 @@ fn needs_param(password_present: bool, logs_on: bool) -> bool {
     !password_present && logs_on
 }
 
-fn params(w: &mut String, site: &SiteSnapshot) {
+fn params(w: &mut String, sites: &[SiteSnapshot]) {
     let mut params = Vec::new();
-    for o in &site.one_to_one {
+    for o in sites.iter().flat_map(|s| &s.one_to_one) {
         if needs_param(o.password.is_some(), true) {
             params.push((
                 param_name("OneToOne", o.id),
@@ -133,7 +172,7 @@ fn params(w: &mut String, site: &SiteSnapshot) {
             ));
         }
     }
-    for m in &site.many_to_one {
+    for m in sites.iter().flat_map(|s| &s.many_to_one) {
         if let (true, Some(u)) = (needs_param(m.password.is_some(), m.mode == PermissionMode::Allow), &m.user_name) {
             params.push((param_name("ManyToOne", m.id), format!("Password of {u} (many-to-one mapping {})", m.id)));
         }
@@ -335,6 +374,37 @@ mod tests {
         assert!(out.contains("-Location 'Site \"A\" & <B>; {c} $d ''e'' ‘‘f’’ \\g --h/a;b{c}/$d ''e''/&'"));
         assert!(out.contains("userName = 'O''Brien & {Sons} $x ‘‘y’’ `z` %{w}'"));
         assert!(out.contains("add[@name=\"Staff ''single'' ‘‘curly’’ <&> $x {y};\"]/rules'"), "{out}");
+    }
+
+    fn two_sites() -> Vec<SiteSnapshot> {
+        let mut sites = fixture::two_sites();
+        sites[1].many_to_one[0].name = "Staff 'single' ‘curly’ <&> $x {y};".into();
+        sites
+    }
+
+    #[test]
+    fn snapshot_two_sites() {
+        insta::assert_snapshot!(render_all(&two_sites(), &PowerShellOptions::default()).unwrap());
+    }
+
+    #[test]
+    fn two_sites_share_one_param_block_and_preamble() {
+        let out = render_all(&two_sites(), &PowerShellOptions::default()).unwrap();
+        assert_eq!(out.lines().find(|l| !l.starts_with('#')), Some("param("));
+        assert_eq!(out.matches("param(").count(), 1);
+        assert_eq!(out.matches("$ErrorActionPreference").count(), 1);
+        assert_eq!(out.matches("function ConvertTo-CertmapPlainText").count(), 1);
+        for p in ["$OneToOne1Password", "$OneToOne21Password", "$OneToOne22Password", "$ManyToOne30Password"] {
+            assert_eq!(out.matches(&format!("[SecureString] {p} ")).count(), 1, "{p}: {out}");
+        }
+        let first = out.find("$site = 'Default Web Site'").unwrap();
+        let second = out.find("$site = 'Site \"A\"").unwrap();
+        assert!(first < second);
+        assert_eq!(out[first..second].matches("Clear-WebConfiguration").count(), 2);
+        assert_eq!(out[second..].matches("Clear-WebConfiguration").count(), 2);
+        let err = render_all(&fixture::two_sites(), &PowerShellOptions::default()).unwrap_err();
+        let RenderError::Unsupported { what } = err else { panic!("{err:?}") };
+        assert!(what.contains("(id 8)") && what.contains("both ' and \""), "{what}");
     }
 
     #[test]
