@@ -53,7 +53,7 @@ pub struct ConfigQuery {
 }
 
 impl ConfigQuery {
-    fn gateway(&self) -> GatewayOptions {
+    pub(super) fn gateway(&self) -> GatewayOptions {
         let d = GatewayOptions::default();
         GatewayOptions {
             listen: self.listen.clone().unwrap_or(d.listen),
@@ -66,7 +66,7 @@ impl ConfigQuery {
         }
     }
 
-    fn haproxy(&self) -> HaproxyOptions {
+    pub(super) fn haproxy(&self) -> HaproxyOptions {
         let d = HaproxyOptions::default();
         HaproxyOptions {
             gateway: self.gateway(),
@@ -107,11 +107,15 @@ fn render(format: Format, site: &render::SiteSnapshot, query: &ConfigQuery) -> R
 /// The ETag names the revision, the format and the options, so a different rendering of the same
 /// revision is never mistaken for the one a client holds.
 fn etag(revision: i64, retired: i64, format: &str, query_string: &str) -> String {
-    let options = hex::encode(&digest::digest(&digest::SHA256, query_string.as_bytes()).as_ref()[..4]);
-    format!("\"{revision}.{retired}-{format}-{options}\"")
+    format!("\"{revision}.{retired}-{format}-{}\"", short_hash(query_string))
 }
 
-fn pem_bundle(ders: &[Vec<u8>]) -> String {
+/// Eight hex digits of SHA-256: enough to tell renderings apart in an ETag.
+pub(super) fn short_hash(text: &str) -> String {
+    hex::encode(&digest::digest(&digest::SHA256, text.as_bytes()).as_ref()[..4])
+}
+
+pub(super) fn pem_bundle(ders: &[Vec<u8>]) -> String {
     use base64::Engine as _;
     let mut out = String::new();
     for der in ders {

@@ -1,6 +1,7 @@
 //! The actix-web layer: extraction, errors, and one module per resource. Every route is registered
 //! through utoipa-actix-web, so no route exists without its OpenAPI operation.
 
+pub mod all_sites_config;
 pub mod audit;
 pub mod authorize;
 pub mod bulk;
@@ -51,6 +52,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(many_to_one::routes)
             .configure(resolve::routes)
             .configure(config::routes)
+            .configure(all_sites_config::routes)
             .configure(authorize::routes)
             .configure(gateway_snapshot::routes)
             .configure(lint::routes)

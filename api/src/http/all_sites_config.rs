@@ -1,0 +1,190 @@
+//! Rendered configuration for every site the caller may read, as one document per format: what
+//! an admin deploys to one IIS server or one gateway that serves them all.
+
+use actix_web::http::header;
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use certmap_db::queries::{mappings, sites};
+use certmap_db::PgConnection;
+use time::OffsetDateTime;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::audit::{record, Change};
+use super::caller::Caller;
+use super::config::{pem_bundle, short_hash, ConfigQuery};
+use super::etag::none_match;
+use super::problem::ApiError;
+use super::{db, AppState};
+use crate::render::{self, Format, IisOptions, PowerShellOptions, RenderError, SiteSnapshot};
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(all_sites_config);
+}
+
+fn render(format: Format, sites: &[SiteSnapshot], query: &ConfigQuery) -> Result<String, RenderError> {
+    match format {
+        Format::Iis => render::iis::render_all(sites, &IisOptions::default()),
+        Format::PowerShell => render::powershell::render_all(sites, &PowerShellOptions::default()),
+        Format::Nginx => render::nginx::render_all(sites, &query.gateway()),
+        Format::Haproxy => render::haproxy::render_all(sites, &query.haproxy()),
+        Format::HaproxyMap => render::haproxy::haproxy_map_all(sites),
+        Format::Apache => render::apache::render_all(sites, &query.gateway()),
+    }
+}
+
+/// Each site as the ETag sees it: id, revision, and how many of its mappings time has retired.
+type Version = (i64, i64, i64);
+
+/// The tag names every included site's version, so adding, changing, retiring a mapping on, or
+/// deleting any site (or losing sight of one) gives another tag, and the format and options.
+fn etag(versions: &[Version], format: &str, query_string: &str) -> String {
+    let sites: String = versions.iter().map(|(id, rev, retired)| format!("{id}.{rev}.{retired};")).collect();
+    format!("\"all-{}-{format}-{}\"", short_hash(&sites), short_hash(query_string))
+}
+
+/// The sites the caller may read, in id order, with their versions.
+fn visible(conn: &mut PgConnection, caller: &Caller, now: OffsetDateTime) -> Result<Vec<Version>, ApiError> {
+    sites::page(conn, None, i64::MAX, caller.site_names())?
+        .into_iter()
+        .map(|s| Ok((s.id, s.revision, mappings::retired_count(conn, s.id, now)?)))
+        .collect()
+}
+
+/// Every site the caller may read (a token limited to sites sees those), rendered from one
+/// consistent read as ONE document: `iis` one applicationHost.config fragment with each site's
+/// `<location>`s; `powershell` one script with one `param()` block; `nginx` one file with each
+/// site's maps and a `server` named by its host names, behind a `default_server` that rejects
+/// other names (no handshake without a site's SNI, 421 for another Host); `apache` a name-based
+/// `<VirtualHost>` per site behind a first, refusing one; `ca-bundle` the union of the sites'
+/// trusted CAs, each once.
+///
+/// `haproxy` is one `frontend certmap_sites` that picks the site by the Host header (a name that
+/// is no site's gets 421) and applies that site's directories; it reads ONE map file, this
+/// endpoint's `haproxy-map`, whose keys are `<sha1>@<site id>` (`ssl_c_sha1,hex,lower,concat(@,
+/// txn.certmap_site),map(...)`), so one file is hot-swapped for all sites and a certificate mapped
+/// on two sites may carry a different account on each. Save it where `map_file` says.
+///
+/// The gateway formats serve every site on the one `listen` address with one `server_cert`
+/// (which must name every site's host names) and one `ca_bundle` (the union: a site's
+/// many-to-one rules without an issuer condition then also match certificates from another
+/// site's CAs). A site without host names, two sites whose host names overlap (a wildcard
+/// `*.example.com` covers every name under `example.com`), or anything a format cannot express
+/// is a 422 naming the site and the problem; no site is ever left out silently. Passwords only
+/// with `include_secrets=true` (admins; one audit entry per site).
+#[utoipa::path(tag = "config", params(
+        ("format" = String, Path, description = "iis, powershell, nginx, haproxy, haproxy-map, apache or ca-bundle"),
+        ("If-None-Match" = Option<String>, Header, description = "An ETag from a previous answer: 304 if no included site changed"),
+        ConfigQuery,
+    ),
+    responses(
+        (status = 200, description = "The file", content((String = "text/plain"), (String = "application/xml"), (String = "application/x-pem-file")),
+            headers(("ETag" = String), ("Content-Disposition" = String))),
+        (status = 304, description = "Unchanged since the ETag in If-None-Match"),
+        (status = 404, response = super::problem::NotFound),
+        (status = 422, response = super::problem::Unprocessable),
+        (status = 503, response = super::problem::Unavailable),
+    ))]
+#[get("/config/{format}")]
+pub async fn all_sites_config(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<ConfigQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.may_read_config()?;
+    let format_name = path.into_inner();
+    let query = query.into_inner();
+    let secrets = query.include_secrets.unwrap_or(false);
+    if secrets {
+        caller.may_administer()?;
+    }
+    if format_name == "ca-bundle" {
+        return ca_bundle(&state, caller, &req).await;
+    }
+    let format = Format::parse(&format_name).ok_or(ApiError::NotFound { what: "format" })?;
+    let headers = req.headers().clone();
+    let query_string = req.query_string().to_owned();
+    let state2 = state.clone();
+    let loaded = db::run(&state.pool, move |conn| {
+        conn.build_transaction().repeatable_read().run(|conn| {
+            let now = OffsetDateTime::now_utc();
+            let versions = visible(conn, &caller, now)?;
+            let tag = etag(&versions, format.as_str(), &query_string);
+            if !secrets && none_match(&headers, &tag) {
+                return Ok(Err(tag));
+            }
+            let keys = secrets.then_some(&state2.secrets);
+            let mut snapshots = Vec::with_capacity(versions.len());
+            for &(site_id, revision, _) in &versions {
+                let mut snapshot = super::snapshot::load(conn, site_id, &caller, keys)?;
+                // A mapping past its own expiry is rendered nowhere, whatever the format.
+                snapshot.one_to_one.retain(|m| m.expires_at.is_none_or(|at| now < at));
+                if secrets {
+                    let after = serde_json::json!({"format": format.as_str(), "revision": revision, "all_sites": true});
+                    record(
+                        conn,
+                        &caller,
+                        Change {
+                            action: "secrets.read",
+                            site_id: Some(site_id),
+                            resource: "config",
+                            resource_id: Some(site_id),
+                            before: None,
+                            after: Some(after),
+                        },
+                    )?;
+                }
+                snapshots.push(snapshot);
+            }
+            Ok(Ok((snapshots, tag)))
+        })
+    })
+    .await?;
+    let (snapshots, tag) = match loaded {
+        Err(tag) => return Ok(HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish()),
+        Ok(found) => found,
+    };
+    let text = web::block(move || render(format, &snapshots, &query)).await??;
+    let mut response = HttpResponse::Ok();
+    response.content_type(format.content_type()).insert_header((
+        header::CONTENT_DISPOSITION,
+        format!("attachment; filename=\"{}\"", format.all_sites_file_name()),
+    ));
+    if !secrets {
+        response.insert_header((header::ETAG, tag));
+    }
+    Ok(response.body(text))
+}
+
+/// Every visible site's trusted CAs, each certificate once, in site order.
+async fn ca_bundle(state: &AppState, caller: Caller, req: &HttpRequest) -> Result<HttpResponse, ApiError> {
+    let (versions, ders) = db::run(&state.pool, move |conn| {
+        conn.build_transaction().repeatable_read().run(|conn| {
+            let versions = visible(conn, &caller, OffsetDateTime::now_utc())?;
+            let mut ders: Vec<Vec<u8>> = Vec::new();
+            for &(site_id, _, _) in &versions {
+                for der in sites::trusted_cas(conn, site_id)? {
+                    if !ders.contains(&der) {
+                        ders.push(der);
+                    }
+                }
+            }
+            Ok((versions, ders))
+        })
+    })
+    .await?;
+    if ders.is_empty() {
+        return Err(ApiError::NotFound { what: "trusted CA bundle (no site has one: PUT one to .../trusted-cas)" });
+    }
+    // Retired mappings do not change the bundle.
+    let versions: Vec<Version> = versions.into_iter().map(|(id, rev, _)| (id, rev, 0)).collect();
+    let tag = etag(&versions, "ca-bundle", "");
+    if none_match(req.headers(), &tag) {
+        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish());
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-pem-file")
+        .insert_header((header::ETAG, tag))
+        .insert_header((header::CONTENT_DISPOSITION, "attachment; filename=\"certmap-all-sites.client-ca.pem\""))
+        .body(pem_bundle(&ders)))
+}
