@@ -96,7 +96,83 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             }
         }
     }
+    add_links(&mut api);
     api
+}
+
+/// From a created resource to what may be done with it next, by operation id, with the parameters
+/// taken from the answer (or the request that created it).
+struct Follow {
+    from: &'static str,
+    params: &'static [(&'static str, &'static str)],
+    to: &'static [&'static str],
+}
+
+const FOLLOW: &[Follow] = &[
+    Follow {
+        from: "create_site",
+        params: &[("site_id", "$response.body#/id")],
+        to: &[
+            "get_site",
+            "update_site",
+            "delete_site",
+            "list_directories",
+            "create_directory",
+            "list_mappings",
+            "create_mapping",
+            "list_many_to_one",
+            "create_many_to_one",
+            "bulk_create",
+            "resolve_certificate",
+            "site_lint",
+            "site_snapshot",
+            "get_trusted_cas",
+            "put_trusted_cas",
+        ],
+    },
+    Follow {
+        from: "create_directory",
+        params: &[("site_id", "$request.path.site_id"), ("directory_id", "$response.body#/id")],
+        to: &["get_directory", "update_directory", "delete_directory", "refuse_directory_mappings"],
+    },
+    Follow {
+        from: "create_mapping",
+        params: &[("site_id", "$request.path.site_id"), ("mapping_id", "$response.body#/id")],
+        to: &["get_mapping", "update_mapping", "delete_mapping"],
+    },
+    Follow {
+        from: "create_many_to_one",
+        params: &[("site_id", "$request.path.site_id"), ("id", "$response.body#/id")],
+        to: &["get_many_to_one", "update_many_to_one", "delete_many_to_one"],
+    },
+];
+
+/// OpenAPI links on each 201 (site → directory → mapping), so a client, and schemathesis' stateful
+/// phase, can chain calls without guessing ids. Added here rather than in each `#[utoipa::path]`
+/// so the whole chain reads as one table.
+///
+/// utoipa 5.5 serializes `Link::operation_id` as `operation_id`, a key OpenAPI does not know, so
+/// the `operationId` is written through the link's flattened extension map instead.
+fn add_links(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::extensions::Extensions;
+    use utoipa::openapi::link::LinkBuilder;
+    use utoipa::openapi::RefOr;
+
+    for item in api.paths.paths.values_mut() {
+        let Some(op) = item.post.as_mut() else { continue };
+        let Some(follow) = FOLLOW.iter().find(|f| op.operation_id.as_deref() == Some(f.from)) else { continue };
+        let Some(RefOr::T(created)) = op.responses.responses.get_mut("201") else { continue };
+        for target in follow.to {
+            let mut operation = Extensions::default();
+            operation.insert("operationId".into(), (*target).into());
+            let link = follow
+                .params
+                .iter()
+                .fold(LinkBuilder::new(), |link, (name, value)| link.parameter(*name, *value))
+                .extensions(Some(operation));
+            created.links.insert((*target).into(), RefOr::T(link.build()));
+        }
+    }
 }
 
 pub fn base() -> utoipa::openapi::OpenApi {

@@ -61,3 +61,64 @@ async fn the_mapping_example_in_the_spec_is_accepted() {
     assert_eq!(created.status, 201, "{}", created.text());
     assert_eq!(created.json()["subject"], "CN=alice,O=Contoso,C=US");
 }
+
+/// Every link names an operation that exists, and passes exactly the path parameters it takes.
+#[test]
+fn links_chain_site_directory_and_mapping_operations() {
+    let spec = serde_json::to_value(certmap::openapi::spec()).unwrap();
+    let mut operations = std::collections::HashMap::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for op in item.as_object().unwrap().values().filter(|op| op.get("operationId").is_some()) {
+            let params: Vec<String> = op["parameters"]
+                .as_array()
+                .map(|ps| ps.iter().filter(|p| p["in"] == "path").map(|p| p["name"].as_str().unwrap().into()).collect())
+                .unwrap_or_default();
+            operations.insert(op["operationId"].as_str().unwrap().to_owned(), (path.clone(), params));
+        }
+    }
+    let mut links = 0;
+    for (from, to) in [
+        ("create_site", "create_directory"),
+        ("create_directory", "get_directory"),
+        ("create_mapping", "delete_mapping"),
+        ("create_many_to_one", "update_many_to_one"),
+    ] {
+        let (path, _) = &operations[from];
+        let link = &spec["paths"][path]["post"]["responses"]["201"]["links"][to];
+        assert_eq!(link["operationId"], to, "{from} → {to}: {link}");
+    }
+    for item in spec["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            for response in op["responses"].as_object().into_iter().flat_map(|r| r.values()) {
+                for link in response["links"].as_object().into_iter().flat_map(|l| l.values()) {
+                    links += 1;
+                    assert!(link.get("operation_id").is_none(), "{link}");
+                    let (_, params) = &operations[link["operationId"].as_str().unwrap()];
+                    let mut given: Vec<&String> = link["parameters"].as_object().unwrap().keys().collect();
+                    given.sort();
+                    let mut wanted: Vec<&String> = params.iter().collect();
+                    wanted.sort();
+                    assert_eq!(given, wanted, "{link}");
+                }
+            }
+        }
+    }
+    assert_eq!(links, 25);
+}
+
+/// A DER certificate is documented as bytes, not as an array of integers.
+#[test]
+fn binary_bodies_are_binary_strings() {
+    let spec = serde_json::to_value(certmap::openapi::spec()).unwrap();
+    for (path, media) in [
+        ("/api/v1/sites/{site_id}/mappings", "application/pkix-cert"),
+        ("/api/v1/sites/{site_id}/mappings", "application/octet-stream"),
+        ("/api/v1/sites/{site_id}/resolve", "application/x-x509-ca-cert"),
+    ] {
+        let schema = &spec["paths"][path]["post"]["requestBody"]["content"][media]["schema"];
+        assert_eq!((&schema["type"], &schema["format"]), (&"string".into(), &"binary".into()), "{path} {media}");
+    }
+    assert!(!spec
+        .to_string()
+        .contains("\"type\":\"array\",\"items\":{\"type\":\"integer\",\"format\":\"int32\",\"minimum\":0}"));
+}

@@ -461,9 +461,9 @@ pub async fn list_mappings(
     request_body(content(
         (CreateMapping = "application/json"),
         (String = "application/x-pem-file", example = json!(PEM_EXAMPLE)),
-        (Vec<u8> = "application/pkix-cert"),
-        (Vec<u8> = "application/x-x509-ca-cert"),
-        (Vec<u8> = "application/octet-stream"),
+        (inline(super::binary_body::BinaryBody) = "application/pkix-cert"),
+        (inline(super::binary_body::BinaryBody) = "application/x-x509-ca-cert"),
+        (inline(super::binary_body::BinaryBody) = "application/octet-stream"),
         (String = "text/plain"),
     )),
     responses(

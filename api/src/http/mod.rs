@@ -4,6 +4,7 @@
 pub mod all_sites_config;
 pub mod audit;
 pub mod authorize;
+pub mod binary_body;
 pub mod bulk;
 pub mod caller;
 pub mod certificate_input;

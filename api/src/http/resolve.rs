@@ -94,7 +94,7 @@ pub fn decide(conn: &mut PgConnection, site: &Site, cert: &CertificateInfo) -> R
 /// Which mapping matches a certificate and as whom IIS would log it on: one-to-one first, then
 /// many-to-one in order, where a matching deny wins; or no mapping (401.1).
 #[utoipa::path(tag = "mappings", params(("site_id" = i64, Path)),
-    request_body(content((ResolveRequest = "application/json"), (String = "application/x-pem-file"), (Vec<u8> = "application/pkix-cert"), (Vec<u8> = "application/x-x509-ca-cert"), (Vec<u8> = "application/octet-stream"), (String = "text/plain"))),
+    request_body(content((ResolveRequest = "application/json"), (String = "application/x-pem-file"), (inline(super::binary_body::BinaryBody) = "application/pkix-cert"), (inline(super::binary_body::BinaryBody) = "application/x-x509-ca-cert"), (inline(super::binary_body::BinaryBody) = "application/octet-stream"), (String = "text/plain"))),
     responses(
         (status = 200, body = Resolution),
         (status = 400, response = super::problem::BadRequest),
