@@ -41,12 +41,9 @@ fn etag(versions: &[Version], format: &str, query_string: &str) -> String {
     format!("\"all-{}-{format}-{}\"", short_hash(&sites), short_hash(query_string))
 }
 
-/// The sites the caller may read, in id order, with their versions.
-fn visible(conn: &mut PgConnection, caller: &Caller, now: OffsetDateTime) -> Result<Vec<Version>, ApiError> {
-    sites::page(conn, None, i64::MAX, caller.site_names())?
-        .into_iter()
-        .map(|s| Ok((s.id, s.revision, mappings::retired_count(conn, s.id, now)?)))
-        .collect()
+/// The ids and revisions of the sites the caller may read, in id order.
+fn visible(conn: &mut PgConnection, caller: &Caller) -> Result<Vec<(i64, i64)>, ApiError> {
+    Ok(sites::page(conn, None, i64::MAX, caller.site_names())?.into_iter().map(|s| (s.id, s.revision)).collect())
 }
 
 /// Every site the caller may read (a token limited to sites sees those), rendered from one
@@ -108,7 +105,10 @@ pub async fn all_sites_config(
     let loaded = db::run(&state.pool, move |conn| {
         conn.build_transaction().repeatable_read().run(|conn| {
             let now = OffsetDateTime::now_utc();
-            let versions = visible(conn, &caller, now)?;
+            let versions = visible(conn, &caller)?
+                .into_iter()
+                .map(|(id, revision)| Ok((id, revision, mappings::retired_count(conn, id, now)?)))
+                .collect::<Result<Vec<Version>, ApiError>>()?;
             let tag = etag(&versions, format.as_str(), &query_string);
             if !secrets && none_match(&headers, &tag) {
                 return Ok(Err(tag));
@@ -160,9 +160,9 @@ pub async fn all_sites_config(
 async fn ca_bundle(state: &AppState, caller: Caller, req: &HttpRequest) -> Result<HttpResponse, ApiError> {
     let (versions, ders) = db::run(&state.pool, move |conn| {
         conn.build_transaction().repeatable_read().run(|conn| {
-            let versions = visible(conn, &caller, OffsetDateTime::now_utc())?;
+            let versions = visible(conn, &caller)?;
             let mut ders: Vec<Vec<u8>> = Vec::new();
-            for &(site_id, _, _) in &versions {
+            for &(site_id, _) in &versions {
                 for der in sites::trusted_cas(conn, site_id)? {
                     if !ders.contains(&der) {
                         ders.push(der);
@@ -177,7 +177,7 @@ async fn ca_bundle(state: &AppState, caller: Caller, req: &HttpRequest) -> Resul
         return Err(ApiError::NotFound { what: "trusted CA bundle (no site has one: PUT one to .../trusted-cas)" });
     }
     // Retired mappings do not change the bundle.
-    let versions: Vec<Version> = versions.into_iter().map(|(id, rev, _)| (id, rev, 0)).collect();
+    let versions: Vec<Version> = versions.into_iter().map(|(id, revision)| (id, revision, 0)).collect();
     let tag = etag(&versions, "ca-bundle", "");
     if none_match(req.headers(), &tag) {
         return Ok(HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish());
