@@ -46,19 +46,22 @@ fn visible(conn: &mut PgConnection, caller: &Caller) -> Result<Vec<(i64, i64)>, 
     Ok(sites::page(conn, None, i64::MAX, caller.site_names())?.into_iter().map(|s| (s.id, s.revision)).collect())
 }
 
-/// Every site the caller may read (a token limited to sites sees those), rendered from one
-/// consistent read as ONE document: `iis` one applicationHost.config fragment with each site's
-/// `<location>`s; `powershell` one script with one `param()` block; `nginx` one file with each
-/// site's maps and a `server` named by its host names, behind a `default_server` that rejects
-/// other names (no handshake without a site's SNI, 421 for another Host); `apache` a name-based
-/// `<VirtualHost>` per site behind a first, refusing one; `ca-bundle` the union of the sites'
-/// trusted CAs, each once.
+/// One configuration document for every site the caller may read.
+///
+/// The sites a token may read (all, or those its `sites` claim names) are read in one consistent
+/// transaction and rendered as ONE document: `iis` one applicationHost.config fragment with each
+/// site's `<location>`s; `powershell` one script with one `param()` block; `nginx` one file with
+/// each site's maps and a `server` named by its host names, behind a `default_server` that
+/// rejects other names (no handshake without a site's SNI, 421 for another Host); `apache` a
+/// name-based `<VirtualHost>` per site behind a first, refusing one; `ca-bundle` the union of the
+/// sites' trusted CAs, each once.
 ///
 /// `haproxy` is one `frontend certmap_sites` that picks the site by the Host header (a name that
 /// is no site's gets 421) and applies that site's directories; it reads ONE map file, this
-/// endpoint's `haproxy-map`, whose keys are `<sha1>@<site id>` (`ssl_c_sha1,hex,lower,concat(@,
-/// txn.certmap_site),map(...)`), so one file is hot-swapped for all sites and a certificate mapped
-/// on two sites may carry a different account on each. Save it where `map_file` says.
+/// endpoint's `haproxy-map`, whose keys are `<sha1>@<site id>`
+/// (`ssl_c_sha1,hex,lower,concat(@,txn.certmap_site),map(...)`), so one file is hot-swapped for
+/// all sites and a certificate mapped on two sites may carry a different account on each. Save it
+/// where `map_file` says.
 ///
 /// The gateway formats serve every site on the one `listen` address with one `server_cert`
 /// (which must name every site's host names) and one `ca_bundle` (the union: a site's
