@@ -126,6 +126,9 @@ pub struct ServeArgs {
     /// Maximum database connections.
     #[arg(long, env = "CERTMAP_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
+    /// Long-poll requests (`?wait=`) allowed to wait at once; beyond it they are answered at once.
+    #[arg(long, env = "CERTMAP_MAX_LONG_POLLS", default_value_t = 10_000)]
+    pub max_long_polls: usize,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -141,6 +144,7 @@ impl ServeArgs {
             writes_per_minute: self.write_rate,
             workers: self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             db_pool_size: self.db_pool_size,
+            max_long_polls: self.max_long_polls,
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Some(crate::tls::TlsConfig {
                     cert: cert.clone(),

@@ -43,6 +43,8 @@ pub struct ServeConfig {
     pub writes_per_minute: u32,
     pub workers: usize,
     pub db_pool_size: u32,
+    /// Long-poll requests allowed to wait at once; more are answered at once.
+    pub max_long_polls: usize,
     /// HTTPS (and optionally client certificates); plain HTTP without it.
     pub tls: Option<crate::tls::TlsConfig>,
 }

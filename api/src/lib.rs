@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod listener;
 pub mod openapi;
 pub mod render;
 pub mod rotate;

@@ -2,6 +2,7 @@
 //! HTTP server, and a clean stop of whatever was started here.
 
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
@@ -18,6 +19,7 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 use crate::auth::JwtKeys;
 use crate::config::{redact, DatabaseSource, ServeConfig};
 use crate::http::extract::{path_config, query_config};
+use crate::http::gateway_cache::GatewayCache;
 use crate::http::methods::AllowedMethods;
 use crate::http::problem::ApiError;
 use crate::http::{app_state, routes, AppState};
@@ -135,6 +137,7 @@ pub struct Application {
     server: Server,
     addr: SocketAddr,
     database: Database,
+    listener: actix_web::rt::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -148,13 +151,14 @@ impl Application {
             started = Some(serve(&config, &database.url)?);
             Ok(())
         })?;
-        let (server, addr) = started.expect("set when or_close succeeds");
+        let (server, addr, cache) = started.expect("set when or_close succeeds");
+        let listener = actix_web::rt::spawn(crate::listener::listen(database.url.clone(), cache));
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         if !addr.ip().is_loopback() && config.tls.is_none() {
             tracing::warn!(%addr, "LISTENING ON A NON-LOOPBACK ADDRESS WITHOUT TLS: tokens and passwords cross the network in clear; pass --tls-cert and --tls-key");
         }
         tracing::info!("certmap listening on {scheme}://{addr} (API docs at {scheme}://{addr}/docs/)");
-        Ok(Self { server, addr, database })
+        Ok(Self { server, addr, database, listener })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -168,18 +172,20 @@ impl Application {
     /// Serves until SIGINT/SIGTERM (or the handle stops it), then stops what was started here.
     pub async fn run_until_stopped(self) -> Result<(), StartError> {
         let result = self.server.await;
+        self.listener.abort();
         tracing::info!("certmap stopped");
         self.database.close();
         Ok(result?)
     }
 }
 
-fn serve(config: &ServeConfig, url: &str) -> Result<(Server, SocketAddr), StartError> {
+fn serve(config: &ServeConfig, url: &str) -> Result<(Server, SocketAddr, Arc<GatewayCache>), StartError> {
     let secrets =
         SecretKeys::load(config.secrets.key.as_deref(), config.secrets.old_keys.as_deref(), &config.data_dir)?;
     let auth = JwtKeys::load(&config.auth, &config.data_dir)?;
     let pool = connect_pool(url, config.db_pool_size, Duration::from_secs(5));
-    let state = app_state(pool, secrets, auth, config.writes_per_minute);
+    let state = app_state(pool, secrets, auth, config.writes_per_minute, config.max_long_polls);
+    let cache = state.cache.clone();
     let listener =
         TcpListener::bind(config.listen).map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr()?;
@@ -194,7 +200,7 @@ fn serve(config: &ServeConfig, url: &str) -> Result<(Server, SocketAddr), StartE
         Some(tls) => server.listen_rustls_0_23(listener, crate::tls::server_config(tls)?)?,
         None => server.listen(listener)?,
     };
-    Ok((server.run(), addr))
+    Ok((server.run(), addr, cache))
 }
 
 pub fn build_app(
@@ -234,7 +240,7 @@ pub fn build_app(
     .wrap(middleware::from_fn(head_as_get))
     .wrap(security_headers())
     .wrap(middleware::Compress::default())
-    .wrap(middleware::from_fn(log_request))
+    .wrap(middleware::from_fn(observe))
 }
 
 /// No route took the request: 405 when the path has other methods, 404 when it names nothing.
@@ -272,7 +278,9 @@ fn security_headers() -> middleware::DefaultHeaders {
         ))
 }
 
-async fn log_request(
+/// Logs and measures every request. A change that went through moves the gateway cache's epoch
+/// before its answer leaves, so the caller's next read sees it.
+async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
@@ -280,7 +288,16 @@ async fn log_request(
     let method = req.method().clone();
     // The path only: query strings may one day carry things that do not belong in logs.
     let path = req.path().to_owned();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
     let response = next.call(req).await?;
-    tracing::info!(%method, %path, status = response.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    let status = response.status();
+    let took = started.elapsed();
+    if let Some(state) = state {
+        if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) && !status.is_client_error() {
+            state.cache.wrote();
+        }
+        state.metrics.observe(method.as_str(), response.request().match_pattern().as_deref(), status.as_u16(), took);
+    }
+    tracing::info!(%method, %path, status = status.as_u16(), micros = took.as_micros() as u64, "request");
     Ok(response)
 }

@@ -62,6 +62,25 @@ pub struct DirectoryValues {
     pub digest_auth: bool,
 }
 
+/// What a gateway needs of a one-to-one mapping: the certificate's stored facts, never its DER
+/// or the password, so a cache of a large site stays small and loads without parsing.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = mappings, check_for_backend(diesel::pg::Pg))]
+pub struct GatewayMapping {
+    pub id: i64,
+    pub user_name: String,
+    pub enabled: bool,
+    pub expires_at: Option<OffsetDateTime>,
+    pub sha1: String,
+    pub sha256: String,
+    pub spki_sha256: String,
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = mappings, check_for_backend(diesel::pg::Pg))]
 pub struct Mapping {

@@ -9,6 +9,7 @@ mod directories;
 mod gateways;
 mod health;
 mod lint;
+mod long_poll;
 mod many_to_one;
 mod mappings;
 mod openapi;

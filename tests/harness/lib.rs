@@ -37,11 +37,12 @@ pub struct Options {
     pub jwt_public_keys: Option<String>,
     /// Serve HTTPS (talk to it with curl: the harness client speaks plain HTTP).
     pub tls: Option<certmap::tls::TlsConfig>,
+    pub max_long_polls: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { writes_per_minute: 100_000, jwt_public_keys: None, tls: None }
+        Self { writes_per_minute: 100_000, jwt_public_keys: None, tls: None, max_long_polls: 10_000 }
     }
 }
 
@@ -118,6 +119,7 @@ impl TestApp {
             writes_per_minute,
             workers: 1,
             db_pool_size: 4,
+            max_long_polls: options.max_long_polls,
             tls: options.tls,
         };
         let (started, ready) = std::sync::mpsc::channel();

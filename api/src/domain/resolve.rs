@@ -301,14 +301,27 @@ pub fn resolve(
     one_to_one: Option<OneToOneView<'_>>,
     many_to_one: &[ManyToOneView<'_>],
 ) -> Decision {
-    let refuse = |reason| Decision::NoMapping { reason };
+    resolve_before_rules((cert.not_before, cert.not_after), now, settings, one_to_one)
+        .unwrap_or_else(|| resolve_by_rules(cert, many_to_one))
+}
+
+/// Steps 1 to 3 and the many-to-one switch of [`resolve`], which need only the certificate's
+/// validity: `None` means the answer depends on matching many-to-one rules against its names. A
+/// gateway that knows a certificate by fingerprint alone can decide most requests with this.
+pub fn resolve_before_rules(
+    (not_before, not_after): (OffsetDateTime, OffsetDateTime),
+    now: OffsetDateTime,
+    settings: &MappingSettings,
+    one_to_one: Option<OneToOneView<'_>>,
+) -> Option<Decision> {
+    let refuse = |reason| Some(Decision::NoMapping { reason });
     if !settings.enabled {
         return refuse(NoMappingReason::MappingDisabled);
     }
-    if now < cert.not_before {
+    if now < not_before {
         return refuse(NoMappingReason::CertificateNotYetValid);
     }
-    if now > cert.not_after {
+    if now > not_after {
         return refuse(NoMappingReason::CertificateExpired);
     }
     if let Some(m) = one_to_one.filter(|_| settings.one_to_one_enabled) {
@@ -318,11 +331,16 @@ pub fn resolve(
         if m.expires_at.is_some_and(|at| now >= at) {
             return refuse(NoMappingReason::MappingExpired);
         }
-        return Decision::OneToOne { mapping_id: m.id, user_name: m.user_name.to_owned() };
+        return Some(Decision::OneToOne { mapping_id: m.id, user_name: m.user_name.to_owned() });
     }
     if !settings.many_to_one_enabled {
         return refuse(NoMappingReason::NoMatch);
     }
+    None
+}
+
+/// Step 4 and 5 of [`resolve`].
+fn resolve_by_rules(cert: &CertificateInfo, many_to_one: &[ManyToOneView<'_>]) -> Decision {
     // A mapping without rules matches nothing: it cannot be stored, and an authorize endpoint
     // must not turn a damaged row into "every certificate".
     let matches = |m: &ManyToOneView| !m.rules.is_empty() && m.rules.iter().all(|r| rule_matches(r, cert));
@@ -342,7 +360,7 @@ pub fn resolve(
         Some((m, user)) => {
             Decision::ManyToOne { mapping_id: m.id, name: m.name.to_owned(), user_name: user.to_owned() }
         }
-        None => refuse(NoMappingReason::NoMatch),
+        None => Decision::NoMapping { reason: NoMappingReason::NoMatch },
     }
 }
 

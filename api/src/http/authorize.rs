@@ -5,20 +5,18 @@
 use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use certmap_db::models::{Mapping, Site};
-use certmap_db::queries::{directories, mappings, sites};
-use certmap_db::PgConnection;
+use time::OffsetDateTime;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::caller::Caller;
+use super::caller::{Access, Caller};
 use super::problem::{ApiError, Problem};
-use super::resolve::decide;
-use super::sites::require_site;
+use super::site_view::SiteView;
 use super::{db, AppState};
-use crate::domain::certificate::{Certificate, CertificateInfo};
+use crate::domain::certificate::CertificateInfo;
 use crate::domain::directory::{directory_for, ClientCertificates};
 use crate::domain::mapping::parse_fingerprint;
 use crate::domain::resolve::Decision;
+use crate::domain::violation::Rejection;
 
 pub const USER_HEADER: &str = "X-Certmap-User";
 pub const MAPPING_HEADER: &str = "X-Certmap-Mapping-Id";
@@ -51,30 +49,6 @@ fn presented(headers: &HeaderMap) -> Result<Presented, ApiError> {
     Ok(Presented::None)
 }
 
-/// The site by id or by name, as the gateway knows it.
-fn site_of(conn: &mut PgConnection, headers: &HeaderMap, caller: &Caller) -> Result<Site, ApiError> {
-    let key = header(headers, "X-Certmap-Site").ok_or_else(|| {
-        ApiError::from(
-            crate::domain::violation::Rejection::new(
-                "missing-site",
-                "send the site in X-Certmap-Site (its name or id)",
-            )
-            .at("X-Certmap-Site"),
-        )
-    })?;
-    let id = match key.parse::<i64>() {
-        Ok(id) => id,
-        Err(_) => sites::find_by_name(conn, key)?.ok_or(ApiError::NotFound { what: "site" })?.id,
-    };
-    require_site(conn, id, caller)
-}
-
-/// A fingerprint names a stored certificate: only one this site maps can be recognized.
-fn stored(conn: &mut PgConnection, site: i64, fingerprint: &str) -> Result<Option<Mapping>, ApiError> {
-    let filter = mappings::MappingFilter { fingerprint: Some(fingerprint.to_owned()), ..Default::default() };
-    Ok(mappings::page(conn, site, &filter, None, 1)?.into_iter().next())
-}
-
 enum Verdict {
     Pass { user: Option<(String, i64)> },
     CertificateRequired,
@@ -89,36 +63,34 @@ fn refusal(decision: &Decision) -> String {
     }
 }
 
-fn judge(conn: &mut PgConnection, site: &Site, uri: &str, client: Presented) -> Result<Verdict, ApiError> {
-    let dirs =
-        directories::all(conn, site.id)?.iter().map(super::directories::spec_of).collect::<Result<Vec<_>, _>>()?;
-    let needs = directory_for(uri, &dirs).map_or(ClientCertificates::Ignore, |d| d.policy.client_certificates);
-    let info = match client {
-        Presented::Certificate(info) => Some(*info),
-        Presented::Fingerprint(fp) => match stored(conn, site.id, &fp)? {
-            Some(row) => Some(
-                Certificate::from_der(&row.certificate)
-                    .map_err(|_| ApiError::Internal(format!("mapping {} holds a bad certificate", row.id)))?
-                    .info()
-                    .clone(),
-            ),
+/// From the cached site alone, except for a certificate known only by fingerprint whose answer
+/// depends on many-to-one rules: those need its names, read from the database.
+async fn judge(state: &AppState, site: &SiteView, uri: &str, client: Presented) -> Result<Verdict, ApiError> {
+    let needs =
+        directory_for(uri, &site.directories).map_or(ClientCertificates::Ignore, |d| d.policy.client_certificates);
+    let now = OffsetDateTime::now_utc();
+    let decision = match client {
+        Presented::None if needs == ClientCertificates::Require => return Ok(Verdict::CertificateRequired),
+        _ if needs == ClientCertificates::Ignore => return Ok(Verdict::Pass { user: None }),
+        Presented::None => return Ok(Verdict::Pass { user: None }),
+        Presented::Certificate(info) => site.decide(&info, now),
+        Presented::Fingerprint(fp) => match site.by_fingerprint(&fp) {
             None if needs == ClientCertificates::Require => {
                 return Ok(Verdict::Refused("no mapping for this fingerprint".into()))
             }
-            None => None,
+            None => return Ok(Verdict::Pass { user: None }),
+            Some(m) => match site.decide_stored(m, now) {
+                Some(decision) => decision,
+                None => {
+                    let (site_id, mapping_id) = (site.id, m.id);
+                    let info =
+                        db::run(&state.pool, move |conn| SiteView::stored_certificate(conn, site_id, mapping_id))
+                            .await?;
+                    site.decide(&info, now)
+                }
+            },
         },
-        Presented::None => None,
     };
-    let Some(info) = info else {
-        return Ok(match needs {
-            ClientCertificates::Require => Verdict::CertificateRequired,
-            _ => Verdict::Pass { user: None },
-        });
-    };
-    if needs == ClientCertificates::Ignore {
-        return Ok(Verdict::Pass { user: None });
-    }
-    let decision = decide(conn, site, &info)?;
     Ok(match (&decision, needs) {
         (Decision::OneToOne { mapping_id, user_name } | Decision::ManyToOne { mapping_id, user_name, .. }, _) => {
             Verdict::Pass { user: Some((user_name.clone(), *mapping_id)) }
@@ -168,25 +140,40 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
 #[get("/authorize")]
 pub async fn authorize(state: web::Data<AppState>, caller: Caller, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     caller.may_read_config()?;
-    let headers = req.headers().clone();
-    let client = presented(&headers)?;
-    let verdict = db::transaction(&state.pool, move |conn| {
-        let site = site_of(conn, &headers, &caller)?;
-        let uri = header(&headers, "X-Original-URI").unwrap_or("/").to_owned();
-        judge(conn, &site, &uri, client)
-    })
-    .await?;
+    let headers = req.headers();
+    let client = presented(headers)?;
+    let key = header(headers, "X-Certmap-Site").ok_or_else(|| {
+        ApiError::from(
+            Rejection::new("missing-site", "send the site in X-Certmap-Site (its name or id)").at("X-Certmap-Site"),
+        )
+    })?;
+    let site = state.cache.view_by_key(&state.pool, key).await?;
+    caller.check_site(site.name.as_str(), Access::Read)?;
+    let uri = header(headers, "X-Original-URI").unwrap_or("/");
+    let verdict = judge(&state, &site, uri, client).await?;
     Ok(match verdict {
-        Verdict::Pass { user: Some((user, id)) } => HttpResponse::Ok()
-            .insert_header((USER_HEADER, user))
-            .insert_header((MAPPING_HEADER, id.to_string()))
-            .finish(),
-        Verdict::Pass { user: None } => HttpResponse::Ok().finish(),
-        Verdict::CertificateRequired => denial(
-            StatusCode::UNAUTHORIZED,
-            "client-certificate-required",
-            "this path requires a client certificate and none was presented (IIS: 403.7)".into(),
-        ),
-        Verdict::Refused(why) => denial(StatusCode::FORBIDDEN, "client-certificate-refused", why),
+        Verdict::Pass { user: Some((user, id)) } => {
+            state.metrics.decided("mapped");
+            HttpResponse::Ok()
+                .insert_header((USER_HEADER, user))
+                .insert_header((MAPPING_HEADER, id.to_string()))
+                .finish()
+        }
+        Verdict::Pass { user: None } => {
+            state.metrics.decided("pass");
+            HttpResponse::Ok().finish()
+        }
+        Verdict::CertificateRequired => {
+            state.metrics.decided("certificate-required");
+            denial(
+                StatusCode::UNAUTHORIZED,
+                "client-certificate-required",
+                "this path requires a client certificate and none was presented (IIS: 403.7)".into(),
+            )
+        }
+        Verdict::Refused(why) => {
+            state.metrics.decided("refused");
+            denial(StatusCode::FORBIDDEN, "client-certificate-refused", why)
+        }
     })
 }

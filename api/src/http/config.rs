@@ -1,6 +1,8 @@
 //! Rendered configuration: what users fetch with curl and gateways pull, and the client CA
 //! bundle those gateways trust.
 
+use std::time::Duration;
+
 use actix_web::http::header;
 use actix_web::{get, put, web, HttpRequest, HttpResponse};
 use aws_lc_rs::digest;
@@ -15,6 +17,7 @@ use super::caller::Caller;
 use super::certificate_input::certificate_violation;
 use super::etag::none_match;
 use super::extract::{media_type, read_body, DEFAULT_BODY_LIMIT};
+use super::gateway_cache::Look;
 use super::problem::ApiError;
 use super::sites::{lock_site_for_write, require_site};
 use super::{db, AppState};
@@ -27,7 +30,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
 }
 
 /// Every option has a default; gateway options are ignored by the IIS and PowerShell formats.
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ConfigQuery {
     /// Put stored passwords into the output (iis, powershell). Admins only; recorded in the audit log.
@@ -50,6 +53,9 @@ pub struct ConfigQuery {
     pub map_file: Option<String>,
     /// haproxy: also emit minimal global and defaults sections (default false).
     pub standalone: Option<bool>,
+    /// With `If-None-Match`: seconds (at most 60) to hold the request until the config changes,
+    /// then answer; 304 when it has not. How `certmap pull` follows a site.
+    pub wait: Option<u32>,
 }
 
 impl ConfigQuery {
@@ -167,55 +173,71 @@ pub async fn site_config(
         return ca_bundle(&state, caller, site_id, &req).await;
     }
     let format = Format::parse(&format_name).ok_or(ApiError::NotFound { what: "format" })?;
-    let headers = req.headers().clone();
-    let query_string = req.query_string().to_owned();
-    let state2 = state.clone();
-    let snapshot = db::run(&state.pool, move |conn| {
-        conn.build_transaction().repeatable_read().run(|conn| {
-            let site = require_site(conn, site_id, &caller)?;
-            let now = OffsetDateTime::now_utc();
-            let retired = certmap_db::queries::mappings::retired_count(conn, site_id, now)?;
-            let tag = etag(site.revision, retired, format.as_str(), &query_string);
-            if !secrets && none_match(&headers, &tag) {
-                return Ok(Err(tag));
+    let wait = Duration::from_secs(query.wait.unwrap_or(0).into());
+    let (state, caller, req, query) = (&state, &caller, &req, &query);
+    state
+        .cache
+        .long_poll(Some(site_id), wait, move || async move {
+            let (headers, caller, state2) = (req.headers().clone(), caller.clone(), state.clone());
+            let query_string = options_of(req.query_string());
+            let snapshot = db::run(&state.pool, move |conn| {
+                conn.build_transaction().repeatable_read().run(|conn| {
+                    let site = require_site(conn, site_id, &caller)?;
+                    let now = OffsetDateTime::now_utc();
+                    let retired = certmap_db::queries::mappings::retired_count(conn, site_id, now)?;
+                    let tag = etag(site.revision, retired, format.as_str(), &query_string);
+                    if !secrets && none_match(&headers, &tag) {
+                        return Ok(Err(tag));
+                    }
+                    let keys = secrets.then_some(&state2.secrets);
+                    let mut snapshot = super::snapshot::load(conn, site_id, &caller, keys)?;
+                    // A mapping past its own expiry is rendered nowhere, whatever the format.
+                    snapshot.one_to_one.retain(|m| m.expires_at.is_none_or(|at| now < at));
+                    if secrets {
+                        let after = serde_json::json!({"format": format.as_str(), "revision": site.revision});
+                        record(
+                            conn,
+                            &caller,
+                            Change {
+                                action: "secrets.read",
+                                site_id: Some(site_id),
+                                resource: "config",
+                                resource_id: Some(site_id),
+                                before: None,
+                                after: Some(after),
+                            },
+                        )?;
+                    }
+                    Ok(Ok((snapshot, tag)))
+                })
+            })
+            .await?;
+            let (snapshot, tag) = match snapshot {
+                Err(tag) => {
+                    let answer = HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish();
+                    return Ok(Look::Unchanged { answer, recheck_at: None });
+                }
+                Ok(found) => found,
+            };
+            let query = query.clone();
+            let (text, id) =
+                web::block(move || render(format, &snapshot, &query).map(|text| (text, snapshot.id))).await??;
+            let mut response = HttpResponse::Ok();
+            response.content_type(format.content_type()).insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", format.file_name(id)),
+            ));
+            if !secrets {
+                response.insert_header((header::ETAG, tag));
             }
-            let keys = secrets.then_some(&state2.secrets);
-            let mut snapshot = super::snapshot::load(conn, site_id, &caller, keys)?;
-            // A mapping past its own expiry is rendered nowhere, whatever the format.
-            snapshot.one_to_one.retain(|m| m.expires_at.is_none_or(|at| now < at));
-            if secrets {
-                let after = serde_json::json!({"format": format.as_str(), "revision": site.revision});
-                record(
-                    conn,
-                    &caller,
-                    Change {
-                        action: "secrets.read",
-                        site_id: Some(site_id),
-                        resource: "config",
-                        resource_id: Some(site_id),
-                        before: None,
-                        after: Some(after),
-                    },
-                )?;
-            }
-            Ok(Ok((snapshot, tag)))
+            Ok(Look::Changed(response.body(text)))
         })
-    })
-    .await?;
-    let (snapshot, tag) = match snapshot {
-        Err(tag) => return Ok(HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish()),
-        Ok(found) => found,
-    };
-    let text = web::block(move || render(format, &snapshot, &query).map(|text| (text, snapshot.id))).await??;
-    let (text, id) = text;
-    let mut response = HttpResponse::Ok();
-    response
-        .content_type(format.content_type())
-        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", format.file_name(id))));
-    if !secrets {
-        response.insert_header((header::ETAG, tag));
-    }
-    Ok(response.body(text))
+        .await
+}
+
+/// The query string without `wait`: how long a client waits is not part of what it gets.
+fn options_of(query_string: &str) -> String {
+    query_string.split('&').filter(|p| !p.is_empty() && !p.starts_with("wait=")).collect::<Vec<_>>().join("&")
 }
 
 async fn ca_bundle(

@@ -13,18 +13,23 @@ pub mod db;
 pub mod directories;
 pub mod etag;
 pub mod extract;
+pub mod gateway_cache;
 pub mod gateway_snapshot;
 pub mod health;
 pub mod lint;
 pub mod many_to_one;
 pub mod mappings;
 pub mod methods;
+pub mod metrics;
 pub mod pagination;
 pub mod problem;
 pub mod resolve;
 pub mod serde_util;
+pub mod site_view;
 pub mod sites;
 pub mod snapshot;
+
+use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 use certmap_db::PgPool;
@@ -39,12 +44,14 @@ pub struct AppState {
     pub secrets: SecretKeys,
     pub auth: JwtKeys,
     pub write_limiter: caller::WriteLimiter,
+    pub cache: Arc<gateway_cache::GatewayCache>,
+    pub metrics: metrics::Metrics,
 }
 
 pub const API_PREFIX: &str = "/api/v1";
 
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(health::healthz).service(health::readyz).service(
+    cfg.service(health::healthz).service(health::readyz).configure(metrics::routes).service(
         scope::scope(API_PREFIX)
             .configure(sites::routes)
             .configure(directories::routes)
@@ -77,6 +84,21 @@ pub fn created<T: Serialize>(location: String, revision: i64, body: &T) -> HttpR
     json_with_etag(builder, revision, body)
 }
 
-pub fn app_state(pool: PgPool, secrets: SecretKeys, auth: JwtKeys, writes_per_minute: u32) -> web::Data<AppState> {
-    web::Data::new(AppState { pool, secrets, auth, write_limiter: caller::WriteLimiter::new(writes_per_minute) })
+pub fn app_state(
+    pool: PgPool,
+    secrets: SecretKeys,
+    auth: JwtKeys,
+    writes_per_minute: u32,
+    max_long_polls: usize,
+) -> web::Data<AppState> {
+    let metrics = metrics::Metrics::default();
+    let cache = Arc::new(gateway_cache::GatewayCache::new(max_long_polls, metrics.cache.clone()));
+    web::Data::new(AppState {
+        pool,
+        secrets,
+        auth,
+        write_limiter: caller::WriteLimiter::new(writes_per_minute),
+        cache,
+        metrics,
+    })
 }

@@ -3,7 +3,7 @@ use diesel::prelude::*;
 use time::OffsetDateTime;
 
 use super::lower;
-use crate::models::{Mapping, MappingValues, NewMapping};
+use crate::models::{GatewayMapping, Mapping, MappingValues, NewMapping};
 use crate::schema::mappings;
 
 /// List filters; each one given narrows the result.
@@ -97,6 +97,24 @@ pub fn page(
 
 pub fn all(conn: &mut PgConnection, site_id: i64) -> QueryResult<Vec<Mapping>> {
     mappings::table.filter(mappings::site_id.eq(site_id)).order(mappings::id).select(Mapping::as_select()).load(conn)
+}
+
+/// Every mapping of the site as gateways see it, in id order.
+pub fn gateway_all(conn: &mut PgConnection, site_id: i64) -> QueryResult<Vec<GatewayMapping>> {
+    mappings::table
+        .filter(mappings::site_id.eq(site_id))
+        .order(mappings::id)
+        .select(GatewayMapping::as_select())
+        .load(conn)
+}
+
+/// The stored certificate of one mapping, for the rare decision that needs its names.
+pub fn certificate(conn: &mut PgConnection, site_id: i64, id: i64) -> QueryResult<Option<Vec<u8>>> {
+    mappings::table
+        .filter(mappings::site_id.eq(site_id).and(mappings::id.eq(id)))
+        .select(mappings::certificate)
+        .first(conn)
+        .optional()
 }
 
 /// Every site's mapping of one certificate, with the site's name (to filter by a token's sites).

@@ -50,6 +50,15 @@ pub fn delete(conn: &mut PgConnection, id: i64) -> QueryResult<bool> {
 }
 
 /// Every change under a site moves the site's revision, in the same transaction as the change.
+pub fn revision(conn: &mut PgConnection, id: i64) -> QueryResult<Option<i64>> {
+    sites::table.find(id).select(sites::revision).first(conn).optional()
+}
+
+/// Every site's id, in id order.
+pub fn ids(conn: &mut PgConnection) -> QueryResult<Vec<i64>> {
+    sites::table.order(sites::id).select(sites::id).load(conn)
+}
+
 pub fn bump_revision(conn: &mut PgConnection, id: i64) -> QueryResult<i64> {
     diesel::update(sites::table.find(id))
         .set((sites::revision.eq(sites::revision + 1), sites::updated_at.eq(now)))

@@ -1,0 +1,299 @@
+//! Sites as gateways see them, kept in memory so that authorize, a 304 and a full snapshot do not
+//! touch the database. A cached site is trusted while nothing says it changed:
+//!
+//! - every change to a site is announced by PostgreSQL on commit (`certmap_sites`, see the
+//!   `site_notify` migration) and heard by [`crate::listener`], whichever replica made it;
+//! - a change made through this process also moves a local epoch as its response leaves, so the
+//!   caller's next read sees its own write even before the announcement arrives: a site loaded
+//!   before the current epoch costs one revision query to confirm;
+//! - while the listener is not connected nothing is trusted for more than a second.
+//!
+//! Long-pollers wait on a per-site `Notify`: no database connection and no thread while waiting.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use certmap_db::queries::sites;
+use certmap_db::PgPool;
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+use super::db;
+use super::metrics::CacheMetrics;
+use super::problem::ApiError;
+use super::site_view::SiteView;
+
+/// How long a cached site is trusted while change announcements cannot be heard.
+const UNHEARD_TRUST: Duration = Duration::from_secs(1);
+/// The longest a long-poll may wait; under the keep-alive and common proxy read timeouts.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+pub struct GatewayCache {
+    slots: Mutex<HashMap<i64, Arc<Slot>>>,
+    names: Mutex<HashMap<String, i64>>,
+    catalog: Mutex<Option<Catalog>>,
+    catalog_loading: tokio::sync::Mutex<()>,
+    epoch: AtomicU64,
+    listening: AtomicBool,
+    any_change: Notify,
+    long_polls: AtomicUsize,
+    max_long_polls: usize,
+    metrics: CacheMetrics,
+}
+
+#[derive(Default)]
+struct Slot {
+    view: Mutex<Option<Arc<SiteView>>>,
+    /// The local epoch at which the view was last known current, and when.
+    checked: Mutex<Option<(u64, Instant)>>,
+    /// The highest revision announced for the site; `i64::MAX` once it is deleted.
+    announced: AtomicI64,
+    changed: Notify,
+    loading: tokio::sync::Mutex<()>,
+}
+
+struct Catalog {
+    ids: Vec<i64>,
+    epoch: u64,
+    at: Instant,
+}
+
+/// What one look at a long-polled resource found.
+pub enum Look<T> {
+    /// Answer now.
+    Changed(T),
+    /// Still what the client holds: this answer (a 304) if the wait ends, and an instant at which
+    /// time alone may change it.
+    Unchanged { answer: T, recheck_at: Option<OffsetDateTime> },
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl GatewayCache {
+    pub fn new(max_long_polls: usize, metrics: CacheMetrics) -> Self {
+        Self {
+            slots: Mutex::default(),
+            names: Mutex::default(),
+            catalog: Mutex::default(),
+            catalog_loading: tokio::sync::Mutex::new(()),
+            epoch: AtomicU64::new(0),
+            listening: AtomicBool::new(false),
+            any_change: Notify::new(),
+            long_polls: AtomicUsize::new(0),
+            max_long_polls,
+            metrics,
+        }
+    }
+
+    fn slot(&self, site_id: i64) -> Arc<Slot> {
+        lock(&self.slots).entry(site_id).or_default().clone()
+    }
+
+    fn trusted(&self, checked: Option<(u64, Instant)>) -> bool {
+        checked.is_some_and(|(epoch, at)| {
+            epoch == self.epoch.load(Ordering::Acquire)
+                && (self.listening.load(Ordering::Acquire) || at.elapsed() < UNHEARD_TRUST)
+        })
+    }
+
+    fn current(&self, slot: &Slot) -> Option<Arc<SiteView>> {
+        let view = lock(&slot.view).clone()?;
+        let announced = slot.announced.load(Ordering::Acquire);
+        (announced <= view.revision && self.trusted(*lock(&slot.checked))).then_some(view)
+    }
+
+    /// The site, from memory when nothing says it changed; 404 when it does not exist.
+    pub async fn view(&self, pool: &PgPool, site_id: i64) -> Result<Arc<SiteView>, ApiError> {
+        let slot = self.slot(site_id);
+        if let Some(view) = self.current(&slot) {
+            self.metrics.hits.inc();
+            return Ok(view);
+        }
+        // One load per site at a time; the others wait for it and take its result.
+        let _loading = slot.loading.lock().await;
+        if let Some(view) = self.current(&slot) {
+            self.metrics.hits.inc();
+            return Ok(view);
+        }
+        self.metrics.misses.inc();
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let held = lock(&slot.view).clone();
+        if let Some(view) = held.filter(|v| slot.announced.load(Ordering::Acquire) <= v.revision) {
+            // Only the epoch or the listener moved: confirming the revision is enough.
+            let revision = db::run(pool, move |conn| Ok(sites::revision(conn, site_id)?)).await?;
+            if revision == Some(view.revision) {
+                *lock(&slot.checked) = Some((epoch, Instant::now()));
+                return Ok(view);
+            }
+        }
+        let loaded = db::run(pool, move |conn| {
+            conn.build_transaction().repeatable_read().read_only().run(|conn| SiteView::load(conn, site_id))
+        })
+        .await?;
+        let Some(view) = loaded else {
+            self.forget(site_id);
+            return Err(ApiError::NotFound { what: "site" });
+        };
+        let view = Arc::new(view);
+        lock(&self.names).insert(view.name.as_str().to_lowercase(), site_id);
+        *lock(&slot.view) = Some(view.clone());
+        *lock(&slot.checked) = Some((epoch, Instant::now()));
+        Ok(view)
+    }
+
+    /// The site a gateway names by id or by name.
+    pub async fn view_by_key(&self, pool: &PgPool, key: &str) -> Result<Arc<SiteView>, ApiError> {
+        if let Ok(id) = key.parse::<i64>() {
+            return self.view(pool, id).await;
+        }
+        let known = lock(&self.names).get(&key.to_lowercase()).copied();
+        if let Some(id) = known {
+            match self.view(pool, id).await {
+                // A rename leaves the old name pointing here until this check.
+                Ok(view) if view.name.as_str().eq_ignore_ascii_case(key) => return Ok(view),
+                Ok(_) | Err(ApiError::NotFound { .. }) => {
+                    lock(&self.names).remove(&key.to_lowercase());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let name = key.to_owned();
+        let id = db::run(pool, move |conn| Ok(sites::find_by_name(conn, &name)?.map(|s| s.id)))
+            .await?
+            .ok_or(ApiError::NotFound { what: "site" })?;
+        self.view(pool, id).await
+    }
+
+    /// Every site's id, in id order.
+    pub async fn site_ids(&self, pool: &PgPool) -> Result<Vec<i64>, ApiError> {
+        let fresh = |cache: &Self| {
+            lock(&cache.catalog).as_ref().filter(|c| cache.trusted(Some((c.epoch, c.at)))).map(|c| c.ids.clone())
+        };
+        if let Some(ids) = fresh(self) {
+            return Ok(ids);
+        }
+        let _loading = self.catalog_loading.lock().await;
+        if let Some(ids) = fresh(self) {
+            return Ok(ids);
+        }
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let ids = db::run(pool, |conn| Ok(sites::ids(conn)?)).await?;
+        *lock(&self.catalog) = Some(Catalog { ids: ids.clone(), epoch, at: Instant::now() });
+        Ok(ids)
+    }
+
+    fn forget(&self, site_id: i64) {
+        lock(&self.slots).remove(&site_id);
+        lock(&self.names).retain(|_, id| *id != site_id);
+    }
+
+    /// PostgreSQL announced a site's new revision, or (`None`) its deletion.
+    pub fn announced(&self, site_id: i64, revision: Option<i64>) {
+        let slot = lock(&self.slots).get(&site_id).cloned();
+        if let Some(slot) = slot {
+            slot.announced.fetch_max(revision.unwrap_or(i64::MAX), Ordering::AcqRel);
+            if revision.is_none() {
+                *lock(&slot.view) = None;
+            }
+            slot.changed.notify_waiters();
+        }
+        let mut catalog = lock(&self.catalog);
+        if revision.is_none() || catalog.as_ref().is_some_and(|c| c.ids.binary_search(&site_id).is_err()) {
+            *catalog = None;
+        }
+        drop(catalog);
+        self.any_change.notify_waiters();
+    }
+
+    /// A change went through this process: what was read before it is confirmed before reuse.
+    pub fn wrote(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether announcements are being heard. Announcements may have been missed while they were
+    /// not, so everything read before is confirmed again either way, and waiters look again.
+    pub fn set_listening(&self, listening: bool) {
+        self.listening.store(listening, Ordering::Release);
+        self.wrote();
+        for slot in lock(&self.slots).values() {
+            slot.changed.notify_waiters();
+        }
+        self.any_change.notify_waiters();
+    }
+
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
+    }
+
+    /// Holds the request while `look` finds the resource unchanged, until a change to the site
+    /// (or to any site, for `None`) makes it look again, or `wait` ends. Over the cap on waiting
+    /// requests, answers at once.
+    pub async fn long_poll<T, F, Fut>(&self, site: Option<i64>, wait: Duration, mut look: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Look<T>, ApiError>>,
+    {
+        let deadline = Instant::now() + wait.min(MAX_WAIT);
+        let mut seat = None;
+        loop {
+            let slot = site.map(|id| self.slot(id));
+            let notify = slot.as_ref().map_or(&self.any_change, |s| &s.changed);
+            let changed = notify.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let (answer, recheck_at) = match look().await? {
+                Look::Changed(answer) => return Ok(answer),
+                Look::Unchanged { answer, recheck_at } => (answer, recheck_at),
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(answer);
+            }
+            if seat.is_none() {
+                match LongPollSeat::take(self) {
+                    Some(s) => seat = Some(s),
+                    None => return Ok(answer),
+                }
+            }
+            let mut until = deadline;
+            if let Some(at) = recheck_at {
+                let after = (at - OffsetDateTime::now_utc()).max(time::Duration::ZERO);
+                until = until.min(now + after.unsigned_abs());
+            }
+            if !self.is_listening() {
+                until = until.min(now + UNHEARD_TRUST);
+            }
+            let _ = tokio::time::timeout_at(until.into(), changed).await;
+        }
+    }
+}
+
+/// A place among the capped number of waiting long-polls, given back when dropped.
+struct LongPollSeat<'a>(&'a GatewayCache);
+
+impl<'a> LongPollSeat<'a> {
+    fn take(cache: &'a GatewayCache) -> Option<Self> {
+        let taken = cache
+            .long_polls
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < cache.max_long_polls).then_some(n + 1))
+            .is_ok();
+        if !taken {
+            cache.metrics.long_polls_refused.inc();
+            return None;
+        }
+        cache.metrics.long_polls.inc();
+        Some(Self(cache))
+    }
+}
+
+impl Drop for LongPollSeat<'_> {
+    fn drop(&mut self) {
+        self.0.long_polls.fetch_sub(1, Ordering::AcqRel);
+        self.0.metrics.long_polls.dec();
+    }
+}

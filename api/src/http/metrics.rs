@@ -1,0 +1,126 @@
+//! `GET /metrics` in the Prometheus text format: requests by route and status, latency, the
+//! gateway cache, long-pollers, authorize outcomes and the database pool.
+
+use std::time::Duration;
+
+use actix_web::{get, web, HttpResponse};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::caller::Caller;
+use super::problem::ApiError;
+use super::AppState;
+
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(metrics);
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    /// The matched route pattern (`/api/v1/sites/{site_id}`), never the raw path, so the number of
+    /// series stays bounded.
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
+/// What the gateway cache counts; cheap clones of the registered metrics.
+#[derive(Clone, Default)]
+pub struct CacheMetrics {
+    pub hits: Counter,
+    pub misses: Counter,
+    pub long_polls: Gauge,
+    pub long_polls_refused: Counter,
+}
+
+type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: LatencyFamily,
+    pub authorize: Family<OutcomeLabels, Counter>,
+    pub cache: CacheMetrics,
+    pool_connections: Gauge,
+    pool_idle: Gauge,
+    listening: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("certmap");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests answered, by route and status", requests.clone());
+        // 0.1 ms to about 1.6 s.
+        let latency: LatencyFamily =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 2.0, 15)));
+        registry.register("http_request_duration_seconds", "Time to answer, by route", latency.clone());
+        let authorize = Family::<OutcomeLabels, Counter>::default();
+        registry.register("authorize_decisions", "Authorize answers by outcome", authorize.clone());
+        let cache = CacheMetrics::default();
+        registry.register("cache_hits", "Sites served from memory", cache.hits.clone());
+        registry.register("cache_misses", "Sites confirmed or loaded from the database", cache.misses.clone());
+        registry.register("long_polls_waiting", "Long-poll requests waiting for a change", cache.long_polls.clone());
+        registry.register(
+            "long_polls_refused",
+            "Long-polls answered at once because too many were waiting",
+            cache.long_polls_refused.clone(),
+        );
+        let pool_connections = Gauge::default();
+        registry.register("db_pool_connections", "Database connections open", pool_connections.clone());
+        let pool_idle = Gauge::default();
+        registry.register("db_pool_idle_connections", "Database connections idle", pool_idle.clone());
+        let listening = Gauge::default();
+        registry.register(
+            "change_listener_connected",
+            "1 while site changes are heard from PostgreSQL",
+            listening.clone(),
+        );
+        Self { registry, requests, latency, authorize, cache, pool_connections, pool_idle, listening }
+    }
+}
+
+impl Metrics {
+    pub fn observe(&self, method: &str, route: Option<&str>, status: u16, took: Duration) {
+        let route = route.unwrap_or("unmatched").to_owned();
+        self.latency.get_or_create(&RouteLabels { route: route.clone() }).observe(took.as_secs_f64());
+        self.requests.get_or_create(&RequestLabels { method: method.to_owned(), route, status }).inc();
+    }
+
+    pub fn decided(&self, outcome: &'static str) {
+        self.authorize.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+}
+
+/// The server's metrics, for Prometheus (`authorization: {credentials: <token>}` in the scrape
+/// config): any role may read them.
+#[utoipa::path(tag = "health", responses(
+    (status = 200, description = "Prometheus text format", content_type = "application/openmetrics-text", body = String),
+))]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>, _caller: Caller) -> Result<HttpResponse, ApiError> {
+    let m = &state.metrics;
+    let pool = state.pool.state();
+    m.pool_connections.set(i64::from(pool.connections));
+    m.pool_idle.set(i64::from(pool.idle_connections));
+    m.listening.set(i64::from(state.cache.is_listening()));
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &m.registry)
+        .map_err(|e| ApiError::Internal(format!("metrics: {e}")))?;
+    Ok(HttpResponse::Ok().content_type("application/openmetrics-text; version=1.0.0; charset=utf-8").body(text))
+}

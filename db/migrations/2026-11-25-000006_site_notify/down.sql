@@ -1,0 +1,2 @@
+DROP TRIGGER sites_announce ON sites;
+DROP FUNCTION certmap_announce_site();
