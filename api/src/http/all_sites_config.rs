@@ -1,6 +1,8 @@
 //! Rendered configuration for every site the caller may read, as one document per format: what
 //! an admin deploys to one IIS server or one gateway that serves them all.
 
+use std::time::Duration;
+
 use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use certmap_db::queries::{mappings, sites};
@@ -10,8 +12,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::audit::{record, Change};
 use super::caller::Caller;
-use super::config::{pem_bundle, short_hash, ConfigQuery};
+use super::config::{options_of, pem_bundle, short_hash, ConfigQuery};
 use super::etag::none_match;
+use super::gateway_cache::Look;
 use super::problem::ApiError;
 use super::{db, AppState};
 use crate::render::{self, Format, IisOptions, PowerShellOptions, RenderError, SiteSnapshot};
@@ -102,61 +105,72 @@ pub async fn all_sites_config(
         return ca_bundle(&state, caller, &req).await;
     }
     let format = Format::parse(&format_name).ok_or(ApiError::NotFound { what: "format" })?;
-    let headers = req.headers().clone();
-    let query_string = req.query_string().to_owned();
-    let state2 = state.clone();
-    let loaded = db::run(&state.pool, move |conn| {
-        conn.build_transaction().repeatable_read().run(|conn| {
-            let now = OffsetDateTime::now_utc();
-            let versions = visible(conn, &caller)?
-                .into_iter()
-                .map(|(id, revision)| Ok((id, revision, mappings::retired_count(conn, id, now)?)))
-                .collect::<Result<Vec<Version>, ApiError>>()?;
-            let tag = etag(&versions, format.as_str(), &query_string);
-            if !secrets && none_match(&headers, &tag) {
-                return Ok(Err(tag));
-            }
-            let keys = secrets.then_some(&state2.secrets);
-            let mut snapshots = Vec::with_capacity(versions.len());
-            for &(site_id, revision, _) in &versions {
-                let mut snapshot = super::snapshot::load(conn, site_id, &caller, keys)?;
-                // A mapping past its own expiry is rendered nowhere, whatever the format.
-                snapshot.one_to_one.retain(|m| m.expires_at.is_none_or(|at| now < at));
-                if secrets {
-                    let after = serde_json::json!({"format": format.as_str(), "revision": revision, "all_sites": true});
-                    record(
-                        conn,
-                        &caller,
-                        Change {
-                            action: "secrets.read",
-                            site_id: Some(site_id),
-                            resource: "config",
-                            resource_id: Some(site_id),
-                            before: None,
-                            after: Some(after),
-                        },
-                    )?;
+    let wait = Duration::from_secs(query.wait.unwrap_or(0).into());
+    let (state, caller, req, query) = (&state, &caller, &req, &query);
+    state
+        .cache
+        .long_poll(None, wait, move || async move {
+            let (headers, caller, state2) = (req.headers().clone(), caller.clone(), state.clone());
+            let query_string = options_of(req.query_string());
+            let loaded = db::run(&state.pool, move |conn| {
+                conn.build_transaction().repeatable_read().run(|conn| {
+                    let now = OffsetDateTime::now_utc();
+                    let versions = visible(conn, &caller)?
+                        .into_iter()
+                        .map(|(id, revision)| Ok((id, revision, mappings::retired_count(conn, id, now)?)))
+                        .collect::<Result<Vec<Version>, ApiError>>()?;
+                    let tag = etag(&versions, format.as_str(), &query_string);
+                    if !secrets && none_match(&headers, &tag) {
+                        return Ok(Err(tag));
+                    }
+                    let keys = secrets.then_some(&state2.secrets);
+                    let mut snapshots = Vec::with_capacity(versions.len());
+                    for &(site_id, revision, _) in &versions {
+                        let mut snapshot = super::snapshot::load(conn, site_id, &caller, keys)?;
+                        // A mapping past its own expiry is rendered nowhere, whatever the format.
+                        snapshot.one_to_one.retain(|m| m.expires_at.is_none_or(|at| now < at));
+                        if secrets {
+                            let after =
+                                serde_json::json!({"format": format.as_str(), "revision": revision, "all_sites": true});
+                            record(
+                                conn,
+                                &caller,
+                                Change {
+                                    action: "secrets.read",
+                                    site_id: Some(site_id),
+                                    resource: "config",
+                                    resource_id: Some(site_id),
+                                    before: None,
+                                    after: Some(after),
+                                },
+                            )?;
+                        }
+                        snapshots.push(snapshot);
+                    }
+                    Ok(Ok((snapshots, tag)))
+                })
+            })
+            .await?;
+            let (snapshots, tag) = match loaded {
+                Err(tag) => {
+                    let answer = HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish();
+                    return Ok(Look::Unchanged { answer, recheck_at: None });
                 }
-                snapshots.push(snapshot);
+                Ok(found) => found,
+            };
+            let query = query.clone();
+            let text = web::block(move || render(format, &snapshots, &query)).await??;
+            let mut response = HttpResponse::Ok();
+            response.content_type(format.content_type()).insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", format.all_sites_file_name()),
+            ));
+            if !secrets {
+                response.insert_header((header::ETAG, tag));
             }
-            Ok(Ok((snapshots, tag)))
+            Ok(Look::Changed(response.body(text)))
         })
-    })
-    .await?;
-    let (snapshots, tag) = match loaded {
-        Err(tag) => return Ok(HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish()),
-        Ok(found) => found,
-    };
-    let text = web::block(move || render(format, &snapshots, &query)).await??;
-    let mut response = HttpResponse::Ok();
-    response.content_type(format.content_type()).insert_header((
-        header::CONTENT_DISPOSITION,
-        format!("attachment; filename=\"{}\"", format.all_sites_file_name()),
-    ));
-    if !secrets {
-        response.insert_header((header::ETAG, tag));
-    }
-    Ok(response.body(text))
+        .await
 }
 
 /// Every visible site's trusted CAs, each certificate once, in site order.

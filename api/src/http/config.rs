@@ -236,7 +236,7 @@ pub async fn site_config(
 }
 
 /// The query string without `wait`: how long a client waits is not part of what it gets.
-fn options_of(query_string: &str) -> String {
+pub(super) fn options_of(query_string: &str) -> String {
     query_string.split('&').filter(|p| !p.is_empty() && !p.starts_with("wait=")).collect::<Vec<_>>().join("&")
 }
 
