@@ -7,6 +7,8 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod iis_config;
+pub mod lint_command;
 pub mod openapi;
 pub mod render;
 pub mod rotate;

@@ -7,6 +7,7 @@ mod config;
 mod directories;
 mod gateways;
 mod health;
+mod iis_import;
 mod lint;
 mod many_to_one;
 mod mappings;

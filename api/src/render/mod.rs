@@ -17,7 +17,7 @@ mod dn;
 mod path;
 
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 #[cfg(test)]
 mod realcheck;
 
