@@ -74,8 +74,8 @@ async fn lint_names_the_seed_mistake_for_any_role() {
     assert_eq!(f["code"], "mapping-not-at-site-root", "{report:#}");
     assert_eq!(f["severity"], "error");
     assert_eq!(f["location_path"], "Default Web Site/secure");
-    assert_eq!(f["line"], 15);
-    assert!(f["iis_symptom"].as_str().unwrap().contains("401.2, 0x80070005"), "{f:#}");
+    assert_eq!(f["line"], 16);
+    assert!(f["iis_symptom"].as_str().unwrap().contains("401.2 Unauthorized, 0x80070005"), "{f:#}");
     assert!(f["fix"].as_str().unwrap().contains(r#"<location path="Default Web Site">"#), "{f:#}");
     assert_eq!(f["blocks_import"], true);
     assert_eq!(report["findings"][1]["code"], "password-not-imported");
@@ -109,7 +109,7 @@ async fn the_seed_setup_is_refused_then_repaired_on_import() {
 
     let p = post_xml(&app, "/api/v1/import/iis", &config).await.problem(422, "mapping-not-at-site-root");
     assert!(p["iis_symptom"].as_str().unwrap().contains("0x80070005"), "{p:#}");
-    assert!(p["errors"][0]["message"].as_str().unwrap().contains("line 15"), "{p:#}");
+    assert!(p["errors"][0]["message"].as_str().unwrap().contains("line 16"), "{p:#}");
     assert_eq!(site_count(&app).await, 0);
 
     // A dry run reports the repair and what would be created, and writes nothing.

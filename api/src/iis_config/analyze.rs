@@ -968,7 +968,7 @@ impl Analyzer<'_> {
                 scope: Some(site_scope),
                 line: last_line,
                 symptom: "the mapping never triggers: with SSL Settings at Ignore IIS does not request a certificate",
-                fix: format!("set sslFlags=\"Ssl, SslNegotiateCert, SslRequireCert\" (SSL Settings: Require SSL, client certificates Require) on the directories to protect, with anonymous authentication off"),
+                fix: "set sslFlags=\"Ssl, SslNegotiateCert, SslRequireCert\" (SSL Settings: Require SSL, client certificates Require) on the directories to protect, with anonymous authentication off".into(),
                 blocks: false,
             });
         }

@@ -195,6 +195,7 @@ fn random_site(rng: &mut Rng) -> SiteSnapshot {
     if name == "." {
         name.push('x');
     }
+    let domain: &str = ["", "CONTOSO", "contoso.com"][rng.below(3)];
     SiteSnapshot {
         id: 1 + rng.below(1000) as i64,
         revision: 1 + rng.below(1000) as i64,
@@ -205,7 +206,7 @@ fn random_site(rng: &mut Rng) -> SiteSnapshot {
             one_to_one_enabled: rng.coin(),
             many_to_one_enabled: rng.coin(),
             logon_method: *rng.pick(&LogonMethod::ALL),
-            default_logon_domain: LogonDomain::parse(*rng.pick(&["", "CONTOSO", "contoso.com"])).unwrap(),
+            default_logon_domain: LogonDomain::parse(domain).unwrap(),
         },
         directories: directories(rng),
         one_to_one,
