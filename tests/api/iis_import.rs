@@ -263,4 +263,55 @@ async fn a_rendered_site_imports_back_to_the_same_configuration() {
     // The first comment names the site's id and revision; everything after it must match.
     let body = |s: &str, name: &str| s.split_once("-->").unwrap().1.replace(name, "SITE");
     assert_eq!(body(&rendered_b, "Site B"), body(&rendered_a, "Site A"));
+
+    // Importing it again changes nothing: many-to-one rules, directories and mappings all match.
+    let revision = app.get(&format!("/api/v1/sites/{b}")).await.json()["revision"].clone();
+    let again = post_xml(&app, "/api/v1/import/iis", &as_b).await.json();
+    let s = &again["sites"][0];
+    assert_eq!(s["action"], "unchanged", "{again:#}");
+    assert_eq!(s["directories"].as_array().unwrap().len(), 3);
+    assert_eq!(s["many_to_one"].as_array().unwrap().len(), 2);
+    for kind in ["directories", "one_to_one", "many_to_one"] {
+        assert!(s[kind].as_array().unwrap().iter().all(|i| i["action"] == "unchanged"), "{again:#}");
+    }
+    assert_eq!(app.get(&format!("/api/v1/sites/{b}")).await.json()["revision"], revision);
+}
+
+/// A clear-text password is imported encrypted (and said to be exposed); an edited file updates
+/// what changed and nothing else.
+#[actix_web::test]
+async fn clear_text_passwords_are_sealed_and_changes_are_updates() {
+    let app = TestApp::spawn().await;
+    let ca = TestCa::new("CA");
+    let cert = b64(&ca.client("carol").der);
+    let config = |user: &str| {
+        format!(
+            r#"<configuration><location path="Shop"><system.webServer><security><access sslFlags="Ssl, SslNegotiateCert, SslRequireCert"/>
+<authentication><anonymousAuthentication enabled="false"/><iisClientCertificateMappingAuthentication enabled="true">
+<oneToOneMappings><add userName="{user}" password="Summer2016!" certificate="{cert}"/></oneToOneMappings>
+</iisClientCertificateMappingAuthentication></authentication></security></system.webServer></location></configuration>"#
+        )
+    };
+    let first = post_xml(&app, "/api/v1/import/iis", &config("CONTOSO\\carol")).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let first = first.json();
+    assert!(!first.to_string().contains("Summer2016!"));
+    assert!(first["findings"].as_array().unwrap().iter().any(|f| f["code"] == "clear-text-password"), "{first:#}");
+    let site = first["sites"][0]["id"].as_i64().unwrap();
+    let mapping = &app.get(&format!("/api/v1/sites/{site}/mappings")).await.json()["items"][0];
+    assert_eq!(mapping["has_password"], true);
+    assert_eq!(mapping["user_name"], "CONTOSO\\carol");
+
+    let second = post_xml(&app, "/api/v1/import/iis", &config("CONTOSO\\carol2")).await.json();
+    let s = &second["sites"][0];
+    assert_eq!(
+        (s["action"].as_str(), s["one_to_one"][0]["action"].as_str()),
+        (Some("unchanged"), Some("updated")),
+        "{second:#}"
+    );
+    assert_eq!(s["directories"][0]["action"], "unchanged");
+    assert_eq!(
+        app.get(&format!("/api/v1/sites/{site}/mappings")).await.json()["items"][0]["user_name"],
+        "CONTOSO\\carol2"
+    );
 }

@@ -782,7 +782,16 @@ impl Analyzer<'_> {
                 "ssl" => out.ssl = true,
                 "ssl128" => {
                     out.ssl = true;
-                    out.ssl128 = true;
+                    self.push(F {
+                        code: "ssl128-not-kept",
+                        severity: Severity::Info,
+                        message: "sslFlags holds Ssl128: certmap keeps Require SSL but not the 128-bit key requirement, and renders Ssl".into(),
+                        scope: Some(scope.clone()),
+                        line: flags.line,
+                        symptom: "none with TLS 1.2 or later, whose ciphers are all 128-bit or stronger",
+                        fix: "nothing, unless clients still negotiate export-grade ciphers; then keep Ssl128 in IIS by hand".into(),
+                        blocks: false,
+                    });
                 }
                 "sslnegotiatecert" => out.negotiate = true,
                 "sslrequirecert" => out.require = true,
@@ -1152,7 +1161,6 @@ fn covers(parent: &VirtualPath, child: &VirtualPath) -> bool {
 #[derive(Debug, Default, Clone, Copy)]
 struct Flags {
     ssl: bool,
-    ssl128: bool,
     negotiate: bool,
     require: bool,
 }
@@ -1174,11 +1182,7 @@ fn quiet_flags(f: &At<String>) -> Flags {
     let mut out = Flags::default();
     for t in f.value.split(',').map(|t| t.trim().to_ascii_lowercase()) {
         match t.as_str() {
-            "ssl" => out.ssl = true,
-            "ssl128" => {
-                out.ssl = true;
-                out.ssl128 = true;
-            }
+            "ssl" | "ssl128" => out.ssl = true,
             "sslnegotiatecert" => out.negotiate = true,
             "sslrequirecert" => out.require = true,
             _ => {}

@@ -313,6 +313,7 @@ fn every_finding_is_triggered_by_its_mistake() {
         ("invalid-value", base.replace(r#"permissionMode="Allow""#, r#"permissionMode="Permit""#)),
         ("invalid-value", base.replace(site_section, &site_section.replace(">", r#" logonMethod="Kerberos">"#))),
         ("sslmapcert-not-valid", base.replace(secure_access, r#"<access sslFlags="Ssl, SslNegotiateCert, SslRequireCert, SslMapCert" />"#)),
+        ("ssl128-not-kept", base.replace(secure_access, r#"<access sslFlags="Ssl, Ssl128, SslNegotiateCert, SslRequireCert" />"#)),
         ("invalid-ssl-flags", base.replace(secure_access, r#"<access sslFlags="Ssl, SslRequireClientCert, SslRequireCert" />"#)),
         ("client-cert-requires-ssl", base.replace(secure_access, r#"<access sslFlags="SslNegotiateCert, SslRequireCert" />"#)),
         ("secured-directory-allows-other-auth", base.replace(r#"<anonymousAuthentication enabled="false" />"#, r#"<anonymousAuthentication enabled="true" />"#)),
