@@ -280,8 +280,25 @@ impl Analyzer<'_> {
             config.blocks.iter().map(|b| b.mapping.as_ref().map(|m| self.convert_section(&b.scope, m))).collect();
         let mut plan = Plan::default();
         let names = config.site_names();
+        // Each site reads only its own blocks and the server level's: linear in the file, even
+        // with thousands of sites.
+        let mut by_site: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut server = Vec::new();
+        for (i, b) in config.blocks.iter().enumerate() {
+            match b.scope.site() {
+                Some(site) => by_site.entry(site.to_lowercase()).or_default().push(i),
+                None => server.push(i),
+            }
+        }
+        let declared: HashMap<String, &model::SiteDecl> =
+            config.sites.iter().flatten().map(|d| (d.name.to_lowercase(), d)).collect();
         for name in names {
-            if let Some(site) = self.site(&config, &converted, &name) {
+            let key = name.to_lowercase();
+            let mut relevant = server.clone();
+            relevant.extend(by_site.get(&key).into_iter().flatten());
+            relevant.sort_unstable();
+            let view = SiteView { config: &config, blocks: &relevant, decl: declared.get(&key).copied() };
+            if let Some(site) = self.site(&view, &converted, &name) {
                 plan.sites.push(site);
             }
         }
@@ -864,10 +881,9 @@ impl Analyzer<'_> {
         }
     }
 
-    fn site(&mut self, config: &model::Config, converted: &[Option<Converted>], raw_name: &str) -> Option<SitePlan> {
-        let decl = config.declared(raw_name);
-        let first_block =
-            config.blocks.iter().find(|b| b.scope.site().is_some_and(|s| s.eq_ignore_ascii_case(raw_name)));
+    fn site(&mut self, view: &SiteView<'_>, converted: &[Option<Converted>], raw_name: &str) -> Option<SitePlan> {
+        let (config, decl) = (view.config, view.decl);
+        let first_block = view.blocks().map(|(_, b)| b).find(|b| b.scope.site().is_some());
         let line = decl.map(|d| d.line).or(first_block.map(|b| b.line)).unwrap_or(1);
         let site_scope = Scope::Site(raw_name.to_owned());
         if config.sites.is_some() && decl.is_none() {
@@ -914,7 +930,7 @@ impl Analyzer<'_> {
         // The mapping section: server, then site root, then — repaired — every directory's.
         let mut sections: Vec<(&MappingSection, &Converted)> = Vec::new();
         let mut moved = Vec::new();
-        for (i, b) in config.blocks.iter().enumerate() {
+        for (i, b) in view.blocks() {
             let (Some(m), Some(c)) = (&b.mapping, &converted[i]) else { continue };
             match &b.scope {
                 Scope::Server => sections.push((m, c)),
@@ -934,7 +950,7 @@ impl Analyzer<'_> {
         let last_line = sections.last().map_or(line, |(m, _)| m.line);
         self.switches(&site_scope, last_line, &mapping, one_to_one.len(), many_to_one.len());
 
-        let directories = self.directories(config, raw_name);
+        let directories = self.directories(view, raw_name);
         let secured: Vec<&DirectorySpec> = directories.iter().filter(|d| d.policy.is_secured()).collect();
         let mapping_usable = mapping.enabled && (mapping.one_to_one_enabled || mapping.many_to_one_enabled);
         if !mapping_usable && moved.is_empty() {
@@ -1061,7 +1077,7 @@ impl Analyzer<'_> {
     /// Every location of the site with SSL or authentication settings, with the settings IIS
     /// would apply there: IIS's defaults, then the server level, the site root and each parent
     /// directory, then its own.
-    fn directories(&mut self, config: &model::Config, raw_site: &str) -> Vec<DirectorySpec> {
+    fn directories(&mut self, view: &SiteView<'_>, raw_site: &str) -> Vec<DirectorySpec> {
         struct Dir<'b> {
             path: VirtualPath,
             scope: Scope,
@@ -1069,7 +1085,7 @@ impl Analyzer<'_> {
         }
         let mut dirs: Vec<Dir<'_>> = Vec::new();
         let mut inherited: Vec<(&Block, Option<VirtualPath>)> = Vec::new();
-        for b in &config.blocks {
+        for (_, b) in view.blocks() {
             let path = match &b.scope {
                 Scope::Server => {
                     inherited.push((b, None));
@@ -1149,6 +1165,19 @@ impl Analyzer<'_> {
         }
         out.sort_by(|a, b| a.path.as_str().cmp(b.path.as_str()));
         out
+    }
+}
+
+/// The blocks one site inherits from: the server level's and its own, in file order.
+struct SiteView<'c> {
+    config: &'c model::Config,
+    blocks: &'c [usize],
+    decl: Option<&'c model::SiteDecl>,
+}
+
+impl<'c> SiteView<'c> {
+    fn blocks(&self) -> impl Iterator<Item = (usize, &'c Block)> + '_ {
+        self.blocks.iter().map(|&i| (i, &self.config.blocks[i]))
     }
 }
 

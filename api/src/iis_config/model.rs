@@ -168,18 +168,15 @@ impl Config {
     /// Every site the file names, declared or only in a `<location path>`, in order of appearance.
     pub fn site_names(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let declared = self.sites.iter().flatten().map(|s| s.name.clone());
         let located = self.blocks.iter().filter_map(|b| b.scope.site().map(str::to_owned));
         for name in declared.chain(located) {
-            if !out.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+            if seen.insert(name.to_lowercase()) {
                 out.push(name);
             }
         }
         out
-    }
-
-    pub fn declared(&self, site: &str) -> Option<&SiteDecl> {
-        self.sites.iter().flatten().find(|s| s.name.eq_ignore_ascii_case(site))
     }
 }
 
