@@ -614,7 +614,23 @@ impl Analyzer<'_> {
                 return None;
             }
         };
-        let description = e.description.as_deref().filter(|d| !d.is_empty()).and_then(|d| parse_description(d).ok());
+        let description = match e.description.as_deref().map(parse_description) {
+            None => None,
+            Some(Ok(d)) => Some(d),
+            Some(Err(r)) => {
+                self.push(F {
+                    code: "invalid-description",
+                    severity: Severity::Warning,
+                    message: format!("the description of {label} is not imported: {}", r.message),
+                    scope: Some(scope.clone()),
+                    line: e.line,
+                    symptom: "none: IIS does not use the description",
+                    fix: "shorten the description to 1024 characters without control characters".into(),
+                    blocks: false,
+                });
+                None
+            }
+        };
         let password = self.password(scope, e.line, &label, e.password.as_ref());
         let user_name = match e.user_name.as_deref().filter(|u| !u.is_empty()) {
             None => None,

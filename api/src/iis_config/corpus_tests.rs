@@ -301,6 +301,7 @@ fn every_finding_is_triggered_by_its_mistake() {
         ("invalid-password", base.replace(r#"userName="CONTOSO\alice""#, r#"userName="CONTOSO\alice" password="""#)),
         ("invalid-user-name", base.replace(r#"userName="CONTOSO\alice""#, r#"userName="CONTOSO\""#)),
         ("certificate-is-ca", base.replace(&alice(), &fixture::cert(fixture::CA).iis_form())),
+        ("invalid-description", base.replace(r#"<add name="Staff""#, &format!(r#"<add name="Staff" description="{}""#, "d".repeat(1025)))),
         ("allow-without-user", base.replace(r#" userName="CONTOSO\staff""#, "")),
         ("many-to-one-without-rules", base.replace(staff_rule, "")),
         ("empty-match-criteria", base.replace(r#"matchCriteria="Contoso""#, r#"matchCriteria="""#)),

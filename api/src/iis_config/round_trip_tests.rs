@@ -181,7 +181,11 @@ fn random_site(rng: &mut Rng) -> SiteSnapshot {
         many_to_one.push(ManyToOne {
             id: id as i64 + 1,
             name,
-            description: rng.coin().then(|| rng.text(NAME_CHARS, 30)),
+            description: match rng.below(3) {
+                0 => None,
+                1 => Some(String::new()),
+                _ => Some(rng.text(NAME_CHARS, 30)),
+            },
             enabled: rng.coin(),
             mode,
             user_name,
