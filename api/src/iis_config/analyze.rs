@@ -276,6 +276,16 @@ impl Analyzer<'_> {
                 }
             }
         }
+        for b in config.blocks.iter().filter(|b| b.scope == Scope::Server) {
+            if let Some(f) = &b.ssl_flags {
+                self.ssl_flags(&b.scope, f);
+            }
+            for (i, s) in b.schemes.iter().enumerate() {
+                if let Some(s) = s {
+                    self.bool_attr(&b.scope, s.line, &format!("enabled of {}", SCHEMES[i]), Some(&s.value));
+                }
+            }
+        }
         let converted: Vec<Option<Converted>> =
             config.blocks.iter().map(|b| b.mapping.as_ref().map(|m| self.convert_section(&b.scope, m))).collect();
         let mut plan = Plan::default();
@@ -1137,6 +1147,25 @@ impl Analyzer<'_> {
                 None => dirs.push(Dir { path, scope: b.scope.clone(), blocks: vec![b] }),
             }
         }
+        // A site root without settings of its own still has the server level's: when those are
+        // not IIS's defaults, the root is a directory certmap must know about.
+        if !dirs.iter().any(|d| d.path.is_root()) {
+            let mut server = DirectoryPolicy::default();
+            for (b, _) in inherited.iter().filter(|(_, p)| p.is_none()) {
+                if let Some(f) = &b.ssl_flags {
+                    quiet_flags(f).apply(&mut server);
+                }
+                for (i, s) in b.schemes.iter().enumerate() {
+                    if let Some(v) = s.as_ref().and_then(|s| parse_bool(&s.value)) {
+                        set_scheme(&mut server, i, v);
+                    }
+                }
+            }
+            if server != DirectoryPolicy::default() {
+                let path = VirtualPath::parse("/").expect("root");
+                dirs.push(Dir { path, scope: Scope::Site(raw_site.to_owned()), blocks: Vec::new() });
+            }
+        }
         let mut out = Vec::new();
         for d in &dirs {
             // Ancestors (and the directory itself) in depth order, the server level first.
@@ -1151,8 +1180,9 @@ impl Analyzer<'_> {
                 p.as_ref().map_or(0, |p| if p.is_root() { 1 } else { 2 + p.as_str().matches('/').count() })
             });
             let mut policy = DirectoryPolicy::default();
-            let mut flags_line = d.blocks[0].line;
-            let mut scheme_lines = [d.blocks[0].line; 4];
+            let first_line = d.blocks.first().or(chain.first().map(|(b, _)| b)).map_or(1, |b| b.line);
+            let mut flags_line = first_line;
+            let mut scheme_lines = [first_line; 4];
             for (b, _) in &chain {
                 if let Some(f) = &b.ssl_flags {
                     // Findings about the flags' spelling belong to the block that has them.

@@ -451,6 +451,24 @@ fn repairs_fix_what_certmap_refuses_to_store() {
     assert_eq!(a.plan.repairs.len(), 3, "{:?}", a.plan.repairs);
 }
 
+/// Settings at the server level reach every site root; certmap stores them on the root directory
+/// when they are not IIS's defaults, and their mistakes are reported once, at the server level.
+#[test]
+fn server_level_settings_reach_the_site_root() {
+    let base = iis10_healthy();
+    let text =
+        base.replace(r#"<access sslFlags="None" />"#, r#"<access sslFlags="Ssl, SslNegotiateCert, SslMapCert" />"#);
+    let a = run(&text);
+    let f = one(&a, "sslmapcert-not-valid");
+    assert_eq!(f.location_path.as_deref(), Some(""));
+    let dirs = &a.plan.sites[0].directories;
+    assert_eq!(dirs.iter().map(|d| d.path.as_str()).collect::<Vec<_>>(), ["/", "/secure"]);
+    assert_eq!(dirs[0].policy.client_certificates, ClientCertificates::Accept);
+    assert!(dirs[0].policy.require_ssl && dirs[0].policy.anonymous_auth);
+    // IIS's own server defaults make no root directory (the healthy file imports /secure only).
+    assert_eq!(run(&base).plan.sites[0].directories.len(), 1);
+}
+
 #[test]
 fn a_bare_location_fragment_is_read() {
     let fragment = r#"<location path="Default Web Site/api"><system.webServer><security><access sslFlags="Ssl"/></security></system.webServer></location>"#;
