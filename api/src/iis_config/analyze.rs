@@ -976,30 +976,25 @@ impl Analyzer<'_> {
         let last_line = sections.last().map_or(line, |(m, _)| m.line);
         self.switches(&site_scope, last_line, &mapping, one_to_one.len(), many_to_one.len());
 
-        let directories = self.directories(view, raw_name);
-        let secured: Vec<&DirectorySpec> = directories.iter().filter(|d| d.policy.is_secured()).collect();
+        let located = self.directories(view, raw_name);
+        let secured = located.iter().filter(|(d, _, _)| d.policy.is_secured());
         let mapping_usable = mapping.enabled && (mapping.one_to_one_enabled || mapping.many_to_one_enabled);
         if !mapping_usable && moved.is_empty() {
-            for d in &secured {
-                let scope = if d.path.is_root() {
-                    site_scope.clone()
-                } else {
-                    Scope::Directory(raw_name.to_owned(), d.path.to_string())
-                };
+            for (_, dir_line, scope) in secured {
                 self.push(F {
                     code: "secured-directory-without-site-mapping",
                     severity: Severity::Error,
                     message: format!(
                         "{} requires client certificates and allows no other authentication, but the site has {}",
-                        place(&scope),
+                        place(scope),
                         if site_mapping_before_repair {
                             format!("{SECTION} disabled")
                         } else {
                             format!("no {SECTION} at its root")
                         }
                     ),
-                    scope: Some(scope),
-                    line,
+                    scope: Some(scope.clone()),
+                    line: *dir_line,
                     symptom: "401.2 Unauthorized: no enabled authentication method can log the request on",
                     fix: format!(
                         "enable {SECTION} at <location path=\"{name}\"> with the one-to-one or many-to-one mappings"
@@ -1008,6 +1003,7 @@ impl Analyzer<'_> {
                 });
             }
         }
+        let directories: Vec<DirectorySpec> = located.into_iter().map(|(d, _, _)| d).collect();
         if mapping.enabled
             && one_to_one.len() + many_to_one.len() > 0
             && !directories.iter().any(|d| d.policy.negotiates_certificates())
@@ -1103,7 +1099,8 @@ impl Analyzer<'_> {
     /// Every location of the site with SSL or authentication settings, with the settings IIS
     /// would apply there: IIS's defaults, then the server level, the site root and each parent
     /// directory, then its own.
-    fn directories(&mut self, view: &SiteView<'_>, raw_site: &str) -> Vec<DirectorySpec> {
+    /// With each directory, the line and scope its findings point at.
+    fn directories(&mut self, view: &SiteView<'_>, raw_site: &str) -> Vec<(DirectorySpec, u32, Scope)> {
         struct Dir<'b> {
             path: VirtualPath,
             scope: Scope,
@@ -1207,9 +1204,9 @@ impl Analyzer<'_> {
                 }
             }
             self.directory_rules(&d.scope, flags_line, &mut policy, &scheme_lines);
-            out.push(DirectorySpec { path: d.path.clone(), policy });
+            out.push((DirectorySpec { path: d.path.clone(), policy }, flags_line, d.scope.clone()));
         }
-        out.sort_by(|a, b| a.path.as_str().cmp(b.path.as_str()));
+        out.sort_by(|a, b| a.0.path.as_str().cmp(b.0.path.as_str()));
         out
     }
 }
