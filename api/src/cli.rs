@@ -34,6 +34,19 @@ pub enum Command {
     /// Callers that authenticate with a client certificate (mTLS) instead of a token.
     #[command(subcommand)]
     ApiClient(ApiClientCommand),
+    /// Lint an IIS applicationHost.config, exported <location> or web.config, offline: prints
+    /// `file:line: severity: message` with IIS's symptom and the fix; exits 1 when any finding is
+    /// an error, 2 when the file cannot be read.
+    Lint(LintArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// The configuration file; `-` reads standard input.
+    pub file: PathBuf,
+    /// For a web.config, which names no site: the IIS site it belongs to.
+    #[arg(long)]
+    pub site: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

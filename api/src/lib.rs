@@ -7,7 +7,12 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+<<<<<<< HEAD
 pub mod listener;
+=======
+pub mod iis_config;
+pub mod lint_command;
+>>>>>>> iisimport
 pub mod openapi;
 pub mod render;
 pub mod rotate;

@@ -8,6 +8,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     certmap::telemetry::init(cli.log_format);
     let result = match cli.command {
+        Command::Lint(args) => return certmap::lint_command::run(&args),
         Command::Serve(args) => actix_web::rt::System::new().block_on(async move {
             let app = Application::build(args.config()).await?;
             app.run_until_stopped().await

@@ -208,3 +208,66 @@ fn openapi_and_migrate_commands() {
     assert!(stderr.contains("cannot reach the database"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "the password in a URL is redacted: {stderr}");
 }
+
+/// `certmap lint` needs no server or database: compiler-style lines, exit 1 on errors.
+#[test]
+fn lint_prints_findings_like_a_compiler() {
+    let cert: String =
+        include_str!("../src/render/testdata/alice.pem").lines().filter(|l| !l.starts_with("-----")).collect();
+    let seed = format!(
+        r#"<configuration>
+  <location path="Default Web Site/secure">
+    <system.webServer>
+      <security>
+        <access sslFlags="Ssl, SslNegotiateCert, SslRequireCert" />
+        <authentication>
+          <anonymousAuthentication enabled="false" />
+          <iisClientCertificateMappingAuthentication enabled="true">
+            <oneToOneMappings><add userName="CONTOSO\alice" certificate="{cert}" /></oneToOneMappings>
+          </iisClientCertificateMappingAuthentication>
+        </authentication>
+      </security>
+    </system.webServer>
+  </location>
+</configuration>
+"#
+    );
+    let dir = scratch_dir("lint");
+    std::fs::create_dir_all(&dir).unwrap();
+    let broken = dir.join("applicationHost.config");
+    std::fs::write(&broken, &seed).unwrap();
+    let out = Command::new(BIN).arg("lint").arg(&broken).env_remove("CERTMAP_DATABASE_URL").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let first = stdout.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!(
+            "{}:8: error: iisClientCertificateMappingAuthentication is configured for the directory",
+            broken.display()
+        )),
+        "{stdout}"
+    );
+    assert!(first.ends_with("[mapping-not-at-site-root]"), "{stdout}");
+    assert!(stdout.contains("    IIS: 401.2 Unauthorized, 0x80070005"), "{stdout}");
+    assert!(stdout.contains(r#"    fix: move the iisClientCertificateMappingAuthentication section to <location path="Default Web Site">"#), "{stdout}");
+
+    // Moved to the site root, the same settings are clean.
+    let fixed = seed.replace(
+        "</configuration>",
+        r#"<location path="Default Web Site"><system.webServer><security><authentication><iisClientCertificateMappingAuthentication enabled="true"/></authentication></security></system.webServer></location></configuration>"#,
+    );
+    let start = fixed.find("          <iisClientCertificateMappingAuthentication enabled=\"true\">").unwrap();
+    let end = fixed.find("</iisClientCertificateMappingAuthentication>").unwrap()
+        + "</iisClientCertificateMappingAuthentication>".len();
+    let good = dir.join("fixed.config");
+    std::fs::write(&good, format!("{}{}", &fixed[..start], &fixed[end..])).unwrap();
+    let out = Command::new(BIN).arg("lint").arg(&good).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.ends_with("0 error(s), 0 warning(s), 0 note(s)\n"), "{stdout}");
+
+    let out = Command::new(BIN).arg("lint").arg(dir.join("missing.config")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -8,6 +8,7 @@ mod config;
 mod directories;
 mod gateways;
 mod health;
+mod iis_import;
 mod lint;
 mod long_poll;
 mod many_to_one;

@@ -16,6 +16,7 @@ pub mod extract;
 pub mod gateway_cache;
 pub mod gateway_snapshot;
 pub mod health;
+pub mod iis_import;
 pub mod lint;
 pub mod many_to_one;
 pub mod mappings;
@@ -64,6 +65,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(authorize::routes)
             .configure(gateway_snapshot::routes)
             .configure(lint::routes)
+            .configure(iis_import::routes)
             .configure(audit::routes),
     );
 }

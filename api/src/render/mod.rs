@@ -18,7 +18,7 @@ mod hosts;
 mod path;
 
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 #[cfg(test)]
 mod realcheck;
 
