@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod openapi;
+pub mod pull;
 pub mod render;
 pub mod rotate;
 pub mod secrets;
