@@ -11,6 +11,7 @@ mod lint;
 mod many_to_one;
 mod mappings;
 mod openapi;
+mod pull;
 mod readme;
 mod sites;
 mod snapshot;
