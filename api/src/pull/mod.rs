@@ -51,18 +51,16 @@ struct State {
 }
 
 /// Resolves when SIGTERM or SIGINT arrives; the agent then stops between two exchanges, never
-/// halfway through replacing a file.
-pub async fn signalled() {
+/// halfway through replacing a file. The handlers are in place when this returns (inside a runtime).
+pub fn signalled() -> std::io::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
+    let (mut term, mut int) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-        _ => std::future::pending().await,
-    }
+    })
 }
 
 /// Runs until `stop` resolves (Ok), or a refusal no retry can fix (Err). With `once`, one
