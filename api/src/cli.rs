@@ -46,8 +46,15 @@ pub struct PullArgs {
     pub server: String,
     /// A bearer token (`certmap token issue --role gateway --site NAME`). Prefer the variable to
     /// the flag: command lines are visible to every user of the host.
-    #[arg(long, env = "CERTMAP_TOKEN", hide_env_values = true)]
-    pub token: String,
+    #[arg(long, env = "CERTMAP_TOKEN", hide_env_values = true, required_unless_present = "client_cert")]
+    pub token: Option<String>,
+    /// Authenticate with this client certificate (PEM) instead, registered with `certmap
+    /// api-client add --role gateway`; needs an https --server.
+    #[arg(long, env = "CERTMAP_CLIENT_CERT", requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --client-cert.
+    #[arg(long, env = "CERTMAP_CLIENT_KEY", requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
     /// The site's numeric id, or its name (looking up a name needs a reader token or better).
     #[arg(long, env = "CERTMAP_SITE")]
     pub site: String,
@@ -95,6 +102,7 @@ impl PullArgs {
         crate::pull::PullConfig {
             server: self.server,
             token: self.token,
+            client_cert: self.client_cert.zip(self.client_key),
             site: self.site,
             format: self.format,
             out: self.out,

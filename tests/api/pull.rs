@@ -18,7 +18,8 @@ const DEADLINE: Duration = Duration::from_secs(20);
 fn config(server: &str, token: &str, site: &str, out: &Path) -> PullConfig {
     PullConfig {
         server: server.to_owned(),
-        token: token.to_owned(),
+        token: Some(token.to_owned()),
+        client_cert: None,
         site: site.to_owned(),
         format: "nginx".into(),
         out: out.to_owned(),
@@ -85,6 +86,22 @@ fn eventually(mut f: impl FnMut() -> bool) -> bool {
     false
 }
 
+/// How many children the nginx master has: after a reload the old worker lingers (and may still
+/// accept a connection with the old config) until it has shut down.
+fn nginx_workers(dir: &Path) -> usize {
+    let master = std::fs::read_to_string(dir.join("nginx.pid")).unwrap_or_default().trim().to_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("stat")).ok())
+        .filter(|stat| stat.rsplit_once(") ").and_then(|(_, rest)| rest.split(' ').nth(1)) == Some(master.as_str()))
+        .count()
+}
+
+/// Polls until alice gets `status` from a settled nginx (a single worker, on the new config).
+fn alice_settles_at(pki: &Pki, port: u16, status: u16) -> bool {
+    eventually(|| nginx_workers(&pki.dir) == 1 && pki.get(port, "/secure/page", Some("alice")).0 == status)
+}
+
 fn options(query: &str) -> Vec<(String, String)> {
     query.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
 }
@@ -130,19 +147,22 @@ async fn nginx_follows_the_api_and_keeps_its_last_good_config() {
     // A mapping disabled through the API: alice is refused within seconds, nobody reloads by hand.
     let agent = Agent::start(agent_config());
     set_alice(&app, site, false).await;
-    assert!(
-        eventually(|| pki.get(port, "/secure/page", Some("alice")).0 == 403),
-        "the agent brings alice's disabled mapping to nginx"
-    );
+    assert!(alice_settles_at(&pki, port, 403), "the agent brings alice's disabled mapping to nginx");
     agent.stop().expect("a stopped agent ends cleanly");
     let disabled = std::fs::read(&out).unwrap();
 
     // A config the check refuses is rolled back: the file and nginx keep the last good state.
     set_alice(&app, site, true).await;
-    let refused = once(PullConfig { check: Some("false".into()), ..agent_config() }).await;
-    assert!(refused.unwrap_err().to_string().contains("refused by the check"));
+    let reloaded = pki.dir.join("reloaded");
+    let refused = PullConfig {
+        check: Some("false".into()),
+        reload: Some(format!("touch {} && {nginx} -s reload", reloaded.display())),
+        ..agent_config()
+    };
+    assert!(once(refused).await.unwrap_err().to_string().contains("refused by the check"));
     assert_eq!(std::fs::read(&out).unwrap(), disabled, "the last good file stays");
-    assert_eq!(pki.get(port, "/secure/page", Some("alice")).0, 403, "nginx was not reloaded");
+    assert!(!reloaded.exists(), "no reload after a refused check");
+    assert_eq!(pki.get(port, "/secure/page", Some("alice")).0, 403, "nginx keeps the last good config");
     let leftovers: Vec<_> = std::fs::read_dir(&pki.dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -152,7 +172,7 @@ async fn nginx_follows_the_api_and_keeps_its_last_good_config() {
 
     // With a check that passes, the re-enabled mapping arrives.
     let agent = Agent::start(agent_config());
-    assert!(eventually(|| pki.get(port, "/secure/page", Some("alice")).0 == 200), "alice is back");
+    assert!(alice_settles_at(&pki, port, 200), "alice is back");
     let enabled = std::fs::read(&out).unwrap();
 
     // certmap stops: the agent keeps running and keeps the file, nginx keeps serving alice.
@@ -208,5 +228,57 @@ async fn once_installs_resolves_names_and_stops_at_refusals() {
         assert!(err.contains(expected_message), "{expected_message}: {err}");
     }
     assert_eq!(std::fs::read(&out).unwrap(), expected.body, "a refusal leaves the file alone");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[actix_web::test]
+async fn https_with_a_private_ca_and_a_registered_client_certificate() {
+    use certmap::tls::TlsConfig;
+    use certmap_tests::certs::TestCa;
+    use certmap_tests::Options;
+
+    let dir = certmap_db::testdb::scratch_dir("pull-tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.join(name), text).unwrap();
+        dir.join(name)
+    };
+    let (servers, gateways) = (TestCa::new("Servers CA"), TestCa::new("Gateways CA"));
+    let server = servers.server();
+    let gw = gateways.client("gw1");
+    let servers_ca = write("servers-ca.pem", &servers.cert.pem);
+    let (gw_cert, gw_key) = (write("gw1.pem", &gw.pem), write("gw1.key", &gw.key_pem));
+    let tls = TlsConfig {
+        cert: write("server.pem", &server.pem),
+        key: write("server.key", &server.key_pem),
+        client_ca: Some(write("gateways-ca.pem", &gateways.cert.pem)),
+    };
+
+    // A plain server seeds the database and registers the gateway's certificate; the HTTPS one shares it.
+    let plain = TestApp::spawn().await;
+    let site = plain.site(json!({"name": "Default Web Site"})).await["id"].as_i64().unwrap();
+    let sha = certmap::domain::certificate::Certificate::from_der(&gw.der).unwrap().info().sha256.clone();
+    plain.sql(|c| certmap_db::queries::api_clients::insert(c, "gw1", &sha, "gateway", None)).unwrap();
+    let expected = plain.get(&format!("/api/v1/sites/{site}/config/nginx")).await.body;
+    let url = plain.db.as_ref().unwrap().url().to_owned();
+    let app = TestApp::spawn_with(
+        certmap::config::DatabaseSource::Url(url),
+        Options { tls: Some(tls), ..Default::default() },
+    )
+    .await;
+    let server_url = format!("https://127.0.0.1:{}", app.addr.port());
+    let out = dir.join("certmap.conf");
+    let by_certificate = || PullConfig {
+        token: None,
+        client_cert: Some((gw_cert.clone(), gw_key.clone())),
+        ca_cert: Some(servers_ca.clone()),
+        ..config(&server_url, "", &site.to_string(), &out)
+    };
+
+    once(by_certificate()).await.expect("the private CA is trusted and the certificate authenticates");
+    assert_eq!(std::fs::read(&out).unwrap(), expected);
+    // The system's CAs do not vouch for a private certmap.
+    let untrusted = once(PullConfig { ca_cert: None, ..by_certificate() }).await.unwrap_err().to_string();
+    assert!(untrusted.contains("certificate") || untrusted.contains("no system CA"), "{untrusted}");
     let _ = std::fs::remove_dir_all(&dir);
 }

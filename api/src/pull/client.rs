@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::http::{header, StatusCode};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::RootCertStore;
 
 /// Rendered config is one line per mapping; this leaves room for millions of them.
@@ -32,7 +32,15 @@ pub enum Fetched {
 pub struct Server {
     client: awc::Client,
     api: String,
-    token: String,
+    token: Option<String>,
+}
+
+/// How the agent proves who it is: a bearer token, a client certificate registered with
+/// `certmap api-client add` (https only), or both.
+pub struct Credentials<'a> {
+    pub token: Option<String>,
+    pub ca_cert: Option<&'a Path>,
+    pub client_cert: Option<(&'a Path, &'a Path)>,
 }
 
 fn roots(ca_cert: Option<&Path>) -> Result<RootCertStore, String> {
@@ -65,7 +73,7 @@ fn roots(ca_cert: Option<&Path>) -> Result<RootCertStore, String> {
 
 impl Server {
     /// `url` is where certmap answers, e.g. `https://certmap.contoso.com` (the API lives under `/api/v1`).
-    pub fn new(url: &str, token: String, ca_cert: Option<&Path>) -> Result<Self, String> {
+    pub fn new(url: &str, credentials: Credentials<'_>) -> Result<Self, String> {
         let base = url.trim_end_matches('/');
         let mut connector = awc::Connector::new();
         if base.starts_with("https://") {
@@ -73,14 +81,29 @@ impl Server {
             let tls = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
                 .map_err(|e| format!("TLS: {e}"))?
-                .with_root_certificates(roots(ca_cert)?)
-                .with_no_client_auth();
+                .with_root_certificates(roots(credentials.ca_cert)?);
+            let tls = match credentials.client_cert {
+                None => tls.with_no_client_auth(),
+                Some((cert, key)) => {
+                    let chain = CertificateDer::pem_file_iter(cert)
+                        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                        .map_err(|e| format!("--client-cert {}: {e}", cert.display()))?;
+                    let key = PrivateKeyDer::from_pem_file(key)
+                        .map_err(|e| format!("--client-key {}: {e}", key.display()))?;
+                    tls.with_client_auth_cert(chain, key).map_err(|e| format!("--client-cert: {e}"))?
+                }
+            };
             connector = connector.rustls_0_23(Arc::new(tls));
         } else if !base.starts_with("http://") {
             return Err(format!("--server {url}: expected http:// or https://"));
+        } else if credentials.client_cert.is_some() {
+            return Err(format!("--server {url}: a client certificate needs https"));
+        }
+        if credentials.token.is_none() && credentials.client_cert.is_none() {
+            return Err("give a token (CERTMAP_TOKEN) or a client certificate (--client-cert)".into());
         }
         let client = awc::Client::builder().connector(connector).disable_redirects().finish();
-        Ok(Self { client, api: format!("{base}/api/v1"), token })
+        Ok(Self { client, api: format!("{base}/api/v1"), token: credentials.token })
     }
 
     /// A numeric id as it is; a name looked up in the site list.
@@ -147,8 +170,10 @@ impl Server {
             .get(url)
             .query(&query)
             .map_err(|e| Failure::Fatal(format!("--option: {e}")))?
-            .bearer_auth(&self.token)
             .timeout(wait + GRACE);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
         if let Some(tag) = etag {
             req = req.insert_header((header::IF_NONE_MATCH, tag));
         }
@@ -198,9 +223,18 @@ mod tests {
         assert_eq!(problem(b"<html>bad gateway</html>"), "<html>bad gateway</html>");
     }
 
+    fn token(t: &str) -> Credentials<'static> {
+        Credentials { token: Some(t.into()), ca_cert: None, client_cert: None }
+    }
+
     #[test]
-    fn only_http_and_https_servers() {
-        assert!(Server::new("ftp://certmap", "t".into(), None).is_err());
-        assert!(Server::new("http://certmap:8080/", "t".into(), None).is_ok());
+    fn only_http_and_https_servers_and_some_credential() {
+        assert!(Server::new("ftp://certmap", token("t")).is_err());
+        assert!(Server::new("http://certmap:8080/", token("t")).is_ok());
+        let none = Credentials { token: None, ca_cert: None, client_cert: None };
+        assert!(Server::new("http://certmap:8080/", none).unwrap_err().contains("CERTMAP_TOKEN"));
+        let (cert, key) = (Path::new("gw.pem"), Path::new("gw.key"));
+        let plain = Credentials { token: None, ca_cert: None, client_cert: Some((cert, key)) };
+        assert!(Server::new("http://certmap:8080/", plain).unwrap_err().contains("needs https"));
     }
 }

@@ -12,12 +12,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use backoff::Backoff;
-use client::{Failure, Fetched, Server};
+use client::{Credentials, Failure, Fetched, Server};
 
 /// No Debug: it holds the token.
 pub struct PullConfig {
     pub server: String,
-    pub token: String,
+    pub token: Option<String>,
+    /// A registered client certificate and its key (PEM), instead of or besides the token.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
     /// A numeric id or a name.
     pub site: String,
     pub format: String,
@@ -67,7 +69,12 @@ pub fn signalled() -> std::io::Result<impl Future<Output = ()>> {
 /// exchange and any failure is an Err.
 pub async fn run(config: PullConfig, stop: impl Future<Output = ()>) -> Result<(), PullError> {
     let mut stop = std::pin::pin!(stop);
-    let server = Server::new(&config.server, config.token.clone(), config.ca_cert.as_deref()).map_err(PullError)?;
+    let credentials = Credentials {
+        token: config.token.clone(),
+        ca_cert: config.ca_cert.as_deref(),
+        client_cert: config.client_cert.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+    };
+    let server = Server::new(&config.server, credentials).map_err(PullError)?;
     let mut backoff = Backoff::default();
     let site_id = loop {
         let found = tokio::select! {
