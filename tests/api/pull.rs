@@ -224,7 +224,9 @@ async fn once_installs_resolves_names_and_stops_at_refusals() {
         ),
     ];
     for (config, expected_message) in refusals {
-        let err = run(PullConfig { once: false, ..config }, std::future::pending()).await.unwrap_err().to_string();
+        let agent = run(PullConfig { once: false, ..config }, std::future::pending());
+        let ended = actix_web::rt::time::timeout(DEADLINE, agent).await.expect("a refusal ends the agent");
+        let err = ended.unwrap_err().to_string();
         assert!(err.contains(expected_message), "{expected_message}: {err}");
     }
     assert_eq!(std::fs::read(&out).unwrap(), expected.body, "a refusal leaves the file alone");
