@@ -97,9 +97,10 @@ fn nginx_workers(dir: &Path) -> usize {
         .count()
 }
 
-/// Polls until alice gets `status` from a settled nginx (a single worker, on the new config).
+/// Polls until alice gets `status` from a settled nginx. Only the new config answers `status`, so
+/// a single worker counted after that answer is the new one: the old one has gone.
 fn alice_settles_at(pki: &Pki, port: u16, status: u16) -> bool {
-    eventually(|| nginx_workers(&pki.dir) == 1 && pki.get(port, "/secure/page", Some("alice")).0 == status)
+    eventually(|| pki.get(port, "/secure/page", Some("alice")).0 == status && nginx_workers(&pki.dir) == 1)
 }
 
 fn options(query: &str) -> Vec<(String, String)> {
