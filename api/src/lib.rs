@@ -14,6 +14,7 @@ pub mod iis_config;
 pub mod lint_command;
 >>>>>>> iisimport
 pub mod openapi;
+pub mod pull;
 pub mod render;
 pub mod rotate;
 pub mod secrets;

@@ -37,6 +37,10 @@ fn main() -> ExitCode {
                 args.role.as_str()
             )
         }),
+        Command::Pull(args) => actix_web::rt::System::new().block_on(async move {
+            let stop = certmap::pull::signalled()?;
+            certmap::pull::run(args.config(), stop).await.map_err(|e| startup::StartError::Input(e.to_string()))
+        }),
         Command::Openapi => {
             println!("{}", certmap::openapi::spec().to_pretty_json().unwrap_or_default());
             Ok(())

@@ -11,16 +11,16 @@ use certmap_tests::certs::{TestCa, TestCert};
 use certmap_tests::TestApp;
 use serde_json::json;
 
-fn have(binary: &str) -> bool {
+pub(crate) fn have(binary: &str) -> bool {
     Command::new("sh").args(["-c", &format!("command -v {binary}")]).output().is_ok_and(|o| o.status.success())
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// An upstream that answers every request with the X-Remote-User it received (or "(none)").
-fn echo_upstream() -> u16 {
+pub(crate) fn echo_upstream() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -45,15 +45,15 @@ fn echo_upstream() -> u16 {
     port
 }
 
-struct Pki {
-    dir: PathBuf,
+pub(crate) struct Pki {
+    pub(crate) dir: PathBuf,
     clients: TestCa,
     alice: TestCert,
     expired: TestCert,
 }
 
 impl Pki {
-    fn new(label: &str) -> Self {
+    pub(crate) fn new(label: &str) -> Self {
         let dir = certmap_db::testdb::scratch_dir(label);
         std::fs::create_dir_all(&dir).unwrap();
         let clients = TestCa::new("Contoso Clients CA");
@@ -72,7 +72,7 @@ impl Pki {
     }
 
     /// The options every gateway format shares: where it listens, what it fronts, its TLS files.
-    fn gateway_query(&self, port: u16, upstream: u16, server_cert: &str) -> String {
+    pub(crate) fn gateway_query(&self, port: u16, upstream: u16, server_cert: &str) -> String {
         format!(
             "listen=127.0.0.1:{port}&upstream=http://127.0.0.1:{upstream}&server_cert={}&server_key={}&ca_bundle={}",
             self.path(server_cert),
@@ -81,13 +81,13 @@ impl Pki {
         )
     }
 
-    fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
     }
 
     /// (status, body) of a GET through the gateway, as `name`'s certificate (or none), with a
     /// forged identity header that must never reach the upstream.
-    fn get(&self, port: u16, path: &str, client: Option<&str>) -> (u16, String) {
+    pub(crate) fn get(&self, port: u16, path: &str, client: Option<&str>) -> (u16, String) {
         let mut cmd = Command::new("curl");
         cmd.args(["-sS", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}", "--cacert"])
             .arg(self.path("servers-ca.pem"))
@@ -104,7 +104,7 @@ impl Pki {
         (status.trim().parse().unwrap_or(0), body.to_owned())
     }
 
-    fn wait_until_serving(&self, port: u16, gateway: &mut Gateway) {
+    pub(crate) fn wait_until_serving(&self, port: u16, gateway: &mut Gateway) {
         for _ in 0..200 {
             if self.get(port, "/public", None).0 != 0 {
                 return;
@@ -124,7 +124,7 @@ impl Drop for Pki {
     }
 }
 
-struct Gateway(Child);
+pub(crate) struct Gateway(pub(crate) Child);
 
 /// SIGTERM, so nginx's master takes its workers down with it (SIGKILL would orphan them).
 impl Drop for Gateway {
@@ -150,7 +150,7 @@ async fn fetch_config(app: &TestApp, site: i64, format: &str, query: &str, file:
 }
 
 /// The site the field report wanted: /secure needs a mapped certificate, /public does not.
-async fn seed(app: &TestApp, pki: &Pki) -> i64 {
+pub(crate) async fn seed(app: &TestApp, pki: &Pki) -> i64 {
     let site = app.site(json!({"name": "Default Web Site", "certificate_mapping": {"enabled": true}})).await["id"]
         .as_i64()
         .unwrap();
@@ -171,6 +171,14 @@ async fn seed(app: &TestApp, pki: &Pki) -> i64 {
     let bundle = app.get(&format!("/api/v1/sites/{site}/config/ca-bundle")).await;
     std::fs::write(pki.dir.join("client-ca.pem"), &bundle.body).unwrap();
     site
+}
+
+/// A private nginx around the rendered `certmap.conf`: pid, logs and temp paths in `dir`.
+pub(crate) fn nginx_conf(dir: &Path) -> String {
+    let d = dir.display();
+    format!(
+        "daemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n include {d}/certmap.conf;\n}}\n"
+    )
 }
 
 fn check(pki: &Pki, port: u16) {
@@ -203,14 +211,7 @@ async fn nginx_serves_the_rendered_config_unmodified() {
     let (port, upstream) = (free_port(), echo_upstream());
     let query = pki.gateway_query(port, upstream, "server.pem");
     fetch_config(&app, site, "nginx", &query, &pki.dir.join("certmap.conf")).await;
-    let d = pki.dir.display();
-    std::fs::write(
-        pki.dir.join("nginx.conf"),
-        format!(
-            "daemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n include {d}/certmap.conf;\n}}\n"
-        ),
-    )
-    .unwrap();
+    std::fs::write(pki.dir.join("nginx.conf"), nginx_conf(&pki.dir)).unwrap();
     let conf = pki.path("nginx.conf");
     let test = Command::new("nginx").args(["-t", "-q", "-p"]).arg(&pki.dir).arg("-c").arg(&conf).output().unwrap();
     assert!(test.status.success(), "nginx -t: {}", String::from_utf8_lossy(&test.stderr));

@@ -14,6 +14,7 @@ mod long_poll;
 mod many_to_one;
 mod mappings;
 mod openapi;
+mod pull;
 mod readme;
 mod sites;
 mod snapshot;

@@ -1,0 +1,240 @@
+//! The agent's side of the API: find the site, then ask for its rendered config with the ETag it
+//! holds, so an unchanged site costs a 304 (held by the server up to `wait` seconds).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::{header, StatusCode};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::RootCertStore;
+
+/// Rendered config is one line per mapping; this leaves room for millions of them.
+const MAX_BODY: usize = 256 * 1024 * 1024;
+/// Beyond the wait the server may hold a request, for the answer itself to arrive.
+const GRACE: Duration = Duration::from_secs(30);
+
+/// Why an exchange failed, and whether trying again can help.
+#[derive(Debug)]
+pub enum Failure {
+    /// The server is unreachable, overloaded or the database is down: try again later.
+    Retry(String),
+    /// The server refused what the agent asks (token, site, format, option): a person must act.
+    Fatal(String),
+}
+
+pub enum Fetched {
+    Changed { etag: Option<String>, body: Vec<u8> },
+    Unchanged,
+}
+
+pub struct Server {
+    client: awc::Client,
+    api: String,
+    token: Option<String>,
+}
+
+/// How the agent proves who it is: a bearer token, a client certificate registered with
+/// `certmap api-client add` (https only), or both.
+pub struct Credentials<'a> {
+    pub token: Option<String>,
+    pub ca_cert: Option<&'a Path>,
+    pub client_cert: Option<(&'a Path, &'a Path)>,
+}
+
+fn roots(ca_cert: Option<&Path>) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    match ca_cert {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
+            if certs.is_empty() {
+                return Err(format!("--ca-cert {}: holds no PEM certificate", path.display()));
+            }
+            for cert in certs {
+                roots.add(cert).map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for e in &found.errors {
+                tracing::warn!("system CA certificates: {e}");
+            }
+            let (added, _) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                return Err("no system CA certificates found; give the certmap server's CA with --ca-cert".into());
+            }
+        }
+    }
+    Ok(roots)
+}
+
+impl Server {
+    /// `url` is where certmap answers, e.g. `https://certmap.contoso.com` (the API lives under `/api/v1`).
+    pub fn new(url: &str, credentials: Credentials<'_>) -> Result<Self, String> {
+        let base = url.trim_end_matches('/');
+        let mut connector = awc::Connector::new();
+        if base.starts_with("https://") {
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let tls = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("TLS: {e}"))?
+                .with_root_certificates(roots(credentials.ca_cert)?);
+            let tls = match credentials.client_cert {
+                None => tls.with_no_client_auth(),
+                Some((cert, key)) => {
+                    let chain = CertificateDer::pem_file_iter(cert)
+                        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                        .map_err(|e| format!("--client-cert {}: {e}", cert.display()))?;
+                    let key = PrivateKeyDer::from_pem_file(key)
+                        .map_err(|e| format!("--client-key {}: {e}", key.display()))?;
+                    tls.with_client_auth_cert(chain, key).map_err(|e| format!("--client-cert: {e}"))?
+                }
+            };
+            connector = connector.rustls_0_23(Arc::new(tls));
+        } else if !base.starts_with("http://") {
+            return Err(format!("--server {url}: expected http:// or https://"));
+        } else if credentials.client_cert.is_some() {
+            return Err(format!("--server {url}: a client certificate needs https"));
+        }
+        if credentials.token.is_none() && credentials.client_cert.is_none() {
+            return Err("give a token (CERTMAP_TOKEN) or a client certificate (--client-cert)".into());
+        }
+        let client = awc::Client::builder().connector(connector).disable_redirects().finish();
+        Ok(Self { client, api: format!("{base}/api/v1"), token: credentials.token })
+    }
+
+    /// A numeric id as it is; a name looked up in the site list.
+    pub async fn site_id(&self, site: &str) -> Result<i64, Failure> {
+        if let Ok(id) = site.parse::<i64>() {
+            return Ok(id);
+        }
+        let url = format!("{}/sites", self.api);
+        let (status, _, body) = self.get(&url, &[("name", site)], None, Duration::ZERO).await?;
+        if status == StatusCode::FORBIDDEN {
+            return Err(Failure::Fatal(format!(
+                "this token may not list sites, so --site {site:?} cannot be looked up by name \
+                 (gateway tokens cannot): give the site's numeric id instead ({})",
+                problem(&body)
+            )));
+        }
+        if status != StatusCode::OK {
+            return Err(refusal(status, &url, &body));
+        }
+        let page: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| Failure::Retry(format!("{url}: not the site list: {e}")))?;
+        page["items"]
+            .as_array()
+            .and_then(|items| items.first())
+            .and_then(|site| site["id"].as_i64())
+            .ok_or_else(|| Failure::Fatal(format!("no site named {site:?} (or not one this token may see)")))
+    }
+
+    /// `GET .../config/{format}`; with an ETag, a 304 (held up to `wait`) when nothing changed.
+    pub async fn config(
+        &self,
+        site_id: i64,
+        format: &str,
+        options: &[(String, String)],
+        etag: Option<&str>,
+        wait: Duration,
+    ) -> Result<Fetched, Failure> {
+        let url = format!("{}/sites/{site_id}/config/{format}", self.api);
+        let mut query: Vec<(&str, &str)> = options.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let wait_secs = wait.as_secs().to_string();
+        if !wait.is_zero() {
+            query.push(("wait", &wait_secs));
+        }
+        let (status, headers, body) = self.get(&url, &query, etag, wait).await?;
+        match status {
+            StatusCode::OK => Ok(Fetched::Changed {
+                etag: headers.get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned),
+                body,
+            }),
+            StatusCode::NOT_MODIFIED => Ok(Fetched::Unchanged),
+            _ => Err(refusal(status, &url, &body)),
+        }
+    }
+
+    async fn get(
+        &self,
+        url: &str,
+        query: &[(&str, &str)],
+        etag: Option<&str>,
+        wait: Duration,
+    ) -> Result<(StatusCode, header::HeaderMap, Vec<u8>), Failure> {
+        let mut req = self
+            .client
+            .get(url)
+            .query(&query)
+            .map_err(|e| Failure::Fatal(format!("--option: {e}")))?
+            .timeout(wait + GRACE);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(tag) = etag {
+            req = req.insert_header((header::IF_NONE_MATCH, tag));
+        }
+        let mut res = req.send().await.map_err(|e| Failure::Retry(format!("{url}: {e}")))?;
+        let body = res.body().limit(MAX_BODY).await.map_err(|e| Failure::Retry(format!("{url}: {e}")))?;
+        Ok((res.status(), res.headers().clone(), body.to_vec()))
+    }
+}
+
+/// The `detail` of a problem+json answer, or the start of whatever else came back.
+fn problem(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|p| p["detail"].as_str().or(p["title"].as_str()).map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned())
+}
+
+/// Overload and outages pass; a refused token, an unknown site or a bad option do not.
+fn refusal(status: StatusCode, url: &str, body: &[u8]) -> Failure {
+    let message = format!("{url}: {status}: {}", problem(body));
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT {
+        Failure::Retry(message)
+    } else {
+        Failure::Fatal(message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_are_retried_refusals_are_not() {
+        for code in [500, 502, 503, 504, 429, 408] {
+            let status = StatusCode::from_u16(code).unwrap();
+            assert!(matches!(refusal(status, "u", b""), Failure::Retry(_)), "{code}");
+        }
+        for code in [400, 401, 403, 404, 406, 422] {
+            let status = StatusCode::from_u16(code).unwrap();
+            assert!(matches!(refusal(status, "u", b""), Failure::Fatal(_)), "{code}");
+        }
+    }
+
+    #[test]
+    fn problem_detail_is_what_the_log_shows() {
+        assert_eq!(problem(br#"{"title": "Not found", "detail": "no site 7"}"#), "no site 7");
+        assert_eq!(problem(b"<html>bad gateway</html>"), "<html>bad gateway</html>");
+    }
+
+    fn token(t: &str) -> Credentials<'static> {
+        Credentials { token: Some(t.into()), ca_cert: None, client_cert: None }
+    }
+
+    #[test]
+    fn only_http_and_https_servers_and_some_credential() {
+        assert!(Server::new("ftp://certmap", token("t")).is_err());
+        assert!(Server::new("http://certmap:8080/", token("t")).is_ok());
+        let none = Credentials { token: None, ca_cert: None, client_cert: None };
+        assert!(Server::new("http://certmap:8080/", none).err().unwrap_or_default().contains("CERTMAP_TOKEN"));
+        let (cert, key) = (Path::new("gw.pem"), Path::new("gw.key"));
+        let plain = Credentials { token: None, ca_cert: None, client_cert: Some((cert, key)) };
+        assert!(Server::new("http://certmap:8080/", plain).err().unwrap_or_default().contains("needs https"));
+    }
+}
