@@ -7,12 +7,9 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
-<<<<<<< HEAD
-pub mod listener;
-=======
 pub mod iis_config;
 pub mod lint_command;
->>>>>>> iisimport
+pub mod listener;
 pub mod openapi;
 pub mod pull;
 pub mod render;
