@@ -6,7 +6,18 @@ WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p certmap
 
-FROM debian:bookworm-slim
+# An nginx gateway that follows certmap (`docker compose --profile gateway up`): the official
+# image runs /docker-entrypoint.d/ scripts before nginx, and ours starts `certmap pull`.
+FROM nginx:1.27-bookworm AS gateway
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpq5 ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && mkdir -p /etc/certmap/tls
+COPY --from=build /src/target/release/certmap /usr/local/bin/certmap
+COPY deploy/gateway/certmap-pull.sh /docker-entrypoint.d/90-certmap-pull.sh
+
+# The API; the default target.
+FROM debian:bookworm-slim AS api
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libpq5 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \

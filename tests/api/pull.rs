@@ -285,3 +285,63 @@ async fn https_with_a_private_ca_and_a_registered_client_certificate() {
     assert!(untrusted.contains("certificate") || untrusted.contains("no system CA"), "{untrusted}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Issue #7's "done when": two replicas on one database and an agent in front of a real nginx
+/// stay in sync through create, disable and delete of a mapping made on the other replica, and
+/// nginx keeps its last good config while both are stopped.
+#[actix_web::test]
+async fn two_replicas_and_an_agent_keep_nginx_in_step() {
+    if !have("nginx") || !have("curl") {
+        eprintln!("SKIPPED: nginx or curl is not installed (.ci/run installs both)");
+        return;
+    }
+    let db = actix_web::rt::task::spawn_blocking(|| certmap_db::testdb::server().create_database()).await.unwrap();
+    let url = certmap::config::DatabaseSource::Url(db.url().to_owned());
+    let (writer, follower) = (TestApp::spawn_on(url.clone()).await, TestApp::spawn_on(url).await);
+    let pki = Pki::new("replicas");
+    let site = seed(&writer, &pki).await;
+    let (port, upstream) = (free_port(), echo_upstream());
+    let conf = pki.dir.join("nginx.conf");
+    std::fs::write(&conf, nginx_conf(&pki.dir)).unwrap();
+    let out = pki.dir.join("certmap.conf");
+    let nginx = format!("nginx -p {} -c {}", pki.dir.display(), conf.display());
+    let token = follower.token(Role::Gateway, &["Default Web Site"]);
+    let agent_config = || PullConfig {
+        options: options(&pki.gateway_query(port, upstream, "server.pem")),
+        check: Some(format!("{nginx} -t -q")),
+        reload: Some(format!("{nginx} -s reload")),
+        ..config(&follower.url(""), &token, &site.to_string(), &out)
+    };
+    once(PullConfig { reload: None, ..agent_config() }).await.expect("the first config installs");
+    let mut gateway = Gateway(
+        Command::new("nginx").arg("-p").arg(&pki.dir).arg("-c").arg(&conf).stderr(Stdio::null()).spawn().unwrap(),
+    );
+    pki.wait_until_serving(port, &mut gateway);
+    assert_eq!(pki.get(port, "/secure/page", Some("bob")).0, 403);
+    let agent = Agent::start(agent_config());
+    let settles = |who: &str, status: u16| {
+        eventually(|| pki.get(port, "/secure/page", Some(who)).0 == status && nginx_workers(&pki.dir) == 1)
+    };
+
+    // Created on the writer: the follower's long-poll wakes and bob gets in.
+    let bob_pem = std::fs::read_to_string(pki.dir.join("bob.pem")).unwrap();
+    let bob = writer.mapping(site, json!({"certificate": bob_pem, "user_name": "CONTOSO\\bob"})).await;
+    assert!(settles("bob", 200), "bob's new mapping reaches nginx through the other replica");
+    assert_eq!(pki.get(port, "/secure/page", Some("bob")).1, "user=CONTOSO\\bob");
+    // Disabled on the writer.
+    set_alice(&writer, site, false).await;
+    assert!(settles("alice", 403), "alice's disabled mapping reaches nginx");
+    // Deleted on the writer.
+    let res = writer.delete(&format!("/api/v1/sites/{site}/mappings/{}", bob["id"]), &[]).await;
+    assert_eq!(res.status, 204, "{}", res.text());
+    assert!(settles("bob", 403), "bob's deleted mapping leaves nginx");
+
+    // Both replicas stop: nginx keeps serving the last good config.
+    let last = std::fs::read(&out).unwrap();
+    drop((writer, follower));
+    assert_eq!(pki.get(port, "/secure/page", Some("alice")).0, 403);
+    assert_eq!(pki.get(port, "/secure/page", Some("bob")).0, 403);
+    agent.stop().expect("an outage does not end the agent");
+    assert_eq!(std::fs::read(&out).unwrap(), last);
+    drop(db);
+}
