@@ -33,6 +33,11 @@ impl SiteName {
         if has_control(raw) {
             return fail("a site name must not contain control characters");
         }
+        if raw == "." || raw == ".." {
+            return fail(
+                "a site name must not be '.' or '..': <location path=\".\"> is the server level in IIS, not a site",
+            );
+        }
         Ok(Self(raw.to_owned()))
     }
 
@@ -237,7 +242,7 @@ mod tests {
     fn site_names_follow_iis() {
         assert_eq!(SiteName::parse("Default Web Site").unwrap().as_str(), "Default Web Site");
         assert!(SiteName::parse("Contoso & <Partners>").is_ok(), "XML metacharacters are legal; renderers escape them");
-        for bad in ["", " lead", "trail ", "a/b", "a?b", "tab\there", &"x".repeat(256)] {
+        for bad in ["", " lead", "trail ", "a/b", "a?b", "tab\there", ".", "..", &"x".repeat(256)] {
             assert_eq!(SiteName::parse(bad).unwrap_err().code, "invalid-site-name", "{bad:?}");
         }
         assert!(SiteName::parse(&"é".repeat(255)).is_ok(), "the limit counts characters, not bytes");
