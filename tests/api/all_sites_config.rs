@@ -11,9 +11,7 @@ use certmap_tests::certs::{TestCa, TestCert};
 use certmap_tests::TestApp;
 use serde_json::json;
 
-fn have(binary: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {binary}")]).output().is_ok_and(|o| o.status.success())
-}
+use crate::gateways::{curl, echo_upstream, free_port, have};
 
 /// Two sites with host names of their own, alice mapped on both to a different account, and a
 /// third site a scoped token cannot see.
@@ -199,20 +197,8 @@ impl Files {
     /// certificate), with a forged identity header. The server's own identity is not under test
     /// here (one test certificate cannot name every site), so it is not verified.
     fn get(&self, port: u16, host: &str, path: &str, client: Option<&str>) -> (u16, String) {
-        let mut cmd = Command::new("curl");
-        cmd.args(["-sS", "-k", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}"])
-            .args(["--resolve", &format!("{host}:{port}:127.0.0.1")])
-            .args(["-H", "X-Remote-User: CONTOSO\\administrator"]);
-        if let Some(name) = client {
-            cmd.arg("--cert")
-                .arg(self.path(&format!("{name}.pem")))
-                .arg("--key")
-                .arg(self.path(&format!("{name}.key")));
-        }
-        let out = cmd.arg(format!("https://{host}:{port}{path}")).output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        (status.trim().parse().unwrap_or(0), body.to_owned())
+        let resolve = format!("{host}:{port}:127.0.0.1");
+        curl(&["-k", "--resolve", &resolve], &self.0, client, &format!("https://{host}:{port}{path}"))
     }
 }
 
@@ -236,37 +222,6 @@ impl Drop for Gateway {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// An upstream that answers every request with the X-Remote-User it received.
-fn echo_upstream() -> u16 {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream);
-            let mut user = "(none)".to_owned();
-            let mut line = String::new();
-            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
-                if let Some((name, value)) = line.split_once(':') {
-                    if name.eq_ignore_ascii_case("x-remote-user") {
-                        user = value.trim().to_owned();
-                    }
-                }
-                line.clear();
-            }
-            let body = format!("user={user}");
-            let mut stream = reader.into_inner();
-            let _ =
-                write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
-        }
-    });
-    port
 }
 
 fn assert_tool(what: &str, out: std::process::Output, file: &str) {

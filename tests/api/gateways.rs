@@ -45,6 +45,23 @@ pub(crate) fn echo_upstream() -> u16 {
     port
 }
 
+/// (status, body) of a GET through a gateway, with `tls` telling curl whom to trust, as the client
+/// whose `NAME.pem`/`NAME.key` are in `dir` (or none), with a forged identity header that must never
+/// reach the upstream.
+pub(crate) fn curl(tls: &[&str], dir: &Path, client: Option<&str>, url: &str) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}"])
+        .args(tls)
+        .args(["-H", "X-Remote-User: CONTOSO\\administrator"]);
+    if let Some(name) = client {
+        cmd.arg("--cert").arg(dir.join(format!("{name}.pem"))).arg("--key").arg(dir.join(format!("{name}.key")));
+    }
+    let out = cmd.arg(url).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (status.trim().parse().unwrap_or(0), body.to_owned())
+}
+
 pub(crate) struct Pki {
     pub(crate) dir: PathBuf,
     clients: TestCa,
@@ -88,20 +105,8 @@ impl Pki {
     /// (status, body) of a GET through the gateway, as `name`'s certificate (or none), with a
     /// forged identity header that must never reach the upstream.
     pub(crate) fn get(&self, port: u16, path: &str, client: Option<&str>) -> (u16, String) {
-        let mut cmd = Command::new("curl");
-        cmd.args(["-sS", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}", "--cacert"])
-            .arg(self.path("servers-ca.pem"))
-            .args(["-H", "X-Remote-User: CONTOSO\\administrator"]);
-        if let Some(name) = client {
-            cmd.arg("--cert")
-                .arg(self.path(&format!("{name}.pem")))
-                .arg("--key")
-                .arg(self.path(&format!("{name}.key")));
-        }
-        let out = cmd.arg(format!("https://127.0.0.1:{port}{path}")).output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
-        (status.trim().parse().unwrap_or(0), body.to_owned())
+        let url = format!("https://127.0.0.1:{port}{path}");
+        curl(&["--cacert", &self.path("servers-ca.pem")], &self.dir, client, &url)
     }
 
     pub(crate) fn wait_until_serving(&self, port: u16, gateway: &mut Gateway) {

@@ -78,9 +78,11 @@ async fn a_long_poll_is_held_until_the_site_changes() {
     assert_ne!(answer.header("etag"), Some(tag.as_str()));
     assert_eq!(answer.json()["one_to_one"], json!([]), "the held request answers with the change");
     assert_eq!(metric(&app, "certmap_long_polls_waiting").await, 0.0);
-    // A wait that is not a number of seconds is a 422, like any other bad query value.
-    let bad = app.request(Method::GET, &format!("{path}?wait=-1"), &[], None).await;
-    assert_eq!(bad.status, 422, "{}", bad.text());
+    // A wait that is not 0 to 60 seconds is a 422, like any other bad query value.
+    for wait in ["-1", "61", "2147483648"] {
+        let bad = app.request(Method::GET, &format!("{path}?wait={wait}"), &[], None).await;
+        assert_eq!(bad.status, 422, "wait={wait}: {}", bad.text());
+    }
 }
 
 #[actix_web::test]

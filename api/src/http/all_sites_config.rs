@@ -1,8 +1,6 @@
 //! Rendered configuration for every site the caller may read, as one document per format: what
 //! an admin deploys to one IIS server or one gateway that serves them all.
 
-use std::time::Duration;
-
 use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use certmap_db::queries::{mappings, sites};
@@ -10,11 +8,10 @@ use certmap_db::PgConnection;
 use time::OffsetDateTime;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::audit::{record, Change};
 use super::caller::Caller;
-use super::config::{options_of, pem_bundle, short_hash, ConfigQuery};
+use super::config::{file_response, options_of, pem_bundle, record_secrets_read, short_hash, unchanged, ConfigQuery};
 use super::etag::none_match;
-use super::gateway_cache::Look;
+use super::gateway_cache::{wait_of, Look};
 use super::problem::ApiError;
 use super::{db, AppState};
 use crate::render::{self, Format, IisOptions, PowerShellOptions, RenderError, SiteSnapshot};
@@ -105,7 +102,7 @@ pub async fn all_sites_config(
         return ca_bundle(&state, caller, &req).await;
     }
     let format = Format::parse(&format_name).ok_or(ApiError::NotFound { what: "format" })?;
-    let wait = Duration::from_secs(query.wait.unwrap_or(0).into());
+    let wait = wait_of(query.wait)?;
     let (state, caller, req, query) = (&state, &caller, &req, &query);
     state
         .cache
@@ -132,18 +129,7 @@ pub async fn all_sites_config(
                         if secrets {
                             let after =
                                 serde_json::json!({"format": format.as_str(), "revision": revision, "all_sites": true});
-                            record(
-                                conn,
-                                &caller,
-                                Change {
-                                    action: "secrets.read",
-                                    site_id: Some(site_id),
-                                    resource: "config",
-                                    resource_id: Some(site_id),
-                                    before: None,
-                                    after: Some(after),
-                                },
-                            )?;
+                            record_secrets_read(conn, &caller, site_id, after)?;
                         }
                         snapshots.push(snapshot);
                     }
@@ -152,23 +138,12 @@ pub async fn all_sites_config(
             })
             .await?;
             let (snapshots, tag) = match loaded {
-                Err(tag) => {
-                    let answer = HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish();
-                    return Ok(Look::Unchanged { answer, recheck_at: None });
-                }
+                Err(tag) => return Ok(unchanged(tag)),
                 Ok(found) => found,
             };
             let query = query.clone();
             let text = web::block(move || render(format, &snapshots, &query)).await??;
-            let mut response = HttpResponse::Ok();
-            response.content_type(format.content_type()).insert_header((
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}\"", format.all_sites_file_name()),
-            ));
-            if !secrets {
-                response.insert_header((header::ETAG, tag));
-            }
-            Ok(Look::Changed(response.body(text)))
+            Ok(Look::Changed(file_response(format, &format.all_sites_file_name(), tag, secrets, text)))
         })
         .await
 }

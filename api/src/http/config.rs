@@ -1,8 +1,6 @@
 //! Rendered configuration: what users fetch with curl and gateways pull, and the client CA
 //! bundle those gateways trust.
 
-use std::time::Duration;
-
 use actix_web::http::header;
 use actix_web::{get, put, web, HttpRequest, HttpResponse};
 use aws_lc_rs::digest;
@@ -17,7 +15,7 @@ use super::caller::Caller;
 use super::certificate_input::certificate_violation;
 use super::etag::none_match;
 use super::extract::{media_type, read_body, DEFAULT_BODY_LIMIT};
-use super::gateway_cache::Look;
+use super::gateway_cache::{wait_of, Look};
 use super::problem::ApiError;
 use super::sites::{lock_site_for_write, require_site};
 use super::{db, AppState};
@@ -55,6 +53,7 @@ pub struct ConfigQuery {
     pub standalone: Option<bool>,
     /// With `If-None-Match`: seconds (at most 60) to hold the request until the config changes,
     /// then answer; 304 when it has not. How `certmap pull` follows a site.
+    #[param(maximum = 60)]
     pub wait: Option<u32>,
 }
 
@@ -173,7 +172,7 @@ pub async fn site_config(
         return ca_bundle(&state, caller, site_id, &req).await;
     }
     let format = Format::parse(&format_name).ok_or(ApiError::NotFound { what: "format" })?;
-    let wait = Duration::from_secs(query.wait.unwrap_or(0).into());
+    let wait = wait_of(query.wait)?;
     let (state, caller, req, query) = (&state, &caller, &req, &query);
     state
         .cache
@@ -195,44 +194,58 @@ pub async fn site_config(
                     snapshot.one_to_one.retain(|m| m.expires_at.is_none_or(|at| now < at));
                     if secrets {
                         let after = serde_json::json!({"format": format.as_str(), "revision": site.revision});
-                        record(
-                            conn,
-                            &caller,
-                            Change {
-                                action: "secrets.read",
-                                site_id: Some(site_id),
-                                resource: "config",
-                                resource_id: Some(site_id),
-                                before: None,
-                                after: Some(after),
-                            },
-                        )?;
+                        record_secrets_read(conn, &caller, site_id, after)?;
                     }
                     Ok(Ok((snapshot, tag)))
                 })
             })
             .await?;
             let (snapshot, tag) = match snapshot {
-                Err(tag) => {
-                    let answer = HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish();
-                    return Ok(Look::Unchanged { answer, recheck_at: None });
-                }
+                Err(tag) => return Ok(unchanged(tag)),
                 Ok(found) => found,
             };
             let query = query.clone();
             let (text, id) =
                 web::block(move || render(format, &snapshot, &query).map(|text| (text, snapshot.id))).await??;
-            let mut response = HttpResponse::Ok();
-            response.content_type(format.content_type()).insert_header((
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}\"", format.file_name(id)),
-            ));
-            if !secrets {
-                response.insert_header((header::ETAG, tag));
-            }
-            Ok(Look::Changed(response.body(text)))
+            Ok(Look::Changed(file_response(format, &format.file_name(id), tag, secrets, text)))
         })
         .await
+}
+
+/// An admin read passwords in rendered config: one audit entry per site.
+pub(super) fn record_secrets_read(
+    conn: &mut certmap_db::PgConnection,
+    caller: &Caller,
+    site_id: i64,
+    after: serde_json::Value,
+) -> Result<(), ApiError> {
+    let change = Change {
+        action: "secrets.read",
+        site_id: Some(site_id),
+        resource: "config",
+        resource_id: Some(site_id),
+        before: None,
+        after: Some(after),
+    };
+    record(conn, caller, change)
+}
+
+/// What the client holds is current: a 304 if the wait ends with nothing new.
+pub(super) fn unchanged(tag: String) -> Look<HttpResponse> {
+    let answer = HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish();
+    Look::Unchanged { answer, recheck_at: None }
+}
+
+/// The rendered file to download; with passwords in it, no ETag, so nothing keeps it as current.
+pub(super) fn file_response(format: Format, file_name: &str, tag: String, secrets: bool, text: String) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    response
+        .content_type(format.content_type())
+        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")));
+    if !secrets {
+        response.insert_header((header::ETAG, tag));
+    }
+    response.body(text)
 }
 
 /// The query string without `wait`: how long a client waits is not part of what it gets.

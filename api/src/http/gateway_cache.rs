@@ -25,11 +25,23 @@ use super::db;
 use super::metrics::CacheMetrics;
 use super::problem::ApiError;
 use super::site_view::SiteView;
+use crate::domain::violation::{Invalid, Rejection};
 
 /// How long a cached site is trusted while change announcements cannot be heard.
 const UNHEARD_TRUST: Duration = Duration::from_secs(1);
 /// The longest a long-poll may wait; under the keep-alive and common proxy read timeouts.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// `?wait=` in seconds: 0 (the default) answers at once; more than [`MAX_WAIT`] is refused rather
+/// than quietly shortened, so a client learns the bound.
+pub fn wait_of(seconds: Option<u32>) -> Result<Duration, ApiError> {
+    let wait = Duration::from_secs(seconds.unwrap_or(0).into());
+    if wait > MAX_WAIT {
+        let message = format!("wait is at most {} seconds", MAX_WAIT.as_secs());
+        return Err(Invalid::one(Rejection::new("invalid-wait", message).at("wait")).into());
+    }
+    Ok(wait)
+}
 
 pub struct GatewayCache {
     slots: Mutex<HashMap<i64, Arc<Slot>>>,
@@ -238,7 +250,7 @@ impl GatewayCache {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Look<T>, ApiError>>,
     {
-        let deadline = Instant::now() + wait.min(MAX_WAIT);
+        let deadline = Instant::now() + wait;
         let mut seat = None;
         loop {
             let slot = site.map(|id| self.slot(id));

@@ -2,8 +2,6 @@
 //! enabled, unexpired mapping, never a password. Stable order, so the same state gives the same
 //! bytes, and an ETag so an unchanged site costs a 304.
 
-use std::time::Duration;
-
 use actix_web::http::header::{self, AcceptEncoding, ContentType, Encoding, Header};
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use aws_lc_rs::digest;
@@ -15,7 +13,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::caller::{Access, Caller};
 use super::directories::ClientCertificatesBody;
 use super::etag::none_match;
-use super::gateway_cache::{Look, MAX_WAIT};
+use super::gateway_cache::{wait_of, Look};
 use super::many_to_one::{PermissionModeBody, RuleBody};
 use super::problem::ApiError;
 use super::site_view::{Document, SiteView};
@@ -166,13 +164,8 @@ pub struct WaitQuery {
     /// Seconds (at most 60) to hold a request whose `If-None-Match` is current, answering as soon
     /// as the snapshot changes, or 304 when the time is up. Held requests cost no database
     /// connection and no thread.
+    #[param(maximum = 60)]
     pub wait: Option<u32>,
-}
-
-impl WaitQuery {
-    pub fn duration(&self) -> Duration {
-        Duration::from_secs(self.wait.unwrap_or(0).into()).min(MAX_WAIT)
-    }
 }
 
 /// Every snapshot the caller may read.
@@ -236,7 +229,7 @@ pub async fn site_snapshot(
     let (state, caller, req) = (&state, &caller, &req);
     state
         .cache
-        .long_poll(Some(site_id), query.duration(), move || async move {
+        .long_poll(Some(site_id), wait_of(query.wait)?, move || async move {
             let view = state.cache.view(&state.pool, site_id).await?;
             caller.check_site(view.name.as_str(), Access::Read)?;
             let doc = view.document(OffsetDateTime::now_utc())?;
@@ -272,7 +265,7 @@ pub async fn all_snapshots(
     let (state, caller, req) = (&state, &caller, &req);
     state
         .cache
-        .long_poll(None, query.duration(), move || async move {
+        .long_poll(None, wait_of(query.wait)?, move || async move {
             let now = OffsetDateTime::now_utc();
             let mut docs = Vec::new();
             for id in state.cache.site_ids(&state.pool).await? {
