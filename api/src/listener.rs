@@ -1,5 +1,6 @@
-//! Hears PostgreSQL announce site changes (`LISTEN certmap_sites`) and tells the gateway cache, so
-//! a change made through any replica reaches this one's cache and long-pollers at once. Reconnects
+//! Hears PostgreSQL announce changes to sites (`certmap_sites`) and to registered API clients
+//! (`certmap_api_clients`) and tells the gateway cache, so a change made through any replica (or
+//! the CLI) reaches this one's cache and long-pollers at once. Reconnects
 //! with backoff and jitter; while disconnected the cache trusts nothing for long.
 
 use std::sync::Arc;
@@ -10,7 +11,8 @@ use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::http::gateway_cache::GatewayCache;
 
-pub const CHANNEL: &str = "certmap_sites";
+const SITES: &str = "certmap_sites";
+const API_CLIENTS: &str = "certmap_api_clients";
 
 /// Runs until the task is dropped.
 pub async fn listen(url: String, cache: Arc<GatewayCache>) {
@@ -46,7 +48,7 @@ fn backoff(failures: u32) -> Duration {
 async fn hear(config: &tokio_postgres::Config, cache: &GatewayCache) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
     let mut messages = stream::poll_fn(move |cx| connection.poll_message(cx));
-    let statement = format!("LISTEN {CHANNEL}");
+    let statement = format!("LISTEN {SITES}; LISTEN {API_CLIENTS}");
     {
         let listen = client.batch_execute(&statement);
         tokio::pin!(listen);
@@ -66,9 +68,10 @@ async fn hear(config: &tokio_postgres::Config, cache: &GatewayCache) -> Result<(
     tracing::info!("hearing site changes from PostgreSQL");
     while let Some(message) = messages.next().await {
         if let AsyncMessage::Notification(n) = message? {
-            match parse(n.payload()) {
-                Some((site, revision)) => cache.announced(site, revision),
-                None => tracing::warn!(payload = n.payload(), "unreadable site change announcement"),
+            match (n.channel(), parse(n.payload())) {
+                (API_CLIENTS, _) => cache.clients_changed(),
+                (_, Some((site, revision))) => cache.announced(site, revision),
+                (_, None) => tracing::warn!(payload = n.payload(), "unreadable site change announcement"),
             }
         }
     }

@@ -119,4 +119,15 @@ async fn https_with_registered_client_certificates() {
     // The audit log names the certificate's client.
     let audit = plain.get("/api/v1/audit").await.json();
     assert_eq!(audit["items"][0]["actor"], "client-cert:editor-gw");
+
+    // Registrations are remembered, but a removal (by `certmap api-client` anywhere) is announced:
+    // the server stops honouring the certificate without a restart.
+    plain
+        .sql(|c| diesel::RunQueryDsl::execute(diesel::sql_query("DELETE FROM api_clients WHERE name = 'reader-gw'"), c))
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while curl(port, &files, "GET", "/api/v1/sites", Some("reader-gw"), &[]).0 != 401 {
+        assert!(std::time::Instant::now() < deadline, "a removed client certificate is still honoured");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

@@ -60,9 +60,7 @@ impl FromRequest for Caller {
 }
 
 async fn by_certificate(req: &HttpRequest, state: &AppState, sha256: String) -> Result<Caller, ApiError> {
-    let key = sha256.clone();
-    let found =
-        super::db::run(&state.pool, move |conn| Ok(certmap_db::queries::api_clients::find(conn, &key)?)).await?;
+    let found = state.cache.api_client(&state.pool, &sha256).await?;
     let (name, role, sites) = found.ok_or_else(|| ApiError::Unauthorized {
         detail: format!(
             "the client certificate {sha256} is not registered (certmap api-client add) and no token was sent"

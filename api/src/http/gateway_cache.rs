@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use certmap_db::queries::api_clients::{self, ApiClient};
 use certmap_db::queries::sites;
 use certmap_db::PgPool;
 use time::OffsetDateTime;
@@ -54,7 +55,13 @@ pub struct GatewayCache {
     long_polls: AtomicUsize,
     max_long_polls: usize,
     metrics: CacheMetrics,
+    /// Registered client certificates by SHA-256, found or not, and when that was known.
+    clients: Mutex<HashMap<String, (Option<ApiClient>, u64, Instant)>>,
 }
+
+/// Unknown certificates are remembered too, so a flood of them could grow the memo: past this it
+/// starts again.
+const MAX_REMEMBERED_CLIENTS: usize = 10_000;
 
 #[derive(Default)]
 struct Slot {
@@ -99,6 +106,7 @@ impl GatewayCache {
             long_polls: AtomicUsize::new(0),
             max_long_polls,
             metrics,
+            clients: Mutex::default(),
         }
     }
 
@@ -197,6 +205,30 @@ impl GatewayCache {
         let ids = db::run(pool, |conn| Ok(sites::ids(conn)?)).await?;
         *lock(&self.catalog) = Some(Catalog { ids: ids.clone(), epoch, at: Instant::now() });
         Ok(ids)
+    }
+
+    /// The registered API client with this certificate, as the table says now (a removal is
+    /// announced, so no replica keeps honouring it).
+    pub async fn api_client(&self, pool: &PgPool, sha256: &str) -> Result<Option<ApiClient>, ApiError> {
+        if let Some((client, epoch, at)) = lock(&self.clients).get(sha256) {
+            if self.trusted(Some((*epoch, *at))) {
+                return Ok(client.clone());
+            }
+        }
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let key = sha256.to_owned();
+        let client = db::run(pool, move |conn| Ok(api_clients::find(conn, &key)?)).await?;
+        let mut clients = lock(&self.clients);
+        if clients.len() >= MAX_REMEMBERED_CLIENTS {
+            clients.clear();
+        }
+        clients.insert(sha256.to_owned(), (client.clone(), epoch, Instant::now()));
+        Ok(client)
+    }
+
+    /// PostgreSQL announced a change to the registered API clients.
+    pub fn clients_changed(&self) {
+        lock(&self.clients).clear();
     }
 
     fn forget(&self, site_id: i64) {
