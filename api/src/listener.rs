@@ -1,7 +1,7 @@
 //! Hears PostgreSQL announce changes to sites (`certmap_sites`) and to registered API clients
 //! (`certmap_api_clients`) and tells the gateway cache, so a change made through any replica (or
-//! the CLI) reaches this one's cache and long-pollers at once. Reconnects
-//! with backoff and jitter; while disconnected the cache trusts nothing for long.
+//! the CLI) reaches this one's cache and long-pollers at once. Reconnects with backoff and jitter;
+//! while disconnected the cache trusts nothing for long.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -55,8 +55,15 @@ pub struct GatewayCache {
     long_polls: AtomicUsize,
     max_long_polls: usize,
     metrics: CacheMetrics,
-    /// Registered client certificates by SHA-256, found or not, and when that was known.
-    clients: Mutex<HashMap<String, (Option<ApiClient>, u64, Instant)>>,
+    /// Registered client certificates by SHA-256, found or not.
+    clients: Mutex<HashMap<String, KnownClient>>,
+}
+
+/// What the table said of a certificate, at which epoch and when.
+struct KnownClient {
+    client: Option<ApiClient>,
+    epoch: u64,
+    at: Instant,
 }
 
 /// Unknown certificates are remembered too, so a flood of them could grow the memo: past this it
@@ -210,9 +217,9 @@ impl GatewayCache {
     /// The registered API client with this certificate, as the table says now (a removal is
     /// announced, so no replica keeps honouring it).
     pub async fn api_client(&self, pool: &PgPool, sha256: &str) -> Result<Option<ApiClient>, ApiError> {
-        if let Some((client, epoch, at)) = lock(&self.clients).get(sha256) {
-            if self.trusted(Some((*epoch, *at))) {
-                return Ok(client.clone());
+        if let Some(known) = lock(&self.clients).get(sha256) {
+            if self.trusted(Some((known.epoch, known.at))) {
+                return Ok(known.client.clone());
             }
         }
         let epoch = self.epoch.load(Ordering::Acquire);
@@ -222,7 +229,7 @@ impl GatewayCache {
         if clients.len() >= MAX_REMEMBERED_CLIENTS {
             clients.clear();
         }
-        clients.insert(sha256.to_owned(), (client.clone(), epoch, Instant::now()));
+        clients.insert(sha256.to_owned(), KnownClient { client: client.clone(), epoch, at: Instant::now() });
         Ok(client)
     }
 
