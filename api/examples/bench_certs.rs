@@ -54,7 +54,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         params.not_after = now + Duration::days(3650);
                         params.serial_number = Some(SerialNumber::from((i as u64 + 1).to_be_bytes().to_vec()));
                         let cert = params.signed_by(key, issuer).expect("signing a certificate");
-                        let line = serde_json::json!({"certificate": cert.pem(), "user_name": format!("BENCH\\user{i:07}")});
+                        let line =
+                            serde_json::json!({"certificate": cert.pem(), "user_name": format!("BENCH\\user{i:07}")});
                         let _ = writeln!(ndjson, "{line}");
                         let _ = writeln!(sha, "{}", hex::encode(digest::digest(&digest::SHA256, cert.der())));
                     }

@@ -95,8 +95,47 @@ pub fn page(
     query.order(mappings::id).limit(limit).load(conn)
 }
 
-pub fn all(conn: &mut PgConnection, site_id: i64) -> QueryResult<Vec<Mapping>> {
-    mappings::table.filter(mappings::site_id.eq(site_id)).order(mappings::id).select(Mapping::as_select()).load(conn)
+/// What a site snapshot needs of each mapping: the certificate's DER and the facts parsed from it
+/// when it was stored, so reading a site never parses a certificate again.
+#[derive(Debug, Clone, Queryable)]
+pub struct SnapshotRow {
+    pub id: i64,
+    pub user_name: String,
+    pub enabled: bool,
+    pub password_enc: Option<Vec<u8>>,
+    pub expires_at: Option<OffsetDateTime>,
+    pub certificate: Vec<u8>,
+    pub sha1: String,
+    pub sha256: String,
+    pub spki_sha256: String,
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+pub fn for_snapshot(conn: &mut PgConnection, site_id: i64) -> QueryResult<Vec<SnapshotRow>> {
+    mappings::table
+        .filter(mappings::site_id.eq(site_id))
+        .order(mappings::id)
+        .select((
+            mappings::id,
+            mappings::user_name,
+            mappings::enabled,
+            mappings::password_enc,
+            mappings::expires_at,
+            mappings::certificate,
+            mappings::sha1,
+            mappings::sha256,
+            mappings::spki_sha256,
+            mappings::subject,
+            mappings::issuer,
+            mappings::serial,
+            mappings::not_before,
+            mappings::not_after,
+        ))
+        .load(conn)
 }
 
 /// Every site's mapping of one certificate, with the site's name (to filter by a token's sites).
