@@ -26,7 +26,7 @@ pub fn load(
     let directories =
         directories::all(conn, site_id)?.iter().map(super::directories::spec_of).collect::<Result<Vec<_>, _>>()?;
     let mut one_to_one = Vec::new();
-    for row in mappings::for_snapshot(conn, site_id)? {
+    mappings::for_snapshot(conn, site_id, |row| {
         let password = match (secrets, &row.password_enc) {
             (Some(keys), Some(blob)) => Some(
                 keys.decrypt(SecretKind::OneToOne, blob).map_err(|e| corrupt(format!("mapping {}: {e}", row.id)))?,
@@ -52,7 +52,8 @@ pub fn load(
             has_password: row.password_enc.is_some(),
             expires_at: row.expires_at,
         });
-    }
+        Ok::<_, ApiError>(())
+    })?;
     let mut many = Vec::new();
     for row in many_to_one::all(conn, site_id)? {
         let password = match (secrets, &row.password_enc) {

@@ -1,4 +1,5 @@
 use diesel::dsl::now;
+use diesel::pg::PgRowByRowLoadingMode;
 use diesel::prelude::*;
 use time::OffsetDateTime;
 
@@ -170,8 +171,14 @@ pub struct SnapshotRow {
     pub not_after: OffsetDateTime,
 }
 
-pub fn for_snapshot(conn: &mut PgConnection, site_id: i64) -> QueryResult<Vec<SnapshotRow>> {
-    mappings::table
+/// Hands each row to `each` as PostgreSQL sends it (libpq's single-row mode): a site of 100,000
+/// mappings is never held twice, once as the driver's result and once as the caller's values.
+pub fn for_snapshot<E: From<diesel::result::Error>>(
+    conn: &mut PgConnection,
+    site_id: i64,
+    mut each: impl FnMut(SnapshotRow) -> Result<(), E>,
+) -> Result<(), E> {
+    let rows = mappings::table
         .filter(mappings::site_id.eq(site_id))
         .order(mappings::id)
         .select((
@@ -190,7 +197,11 @@ pub fn for_snapshot(conn: &mut PgConnection, site_id: i64) -> QueryResult<Vec<Sn
             mappings::not_before,
             mappings::not_after,
         ))
-        .load(conn)
+        .load_iter::<SnapshotRow, PgRowByRowLoadingMode>(conn)?;
+    for row in rows {
+        each(row?)?;
+    }
+    Ok(())
 }
 
 /// Every site's mapping of one certificate, with the site's name (to filter by a token's sites).
