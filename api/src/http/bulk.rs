@@ -26,6 +26,9 @@ pub const BULK_BODY_LIMIT: usize = 512 * 1024 * 1024;
 const MAX_LINE: usize = 1024 * 1024;
 /// Enough to fix a batch from; the count of the rest is reported too.
 const MAX_REPORTED_ERRORS: usize = 1_000;
+/// From this many rows an import refreshes the planner's statistics itself (a fraction of a second)
+/// rather than leave lookups planned for the table as it was until autovacuum comes by.
+const ANALYZE_FROM: usize = 10_000;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(bulk_create);
@@ -243,6 +246,12 @@ pub async fn bulk_create(
         Ok(BulkResult { site_id, created, revision })
     })
     .await?;
+    if result.created >= ANALYZE_FROM {
+        // The rows are committed either way; stale statistics only make lookups slower.
+        if let Err(e) = db::run(&state.pool, |conn| Ok(q::analyze(conn)?)).await {
+            tracing::warn!(error = %e, "could not refresh the mappings statistics after a bulk import");
+        }
+    }
     Ok(HttpResponse::Created().json(result))
 }
 

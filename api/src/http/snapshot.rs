@@ -7,8 +7,8 @@ use super::caller::Caller;
 use super::many_to_one::{mode_of, rules_of};
 use super::problem::ApiError;
 use super::sites::{require_site, spec_of};
-use crate::domain::certificate::Certificate;
 use crate::domain::names::UserName;
+use crate::render::snapshot::{CertificateFacts, StoredCertificate};
 use crate::render::{ManyToOne, OneToOne, SiteSnapshot};
 use crate::secrets::{SecretKeys, SecretKind};
 
@@ -26,24 +26,34 @@ pub fn load(
     let directories =
         directories::all(conn, site_id)?.iter().map(super::directories::spec_of).collect::<Result<Vec<_>, _>>()?;
     let mut one_to_one = Vec::new();
-    for row in mappings::all(conn, site_id)? {
+    mappings::for_snapshot(conn, site_id, |row| {
         let password = match (secrets, &row.password_enc) {
             (Some(keys), Some(blob)) => Some(
                 keys.decrypt(SecretKind::OneToOne, blob).map_err(|e| corrupt(format!("mapping {}: {e}", row.id)))?,
             ),
             _ => None,
         };
+        let facts = CertificateFacts {
+            sha1: row.sha1,
+            sha256: row.sha256,
+            spki_sha256: row.spki_sha256,
+            subject: row.subject,
+            issuer: row.issuer,
+            serial: row.serial,
+            not_before: row.not_before,
+            not_after: row.not_after,
+        };
         one_to_one.push(OneToOne {
             id: row.id,
             user_name: UserName::parse(&row.user_name).map_err(|_| corrupt(format!("mapping {} user", row.id)))?,
             enabled: row.enabled,
-            certificate: Certificate::from_der(&row.certificate)
-                .map_err(|_| corrupt(format!("mapping {} certificate", row.id)))?,
+            certificate: StoredCertificate::new(row.certificate, facts),
             password,
             has_password: row.password_enc.is_some(),
             expires_at: row.expires_at,
         });
-    }
+        Ok::<_, ApiError>(())
+    })?;
     let mut many = Vec::new();
     for row in many_to_one::all(conn, site_id)? {
         let password = match (secrets, &row.password_enc) {

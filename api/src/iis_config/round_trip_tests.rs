@@ -10,7 +10,7 @@ use crate::domain::names::{LogonDomain, SiteName, UserName, VirtualPath};
 use crate::domain::resolve::{CertificateField, MatchCriteria, PermissionMode, Rule, SubField};
 use crate::domain::site::{LogonMethod, MappingSettings};
 use crate::render::fixture;
-use crate::render::{iis, IisOptions, ManyToOne, OneToOne, SiteSnapshot};
+use crate::render::{iis, IisOptions, ManyToOne, OneToOne, SiteSnapshot, StoredCertificate};
 
 /// What certmap would store from an imported site, as the renderer sees it (no passwords: the
 /// rendered file carries none unless an admin asked for them).
@@ -30,7 +30,7 @@ pub(crate) fn snapshot(plan: &SitePlan, id: i64, revision: i64) -> SiteSnapshot 
                 id: i as i64 + 1,
                 user_name: o.user_name.clone(),
                 enabled: o.enabled,
-                certificate: o.certificate.clone(),
+                certificate: StoredCertificate::from(&o.certificate),
                 password: None,
                 has_password: false,
                 expires_at: None,
@@ -164,7 +164,7 @@ fn random_site(rng: &mut Rng) -> SiteSnapshot {
             id: id as i64 + 1,
             user_name: user(rng),
             enabled: rng.coin(),
-            certificate: certs[c].clone(),
+            certificate: StoredCertificate::from(&certs[c]),
             password: None,
             has_password: false,
             expires_at: None,

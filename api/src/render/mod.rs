@@ -23,7 +23,7 @@ pub(crate) mod fixture;
 mod realcheck;
 
 pub use options::{GatewayOptions, HaproxyOptions, IisOptions, PowerShellOptions};
-pub use snapshot::{ManyToOne, OneToOne, SiteSnapshot};
+pub use snapshot::{ManyToOne, OneToOne, SiteSnapshot, StoredCertificate};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {

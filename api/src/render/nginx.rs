@@ -34,14 +34,14 @@ use std::fmt::Write as _;
 use super::dn;
 use super::options::{Gateway, GatewayOptions};
 use super::path::{innermost_first, path_regex};
-use super::snapshot::SiteSnapshot;
+use super::snapshot::{OneToOne, SiteSnapshot};
 use super::{refuse_control, RenderError};
 use crate::domain::directory::DirectoryPolicy;
 use crate::domain::resolve::{CertificateField, PermissionMode};
 
 pub fn render(site: &SiteSnapshot, options: &GatewayOptions) -> Result<String, RenderError> {
     let gw = options.validate()?;
-    let mut out = String::new();
+    let mut out = String::with_capacity(capacity(site));
     let w = &mut out;
     let _ = writeln!(w, "# certmap site {} revision {}: include this file inside http {{}}.", site.id, site.revision);
     let _ = writeln!(w, "# The maps must stay at http level; the server block answers on {}.", gw.listen);
@@ -58,7 +58,7 @@ pub fn render(site: &SiteSnapshot, options: &GatewayOptions) -> Result<String, R
 pub fn render_all(sites: &[SiteSnapshot], options: &GatewayOptions) -> Result<String, RenderError> {
     let gw = options.validate()?;
     super::hosts::check_routable(sites, "nginx")?;
-    let mut out = String::new();
+    let mut out = String::with_capacity(sites.iter().map(capacity).sum());
     let w = &mut out;
     let _ = writeln!(w, "# certmap: {} sites: include this file inside http {{}}.", sites.len());
     let _ = writeln!(w, "# The maps must stay at http level; every server block answers on {}.", gw.listen);
@@ -77,14 +77,21 @@ pub fn render_all(sites: &[SiteSnapshot], options: &GatewayOptions) -> Result<St
     Ok(out)
 }
 
+/// About 100 bytes a one-to-one line: sized once rather than regrown, copy by copy, to ~10 MB.
+fn capacity(site: &SiteSnapshot) -> usize {
+    4096 + 100 * site.one_to_one.len()
+}
+
 /// A site's maps and its server block.
 fn site_block(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(), RenderError> {
     if site.id <= 0 {
         return Err(RenderError::unsupported(format!("site id {} in a variable name", site.id)));
     }
     let id = site.id;
-    let (o2o, m2o) = entries(site)?;
-    let needs_dollar = o2o.iter().chain(&m2o).any(|e| e.value.contains('$'));
+    let m2o = many_to_one_entries(site)?;
+    let o2o: &[OneToOne] = if site.mapping.enabled && site.mapping.one_to_one_enabled { &site.one_to_one } else { &[] };
+    let needs_dollar = o2o.iter().any(|o| o.enabled && o.user_name.as_str().contains('$'))
+        || m2o.iter().any(|e| e.value.contains('$'));
     if needs_dollar {
         let _ = writeln!(w, "# A literal \"$\" for account names: nginx reads \"$\" in a map value as a variable.");
         let _ = writeln!(w, "geo $certmap_dollar_{id} {{\n    default \"$\";\n}}\n");
@@ -93,8 +100,17 @@ fn site_block(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(
     let _ = writeln!(w, "# One-to-one: \"\" = mapping disabled (refused), <none> = no mapping, try many-to-one.");
     let _ = writeln!(w, "map $ssl_client_fingerprint $certmap_o2o_{id} {{");
     let _ = writeln!(w, "    default \"<none>\";");
-    for e in &o2o {
-        let _ = writeln!(w, "    {} {};{}", quote(&e.key)?, value(&e.value, id)?, e.note);
+    // Written straight into the output: a site may hold 100,000 of these lines.
+    for o in o2o {
+        w.push_str("    ");
+        push_quoted(w, &o.certificate.info().sha1)?;
+        w.push(' ');
+        if o.enabled {
+            push_value(w, o.user_name.as_str(), id)?;
+            let _ = writeln!(w, "; # one-to-one {}", o.id);
+        } else {
+            let _ = writeln!(w, "\"\"; # one-to-one {} (disabled: refused)", o.id);
+        }
     }
     let _ = writeln!(w, "}}\n");
 
@@ -102,7 +118,11 @@ fn site_block(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(
     let _ = writeln!(w, "map \"$ssl_client_s_dn\\n$ssl_client_i_dn\" $certmap_m2o_{id} {{");
     let _ = writeln!(w, "    default \"\";");
     for e in &m2o {
-        let _ = writeln!(w, "    {} {};{}", quote(&e.key)?, value(&e.value, id)?, e.note);
+        w.push_str("    ");
+        push_quoted(w, &e.key)?;
+        w.push(' ');
+        push_value(w, &e.value, id)?;
+        let _ = writeln!(w, ";{}", e.note);
     }
     let _ = writeln!(w, "}}\n");
 
@@ -121,18 +141,8 @@ struct Entry {
     note: String,
 }
 
-fn entries(site: &SiteSnapshot) -> Result<(Vec<Entry>, Vec<Entry>), RenderError> {
+fn many_to_one_entries(site: &SiteSnapshot) -> Result<Vec<Entry>, RenderError> {
     let m = &site.mapping;
-    let mut o2o = Vec::new();
-    if m.enabled && m.one_to_one_enabled {
-        for o in &site.one_to_one {
-            let (value, note) = match o.enabled {
-                true => (o.user_name.as_str().to_owned(), format!(" # one-to-one {}", o.id)),
-                false => (String::new(), format!(" # one-to-one {} (disabled: refused)", o.id)),
-            };
-            o2o.push(Entry { key: o.certificate.info().sha1.clone(), value, note });
-        }
-    }
     let mut m2o = Vec::new();
     if m.enabled && m.many_to_one_enabled {
         let live = site.many_to_one.iter().filter(|m| m.enabled && !m.rules.is_empty());
@@ -157,7 +167,7 @@ fn entries(site: &SiteSnapshot) -> Result<(Vec<Entry>, Vec<Entry>), RenderError>
             m2o.push(Entry { key, value, note });
         }
     }
-    Ok((o2o, m2o))
+    Ok(m2o)
 }
 
 fn server(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(), RenderError> {
@@ -206,23 +216,44 @@ fn location_body(w: &mut String, id: i64, policy: &DirectoryPolicy, gw: &Gateway
 /// back into `\` and `"`. Control characters have no faithful spelling (`\n` would be read as a
 /// line break), so they are refused.
 pub(crate) fn quote(s: &str) -> Result<String, RenderError> {
-    refuse_control("a string", s)?;
     let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        if matches!(c, '\\' | '"') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
+    push_quoted(&mut out, s)?;
     Ok(out)
+}
+
+fn push_quoted(out: &mut String, s: &str) -> Result<(), RenderError> {
+    push_escaped(out, s, None)
 }
 
 /// A map value: quoted like [`quote`], and `$` spelled as the site's dollar variable because nginx
 /// expands variables in map values.
-fn value(s: &str, id: i64) -> Result<String, RenderError> {
-    Ok(quote(s)?.replace('$', &format!("${{certmap_dollar_{id}}}")))
+fn push_value(out: &mut String, s: &str, id: i64) -> Result<(), RenderError> {
+    push_escaped(out, s, Some(id))
+}
+
+fn push_escaped(out: &mut String, s: &str, dollar_of_site: Option<i64>) -> Result<(), RenderError> {
+    refuse_control("a string", s)?;
+    out.push('"');
+    // Every special character is ASCII, so the runs between them are copied whole.
+    let mut run = 0;
+    for (i, b) in s.bytes().enumerate() {
+        match (b, dollar_of_site) {
+            (b'\\' | b'"', _) => {
+                out.push_str(&s[run..i]);
+                out.push('\\');
+                run = i;
+            }
+            (b'$', Some(id)) => {
+                out.push_str(&s[run..i]);
+                let _ = write!(out, "${{certmap_dollar_{id}}}");
+                run = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push_str(&s[run..]);
+    out.push('"');
+    Ok(())
 }
 
 #[cfg(test)]
@@ -288,8 +319,12 @@ mod tests {
 
     #[test]
     fn dollar_in_values_becomes_the_geo_variable() {
-        assert_eq!(value("svc$", 7).unwrap(), "\"svc${certmap_dollar_7}\"");
-        assert_eq!(value("a\\$\"", 7).unwrap(), "\"a\\\\${certmap_dollar_7}\\\"\"");
+        let value = |s: &str| {
+            let mut out = String::new();
+            push_value(&mut out, s, 7).map(|()| out)
+        };
+        assert_eq!(value("svc$").unwrap(), "\"svc${certmap_dollar_7}\"");
+        assert_eq!(value("a\\$\"").unwrap(), "\"a\\\\${certmap_dollar_7}\\\"\"");
         let out = render(&fixture::hostile(), &opts()).unwrap();
         assert!(out.contains("geo $certmap_dollar_7 {\n    default \"$\";\n}"));
         assert!(out.contains("\"svc${certmap_dollar_7}\""), "{out}");
@@ -341,7 +376,7 @@ mod tests {
         let alice = "CN=alice,OU=Staff,O=Contoso\nCN=Contoso Test CA,O=Contoso";
         let bob = "CN=bob,OU=Contractors,O=Contoso\nCN=Contoso Test CA,O=Contoso";
         let carol = "CN=carol,OU=Staff,O=Contoso\nCN=\\C3\\89vil CA,O=Ca$h {\\\"Corp\\\"}\\, Inc\\; \\<&\\> 'x' %{HOME} \\\\ back";
-        let (_, m2o) = entries(&fixture::site()).unwrap();
+        let m2o = many_to_one_entries(&fixture::site()).unwrap();
         let key = |i: usize| m2o[i].key.strip_prefix('~').unwrap().to_owned();
         let (deny, allow) = (key(0), key(1));
         let cases = [
@@ -374,7 +409,7 @@ mod tests {
             "Ca$h {\"Corp\"}, Inc; <&> 'x' %{HOME} \\ back",
             true,
         )];
-        let (_, m2o) = entries(&site).unwrap();
+        let m2o = many_to_one_entries(&site).unwrap();
         let re = m2o[1].key.strip_prefix('~').unwrap();
         assert_eq!(realcheck::pcre_matches(re, carol), Some(true), "{re}");
         assert_eq!(realcheck::pcre_matches(re, alice), Some(false), "{re}");

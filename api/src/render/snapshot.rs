@@ -1,7 +1,11 @@
 //! Everything a renderer may use about one site, already validated and in a stable order, so the
 //! same revision always renders the same bytes.
 
-use crate::domain::certificate::Certificate;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use time::OffsetDateTime;
+
+use crate::domain::certificate::{Certificate, Validity};
 use crate::domain::directory::DirectorySpec;
 use crate::domain::names::{Hostname, SiteName, UserName};
 use crate::domain::resolve::{PermissionMode, Rule};
@@ -28,7 +32,7 @@ pub struct OneToOne {
     pub id: i64,
     pub user_name: UserName,
     pub enabled: bool,
-    pub certificate: Certificate,
+    pub certificate: StoredCertificate,
     /// Present only when an admin asked for secrets; renderers otherwise leave a placeholder.
     pub password: Option<Password>,
     /// Whether a password is stored at all (so a renderer can say "set it" or "none stored").
@@ -48,4 +52,98 @@ pub struct ManyToOne {
     pub password: Option<Password>,
     pub has_password: bool,
     pub rules: Vec<Rule>,
+}
+
+/// A mapped certificate as certmap stored it: the DER and the facts read from it when it was
+/// parsed on the way in. A site of 100,000 mappings is read on every render and snapshot; parsing
+/// every certificate again each time would cost more than everything else together.
+#[derive(Debug, Clone)]
+pub struct StoredCertificate {
+    der: Vec<u8>,
+    facts: CertificateFacts,
+}
+
+/// The parts of [`crate::domain::certificate::CertificateInfo`] that are stored with a mapping.
+#[derive(Debug, Clone)]
+pub struct CertificateFacts {
+    pub sha1: String,
+    pub sha256: String,
+    pub spki_sha256: String,
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+impl StoredCertificate {
+    /// `facts` must be what [`Certificate`] found in `der` when it was stored.
+    pub fn new(der: Vec<u8>, facts: CertificateFacts) -> Self {
+        Self { der, facts }
+    }
+
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    pub fn info(&self) -> &CertificateFacts {
+        &self.facts
+    }
+
+    /// Standard base64 of the DER with padding, on one line: the form IIS stores.
+    pub fn iis_form(&self) -> String {
+        STANDARD.encode(&self.der)
+    }
+
+    pub fn validity_at(&self, now: OffsetDateTime) -> Validity {
+        if now < self.facts.not_before {
+            Validity::NotYetValid
+        } else if now > self.facts.not_after {
+            Validity::Expired
+        } else {
+            Validity::Valid
+        }
+    }
+}
+
+impl From<&Certificate> for StoredCertificate {
+    fn from(cert: &Certificate) -> Self {
+        let i = cert.info();
+        Self::new(
+            cert.der().to_vec(),
+            CertificateFacts {
+                sha1: i.sha1.clone(),
+                sha256: i.sha256.clone(),
+                spki_sha256: i.spki_sha256.clone(),
+                subject: i.subject.clone(),
+                issuer: i.issuer.clone(),
+                serial: i.serial.clone(),
+                not_before: i.not_before,
+                not_after: i.not_after,
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::fixture;
+
+    #[test]
+    fn stored_certificate_answers_as_the_parsed_one() {
+        let cert = fixture::cert(fixture::ALICE);
+        let stored = StoredCertificate::from(&cert);
+        assert_eq!(stored.der(), cert.der());
+        assert_eq!(stored.iis_form(), cert.iis_form());
+        assert_eq!(stored.info().sha1, cert.info().sha1);
+        for now in [
+            cert.info().not_before - time::Duration::SECOND,
+            cert.info().not_before,
+            cert.info().not_after,
+            cert.info().not_after + time::Duration::SECOND,
+        ] {
+            assert_eq!(stored.validity_at(now), cert.validity_at(now), "{now}");
+        }
+    }
 }

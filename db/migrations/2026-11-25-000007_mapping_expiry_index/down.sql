@@ -1,0 +1,1 @@
+DROP INDEX mappings_site_expires_at;
