@@ -53,7 +53,11 @@ pub const API_PREFIX: &str = "/api/v1";
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz).service(health::readyz).configure(metrics::routes).service(
+        // actix tries routes in order, matching each pattern: the routes gateways call on every
+        // request come first.
         scope::scope(API_PREFIX)
+            .configure(authorize::routes)
+            .configure(gateway_snapshot::routes)
             .configure(sites::routes)
             .configure(directories::routes)
             .configure(mappings::routes)
@@ -62,8 +66,6 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(resolve::routes)
             .configure(config::routes)
             .configure(all_sites_config::routes)
-            .configure(authorize::routes)
-            .configure(gateway_snapshot::routes)
             .configure(lint::routes)
             .configure(iis_import::routes)
             .configure(audit::routes),
