@@ -144,6 +144,11 @@ impl GatewayCache {
 
     /// The site, from memory when nothing says it changed; 404 when it does not exist.
     pub async fn view(&self, pool: &PgPool, site_id: i64) -> Result<Arc<SiteView>, ApiError> {
+        let _release = Release(self, site_id);
+        self.view_in(pool, site_id).await
+    }
+
+    async fn view_in(&self, pool: &PgPool, site_id: i64) -> Result<Arc<SiteView>, ApiError> {
         let slot = self.slot(site_id);
         if let Some(view) = self.current(&slot) {
             self.metrics.hits.inc();
@@ -277,6 +282,15 @@ impl GatewayCache {
         clients.clear();
     }
 
+    /// Drops the site's slot if it holds no view and nobody else holds it: any client may name
+    /// any id, so slots must not outlive the requests that made them unless they cache something.
+    fn release(&self, site_id: i64) {
+        let mut slots = lock(&self.slots);
+        if slots.get(&site_id).is_some_and(|s| Arc::strong_count(s) == 1 && lock(&s.view).is_none()) {
+            slots.remove(&site_id);
+        }
+    }
+
     fn forget(&self, site_id: i64) {
         lock(&self.slots).remove(&site_id);
         lock(&self.names).retain(|_, id| *id != site_id);
@@ -324,7 +338,16 @@ impl GatewayCache {
     /// Holds the request while `look` finds the resource unchanged, until a change to the site
     /// (or to any site, for `None`) makes it look again, or `wait` ends. Over the cap on waiting
     /// requests, answers at once.
-    pub async fn long_poll<T, F, Fut>(&self, site: Option<i64>, wait: Duration, mut look: F) -> Result<T, ApiError>
+    pub async fn long_poll<T, F, Fut>(&self, site: Option<i64>, wait: Duration, look: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Look<T>, ApiError>>,
+    {
+        let _release = site.map(|id| Release(self, id));
+        self.long_poll_in(site, wait, look).await
+    }
+
+    async fn long_poll_in<T, F, Fut>(&self, site: Option<i64>, wait: Duration, mut look: F) -> Result<T, ApiError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Look<T>, ApiError>>,
@@ -364,6 +387,16 @@ impl GatewayCache {
     }
 }
 
+/// Releases a site's slot when the request that took it ends, however it ends (a client that
+/// hangs up drops the request mid-way).
+struct Release<'a>(&'a GatewayCache, i64);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.release(self.1);
+    }
+}
+
 /// A place among the capped number of waiting long-polls, given back when dropped.
 struct LongPollSeat<'a>(&'a GatewayCache);
 
@@ -397,6 +430,35 @@ mod tests {
         let cache = GatewayCache::new(10, CacheMetrics::default());
         cache.set_listening(true);
         cache
+    }
+
+    #[tokio::test]
+    async fn refused_long_polls_leave_no_slot_behind() {
+        let cache = cache();
+        for site_id in 0..1000 {
+            let refused = cache
+                .long_poll(Some(site_id), Duration::ZERO, || async {
+                    Err::<Look<()>, _>(ApiError::NotFound { what: "site" })
+                })
+                .await;
+            assert!(refused.is_err());
+        }
+        assert_eq!(lock(&cache.slots).len(), 0, "ids nobody may read must not grow the cache");
+    }
+
+    #[tokio::test]
+    async fn a_long_poll_given_up_by_its_client_leaves_no_slot_behind() {
+        let cache = cache();
+        {
+            let poll =
+                cache.long_poll(Some(7), MAX_WAIT, || async { Ok(Look::Unchanged { answer: (), recheck_at: None }) });
+            tokio::pin!(poll);
+            // Once it waits, the client hangs up.
+            assert!(futures_util::FutureExt::now_or_never(poll.as_mut()).is_none());
+            assert_eq!(lock(&cache.slots).len(), 1);
+        }
+        assert_eq!(lock(&cache.slots).len(), 0);
+        assert_eq!(cache.long_polls.load(Ordering::Acquire), 0, "its seat is given back");
     }
 
     #[tokio::test]
