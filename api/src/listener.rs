@@ -13,19 +13,34 @@ use crate::http::gateway_cache::GatewayCache;
 
 const SITES: &str = "certmap_sites";
 const API_CLIENTS: &str = "certmap_api_clients";
+/// How often the connection must prove it is alive. A server gone without a word (a failover, a
+/// dropped route, a frozen host) sends no error: without asking, the listener would go on
+/// believing it hears every change while the cache trusted what it no longer hears about, for the
+/// hours TCP takes to give up.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+enum Lost {
+    #[error(transparent)]
+    Database(#[from] tokio_postgres::Error),
+    #[error("PostgreSQL did not answer within {} s", .0.as_secs_f32())]
+    Silent(Duration),
+}
 
 /// Runs until the task is dropped.
 pub async fn listen(url: String, cache: Arc<GatewayCache>) {
-    let config = match url.parse::<tokio_postgres::Config>() {
-        Ok(config) => config,
+    match url.parse::<tokio_postgres::Config>() {
+        Ok(config) => listen_every(config, cache, HEARTBEAT).await,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the database URL for change announcements; every cached site is confirmed with the database each second instead");
-            return;
         }
-    };
+    }
+}
+
+async fn listen_every(config: tokio_postgres::Config, cache: Arc<GatewayCache>, heartbeat: Duration) {
     let mut failures = 0u32;
     loop {
-        match hear(&config, &cache).await {
+        match hear(&config, &cache, heartbeat).await {
             Ok(()) => failures = 0,
             Err(e) => {
                 failures = failures.saturating_add(1);
@@ -45,8 +60,9 @@ fn backoff(failures: u32) -> Duration {
     full / 2 + full.mul_f64(f64::from(nanos % 1000) / 2000.0)
 }
 
-async fn hear(config: &tokio_postgres::Config, cache: &GatewayCache) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
+async fn hear(config: &tokio_postgres::Config, cache: &GatewayCache, heartbeat: Duration) -> Result<(), Lost> {
+    let connect = tokio::time::timeout(heartbeat, config.connect(NoTls));
+    let (client, mut connection) = connect.await.map_err(|_| Lost::Silent(heartbeat))??;
     let mut messages = stream::poll_fn(move |cx| connection.poll_message(cx));
     let statement = format!("LISTEN {SITES}; LISTEN {API_CLIENTS}");
     {
@@ -58,7 +74,7 @@ async fn hear(config: &tokio_postgres::Config, cache: &GatewayCache) -> Result<(
                 done = &mut listen => { done?; break; }
                 message = messages.next() => match message {
                     Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(e),
+                    Some(Err(e)) => return Err(e.into()),
                     None => return Ok(()),
                 },
             }
@@ -66,7 +82,27 @@ async fn hear(config: &tokio_postgres::Config, cache: &GatewayCache) -> Result<(
     }
     cache.set_listening(true);
     tracing::info!("hearing site changes from PostgreSQL");
-    while let Some(message) = messages.next().await {
+    let client = Arc::new(client);
+    let alive = {
+        let client = client.clone();
+        async move {
+            loop {
+                tokio::time::sleep(heartbeat).await;
+                match tokio::time::timeout(heartbeat, client.simple_query("")).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Lost::Database(e),
+                    Err(_) => return Lost::Silent(heartbeat),
+                }
+            }
+        }
+    };
+    tokio::pin!(alive);
+    loop {
+        let message = tokio::select! {
+            lost = &mut alive => return Err(lost),
+            message = messages.next() => message,
+        };
+        let Some(message) = message else { return Ok(()) };
         if let AsyncMessage::Notification(n) = message? {
             match (n.channel(), parse(n.payload())) {
                 (API_CLIENTS, _) => cache.clients_changed(),
@@ -75,8 +111,6 @@ async fn hear(config: &tokio_postgres::Config, cache: &GatewayCache) -> Result<(
             }
         }
     }
-    drop(client);
-    Ok(())
 }
 
 /// `id:revision`, or `id:deleted`.
@@ -100,6 +134,93 @@ mod tests {
         assert_eq!(parse("12"), None);
         assert_eq!(parse("x:1"), None);
         assert_eq!(parse("1:x"), None);
+    }
+
+    /// Between the listener and PostgreSQL over a Unix socket; once frozen it passes nothing on
+    /// and closes nothing, as a server that vanished without a word.
+    struct Proxy {
+        config: tokio_postgres::Config,
+        frozen: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl Proxy {
+        async fn start(target: &tokio_postgres::Config) -> Self {
+            use tokio_postgres::config::Host;
+            let port = target.get_ports().first().copied().unwrap_or(5432);
+            let host = target.get_hosts().first().cloned().expect("the test database names a host");
+            let dir = certmap_db::testdb::scratch_dir("listener-proxy");
+            std::fs::create_dir_all(&dir).unwrap();
+            let listener = tokio::net::UnixListener::bind(dir.join(format!(".s.PGSQL.{port}"))).unwrap();
+            let frozen = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let gate = frozen.clone();
+            tokio::spawn(async move {
+                loop {
+                    let (client, _) = listener.accept().await.unwrap();
+                    let server: Box<dyn Stream> = match &host {
+                        Host::Unix(path) => Box::new(
+                            tokio::net::UnixStream::connect(path.join(format!(".s.PGSQL.{port}"))).await.unwrap(),
+                        ),
+                        Host::Tcp(name) => {
+                            Box::new(tokio::net::TcpStream::connect((name.as_str(), port)).await.unwrap())
+                        }
+                    };
+                    let (client_read, client_write) = tokio::io::split(client);
+                    let (server_read, server_write) = tokio::io::split(server);
+                    tokio::spawn(pass(client_read, server_write, gate.clone()));
+                    tokio::spawn(pass(server_read, client_write, gate.clone()));
+                }
+            });
+            let mut config = tokio_postgres::Config::new();
+            config.host_path(&dir).port(port).user(target.get_user().unwrap_or("postgres"));
+            config.dbname(target.get_dbname().unwrap_or("postgres"));
+            if let Some(password) = target.get_password() {
+                config.password(password);
+            }
+            Self { config, frozen }
+        }
+    }
+
+    trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+    impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Stream for T {}
+
+    async fn pass(
+        mut from: impl tokio::io::AsyncRead + Unpin,
+        mut to: impl tokio::io::AsyncWrite + Unpin,
+        frozen: Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buf = [0u8; 8192];
+        while let Ok(n @ 1..) = from.read(&mut buf).await {
+            if frozen.load(std::sync::atomic::Ordering::Acquire) {
+                // Holds both ends open and answers nothing.
+                std::future::pending::<()>().await;
+            }
+            if to.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn until(what: &str, condition: impl Fn() -> bool) {
+        for _ in 0..1000 {
+            if condition() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("never {what}");
+    }
+
+    #[tokio::test]
+    async fn a_server_gone_silent_is_noticed() {
+        let database = certmap_db::testdb::server().create_database();
+        let proxy = Proxy::start(&database.url().parse().unwrap()).await;
+        let cache = Arc::new(GatewayCache::new(1, crate::http::metrics::CacheMetrics::default()));
+        let listener = tokio::spawn(listen_every(proxy.config.clone(), cache.clone(), Duration::from_millis(200)));
+        until("listening", || cache.is_listening()).await;
+        proxy.frozen.store(true, std::sync::atomic::Ordering::Release);
+        until("noticed that nothing is heard any more", || !cache.is_listening()).await;
+        listener.abort();
     }
 
     #[test]

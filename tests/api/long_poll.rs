@@ -260,3 +260,38 @@ async fn rendered_config_can_be_long_polled_too() {
     assert_eq!(answer.status, 200);
     assert!(!answer.text().contains(alice["sha1"].as_str().unwrap()), "alice left the map");
 }
+
+#[actix_web::test]
+async fn held_config_requests_wake_when_a_mapping_expires() {
+    use time::format_description::well_known::Rfc3339;
+    let app = TestApp::spawn().await;
+    let ca = TestCa::new("Contoso CA");
+    let site = app
+        .site(json!({"name": "Portal", "hostnames": ["portal.contoso.com"], "certificate_mapping": {"enabled": true}}))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    app.secured_directory(site, "/secure").await;
+    // Expires while the requests below are held; nothing else changes the site.
+    let soon = (time::OffsetDateTime::now_utc() + time::Duration::seconds(3)).format(&Rfc3339).unwrap();
+    let bob = app
+        .mapping(site, json!({"certificate": ca.client("bob").pem, "user_name": "CONTOSO\\bob", "expires_at": soon}))
+        .await;
+    let bob = bob["sha1"].as_str().unwrap();
+    let options = "?upstream=http://127.0.0.1:9000";
+    let (one, all) = (format!("/api/v1/sites/{site}/config/nginx{options}"), format!("/api/v1/config/nginx{options}"));
+    let (first_one, first_all) = join(app.get(&one), app.get(&all)).await;
+    assert!(first_one.text().contains(bob), "{}", first_one.text());
+    assert!(first_all.text().contains(bob), "{}", first_all.text());
+    let (tag_one, tag_all) = (first_one.header("etag").unwrap(), first_all.header("etag").unwrap());
+    // Longer than the harness's 30 s client timeout: only a request woken by the expiry answers.
+    let (held_one, held_all) = join(
+        app.request(Method::GET, &format!("{one}&wait=60"), &[("if-none-match", tag_one)], None),
+        app.request(Method::GET, &format!("{all}&wait=60"), &[("if-none-match", tag_all)], None),
+    )
+    .await;
+    for (held, path) in [(held_one, &one), (held_all, &all)] {
+        assert_eq!(held.status, 200, "{path}: the expiry is a change, not a 304 at the end of the wait");
+        assert!(!held.text().contains(bob), "{path}: bob left the map");
+    }
+}

@@ -118,7 +118,12 @@ pub async fn all_sites_config(
                         .collect::<Result<Vec<Version>, ApiError>>()?;
                     let tag = etag(&versions, format.as_str(), &query_string);
                     if !secrets && none_match(&headers, &tag) {
-                        return Ok(Err(tag));
+                        let mut next_expiry = None;
+                        for &(site_id, _, _) in &versions {
+                            next_expiry =
+                                mappings::next_expiry(conn, site_id, now)?.into_iter().chain(next_expiry).min();
+                        }
+                        return Ok(Err((tag, next_expiry)));
                     }
                     let keys = secrets.then_some(&state2.secrets);
                     let mut snapshots = Vec::with_capacity(versions.len());
@@ -138,7 +143,7 @@ pub async fn all_sites_config(
             })
             .await?;
             let (snapshots, tag) = match loaded {
-                Err(tag) => return Ok(unchanged(tag)),
+                Err((tag, next_expiry)) => return Ok(unchanged(tag, next_expiry)),
                 Ok(found) => found,
             };
             let query = query.clone();

@@ -186,7 +186,8 @@ pub async fn site_config(
                     let retired = certmap_db::queries::mappings::retired_count(conn, site_id, now)?;
                     let tag = etag(site.revision, retired, format.as_str(), &query_string);
                     if !secrets && none_match(&headers, &tag) {
-                        return Ok(Err(tag));
+                        let next_expiry = certmap_db::queries::mappings::next_expiry(conn, site_id, now)?;
+                        return Ok(Err((tag, next_expiry)));
                     }
                     let keys = secrets.then_some(&state2.secrets);
                     let mut snapshot = super::snapshot::load(conn, site_id, &caller, keys)?;
@@ -201,7 +202,7 @@ pub async fn site_config(
             })
             .await?;
             let (snapshot, tag) = match snapshot {
-                Err(tag) => return Ok(unchanged(tag)),
+                Err((tag, next_expiry)) => return Ok(unchanged(tag, next_expiry)),
                 Ok(found) => found,
             };
             let query = query.clone();
@@ -230,10 +231,11 @@ pub(super) fn record_secrets_read(
     record(conn, caller, change)
 }
 
-/// What the client holds is current: a 304 if the wait ends with nothing new.
-pub(super) fn unchanged(tag: String) -> Look<HttpResponse> {
+/// What the client holds is current: a 304 if the wait ends with nothing new. A mapping reaching
+/// its expiry changes the file without any announcement, so a held request looks again then.
+pub(super) fn unchanged(tag: String, next_expiry: Option<OffsetDateTime>) -> Look<HttpResponse> {
     let answer = HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish();
-    Look::Unchanged { answer, recheck_at: None }
+    Look::Unchanged { answer, recheck_at: next_expiry }
 }
 
 /// The rendered file to download; with passwords in it, no ETag, so nothing keeps it as current.

@@ -48,6 +48,9 @@ pub struct GatewayCache {
     slots: Mutex<HashMap<i64, Arc<Slot>>>,
     names: Mutex<HashMap<String, i64>>,
     catalog: Mutex<Option<Catalog>>,
+    /// Moves (under the `catalog` lock) whenever a site comes or goes, so a list read before that
+    /// is not kept.
+    catalog_generation: AtomicU64,
     catalog_loading: tokio::sync::Mutex<()>,
     epoch: AtomicU64,
     listening: AtomicBool,
@@ -57,6 +60,9 @@ pub struct GatewayCache {
     metrics: CacheMetrics,
     /// Registered client certificates by SHA-256, found or not.
     clients: Mutex<HashMap<String, KnownClient>>,
+    /// Moves (under the `clients` lock) at each announced change, so an answer read before it is
+    /// not kept.
+    clients_generation: AtomicU64,
 }
 
 /// What the table said of a certificate, at which epoch and when.
@@ -106,6 +112,7 @@ impl GatewayCache {
             slots: Mutex::default(),
             names: Mutex::default(),
             catalog: Mutex::default(),
+            catalog_generation: AtomicU64::new(0),
             catalog_loading: tokio::sync::Mutex::new(()),
             epoch: AtomicU64::new(0),
             listening: AtomicBool::new(false),
@@ -114,6 +121,7 @@ impl GatewayCache {
             max_long_polls,
             metrics,
             clients: Mutex::default(),
+            clients_generation: AtomicU64::new(0),
         }
     }
 
@@ -136,6 +144,11 @@ impl GatewayCache {
 
     /// The site, from memory when nothing says it changed; 404 when it does not exist.
     pub async fn view(&self, pool: &PgPool, site_id: i64) -> Result<Arc<SiteView>, ApiError> {
+        let _release = Release(self, site_id);
+        self.view_in(pool, site_id).await
+    }
+
+    async fn view_in(&self, pool: &PgPool, site_id: i64) -> Result<Arc<SiteView>, ApiError> {
         let slot = self.slot(site_id);
         if let Some(view) = self.current(&slot) {
             self.metrics.hits.inc();
@@ -198,6 +211,13 @@ impl GatewayCache {
 
     /// Every site's id, in id order.
     pub async fn site_ids(&self, pool: &PgPool) -> Result<Vec<i64>, ApiError> {
+        self.site_ids_with(|| db::run(pool, |conn| Ok(sites::ids(conn)?))).await
+    }
+
+    async fn site_ids_with<Fut>(&self, load: impl FnOnce() -> Fut) -> Result<Vec<i64>, ApiError>
+    where
+        Fut: Future<Output = Result<Vec<i64>, ApiError>>,
+    {
         let fresh = |cache: &Self| {
             lock(&cache.catalog).as_ref().filter(|c| cache.trusted(Some((c.epoch, c.at)))).map(|c| c.ids.clone())
         };
@@ -209,23 +229,45 @@ impl GatewayCache {
             return Ok(ids);
         }
         let epoch = self.epoch.load(Ordering::Acquire);
-        let ids = db::run(pool, |conn| Ok(sites::ids(conn)?)).await?;
-        *lock(&self.catalog) = Some(Catalog { ids: ids.clone(), epoch, at: Instant::now() });
+        let generation = self.catalog_generation.load(Ordering::Acquire);
+        let ids = load().await?;
+        let mut catalog = lock(&self.catalog);
+        // A site announced while the list was read may be missing from it: the list answers this
+        // request but is not kept.
+        if self.catalog_generation.load(Ordering::Acquire) == generation {
+            *catalog = Some(Catalog { ids: ids.clone(), epoch, at: Instant::now() });
+        }
         Ok(ids)
     }
 
     /// The registered API client with this certificate, as the table says now (a removal is
     /// announced, so no replica keeps honouring it).
     pub async fn api_client(&self, pool: &PgPool, sha256: &str) -> Result<Option<ApiClient>, ApiError> {
+        let key = sha256.to_owned();
+        self.api_client_with(sha256, || db::run(pool, move |conn| Ok(api_clients::find(conn, &key)?))).await
+    }
+
+    async fn api_client_with<Fut>(
+        &self,
+        sha256: &str,
+        load: impl FnOnce() -> Fut,
+    ) -> Result<Option<ApiClient>, ApiError>
+    where
+        Fut: Future<Output = Result<Option<ApiClient>, ApiError>>,
+    {
         if let Some(known) = lock(&self.clients).get(sha256) {
             if self.trusted(Some((known.epoch, known.at))) {
                 return Ok(known.client.clone());
             }
         }
         let epoch = self.epoch.load(Ordering::Acquire);
-        let key = sha256.to_owned();
-        let client = db::run(pool, move |conn| Ok(api_clients::find(conn, &key)?)).await?;
+        let generation = self.clients_generation.load(Ordering::Acquire);
+        let client = load().await?;
         let mut clients = lock(&self.clients);
+        // A removal announced while this was read may not be in it: it answers this request only.
+        if self.clients_generation.load(Ordering::Acquire) != generation {
+            return Ok(client);
+        }
         if clients.len() >= MAX_REMEMBERED_CLIENTS {
             clients.clear();
         }
@@ -235,7 +277,18 @@ impl GatewayCache {
 
     /// PostgreSQL announced a change to the registered API clients.
     pub fn clients_changed(&self) {
-        lock(&self.clients).clear();
+        let mut clients = lock(&self.clients);
+        self.clients_generation.fetch_add(1, Ordering::AcqRel);
+        clients.clear();
+    }
+
+    /// Drops the site's slot if it holds no view and nobody else holds it: any client may name
+    /// any id, so slots must not outlive the requests that made them unless they cache something.
+    fn release(&self, site_id: i64) {
+        let mut slots = lock(&self.slots);
+        if slots.get(&site_id).is_some_and(|s| Arc::strong_count(s) == 1 && lock(&s.view).is_none()) {
+            slots.remove(&site_id);
+        }
     }
 
     fn forget(&self, site_id: i64) {
@@ -254,7 +307,8 @@ impl GatewayCache {
             slot.changed.notify_waiters();
         }
         let mut catalog = lock(&self.catalog);
-        if revision.is_none() || catalog.as_ref().is_some_and(|c| c.ids.binary_search(&site_id).is_err()) {
+        if revision.is_none() || catalog.as_ref().is_none_or(|c| c.ids.binary_search(&site_id).is_err()) {
+            self.catalog_generation.fetch_add(1, Ordering::AcqRel);
             *catalog = None;
         }
         drop(catalog);
@@ -284,7 +338,16 @@ impl GatewayCache {
     /// Holds the request while `look` finds the resource unchanged, until a change to the site
     /// (or to any site, for `None`) makes it look again, or `wait` ends. Over the cap on waiting
     /// requests, answers at once.
-    pub async fn long_poll<T, F, Fut>(&self, site: Option<i64>, wait: Duration, mut look: F) -> Result<T, ApiError>
+    pub async fn long_poll<T, F, Fut>(&self, site: Option<i64>, wait: Duration, look: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Look<T>, ApiError>>,
+    {
+        let _release = site.map(|id| Release(self, id));
+        self.long_poll_in(site, wait, look).await
+    }
+
+    async fn long_poll_in<T, F, Fut>(&self, site: Option<i64>, wait: Duration, mut look: F) -> Result<T, ApiError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Look<T>, ApiError>>,
@@ -324,6 +387,16 @@ impl GatewayCache {
     }
 }
 
+/// Releases a site's slot when the request that took it ends, however it ends (a client that
+/// hangs up drops the request mid-way).
+struct Release<'a>(&'a GatewayCache, i64);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.release(self.1);
+    }
+}
+
 /// A place among the capped number of waiting long-polls, given back when dropped.
 struct LongPollSeat<'a>(&'a GatewayCache);
 
@@ -346,5 +419,78 @@ impl Drop for LongPollSeat<'_> {
     fn drop(&mut self) {
         self.0.long_polls.fetch_sub(1, Ordering::AcqRel);
         self.0.metrics.long_polls.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache() -> GatewayCache {
+        let cache = GatewayCache::new(10, CacheMetrics::default());
+        cache.set_listening(true);
+        cache
+    }
+
+    #[tokio::test]
+    async fn refused_long_polls_leave_no_slot_behind() {
+        let cache = cache();
+        for site_id in 0..1000 {
+            let refused = cache
+                .long_poll(Some(site_id), Duration::ZERO, || async {
+                    Err::<Look<()>, _>(ApiError::NotFound { what: "site" })
+                })
+                .await;
+            assert!(refused.is_err());
+        }
+        assert_eq!(lock(&cache.slots).len(), 0, "ids nobody may read must not grow the cache");
+    }
+
+    #[tokio::test]
+    async fn a_long_poll_given_up_by_its_client_leaves_no_slot_behind() {
+        let cache = cache();
+        {
+            let poll =
+                cache.long_poll(Some(7), MAX_WAIT, || async { Ok(Look::Unchanged { answer: (), recheck_at: None }) });
+            tokio::pin!(poll);
+            // Once it waits, the client hangs up.
+            assert!(futures_util::FutureExt::now_or_never(poll.as_mut()).is_none());
+            assert_eq!(lock(&cache.slots).len(), 1);
+        }
+        assert_eq!(lock(&cache.slots).len(), 0);
+        assert_eq!(cache.long_polls.load(Ordering::Acquire), 0, "its seat is given back");
+    }
+
+    #[tokio::test]
+    async fn a_site_announced_while_the_list_loads_is_not_missed() {
+        let cache = cache();
+        let ids = cache
+            .site_ids_with(|| async {
+                // Site 3 commits on another replica after this read's snapshot, before it is kept.
+                cache.announced(3, Some(1));
+                Ok(vec![1, 2])
+            })
+            .await
+            .unwrap();
+        assert_eq!(ids, [1, 2]);
+        let ids = cache.site_ids_with(|| async { Ok(vec![1, 2, 3]) }).await.unwrap();
+        assert_eq!(ids, [1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn a_client_removed_while_it_is_read_is_not_remembered() {
+        let cache = cache();
+        let client = ("gw".to_owned(), "gateway".to_owned(), None);
+        let found = cache
+            .api_client_with("ab", || async {
+                // `certmap api-client remove` commits after this read's snapshot.
+                cache.clients_changed();
+                Ok(Some(client))
+            })
+            .await
+            .unwrap();
+        assert!(found.is_some());
+        let found = cache.api_client_with("ab", || async { Ok(None) }).await.unwrap();
+        assert_eq!(found, None, "a removed client certificate must not keep working");
     }
 }

@@ -295,3 +295,16 @@ pub fn retired_count(conn: &mut PgConnection, site_id: i64, at: OffsetDateTime) 
         .count()
         .get_result(conn)
 }
+
+/// The next instant one of the site's enabled mappings reaches its own expiry, when
+/// [`retired_count`] (and so every rendered ETag) changes by time alone.
+pub fn next_expiry(
+    conn: &mut PgConnection,
+    site_id: i64,
+    after: OffsetDateTime,
+) -> QueryResult<Option<OffsetDateTime>> {
+    mappings::table
+        .filter(mappings::site_id.eq(site_id).and(mappings::enabled.eq(true)).and(mappings::expires_at.gt(after)))
+        .select(diesel::dsl::min(mappings::expires_at))
+        .get_result(conn)
+}
