@@ -167,7 +167,7 @@ pub fn spec_of(row: &Directory) -> Result<DirectorySpec, ApiError> {
     })
 }
 
-fn values_of(spec: &DirectorySpec) -> DirectoryValues {
+pub(super) fn values_of(spec: &DirectorySpec) -> DirectoryValues {
     let p = spec.policy;
     DirectoryValues {
         path: spec.path.as_str().to_owned(),

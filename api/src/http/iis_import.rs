@@ -3,7 +3,7 @@
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use certmap_db::models::{
-    Directory, DirectoryValues, ManyToOne as ManyToOneRow, ManyToOneValues, MappingValues, NewMapping, Site, SiteValues,
+    Directory, ManyToOne as ManyToOneRow, ManyToOneValues, MappingValues, NewMapping, Site, SiteValues,
 };
 use certmap_db::queries::{directories, many_to_one, mappings, sites};
 use certmap_db::PgConnection;
@@ -435,19 +435,6 @@ fn site_change(action: &'static str, id: i64, before: Option<&Site>, after: Opti
     }
 }
 
-fn directory_values(d: &DirectorySpec) -> DirectoryValues {
-    let p = d.policy;
-    DirectoryValues {
-        path: d.path.as_str().to_owned(),
-        require_ssl: p.require_ssl,
-        client_certificates: p.client_certificates.as_str().to_owned(),
-        anonymous_auth: p.anonymous_auth,
-        basic_auth: p.basic_auth,
-        windows_auth: p.windows_auth,
-        digest_auth: p.digest_auth,
-    }
-}
-
 fn directory_json(row: &Directory) -> Option<serde_json::Value> {
     DirectoryBody::try_from(row.clone()).ok().and_then(|b| json(&b))
 }
@@ -460,7 +447,7 @@ fn import_directory(
 ) -> Result<ImportedItem, ApiError> {
     let existing =
         directories::all(conn, site_id)?.into_iter().find(|r| r.path.to_lowercase() == d.path.as_str().to_lowercase());
-    let mut values = directory_values(d);
+    let mut values = super::directories::values_of(d);
     let (row, action) = match existing {
         None => {
             let row = directories::insert(conn, site_id, &values)?;
