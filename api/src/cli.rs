@@ -68,7 +68,7 @@ pub struct PullArgs {
     /// The private key (PEM) of --client-cert.
     #[arg(long, env = "CERTMAP_CLIENT_KEY", requires = "client_cert")]
     pub client_key: Option<PathBuf>,
-    /// The site's numeric id, or its name (looking up a name needs a reader token or better).
+    /// The site's numeric id, or its name (case-insensitive, as IIS compares them).
     #[arg(long, env = "CERTMAP_SITE")]
     pub site: String,
     #[arg(long, value_parser = ["nginx", "haproxy", "haproxy-map", "apache", "iis", "powershell"])]

@@ -106,19 +106,31 @@ impl Server {
         Ok(Self { client, api: format!("{base}/api/v1"), token: credentials.token })
     }
 
-    /// A numeric id as it is; a name looked up in the site list.
+    /// A numeric id as it is; a name looked up in the site list, or (for a gateway token, which
+    /// may not list sites) among the snapshots it may read.
     pub async fn site_id(&self, site: &str) -> Result<i64, Failure> {
         if let Ok(id) = site.parse::<i64>() {
             return Ok(id);
         }
         let url = format!("{}/sites", self.api);
         let (status, _, body) = self.get(&url, &[("name", site)], None, Duration::ZERO).await?;
+        let not_found = || Failure::Fatal(format!("no site named {site:?} (or not one this token may see)"));
         if status == StatusCode::FORBIDDEN {
-            return Err(Failure::Fatal(format!(
-                "this token may not list sites, so --site {site:?} cannot be looked up by name \
-                 (gateway tokens cannot): give the site's numeric id instead ({})",
-                problem(&body)
-            )));
+            let url = format!("{}/snapshot", self.api);
+            let (status, _, body) = self.get(&url, &[], None, Duration::ZERO).await?;
+            if status != StatusCode::OK {
+                return Err(refusal(status, &url, &body));
+            }
+            let all: serde_json::Value =
+                serde_json::from_slice(&body).map_err(|e| Failure::Retry(format!("{url}: not snapshots: {e}")))?;
+            // IIS compares site names case-insensitively, and so does certmap.
+            return all["sites"]
+                .as_array()
+                .and_then(|sites| {
+                    sites.iter().find(|s| s["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(site)))
+                })
+                .and_then(|s| s["site_id"].as_i64())
+                .ok_or_else(not_found);
         }
         if status != StatusCode::OK {
             return Err(refusal(status, &url, &body));
@@ -129,7 +141,7 @@ impl Server {
             .as_array()
             .and_then(|items| items.first())
             .and_then(|site| site["id"].as_i64())
-            .ok_or_else(|| Failure::Fatal(format!("no site named {site:?} (or not one this token may see)")))
+            .ok_or_else(not_found)
     }
 
     /// `GET .../config/{format}`; with an ETag, a 304 (held up to `wait`) when nothing changed.
