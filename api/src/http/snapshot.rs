@@ -27,30 +27,31 @@ pub fn load(
         directories::all(conn, site_id)?.iter().map(super::directories::spec_of).collect::<Result<Vec<_>, _>>()?;
     let mut one_to_one = Vec::new();
     mappings::for_snapshot(conn, site_id, |row| {
+        let m = row.mapping;
         let password = match (secrets, &row.password_enc) {
-            (Some(keys), Some(blob)) => Some(
-                keys.decrypt(SecretKind::OneToOne, blob).map_err(|e| corrupt(format!("mapping {}: {e}", row.id)))?,
-            ),
+            (Some(keys), Some(blob)) => {
+                Some(keys.decrypt(SecretKind::OneToOne, blob).map_err(|e| corrupt(format!("mapping {}: {e}", m.id)))?)
+            }
             _ => None,
         };
         let facts = CertificateFacts {
-            sha1: row.sha1,
-            sha256: row.sha256,
-            spki_sha256: row.spki_sha256,
-            subject: row.subject,
-            issuer: row.issuer,
-            serial: row.serial,
-            not_before: row.not_before,
-            not_after: row.not_after,
+            sha1: m.sha1,
+            sha256: m.sha256,
+            spki_sha256: m.spki_sha256,
+            subject: m.subject,
+            issuer: m.issuer,
+            serial: m.serial,
+            not_before: m.not_before,
+            not_after: m.not_after,
         };
         one_to_one.push(OneToOne {
-            id: row.id,
-            user_name: UserName::parse(&row.user_name).map_err(|_| corrupt(format!("mapping {} user", row.id)))?,
-            enabled: row.enabled,
+            id: m.id,
+            user_name: UserName::parse(&m.user_name).map_err(|_| corrupt(format!("mapping {} user", m.id)))?,
+            enabled: m.enabled,
             certificate: StoredCertificate::new(row.certificate, facts),
             password,
             has_password: row.password_enc.is_some(),
-            expires_at: row.expires_at,
+            expires_at: m.expires_at,
         });
         Ok::<_, ApiError>(())
     })?;

@@ -158,24 +158,15 @@ pub fn page(
     query.order(mappings::id).limit(limit).load(conn)
 }
 
-/// What a site snapshot needs of each mapping: the certificate's DER and the facts parsed from it
-/// when it was stored, so reading a site never parses a certificate again.
-#[derive(Debug, Clone, Queryable)]
+/// What a site snapshot needs of each mapping: what gateways see of it, plus the certificate's DER
+/// and the sealed password, so reading a site never parses a certificate again.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = mappings, check_for_backend(diesel::pg::Pg))]
 pub struct SnapshotRow {
-    pub id: i64,
-    pub user_name: String,
-    pub enabled: bool,
+    #[diesel(embed)]
+    pub mapping: GatewayMapping,
     pub password_enc: Option<Vec<u8>>,
-    pub expires_at: Option<OffsetDateTime>,
     pub certificate: Vec<u8>,
-    pub sha1: String,
-    pub sha256: String,
-    pub spki_sha256: String,
-    pub subject: String,
-    pub issuer: String,
-    pub serial: String,
-    pub not_before: OffsetDateTime,
-    pub not_after: OffsetDateTime,
 }
 
 /// Hands each row to `each` as PostgreSQL sends it (libpq's single-row mode): a site of 100,000
@@ -188,22 +179,7 @@ pub fn for_snapshot<E: From<diesel::result::Error>>(
     let rows = mappings::table
         .filter(mappings::site_id.eq(site_id))
         .order(mappings::id)
-        .select((
-            mappings::id,
-            mappings::user_name,
-            mappings::enabled,
-            mappings::password_enc,
-            mappings::expires_at,
-            mappings::certificate,
-            mappings::sha1,
-            mappings::sha256,
-            mappings::spki_sha256,
-            mappings::subject,
-            mappings::issuer,
-            mappings::serial,
-            mappings::not_before,
-            mappings::not_after,
-        ))
+        .select(SnapshotRow::as_select())
         .load_iter::<SnapshotRow, PgRowByRowLoadingMode>(conn)?;
     for row in rows {
         each(row?)?;
