@@ -51,6 +51,9 @@ async fn every_bad_input_is_refused_and_changes_nothing() {
         (json!({"name": " padded"}), "invalid-site-name", "name"),
         (json!({"name": "a/b"}), "invalid-site-name", "name"),
         (json!({"name": "a?b"}), "invalid-site-name", "name"),
+        // <location path="."> is IIS's server level, not a site.
+        (json!({"name": "."}), "invalid-site-name", "name"),
+        (json!({"name": ".."}), "invalid-site-name", "name"),
         (json!({"name": "x".repeat(256)}), "invalid-site-name", "name"),
         (json!({"name": "ok", "hostnames": ["good.com", "bad host"]}), "invalid-hostname", "hostnames[1]"),
         (json!({"name": "ok", "hostnames": ["a.com", "A.com"]}), "duplicate-hostname", "hostnames[1]"),
