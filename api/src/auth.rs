@@ -229,18 +229,6 @@ impl JwtKeys {
     }
 }
 
-/// `certmap token issue`: signs with the same secret the server verifies with.
-pub fn issue_from_cli(args: &crate::cli::TokenArgs) -> Result<String, crate::startup::StartError> {
-    let ttl = crate::domain::mapping::parse_window(&args.ttl)
-        .map_err(|r| AuthError::Invalid(format!("--ttl: {}", r.message)))?;
-    if ttl <= Duration::ZERO {
-        return Err(AuthError::Invalid("--ttl must be positive".into()).into());
-    }
-    let keys = JwtKeys::load(&AuthConfig::from_env(), &args.data_dir)?;
-    let sites = (!args.sites.is_empty()).then(|| args.sites.clone());
-    Ok(keys.issue(&args.subject, args.role, sites, ttl))
-}
-
 fn describe(e: &jsonwebtoken::errors::Error) -> String {
     use jsonwebtoken::errors::ErrorKind as K;
     match e.kind() {

@@ -1,19 +1,16 @@
 //! certmap: the system of record for IIS client-certificate mappings and the mTLS gateways that
 //! use them.
 
-pub mod api_clients;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod gateway;
 pub mod http;
 pub mod iis_config;
-pub mod lint_command;
-pub mod listener;
 pub mod openapi;
 pub mod pull;
 pub mod render;
-pub mod rotate;
 pub mod secrets;
 pub mod startup;
 pub mod telemetry;

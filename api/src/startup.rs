@@ -19,7 +19,7 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 use crate::auth::JwtKeys;
 use crate::config::{redact, DatabaseSource, ServeConfig};
 use crate::http::extract::{path_config, query_config};
-use crate::http::gateway_cache::GatewayCache;
+use crate::gateway::cache::GatewayCache;
 use crate::http::methods::AllowedMethods;
 use crate::http::problem::ApiError;
 use crate::http::{app_state, routes, AppState};
@@ -152,7 +152,7 @@ impl Application {
             Ok(())
         })?;
         let (server, addr, cache) = started.expect("set when or_close succeeds");
-        let listener = actix_web::rt::spawn(crate::listener::listen(database.url.clone(), cache));
+        let listener = actix_web::rt::spawn(crate::gateway::listener::listen(database.url.clone(), cache));
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         if !addr.ip().is_loopback() && config.tls.is_none() {
             tracing::warn!(%addr, "LISTENING ON A NON-LOOPBACK ADDRESS WITHOUT TLS: tokens and passwords cross the network in clear; pass --tls-cert and --tls-key");

@@ -11,7 +11,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::caller::Caller;
 use super::config::{file_response, options_of, pem_bundle, record_secrets_read, short_hash, unchanged, ConfigQuery};
 use super::etag::none_match;
-use super::gateway_cache::{wait_of, Look};
+use crate::gateway::cache::{wait_of, Look};
 use super::problem::ApiError;
 use super::{db, AppState};
 use crate::render::{self, Format, IisOptions, PowerShellOptions, RenderError, SiteSnapshot};
@@ -128,7 +128,7 @@ pub async fn all_sites_config(
                     let keys = secrets.then_some(&state2.secrets);
                     let mut snapshots = Vec::with_capacity(versions.len());
                     for &(site_id, revision, _) in &versions {
-                        let mut snapshot = super::snapshot::load(conn, site_id, &caller, keys)?;
+                        let mut snapshot = super::render_input::load(conn, site_id, &caller, keys)?;
                         // A mapping past its own expiry is rendered nowhere, whatever the format.
                         snapshot.one_to_one.retain(|m| m.expires_at.is_none_or(|at| now < at));
                         if secrets {

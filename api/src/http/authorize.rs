@@ -2,102 +2,21 @@
 //! client's certificate (or its fingerprint), the site and the original URI, say whether the
 //! request may pass and as whom — with the same decision code as `resolve`.
 
-use actix_web::http::header::HeaderMap;
 use actix_web::http::StatusCode;
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use time::OffsetDateTime;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::caller::{Access, Caller};
 use super::problem::{ApiError, Problem};
-use super::site_view::SiteView;
-use super::{db, AppState};
-use crate::domain::certificate::CertificateInfo;
-use crate::domain::directory::{directory_for, ClientCertificates};
-use crate::domain::mapping::parse_fingerprint;
-use crate::domain::resolve::Decision;
+use super::AppState;
 use crate::domain::violation::Rejection;
+use crate::gateway::authorize::{header, judge, presented, Verdict};
 
 pub const USER_HEADER: &str = "X-Certmap-User";
 pub const MAPPING_HEADER: &str = "X-Certmap-Mapping-Id";
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(authorize);
-}
-
-/// How the client was identified by the gateway.
-enum Presented {
-    None,
-    Certificate(Box<CertificateInfo>),
-    Fingerprint(String),
-}
-
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
-}
-
-fn presented(headers: &HeaderMap) -> Result<Presented, ApiError> {
-    if let Some(text) = header(headers, "X-SSL-Client-Cert") {
-        let cert = super::certificate_input::parse_text(text, "X-SSL-Client-Cert")?.0;
-        return Ok(Presented::Certificate(Box::new(cert.info().clone())));
-    }
-    for name in ["X-SSL-Client-SHA256", "X-SSL-Client-SHA1"] {
-        if let Some(fp) = header(headers, name) {
-            return Ok(Presented::Fingerprint(parse_fingerprint(fp).map_err(|r| r.at(name))?));
-        }
-    }
-    Ok(Presented::None)
-}
-
-enum Verdict {
-    Pass { user: Option<(String, i64)> },
-    CertificateRequired,
-    Refused(String),
-}
-
-fn refusal(decision: &Decision) -> String {
-    match decision {
-        Decision::Denied { name, .. } => format!("denied by many-to-one mapping {name:?}"),
-        Decision::NoMapping { reason } => format!("no mapping: {}", reason.as_str()),
-        _ => String::new(),
-    }
-}
-
-/// From the cached site alone, except for a certificate known only by fingerprint whose answer
-/// depends on many-to-one rules: those need its names, read from the database.
-async fn judge(state: &AppState, site: &SiteView, uri: &str, client: Presented) -> Result<Verdict, ApiError> {
-    let needs =
-        directory_for(uri, &site.directories).map_or(ClientCertificates::Ignore, |d| d.policy.client_certificates);
-    let now = OffsetDateTime::now_utc();
-    let decision = match client {
-        Presented::None if needs == ClientCertificates::Require => return Ok(Verdict::CertificateRequired),
-        _ if needs == ClientCertificates::Ignore => return Ok(Verdict::Pass { user: None }),
-        Presented::None => return Ok(Verdict::Pass { user: None }),
-        Presented::Certificate(info) => site.decide(&info, now),
-        Presented::Fingerprint(fp) => match site.by_fingerprint(&fp) {
-            None if needs == ClientCertificates::Require => {
-                return Ok(Verdict::Refused("no mapping for this fingerprint".into()))
-            }
-            None => return Ok(Verdict::Pass { user: None }),
-            Some(m) => match site.decide_stored(m, now) {
-                Some(decision) => decision,
-                None => {
-                    let (site_id, mapping_id) = (site.id, m.id);
-                    let info =
-                        db::run(&state.pool, move |conn| SiteView::stored_certificate(conn, site_id, mapping_id))
-                            .await?;
-                    site.decide(&info, now)
-                }
-            },
-        },
-    };
-    Ok(match (&decision, needs) {
-        (Decision::OneToOne { mapping_id, user_name } | Decision::ManyToOne { mapping_id, user_name, .. }, _) => {
-            Verdict::Pass { user: Some((user_name.clone(), *mapping_id)) }
-        }
-        (_, ClientCertificates::Require) => Verdict::Refused(refusal(&decision)),
-        _ => Verdict::Pass { user: None },
-    })
 }
 
 fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
@@ -150,7 +69,7 @@ pub async fn authorize(state: web::Data<AppState>, caller: Caller, req: HttpRequ
     let site = state.cache.view_by_key(&state.pool, key).await?;
     caller.check_site(site.name.as_str(), Access::Read)?;
     let uri = header(headers, "X-Original-URI").unwrap_or("/");
-    let verdict = judge(&state, &site, uri, client).await?;
+    let verdict = judge(&state.pool, &site, uri, client).await?;
     Ok(match verdict {
         Verdict::Pass { user: Some((user, id)) } => {
             state.metrics.decided("mapped");

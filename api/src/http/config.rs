@@ -15,7 +15,7 @@ use super::caller::Caller;
 use super::certificate_input::certificate_violation;
 use super::etag::none_match;
 use super::extract::{media_type, read_body, DEFAULT_BODY_LIMIT};
-use super::gateway_cache::{wait_of, Look};
+use crate::gateway::cache::{wait_of, Look};
 use super::problem::ApiError;
 use super::sites::{lock_site_for_write, require_site};
 use super::{db, AppState};
@@ -190,7 +190,7 @@ pub async fn site_config(
                         return Ok(Err((tag, next_expiry)));
                     }
                     let keys = secrets.then_some(&state2.secrets);
-                    let mut snapshot = super::snapshot::load(conn, site_id, &caller, keys)?;
+                    let mut snapshot = super::render_input::load(conn, site_id, &caller, keys)?;
                     // A mapping past its own expiry is rendered nowhere, whatever the format.
                     snapshot.one_to_one.retain(|m| m.expires_at.is_none_or(|at| now < at));
                     if secrets {

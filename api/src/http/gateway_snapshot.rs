@@ -4,157 +4,21 @@
 
 use actix_web::http::header::{self, AcceptEncoding, ContentType, Encoding, Header};
 use actix_web::{get, web, HttpRequest, HttpResponse};
-use aws_lc_rs::digest;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use time::OffsetDateTime;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::caller::{Access, Caller};
-use super::directories::ClientCertificatesBody;
 use super::etag::none_match;
-use super::gateway_cache::{wait_of, Look};
-use super::many_to_one::{PermissionModeBody, RuleBody};
 use super::problem::ApiError;
-use super::site_view::{Document, SiteView};
-use super::sites::{LogonMethodBody, MappingSettingsBody};
 use super::AppState;
-use crate::domain::resolve::PermissionMode;
+use crate::gateway::cache::{wait_of, Look};
+use crate::gateway::document::{self, Snapshot, Snapshots};
+use crate::gateway::site_view::Document;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(site_snapshot).service(all_snapshots);
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DirectoryPolicyBody {
-    pub path: String,
-    pub require_ssl: bool,
-    pub client_certificates: ClientCertificatesBody,
-    pub anonymous_auth: bool,
-    pub basic_auth: bool,
-    pub windows_auth: bool,
-    pub digest_auth: bool,
-    pub ssl_flags: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SnapshotMapping {
-    pub id: i64,
-    pub user_name: String,
-    pub sha1: String,
-    pub sha256: String,
-    pub spki_sha256: String,
-    pub subject: String,
-    pub issuer: String,
-    pub serial: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub not_after: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub expires_at: Option<OffsetDateTime>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SnapshotManyToOne {
-    pub id: i64,
-    pub name: String,
-    pub permission_mode: PermissionModeBody,
-    pub user_name: Option<String>,
-    pub rules: Vec<RuleBody>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Snapshot {
-    pub site_id: i64,
-    pub name: String,
-    pub revision: i64,
-    pub hostnames: Vec<String>,
-    pub certificate_mapping: MappingSettingsBody,
-    /// Sorted by path.
-    pub directories: Vec<DirectoryPolicyBody>,
-    /// Enabled mappings whose certificate and mapping are valid now, sorted by id.
-    pub one_to_one: Vec<SnapshotMapping>,
-    /// Enabled many-to-one mappings in evaluation order (a matching deny wins).
-    pub many_to_one: Vec<SnapshotManyToOne>,
-}
-
-/// The document, how many enabled mappings time alone leaves out (part of the ETag, so a mapping
-/// expiring changes the tag although the revision did not move), and the next instant that count
-/// changes.
-pub fn build(site: &SiteView, now: OffsetDateTime) -> (Snapshot, usize, Option<OffsetDateTime>) {
-    let mut retired = 0;
-    let mut valid_until: Option<OffsetDateTime> = None;
-    let mut one_to_one = Vec::new();
-    for m in site.mappings.iter().filter(|m| m.enabled) {
-        // Certificate bounds are inclusive; a mapping's own expiry is not.
-        let changes = [
-            Some(m.not_before).filter(|&t| t > now),
-            Some(m.not_after + time::Duration::nanoseconds(1)).filter(|&t| t > now),
-            m.expires_at.filter(|&t| t > now),
-        ];
-        valid_until = changes.into_iter().flatten().chain(valid_until).min();
-        if !(m.not_before <= now && now <= m.not_after && m.expires_at.is_none_or(|at| now < at)) {
-            retired += 1;
-            continue;
-        }
-        one_to_one.push(SnapshotMapping {
-            id: m.id,
-            user_name: m.user_name.clone(),
-            sha1: m.sha1.clone(),
-            sha256: m.sha256.clone(),
-            spki_sha256: m.spki_sha256.clone(),
-            subject: m.subject.clone(),
-            issuer: m.issuer.clone(),
-            serial: m.serial.clone(),
-            not_after: m.not_after,
-            expires_at: m.expires_at,
-        });
-    }
-    let many_to_one = site
-        .many_to_one
-        .iter()
-        .filter(|m| m.enabled)
-        .map(|m| SnapshotManyToOne {
-            id: m.id,
-            permission_mode: match m.mode {
-                PermissionMode::Allow => PermissionModeBody::Allow,
-                PermissionMode::Deny => PermissionModeBody::Deny,
-            },
-            user_name: m.user_name.clone(),
-            rules: m.rules.iter().map(RuleBody::from).collect(),
-            name: m.name.clone(),
-        })
-        .collect();
-    let mapping = &site.settings;
-    let snapshot = Snapshot {
-        site_id: site.id,
-        name: site.name.as_str().to_owned(),
-        revision: site.revision,
-        hostnames: site.hostnames.clone(),
-        certificate_mapping: MappingSettingsBody {
-            enabled: mapping.enabled,
-            one_to_one_enabled: mapping.one_to_one_enabled,
-            many_to_one_enabled: mapping.many_to_one_enabled,
-            logon_method: LogonMethodBody::from(mapping.logon_method),
-            default_logon_domain: mapping.default_logon_domain.as_str().to_owned(),
-        },
-        directories: site
-            .directories
-            .iter()
-            .map(|d| DirectoryPolicyBody {
-                path: d.path.as_str().to_owned(),
-                require_ssl: d.policy.require_ssl,
-                client_certificates: d.policy.client_certificates.into(),
-                anonymous_auth: d.policy.anonymous_auth,
-                basic_auth: d.policy.basic_auth,
-                windows_auth: d.policy.windows_auth,
-                digest_auth: d.policy.digest_auth,
-                ssl_flags: d.policy.ssl_flags().to_owned(),
-            })
-            .collect(),
-        one_to_one,
-        many_to_one,
-    };
-    (snapshot, retired, valid_until)
 }
 
 /// With `If-None-Match`: how long to hold the request for a change.
@@ -166,13 +30,6 @@ pub struct WaitQuery {
     /// connection and no thread.
     #[param(maximum = 60)]
     pub wait: Option<u32>,
-}
-
-/// Every snapshot the caller may read.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Snapshots {
-    /// In site id order.
-    pub sites: Vec<Snapshot>,
 }
 
 fn accepts_gzip(req: &HttpRequest) -> bool {
@@ -266,36 +123,13 @@ pub async fn all_snapshots(
     state
         .cache
         .long_poll(None, wait_of(query.wait)?, move || async move {
-            let now = OffsetDateTime::now_utc();
-            let mut docs = Vec::new();
-            for id in state.cache.site_ids(&state.pool).await? {
-                match state.cache.view(&state.pool, id).await {
-                    Ok(view) if caller.sees(view.name.as_str()) => docs.push((id, view.document(now)?)),
-                    // Deleted since the list was read.
-                    Ok(_) | Err(ApiError::NotFound { .. }) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            let mut tags = digest::Context::new(&digest::SHA256);
-            for (id, doc) in &docs {
-                tags.update(format!("{id}:{},", doc.tag).as_bytes());
-            }
-            let tag = format!("\"all-{}\"", &hex::encode(tags.finish())[..32]);
+            let docs = document::visible(&state.cache, &state.pool, |name| caller.sees(name)).await?;
+            let tag = docs.tag();
             if none_match(req.headers(), &tag) {
-                let recheck_at = docs.iter().filter_map(|(_, d)| d.valid_until).min();
-                return Ok(Look::Unchanged { answer: not_modified(&tag), recheck_at });
+                return Ok(Look::Unchanged { answer: not_modified(&tag), recheck_at: docs.valid_until() });
             }
-            let mut body = Vec::with_capacity(docs.iter().map(|(_, d)| d.json.len() + 1).sum::<usize>() + 16);
-            body.extend_from_slice(b"{\"sites\":[");
-            for (i, (_, doc)) in docs.iter().enumerate() {
-                if i > 0 {
-                    body.push(b',');
-                }
-                body.extend_from_slice(&doc.json);
-            }
-            body.extend_from_slice(b"]}");
             Ok(Look::Changed(
-                HttpResponse::Ok().insert_header((header::ETAG, tag)).content_type(ContentType::json()).body(body),
+                HttpResponse::Ok().insert_header((header::ETAG, tag)).content_type(ContentType::json()).body(docs.json()),
             ))
         })
         .await

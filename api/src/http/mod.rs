@@ -1,4 +1,5 @@
-//! The actix-web layer: extraction, errors, and one module per resource. Every route is registered
+//! The actix-web layer: extraction, errors, and one module per resource; the gateway routes'
+//! handlers are here too, their machinery in `crate::gateway`. Every route is registered
 //! through utoipa-actix-web, so no route exists without its OpenAPI operation.
 
 pub mod all_sites_config;
@@ -13,7 +14,6 @@ pub mod db;
 pub mod directories;
 pub mod etag;
 pub mod extract;
-pub mod gateway_cache;
 pub mod gateway_snapshot;
 pub mod health;
 pub mod iis_import;
@@ -24,11 +24,10 @@ pub mod methods;
 pub mod metrics;
 pub mod pagination;
 pub mod problem;
+pub mod render_input;
 pub mod resolve;
 pub mod serde_util;
-pub mod site_view;
 pub mod sites;
-pub mod snapshot;
 
 use std::sync::Arc;
 
@@ -38,6 +37,7 @@ use serde::Serialize;
 use utoipa_actix_web::{scope, service_config::ServiceConfig};
 
 use crate::auth::JwtKeys;
+use crate::gateway::cache::GatewayCache;
 use crate::secrets::SecretKeys;
 
 pub struct AppState {
@@ -45,7 +45,7 @@ pub struct AppState {
     pub secrets: SecretKeys,
     pub auth: JwtKeys,
     pub write_limiter: caller::WriteLimiter,
-    pub cache: Arc<gateway_cache::GatewayCache>,
+    pub cache: Arc<GatewayCache>,
     pub metrics: metrics::Metrics,
 }
 
@@ -96,7 +96,7 @@ pub fn app_state(
     max_long_polls: usize,
 ) -> web::Data<AppState> {
     let metrics = metrics::Metrics::default();
-    let cache = Arc::new(gateway_cache::GatewayCache::new(max_long_polls, metrics.cache.clone()));
+    let cache = Arc::new(GatewayCache::new(max_long_polls, metrics.cache.clone()));
     web::Data::new(AppState {
         pool,
         secrets,

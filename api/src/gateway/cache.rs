@@ -2,7 +2,7 @@
 //! touch the database. A cached site is trusted while nothing says it changed:
 //!
 //! - every change to a site is announced by PostgreSQL on commit (`certmap_sites`, see the
-//!   `site_notify` migration) and heard by [`crate::listener`], whichever replica made it;
+//!   `site_notify` migration) and heard by [`super::listener`], whichever replica made it;
 //! - a change made through this process also moves a local epoch as its response leaves, so the
 //!   caller's next read sees its own write even before the announcement arrives: a site loaded
 //!   before the current epoch costs one revision query to confirm;
@@ -22,10 +22,10 @@ use certmap_db::PgPool;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-use super::db;
-use super::metrics::CacheMetrics;
-use super::problem::ApiError;
 use super::site_view::SiteView;
+use crate::http::db;
+use crate::http::metrics::CacheMetrics;
+use crate::http::problem::ApiError;
 use crate::domain::violation::{Invalid, Rejection};
 
 /// How long a cached site is trusted while change announcements cannot be heard.

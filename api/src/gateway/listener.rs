@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::{stream, StreamExt};
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use crate::http::gateway_cache::GatewayCache;
+use super::cache::GatewayCache;
 
 const SITES: &str = "certmap_sites";
 const API_CLIENTS: &str = "certmap_api_clients";

@@ -8,20 +8,31 @@ use std::path::Path;
 use certmap_db::queries::{many_to_one, mappings};
 use diesel::Connection;
 
+use super::DatabaseArgs;
 use crate::config::{DatabaseSource, SecretConfig};
 use crate::secrets::{SecretKeys, SecretKind};
 use crate::startup::{Database, StartError};
 
-pub struct RotationReport {
-    pub reencrypted: usize,
-    pub already_current: usize,
-    pub new_key_file: bool,
+/// Prints what was done.
+pub fn run(args: &DatabaseArgs) -> Result<(), StartError> {
+    let r = rotate(&args.source(), &args.data_dir, &SecretConfig::from_env())?;
+    if r.new_key_file {
+        println!("generated a new key in secret.key; the previous key is kept in secret.key.old");
+    }
+    println!("re-encrypted {} passwords ({} were already under the current key)", r.reencrypted, r.already_current);
+    Ok(())
+}
+
+struct RotationReport {
+    reencrypted: usize,
+    already_current: usize,
+    new_key_file: bool,
 }
 
 /// With CERTMAP_SECRET_KEY the operator has already put the new key there and the old one in
 /// CERTMAP_SECRET_KEY_OLD; with the key file, a new key is generated and the old one kept in
 /// `secret.key.old`, so a failure half-way leaves every password still decryptable.
-pub fn rotate(source: &DatabaseSource, data_dir: &Path, secrets: &SecretConfig) -> Result<RotationReport, StartError> {
+fn rotate(source: &DatabaseSource, data_dir: &Path, secrets: &SecretConfig) -> Result<RotationReport, StartError> {
     let new_key_file = secrets.key.is_none();
     if new_key_file {
         // Loading first makes sure a current key exists (and is valid) before it is retired.

@@ -1,4 +1,5 @@
-//! A site read whole, in one consistent transaction, as the renderers (and gateways) see it.
+//! A site read whole, in one consistent transaction, as the renderers see it (passwords only when
+//! asked for). Gateways read their sites from `crate::gateway` instead.
 
 use certmap_db::queries::{directories, many_to_one, mappings};
 use certmap_db::PgConnection;

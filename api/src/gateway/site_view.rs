@@ -8,14 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::web::Bytes;
 use certmap_db::models::GatewayMapping;
-use certmap_db::queries::{directories, many_to_one, mappings, sites};
+use certmap_db::queries::{many_to_one, mappings, sites};
 use certmap_db::PgConnection;
 use flate2::write::GzEncoder;
 use time::OffsetDateTime;
 
-use super::many_to_one::{mode_of, rules_of};
-use super::problem::ApiError;
-use super::sites::spec_of;
 use crate::domain::certificate::{Certificate, CertificateInfo};
 use crate::domain::directory::DirectorySpec;
 use crate::domain::names::SiteName;
@@ -23,6 +20,10 @@ use crate::domain::resolve::{
     resolve, resolve_before_rules, Decision, ManyToOneView, OneToOneView, PermissionMode, Rule,
 };
 use crate::domain::site::MappingSettings;
+use crate::http::directories;
+use crate::http::many_to_one::{mode_of, rules_of};
+use crate::http::problem::ApiError;
+use crate::http::sites::spec_of;
 
 pub struct ManyToOneRule {
     pub id: i64,
@@ -67,7 +68,7 @@ impl SiteView {
         };
         let spec = spec_of(&site)?;
         let directories =
-            directories::all(conn, site_id)?.iter().map(super::directories::spec_of).collect::<Result<Vec<_>, _>>()?;
+            certmap_db::queries::directories::all(conn, site_id)?.iter().map(directories::spec_of).collect::<Result<Vec<_>, _>>()?;
         let many_to_one = many_to_one::all(conn, site_id)?
             .iter()
             .map(|row| {
@@ -150,7 +151,7 @@ impl SiteView {
         if let Some(doc) = slot.as_ref().filter(|d| d.valid_until.is_none_or(|until| now < until)) {
             return Ok(doc.clone());
         }
-        let (snapshot, retired, valid_until) = super::gateway_snapshot::build(self, now);
+        let (snapshot, retired, valid_until) = super::document::build(self, now);
         let json = serde_json::to_vec(&snapshot).map_err(|e| ApiError::Internal(format!("snapshot: {e}")))?;
         let doc = Arc::new(Document {
             tag: format!("\"{}-{retired}\"", self.revision),

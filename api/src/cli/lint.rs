@@ -1,13 +1,23 @@
 //! `certmap lint FILE`: the IIS configuration findings without a server or database.
 
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Args;
 use time::OffsetDateTime;
 
-use crate::cli::LintArgs;
 use crate::domain::names::SiteName;
 use crate::iis_config::{self, report, xml::MAX_INPUT_BYTES, Options};
+
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// The configuration file; `-` reads standard input.
+    pub file: PathBuf,
+    /// For a web.config, which names no site: the IIS site it belongs to.
+    #[arg(long)]
+    pub site: Option<String>,
+}
 
 pub fn run(args: &LintArgs) -> ExitCode {
     let name = args.file.display().to_string();

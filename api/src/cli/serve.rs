@@ -1,0 +1,64 @@
+//! `certmap serve`: the HTTP API.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::DatabaseArgs;
+use crate::config::{SecretConfig, ServeConfig};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CERTMAP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "CERTMAP_WORKERS")]
+    pub workers: Option<usize>,
+    /// Writes (POST, PATCH, DELETE) allowed per caller per minute.
+    #[arg(long, env = "CERTMAP_WRITE_RATE", default_value_t = 600)]
+    pub write_rate: u32,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, env = "CERTMAP_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "CERTMAP_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Also accept client certificates from these CAs (PEM); a registered one (`certmap api-client
+    /// add`) authenticates without a token.
+    #[arg(long, env = "CERTMAP_CLIENT_CA", requires = "tls_cert")]
+    pub client_ca: Option<PathBuf>,
+    /// Maximum database connections.
+    #[arg(long, env = "CERTMAP_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+    /// Long-poll requests (`?wait=`) allowed to wait at once; beyond it they are answered at once.
+    #[arg(long, env = "CERTMAP_MAX_LONG_POLLS", default_value_t = 10_000)]
+    pub max_long_polls: usize,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+impl ServeArgs {
+    pub fn config(&self) -> ServeConfig {
+        ServeConfig {
+            listen: self.listen,
+            database: self.database.source(),
+            data_dir: self.database.data_dir.clone(),
+            secrets: SecretConfig::from_env(),
+            auth: crate::auth::AuthConfig::from_env(),
+            writes_per_minute: self.write_rate,
+            workers: self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            db_pool_size: self.db_pool_size,
+            max_long_polls: self.max_long_polls,
+            tls: match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Some(crate::tls::TlsConfig {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    client_ca: self.client_ca.clone(),
+                }),
+                _ => None,
+            },
+        }
+    }
+}

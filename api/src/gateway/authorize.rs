@@ -1,0 +1,90 @@
+//! The per-request decision: which client the gateway presented, and whether it may pass the
+//! path's directory as whom — decided from the cached site, with the same code as `resolve`.
+
+use actix_web::http::header::HeaderMap;
+use certmap_db::PgPool;
+use time::OffsetDateTime;
+
+use super::site_view::SiteView;
+use crate::domain::certificate::CertificateInfo;
+use crate::domain::directory::{directory_for, ClientCertificates};
+use crate::domain::mapping::parse_fingerprint;
+use crate::domain::resolve::Decision;
+use crate::http::db;
+use crate::http::problem::ApiError;
+
+/// How the client was identified by the gateway.
+pub enum Presented {
+    None,
+    Certificate(Box<CertificateInfo>),
+    Fingerprint(String),
+}
+
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+pub fn presented(headers: &HeaderMap) -> Result<Presented, ApiError> {
+    if let Some(text) = header(headers, "X-SSL-Client-Cert") {
+        let cert = crate::http::certificate_input::parse_text(text, "X-SSL-Client-Cert")?.0;
+        return Ok(Presented::Certificate(Box::new(cert.info().clone())));
+    }
+    for name in ["X-SSL-Client-SHA256", "X-SSL-Client-SHA1"] {
+        if let Some(fp) = header(headers, name) {
+            return Ok(Presented::Fingerprint(parse_fingerprint(fp).map_err(|r| r.at(name))?));
+        }
+    }
+    Ok(Presented::None)
+}
+
+pub enum Verdict {
+    Pass { user: Option<(String, i64)> },
+    CertificateRequired,
+    Refused(String),
+}
+
+fn refusal(decision: &Decision) -> String {
+    match decision {
+        Decision::Denied { name, .. } => format!("denied by many-to-one mapping {name:?}"),
+        Decision::NoMapping { reason } => format!("no mapping: {}", reason.as_str()),
+        _ => String::new(),
+    }
+}
+
+/// From the cached site alone, except for a certificate known only by fingerprint whose answer
+/// depends on many-to-one rules: those need its names, read from the database.
+pub async fn judge(pool: &PgPool, site: &SiteView, uri: &str, client: Presented) -> Result<Verdict, ApiError> {
+    let needs =
+        directory_for(uri, &site.directories).map_or(ClientCertificates::Ignore, |d| d.policy.client_certificates);
+    let now = OffsetDateTime::now_utc();
+    let decision = match client {
+        Presented::None if needs == ClientCertificates::Require => return Ok(Verdict::CertificateRequired),
+        _ if needs == ClientCertificates::Ignore => return Ok(Verdict::Pass { user: None }),
+        Presented::None => return Ok(Verdict::Pass { user: None }),
+        Presented::Certificate(info) => site.decide(&info, now),
+        Presented::Fingerprint(fp) => match site.by_fingerprint(&fp) {
+            None if needs == ClientCertificates::Require => {
+                return Ok(Verdict::Refused("no mapping for this fingerprint".into()))
+            }
+            None => return Ok(Verdict::Pass { user: None }),
+            Some(m) => match site.decide_stored(m, now) {
+                Some(decision) => decision,
+                None => {
+                    let (site_id, mapping_id) = (site.id, m.id);
+                    let info =
+                        db::run(pool, move |conn| SiteView::stored_certificate(conn, site_id, mapping_id))
+                            .await?;
+                    site.decide(&info, now)
+                }
+            },
+        },
+    };
+    Ok(match (&decision, needs) {
+        (Decision::OneToOne { mapping_id, user_name } | Decision::ManyToOne { mapping_id, user_name, .. }, _) => {
+            Verdict::Pass { user: Some((user_name.clone(), *mapping_id)) }
+        }
+        (_, ClientCertificates::Require) => Verdict::Refused(refusal(&decision)),
+        _ => Verdict::Pass { user: None },
+    })
+}
+

@@ -1,0 +1,206 @@
+//! The snapshot document: what a gateway needs of a site, in one JSON document — the directories'
+//! policies and every enabled mapping valid now, never a password. Stable order, so the same state
+//! gives the same bytes and the same ETag.
+
+use std::sync::Arc;
+
+use aws_lc_rs::digest;
+use certmap_db::PgPool;
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use super::cache::GatewayCache;
+use super::site_view::{Document, SiteView};
+use crate::domain::resolve::PermissionMode;
+use crate::http::directories::ClientCertificatesBody;
+use crate::http::many_to_one::{PermissionModeBody, RuleBody};
+use crate::http::problem::ApiError;
+use crate::http::sites::{LogonMethodBody, MappingSettingsBody};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DirectoryPolicyBody {
+    pub path: String,
+    pub require_ssl: bool,
+    pub client_certificates: ClientCertificatesBody,
+    pub anonymous_auth: bool,
+    pub basic_auth: bool,
+    pub windows_auth: bool,
+    pub digest_auth: bool,
+    pub ssl_flags: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SnapshotMapping {
+    pub id: i64,
+    pub user_name: String,
+    pub sha1: String,
+    pub sha256: String,
+    pub spki_sha256: String,
+    pub subject: String,
+    pub issuer: String,
+    pub serial: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SnapshotManyToOne {
+    pub id: i64,
+    pub name: String,
+    pub permission_mode: PermissionModeBody,
+    pub user_name: Option<String>,
+    pub rules: Vec<RuleBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Snapshot {
+    pub site_id: i64,
+    pub name: String,
+    pub revision: i64,
+    pub hostnames: Vec<String>,
+    pub certificate_mapping: MappingSettingsBody,
+    /// Sorted by path.
+    pub directories: Vec<DirectoryPolicyBody>,
+    /// Enabled mappings whose certificate and mapping are valid now, sorted by id.
+    pub one_to_one: Vec<SnapshotMapping>,
+    /// Enabled many-to-one mappings in evaluation order (a matching deny wins).
+    pub many_to_one: Vec<SnapshotManyToOne>,
+}
+
+/// The document, how many enabled mappings time alone leaves out (part of the ETag, so a mapping
+/// expiring changes the tag although the revision did not move), and the next instant that count
+/// changes.
+pub fn build(site: &SiteView, now: OffsetDateTime) -> (Snapshot, usize, Option<OffsetDateTime>) {
+    let mut retired = 0;
+    let mut valid_until: Option<OffsetDateTime> = None;
+    let mut one_to_one = Vec::new();
+    for m in site.mappings.iter().filter(|m| m.enabled) {
+        // Certificate bounds are inclusive; a mapping's own expiry is not.
+        let changes = [
+            Some(m.not_before).filter(|&t| t > now),
+            Some(m.not_after + time::Duration::nanoseconds(1)).filter(|&t| t > now),
+            m.expires_at.filter(|&t| t > now),
+        ];
+        valid_until = changes.into_iter().flatten().chain(valid_until).min();
+        if !(m.not_before <= now && now <= m.not_after && m.expires_at.is_none_or(|at| now < at)) {
+            retired += 1;
+            continue;
+        }
+        one_to_one.push(SnapshotMapping {
+            id: m.id,
+            user_name: m.user_name.clone(),
+            sha1: m.sha1.clone(),
+            sha256: m.sha256.clone(),
+            spki_sha256: m.spki_sha256.clone(),
+            subject: m.subject.clone(),
+            issuer: m.issuer.clone(),
+            serial: m.serial.clone(),
+            not_after: m.not_after,
+            expires_at: m.expires_at,
+        });
+    }
+    let many_to_one = site
+        .many_to_one
+        .iter()
+        .filter(|m| m.enabled)
+        .map(|m| SnapshotManyToOne {
+            id: m.id,
+            permission_mode: match m.mode {
+                PermissionMode::Allow => PermissionModeBody::Allow,
+                PermissionMode::Deny => PermissionModeBody::Deny,
+            },
+            user_name: m.user_name.clone(),
+            rules: m.rules.iter().map(RuleBody::from).collect(),
+            name: m.name.clone(),
+        })
+        .collect();
+    let mapping = &site.settings;
+    let snapshot = Snapshot {
+        site_id: site.id,
+        name: site.name.as_str().to_owned(),
+        revision: site.revision,
+        hostnames: site.hostnames.clone(),
+        certificate_mapping: MappingSettingsBody {
+            enabled: mapping.enabled,
+            one_to_one_enabled: mapping.one_to_one_enabled,
+            many_to_one_enabled: mapping.many_to_one_enabled,
+            logon_method: LogonMethodBody::from(mapping.logon_method),
+            default_logon_domain: mapping.default_logon_domain.as_str().to_owned(),
+        },
+        directories: site
+            .directories
+            .iter()
+            .map(|d| DirectoryPolicyBody {
+                path: d.path.as_str().to_owned(),
+                require_ssl: d.policy.require_ssl,
+                client_certificates: d.policy.client_certificates.into(),
+                anonymous_auth: d.policy.anonymous_auth,
+                basic_auth: d.policy.basic_auth,
+                windows_auth: d.policy.windows_auth,
+                digest_auth: d.policy.digest_auth,
+                ssl_flags: d.policy.ssl_flags().to_owned(),
+            })
+            .collect(),
+        one_to_one,
+        many_to_one,
+    };
+    (snapshot, retired, valid_until)
+}
+
+/// Every snapshot the caller may read.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Snapshots {
+    /// In site id order.
+    pub sites: Vec<Snapshot>,
+}
+
+/// Every site's document a caller may read, in site id order.
+pub struct Visible(Vec<(i64, Arc<Document>)>);
+
+/// Read from the cache; `sees` says which site names the caller may read.
+pub async fn visible(cache: &GatewayCache, pool: &PgPool, sees: impl Fn(&str) -> bool) -> Result<Visible, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let mut docs = Vec::new();
+    for id in cache.site_ids(pool).await? {
+        match cache.view(pool, id).await {
+            Ok(view) if sees(view.name.as_str()) => docs.push((id, view.document(now)?)),
+            // Deleted since the list was read.
+            Ok(_) | Err(ApiError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Visible(docs))
+}
+
+impl Visible {
+    /// Changes when any site's tag does, or the set of sites does.
+    pub fn tag(&self) -> String {
+        let mut tags = digest::Context::new(&digest::SHA256);
+        for (id, doc) in &self.0 {
+            tags.update(format!("{id}:{},", doc.tag).as_bytes());
+        }
+        format!("\"all-{}\"", &hex::encode(tags.finish())[..32])
+    }
+
+    /// When time alone next changes one of the documents.
+    pub fn valid_until(&self) -> Option<OffsetDateTime> {
+        self.0.iter().filter_map(|(_, d)| d.valid_until).min()
+    }
+
+    /// `{"sites":[...]}` joined from the stored documents, never re-serialized.
+    pub fn json(&self) -> Vec<u8> {
+        let mut body = Vec::with_capacity(self.0.iter().map(|(_, d)| d.json.len() + 1).sum::<usize>() + 16);
+        body.extend_from_slice(b"{\"sites\":[");
+        for (i, (_, doc)) in self.0.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(&doc.json);
+        }
+        body.extend_from_slice(b"]}");
+        body
+    }
+}
