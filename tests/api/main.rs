@@ -1,6 +1,7 @@
 //! API tests: each starts the real server on port 0 with a database of its own.
 
 mod all_sites_config;
+mod architecture;
 mod auth;
 mod authorize;
 mod bulk;
