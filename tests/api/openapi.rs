@@ -122,3 +122,40 @@ fn binary_bodies_are_binary_strings() {
         .to_string()
         .contains("\"type\":\"array\",\"items\":{\"type\":\"integer\",\"format\":\"int32\",\"minimum\":0}"));
 }
+
+/// Swagger UI lists an operation by its summary and explains it with the description: every
+/// operation the server documents has both, and the summary fits on its one line.
+#[actix_web::test]
+async fn every_operation_has_a_one_line_summary_and_a_description() {
+    let app = TestApp::spawn().await;
+    let served = app.get("/openapi.json").await;
+    assert_eq!(served.status, 200);
+    let spec = served.json();
+    let text = |op: &serde_json::Value, key: &str| op[key].as_str().unwrap_or_default().trim().to_owned();
+    let mut operations = 0;
+    let mut lacking = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if !["get", "put", "post", "delete", "options", "head", "patch", "trace"].contains(&method.as_str()) {
+                continue;
+            }
+            operations += 1;
+            let (summary, description) = (text(op, "summary"), text(op, "description"));
+            let operation = format!("{} {path}", method.to_uppercase());
+            if summary.is_empty() {
+                lacking.push(format!("{operation}: no summary"));
+            } else if summary.contains('\n') {
+                lacking.push(format!("{operation}: summary spans lines (end it with a blank `///` line)"));
+            }
+            if description.is_empty() {
+                lacking.push(format!("{operation}: no description"));
+            }
+        }
+    }
+    assert!(operations > 30, "only {operations} operations in the served spec");
+    assert!(
+        lacking.is_empty(),
+        "the handler's doc comment gives both: first line the summary, then a blank `///`, then the description\n{}",
+        lacking.join("\n")
+    );
+}

@@ -100,7 +100,15 @@ pub struct AuditFilter {
     pub since: Option<String>,
 }
 
-/// The audit log, newest first (admins only).
+/// List the audit log
+///
+/// Every change, and every admin read of passwords, newest first: who (`actor`, `role`,
+/// `remote_addr`), what (`action`, `resource`) and the resource before and after. Passwords never
+/// appear in it. The log is append-only; events of a deleted site stay.
+///
+/// Admins only: any other role gets 403. Filter by `site_id` and `since` (RFC 3339, inclusive).
+/// Paged newest first: `limit` per page (default 50, at most 500); pass the answer's `next_cursor`
+/// as `cursor` for older events; `next_cursor` is null on the last page.
 #[utoipa::path(tag = "audit", params(AuditFilter, PageQuery), responses(
     (status = 200, body = Paginated<AuditEventBody>),
     (status = 401, response = super::problem::Unauthorized),

@@ -32,6 +32,8 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
     HttpResponse::build(status).content_type(super::problem::PROBLEM_JSON).json(problem)
 }
 
+/// Decide whether a gateway lets a client in
+///
 /// Whether a client may pass the gateway, and as whom. Send the client certificate in
 /// `X-SSL-Client-Cert` (nginx's `$ssl_client_escaped_cert`, PEM, or the IIS one-line form) or
 /// only its fingerprint (`X-SSL-Client-SHA256` / `X-SSL-Client-SHA1`), the site in

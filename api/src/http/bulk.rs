@@ -142,11 +142,18 @@ fn json_array_items(body: &[u8]) -> Result<Vec<&RawValue>, ApiError> {
     })
 }
 
+/// Create many one-to-one mappings at once
+///
 /// Create many mappings in one transaction: every item is checked (certificate, account,
 /// password, duplicates within the batch and on the site) and nothing is written unless all pass.
 /// Send a JSON array of mapping objects, or NDJSON (`application/x-ndjson`, one object per line).
 /// A refusal (422) lists each bad item in `errors`, whose `field` starts with the item's index
 /// (`[12].certificate`).
+///
+/// 201 with the number created and the site's new revision. The site's revision moves (so its ETag,
+/// rendered config and gateway snapshots change) and the change is audited. A token limited to
+/// other sites gets 403, also for a site id that does not exist (a 404 would tell it which ids
+/// exist).
 #[utoipa::path(tag = "mappings", params(("site_id" = i64, Path)),
     request_body(content((Vec<CreateMapping> = "application/json"), (String = "application/x-ndjson")),
         description = "The same objects as a single create, as a JSON array or one per line"),

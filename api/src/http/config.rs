@@ -135,10 +135,19 @@ pub(super) fn pem_bundle(ders: &[Vec<u8>]) -> String {
     out
 }
 
+/// Render one site's configuration
+///
 /// The site's configuration for IIS (`iis`: an applicationHost.config fragment; `powershell`: a
 /// WebAdministration script) or a gateway (`nginx`, `haproxy`, `haproxy-map`, `apache`), or the client CA
 /// bundle the gateway trusts (`ca-bundle`). Passwords are left out unless an admin asks with
 /// `include_secrets=true`, which is recorded in the audit log.
+///
+/// The `ETag` follows the site's revision (and mappings reaching their expiry): `If-None-Match`
+/// with the current one answers 304, at once or, with `wait`, when nothing changed before the time
+/// is up. An answer with passwords carries no ETag. An unknown format is 404.
+///
+/// Any role may read it, gateway tokens included. A token limited to other sites gets 404: a site
+/// it may not read does not exist for it.
 #[utoipa::path(tag = "config", params(
         ("site_id" = i64, Path),
         ("format" = String, Path, description = "iis, powershell, nginx, haproxy, haproxy-map, apache or ca-bundle"),
@@ -317,7 +326,15 @@ fn describe(site_id: i64, revision: i64, ders: &[Vec<u8>]) -> Result<TrustedCas,
     Ok(TrustedCas { site_id, revision, certificates })
 }
 
+/// Replace the site's trusted client CAs
+///
 /// Replace the client CA bundle the site's gateways trust: PEM, CA certificates only.
+///
+/// The whole bundle is replaced: send every CA to keep. A certificate that is not a CA
+/// (basicConstraints cA=false) is refused with 422 naming its position, and nothing changes. The
+/// site's revision moves (so its ETag, rendered config and gateway snapshots change) and the change
+/// is audited. A token limited to other sites gets 403, also for a site id that does not exist (a
+/// 404 would tell it which ids exist).
 #[utoipa::path(tag = "config", params(("site_id" = i64, Path)),
     request_body(content((String = "application/x-pem-file"), (String = "text/plain")), description = "One or more PEM CA certificates"),
     responses(
@@ -388,6 +405,14 @@ pub async fn put_trusted_cas(
     Ok(HttpResponse::Ok().json(result))
 }
 
+/// List the site's trusted client CAs
+///
+/// The CA certificates the site's gateways trust to issue client certificates, set with PUT:
+/// subject, issuer, SHA-256 and expiry of each, and the site's `revision`. An empty list when none
+/// is set. For the PEM file itself, GET `.../config/ca-bundle`.
+///
+/// A token limited to other sites gets 404: a site it may not read does not exist for it. Gateway
+/// tokens get 403: they read the bundle as config.
 #[utoipa::path(tag = "config", params(("site_id" = i64, Path)), responses(
     (status = 200, body = TrustedCas),
     (status = 404, response = super::problem::NotFound),

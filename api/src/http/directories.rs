@@ -207,6 +207,15 @@ fn not_found() -> ApiError {
     ApiError::NotFound { what: "directory" }
 }
 
+/// List a site's directories
+///
+/// Each directory with its SSL and authentication settings and the `ssl_flags` IIS gets for it.
+/// Paged in id order, which stays stable while items are added: `limit` per page (default 50, at
+/// most 500); pass the answer's `next_cursor` as `cursor` for the next page; `next_cursor` is null
+/// on the last page.
+///
+/// 404 when the site does not exist, also for a token limited to other sites (a site it may not
+/// read does not exist for it).
 #[utoipa::path(tag = "directories", params(("site_id" = i64, Path), PageQuery), responses(
     (status = 200, body = Paginated<DirectoryBody>),
     (status = 404, response = super::problem::NotFound),
@@ -232,9 +241,18 @@ pub async fn list_directories(
     Ok(HttpResponse::Ok().json(Paginated::new(items, page.limit, |d| d.id)))
 }
 
-/// Create a directory. Refused with 422 when it breaks a scoping rule: `client-cert-requires-ssl`,
-/// `secured-directory-allows-other-auth`, or `mapping-not-at-site-root` when mapping settings are
-/// sent here instead of to the site.
+/// Add a directory to a site
+///
+/// Its SSL and authentication settings must satisfy IIS's scoping rules, or it is refused with 422:
+/// `client-cert-requires-ssl`, `secured-directory-allows-other-auth`, or `mapping-not-at-site-root`
+/// when mapping settings are sent here instead of to the site.
+///
+/// Paths are unique per site, compared case-insensitively as IIS does (409 `duplicate-path`). 201
+/// with `Location` and the directory's `ETag`. The site's revision moves (so its ETag, rendered
+/// config and gateway snapshots change) and the change is audited.
+///
+/// 404 when the site does not exist. A token limited to other sites gets 403, also for a site id
+/// that does not exist (a 404 would tell it which ids exist).
 #[utoipa::path(tag = "directories", params(("site_id" = i64, Path)), request_body = DirectoryInput, responses(
     (status = 201, body = DirectoryBody, headers(("Location" = String), ("ETag" = String))),
     (status = 400, response = super::problem::BadRequest),
@@ -275,6 +293,13 @@ pub async fn create_directory(
     Ok(created(location, revision, &DirectoryBody::try_from(row)?))
 }
 
+/// Get a directory
+///
+/// The directory's SSL and authentication settings, the `ssl_flags` IIS gets for it, and its `ETag`
+/// (the directory's revision) to send as `If-Match` with PATCH or DELETE.
+///
+/// 404 when the site or the directory does not exist, or the directory is on another site; a token
+/// limited to other sites gets 404 for the site too.
 #[utoipa::path(tag = "directories", params(("site_id" = i64, Path), ("directory_id" = i64, Path)), responses(
     (status = 200, body = DirectoryBody, headers(("ETag" = String))),
     (status = 404, response = super::problem::NotFound),
@@ -297,8 +322,19 @@ pub async fn get_directory(
     Ok(json_with_etag(HttpResponse::Ok(), revision, &DirectoryBody::try_from(row)?))
 }
 
-/// Change a directory. The merged result must satisfy every scoping rule; with `If-Match`, a stale
-/// ETag is refused with 412.
+/// Change a directory
+///
+/// Fields left out keep their values. The merged result must satisfy every scoping rule (422, as
+/// for a create); mapping settings are refused here (`mapping-not-at-site-root`). The site's
+/// revision moves (so its ETag, rendered config and gateway snapshots change) and the change is
+/// audited.
+///
+/// `If-Match` is optional: without it the change applies to whatever is current; with the `ETag` of
+/// a previous GET (or `*`), a change made since is refused with 412 `precondition-failed`, whose
+/// detail names the current ETag, and nothing is written.
+///
+/// 404 when the directory does not exist. A token limited to other sites gets 403, also for a site
+/// id that does not exist (a 404 would tell it which ids exist).
 #[utoipa::path(tag = "directories", params(("site_id" = i64, Path), ("directory_id" = i64, Path),
     ("If-Match" = Option<String>, Header, description = "ETag from a previous GET")),
     request_body = DirectoryInput, responses(
@@ -346,6 +382,19 @@ pub async fn update_directory(
     Ok(json_with_etag(HttpResponse::Ok(), revision, &DirectoryBody::try_from(row)?))
 }
 
+/// Delete a directory
+///
+/// Removes the directory and its SSL and authentication settings: requests to its path are then
+/// governed by the enclosing directory or the site root. Mappings belong to the site, not to a
+/// directory, and stay. The site's revision moves (so its ETag, rendered config and gateway
+/// snapshots change) and the audit log keeps the directory as it was.
+///
+/// `If-Match` is optional: without it the change applies to whatever is current; with the `ETag` of
+/// a previous GET (or `*`), a change made since is refused with 412 `precondition-failed`, whose
+/// detail names the current ETag, and nothing is written.
+///
+/// 404 when the directory does not exist (a repeated DELETE answers 404). A token limited to other
+/// sites gets 403, also for a site id that does not exist (a 404 would tell it which ids exist).
 #[utoipa::path(tag = "directories", params(("site_id" = i64, Path), ("directory_id" = i64, Path),
     ("If-Match" = Option<String>, Header, description = "ETag from a previous GET")), responses(
     (status = 204, description = "Deleted"),
@@ -383,8 +432,13 @@ pub async fn delete_directory(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Refused: mappings belong to the site, not a directory
+///
 /// Always refused: this is where the field report's author configured the mapping, and why IIS
 /// answered 401.2 / 0x80070005. Post mappings to `/sites/{site_id}/mappings` instead.
+///
+/// Nothing is stored: the answer is 422 `mapping-not-at-site-root`, or 404 when the site or
+/// directory does not exist (also when the token is limited to other sites).
 #[utoipa::path(tag = "directories", params(("site_id" = i64, Path), ("directory_id" = i64, Path)), responses(
     (status = 404, response = super::problem::NotFound),
     (status = 422, response = super::problem::Unprocessable),

@@ -57,9 +57,13 @@ fn document_response(doc: &Document, gzip: bool) -> HttpResponse {
     }
 }
 
+/// Get a site's gateway snapshot
+///
 /// Everything a gateway needs of the site, without passwords, from memory. `ETag` follows the
 /// site's revision (and mappings expiring); `If-None-Match` with the current one answers 304 with
 /// no body, at once or, with `wait`, when the time is up and nothing changed.
+///
+/// A token limited to other sites gets 404: a site it may not read does not exist for it.
 #[utoipa::path(tag = "gateways", params(
         ("site_id" = i64, Path),
         ("If-None-Match" = Option<String>, Header, description = "The ETag of the snapshot you hold: 304 if unchanged"),
@@ -99,8 +103,12 @@ pub async fn site_snapshot(
         .await
 }
 
+/// Get every site's gateway snapshots
+///
 /// Every site's snapshot the caller may read, in one document. Its `ETag` changes when any of
 /// them does; `wait` holds the request until one changes.
+///
+/// A token limited to some sites gets only those.
 #[utoipa::path(tag = "gateways", params(
         ("If-None-Match" = Option<String>, Header, description = "The ETag of the snapshots you hold: 304 if unchanged"),
         WaitQuery,

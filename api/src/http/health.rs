@@ -14,15 +14,20 @@ pub struct Health {
     pub status: &'static str,
 }
 
-/// Liveness: answers while the process runs, whatever the database does.
+/// Liveness probe
+///
+/// Answers 200 while the process runs, whatever the database does, so a restart is only asked for
+/// when the process itself is stuck. Needs no token.
 #[utoipa::path(tag = "health", responses((status = 200, body = Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// Readiness: 200 when the database answers, 503 while it does not. The pool reconnects by itself,
-/// so readiness comes back without a restart.
+/// Readiness probe
+///
+/// 200 when the database answers, 503 (with `Retry-After`) while it does not. The pool reconnects
+/// by itself, so readiness comes back without a restart. Needs no token.
 #[utoipa::path(tag = "health", responses(
     (status = 200, body = Health),
     (status = 503, response = super::problem::Unavailable),

@@ -179,6 +179,8 @@ fn parse_site(raw: Option<String>) -> Result<Option<SiteName>, ApiError> {
     raw.map(|s| SiteName::parse(&s).map_err(|r| ApiError::from(r.at("site")))).transpose()
 }
 
+/// Lint an IIS configuration file
+///
 /// Findings for an applicationHost.config, an exported `<location>`, or a web.config. Any
 /// authenticated caller; nothing is stored.
 #[utoipa::path(tag = "lint", params(IisLintQuery),
@@ -233,6 +235,8 @@ fn refusal(findings: &[&Finding]) -> ApiError {
     ))
 }
 
+/// Import an IIS configuration file
+///
 /// Create or update the sites, directories and mappings the file configures (matched by site
 /// name, directory path, certificate and many-to-one name, case-insensitively as IIS does), in
 /// one transaction. Nothing is deleted. IIS-encrypted passwords cannot be read outside their
@@ -240,6 +244,9 @@ fn refusal(findings: &[&Finding]) -> ApiError {
 /// set it. A file IIS misreads in a way certmap refuses to store — a mapping section below the
 /// site root (401.2, 0x80070005) or in a web.config (500.19) — is refused with 422 unless
 /// `repair=true`. Importing the same file twice changes nothing the second time.
+///
+/// With `dry_run=true` the answer is the same report and nothing is stored. A token limited to some
+/// sites gets 403 for a file that configures any other site.
 #[utoipa::path(tag = "sites", params(IisImportQuery),
     request_body(content((String = "application/xml"), (String = "text/xml"))),
     responses(

@@ -68,7 +68,13 @@ impl From<Finding> for FindingBody {
     }
 }
 
+/// Lint a site
+///
 /// Every finding for the site, errors first.
+///
+/// Configurations IIS accepts but that will not work, each with the IIS symptom it causes. Nothing
+/// is changed. 404 when the site does not exist, also for a token limited to other sites (a site it
+/// may not read does not exist for it).
 #[utoipa::path(tag = "lint", params(("site_id" = i64, Path)), responses(
     (status = 200, body = LintReport),
     (status = 404, response = super::problem::NotFound),

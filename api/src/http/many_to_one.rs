@@ -326,6 +326,16 @@ fn not_found() -> ApiError {
     ApiError::NotFound { what: "many-to-one mapping" }
 }
 
+/// List a site's many-to-one mappings
+///
+/// Each mapping with its rules and account; never the password, only `has_password`. Id order is
+/// also the order IIS tries them in, except that a matching deny wins over any allow. Paged in id
+/// order, which stays stable while items are added: `limit` per page (default 50, at most 500);
+/// pass the answer's `next_cursor` as `cursor` for the next page; `next_cursor` is null on the last
+/// page.
+///
+/// 404 when the site does not exist, also for a token limited to other sites (a site it may not
+/// read does not exist for it).
 #[utoipa::path(tag = "many-to-one", params(("site_id" = i64, Path), PageQuery), responses(
     (status = 200, body = Paginated<ManyToOneBody>),
     (status = 404, response = super::problem::NotFound),
@@ -351,6 +361,19 @@ pub async fn list_many_to_one(
     Ok(HttpResponse::Ok().json(Paginated::new(items, page.limit, |m| m.id)))
 }
 
+/// Add a many-to-one mapping
+///
+/// Rules on the certificate's subject or issuer fields (`*` matches any run of characters), all of
+/// which must match. An allow mapping needs an account (`user_name`, password optional); a deny
+/// needs none and wins over any allow that also matches. The new mapping is tried after the
+/// existing ones. The password is stored encrypted and never returned.
+///
+/// Names are unique per site, case-insensitively (409 `duplicate-mapping-name`). 201 with
+/// `Location` and the mapping's `ETag`. The site's revision moves (so its ETag, rendered config and
+/// gateway snapshots change) and the change is audited.
+///
+/// A token limited to other sites gets 403, also for a site id that does not exist (a 404 would
+/// tell it which ids exist).
 #[utoipa::path(tag = "many-to-one", params(("site_id" = i64, Path)), request_body = CreateManyToOne, responses(
     (status = 201, body = ManyToOneBody, headers(("Location" = String), ("ETag" = String))),
     (status = 400, response = super::problem::BadRequest),
@@ -391,6 +414,13 @@ pub async fn create_many_to_one(
     Ok(created(location, revision, &ManyToOneBody::try_from(row)?))
 }
 
+/// Get a many-to-one mapping
+///
+/// The mapping with its rules and account; never the password, only `has_password`. Its `ETag` (the
+/// mapping's revision) is what `If-Match` takes on PATCH and DELETE.
+///
+/// 404 when the site or the mapping does not exist, or the mapping is on another site; a token
+/// limited to other sites gets 404 for the site too.
 #[utoipa::path(tag = "many-to-one", params(("site_id" = i64, Path), ("id" = i64, Path)), responses(
     (status = 200, body = ManyToOneBody, headers(("ETag" = String))),
     (status = 404, response = super::problem::NotFound),
@@ -413,6 +443,19 @@ pub async fn get_many_to_one(
     Ok(json_with_etag(HttpResponse::Ok(), revision, &ManyToOneBody::try_from(row)?))
 }
 
+/// Change a many-to-one mapping
+///
+/// Fields left out keep their values; `rules` replaces the whole rule list; `null` clears
+/// `description`, `user_name` or `password`. The merged mapping must pass the same checks as a
+/// create (422), and a new name must be free (409). The site's revision moves (so its ETag,
+/// rendered config and gateway snapshots change) and the change is audited.
+///
+/// `If-Match` is optional: without it the change applies to whatever is current; with the `ETag` of
+/// a previous GET (or `*`), a change made since is refused with 412 `precondition-failed`, whose
+/// detail names the current ETag, and nothing is written.
+///
+/// 404 when the mapping does not exist. A token limited to other sites gets 403, also for a site id
+/// that does not exist (a 404 would tell it which ids exist).
 #[utoipa::path(tag = "many-to-one", params(("site_id" = i64, Path), ("id" = i64, Path),
     ("If-Match" = Option<String>, Header, description = "ETag from a previous GET")),
     request_body = UpdateManyToOne, responses(
@@ -460,6 +503,19 @@ pub async fn update_many_to_one(
     Ok(json_with_etag(HttpResponse::Ok(), revision, &ManyToOneBody::try_from(row)?))
 }
 
+/// Delete a many-to-one mapping
+///
+/// Certificates it matched fall through to the site's other many-to-one mappings, and without a
+/// match IIS answers 401.1; a deny removed lets matching certificates in again if an allow matches
+/// them. The site's revision moves (so its ETag, rendered config and gateway snapshots change) and
+/// the audit log keeps the mapping as it was (without its password).
+///
+/// `If-Match` is optional: without it the change applies to whatever is current; with the `ETag` of
+/// a previous GET (or `*`), a change made since is refused with 412 `precondition-failed`, whose
+/// detail names the current ETag, and nothing is written.
+///
+/// 404 when the mapping does not exist (a repeated DELETE answers 404). A token limited to other
+/// sites gets 403, also for a site id that does not exist (a 404 would tell it which ids exist).
 #[utoipa::path(tag = "many-to-one", params(("site_id" = i64, Path), ("id" = i64, Path),
     ("If-Match" = Option<String>, Header, description = "ETag from a previous GET")), responses(
     (status = 204, description = "Deleted"),

@@ -424,6 +424,17 @@ pub fn duplicate(existing_id: i64) -> ApiError {
     }
 }
 
+/// List a site's one-to-one mappings
+///
+/// Each mapping with its certificate (subject, issuer, fingerprints, validity, `expired` as of now)
+/// and account; never the password, only `has_password`. Filters combine: account (`user_name`,
+/// case-insensitive), certificate `fingerprint` (SHA-256 or SHA-1), `expiring_within` (e.g. `30d`,
+/// expired ones included) and `enabled`. Paged in id order, which stays stable while items are
+/// added: `limit` per page (default 50, at most 500); pass the answer's `next_cursor` as `cursor`
+/// for the next page; `next_cursor` is null on the last page.
+///
+/// 404 when the site does not exist, also for a token limited to other sites (a site it may not
+/// read does not exist for it).
 #[utoipa::path(tag = "mappings", params(("site_id" = i64, Path), MappingFilterQuery, PageQuery), responses(
     (status = 200, body = Paginated<MappingBody>),
     (status = 404, response = super::problem::NotFound),
@@ -452,9 +463,20 @@ pub async fn list_mappings(
     Ok(HttpResponse::Ok().json(Paginated::new(items, page.limit, |m| m.id)))
 }
 
+/// Map a client certificate to a Windows account
+///
 /// Map a client certificate to a Windows account on this site. Send JSON, or the certificate
 /// itself (`curl --data-binary @alice.pem -H 'Content-Type: application/x-pem-file'
 /// '.../mappings?user_name=CONTOSO%5Calice'`) with the password, if any, in `X-Certmap-Password`.
+///
+/// A certificate maps once per site (409 `duplicate-certificate` names the mapping that has it). An
+/// expired or not-yet-valid certificate is refused unless `allow_expired` is true. The password is
+/// stored encrypted and never returned. 201 with `Location` and the mapping's `ETag`. The site's
+/// revision moves (so its ETag, rendered config and gateway snapshots change) and the change is
+/// audited.
+///
+/// 404 when the site does not exist. A token limited to other sites gets 403, also for a site id
+/// that does not exist (a 404 would tell it which ids exist).
 #[utoipa::path(tag = "mappings",
     params(("site_id" = i64, Path), RawMappingQuery,
         ("X-Certmap-Password" = Option<String>, Header, description = "The account password when the body is a raw certificate")),
@@ -542,6 +564,14 @@ pub async fn create_mapping(
     Ok(created(location, revision, &body))
 }
 
+/// Get a one-to-one mapping
+///
+/// The mapping with its certificate (subject, issuer, fingerprints, validity, `expired` as of now)
+/// and account; never the password, only `has_password`. Its `ETag` (the mapping's revision) is
+/// what `If-Match` takes on PATCH and DELETE.
+///
+/// 404 when the site or the mapping does not exist, or the mapping is on another site; a token
+/// limited to other sites gets 404 for the site too.
 #[utoipa::path(tag = "mappings", params(("site_id" = i64, Path), ("mapping_id" = i64, Path)), responses(
     (status = 200, body = MappingBody, headers(("ETag" = String))),
     (status = 404, response = super::problem::NotFound),
@@ -564,8 +594,19 @@ pub async fn get_mapping(
     Ok(json_with_etag(HttpResponse::Ok(), revision, &MappingBody::from_row(row, OffsetDateTime::now_utc())))
 }
 
+/// Change a one-to-one mapping
+///
 /// Change the account, password, enabled flag, description or expiry. The certificate itself
 /// cannot change: a renewed certificate is a new mapping.
+///
+/// Fields left out keep their values; `password: null` removes the password. `If-Match` is
+/// optional: without it the change applies to whatever is current; with the `ETag` of a previous
+/// GET (or `*`), a change made since is refused with 412 `precondition-failed`, whose detail names
+/// the current ETag, and nothing is written. The site's revision moves (so its ETag, rendered
+/// config and gateway snapshots change) and the change is audited.
+///
+/// 404 when the mapping does not exist. A token limited to other sites gets 403, also for a site id
+/// that does not exist (a 404 would tell it which ids exist).
 #[utoipa::path(tag = "mappings", params(("site_id" = i64, Path), ("mapping_id" = i64, Path),
     ("If-Match" = Option<String>, Header, description = "ETag from a previous GET")),
     request_body = UpdateMapping, responses(
@@ -613,6 +654,19 @@ pub async fn update_mapping(
     Ok(json_with_etag(HttpResponse::Ok(), revision, &MappingBody::from_row(row, OffsetDateTime::now_utc())))
 }
 
+/// Delete a one-to-one mapping
+///
+/// The certificate no longer maps on this site: IIS then tries the site's many-to-one mappings, and
+/// without a match answers 401.1. The same certificate's mappings on other sites stay. The site's
+/// revision moves (so its ETag, rendered config and gateway snapshots change) and the audit log
+/// keeps the mapping as it was (without its password).
+///
+/// `If-Match` is optional: without it the change applies to whatever is current; with the `ETag` of
+/// a previous GET (or `*`), a change made since is refused with 412 `precondition-failed`, whose
+/// detail names the current ETag, and nothing is written.
+///
+/// 404 when the mapping does not exist (a repeated DELETE answers 404). A token limited to other
+/// sites gets 403, also for a site id that does not exist (a 404 would tell it which ids exist).
 #[utoipa::path(tag = "mappings", params(("site_id" = i64, Path), ("mapping_id" = i64, Path),
     ("If-Match" = Option<String>, Header, description = "ETag from a previous GET")), responses(
     (status = 204, description = "Deleted"),
@@ -650,7 +704,12 @@ pub async fn delete_mapping(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Find a certificate's mappings on every site
+///
 /// Every site's mapping of one certificate, by the SHA-256 of its DER.
+///
+/// Only the sites the token may read are searched: 404 when none of them maps it, or the
+/// fingerprint is not a SHA-256.
 #[utoipa::path(tag = "mappings", params(("sha256" = String, Path, description = "SHA-256 of the certificate, hex")), responses(
     (status = 200, body = CertificateMappings),
     (status = 404, response = super::problem::NotFound),

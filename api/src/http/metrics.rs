@@ -107,8 +107,11 @@ impl Metrics {
     }
 }
 
-/// The server's metrics, for Prometheus (`authorization: {credentials: <token>}` in the scrape
-/// config): any role may read them.
+/// Prometheus metrics
+///
+/// The server's metrics in OpenMetrics text, for Prometheus
+/// (`authorization: {credentials: <token>}` in the scrape config): any role may read them, gateway
+/// tokens included.
 #[utoipa::path(tag = "health", responses(
     (status = 200, description = "Prometheus text format", content_type = "application/openmetrics-text", body = String),
 ))]

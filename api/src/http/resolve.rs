@@ -91,8 +91,14 @@ pub fn decide(conn: &mut PgConnection, site: &Site, cert: &CertificateInfo) -> R
     Ok(resolve(cert, OffsetDateTime::now_utc(), &settings, one_view, &views))
 }
 
+/// Test which mapping a certificate resolves to
+///
 /// Which mapping matches a certificate and as whom IIS would log it on: one-to-one first, then
 /// many-to-one in order, where a matching deny wins; or no mapping (401.1).
+///
+/// A dry run of IIS's decision with the site's current settings and mappings: nothing is stored.
+/// Send JSON, or the certificate itself (PEM or DER). A token limited to other sites gets 404: a
+/// site it may not read does not exist for it.
 #[utoipa::path(tag = "mappings", params(("site_id" = i64, Path)),
     request_body(content((ResolveRequest = "application/json"), (String = "application/x-pem-file"), (inline(super::binary_body::BinaryBody) = "application/pkix-cert"), (inline(super::binary_body::BinaryBody) = "application/x-x509-ca-cert"), (inline(super::binary_body::BinaryBody) = "application/octet-stream"), (String = "text/plain"))),
     responses(

@@ -269,7 +269,14 @@ fn location(id: i64) -> String {
     format!("{API_PREFIX}/sites/{id}")
 }
 
-/// List sites in id order, or find one by name.
+/// List sites, or find one by name
+///
+/// Sites in id order, or with `name` the one site of that name (case-insensitive; the page then
+/// holds at most one). Paged in id order, which stays stable while items are added: `limit` per
+/// page (default 50, at most 500); pass the answer's `next_cursor` as `cursor` for the next page;
+/// `next_cursor` is null on the last page.
+///
+/// A token limited to some sites sees only those; gateway tokens get 403 (they read snapshots).
 #[utoipa::path(tag = "sites", params(PageQuery, SiteFilter), responses(
     (status = 200, body = Paginated<SiteBody>),
     (status = 422, response = super::problem::Unprocessable),
@@ -301,7 +308,14 @@ pub async fn list_sites(
     Ok(HttpResponse::Ok().json(Paginated::new(items, page.limit, |s| s.id)))
 }
 
-/// Create a site. Certificate mapping settings default to IIS's (mapping disabled).
+/// Create a site
+///
+/// Certificate mapping settings default to IIS's (mapping disabled). They live on the site because
+/// IIS honours them only at the site root.
+///
+/// Names are unique case-insensitively (409 `duplicate-site-name`). 201 with `Location` and the
+/// site's `ETag`; the creation is audited. A token limited to some sites may only create a site
+/// with one of its names (403 otherwise).
 #[utoipa::path(tag = "sites", request_body = CreateSite, responses(
     (status = 201, body = SiteBody, headers(("Location" = String, description = "URL of the new site"), ("ETag" = String))),
     (status = 400, response = super::problem::BadRequest),
@@ -340,6 +354,14 @@ pub async fn create_site(
     Ok(created(location(row.id), row.revision, &SiteBody::from(row)))
 }
 
+/// Get a site
+///
+/// The site with its host names and certificate-mapping settings. Its `ETag` is the site's
+/// revision, which moves with every change to the site or anything under it (directories, mappings,
+/// trusted CAs): sent as `If-Match` on PATCH or DELETE it guards the whole site.
+///
+/// 404 when the site does not exist, also for a token limited to other sites (a site it may not
+/// read does not exist for it).
 #[utoipa::path(tag = "sites", params(("site_id" = i64, Path)), responses(
     (status = 200, body = SiteBody, headers(("ETag" = String))),
     (status = 404, response = super::problem::NotFound),
@@ -357,8 +379,15 @@ pub async fn get_site(
     Ok(json_with_etag(HttpResponse::Ok(), row.revision, &SiteBody::from(row)))
 }
 
-/// Change any of the site's fields. With `If-Match`, refused with 412 when the site (or anything
-/// under it) changed since that ETag.
+/// Change a site
+///
+/// Fields left out keep their values; `certificate_mapping` changes only the settings it names.
+/// With `If-Match`, refused with 412 when the site (or anything under it) changed since that ETag;
+/// without it the change applies to whatever is current. The change is audited.
+///
+/// 404 when the site does not exist. A token limited to other sites gets 403, also for a site id
+/// that does not exist (a 404 would tell it which ids exist). Such a token also cannot rename a
+/// site to a name outside its list (403).
 #[utoipa::path(tag = "sites", params(("site_id" = i64, Path), ("If-Match" = Option<String>, Header, description = "ETag from a previous GET")),
     request_body = UpdateSite, responses(
     (status = 200, body = SiteBody, headers(("ETag" = String))),
@@ -407,7 +436,18 @@ pub async fn update_site(
     Ok(json_with_etag(HttpResponse::Ok(), row.revision, &SiteBody::from(row)))
 }
 
-/// Delete the site with its directories and mappings.
+/// Delete a site with everything under it
+///
+/// Deletes the site with all its directories, one-to-one and many-to-one mappings and trusted CAs
+/// in one transaction. Nothing of it is left but the audit log: its earlier events, and a
+/// `site.delete` event holding the site as it was. Gateways lose it from `/snapshot`; its own
+/// snapshot and config answer 404.
+///
+/// The site's ETag moves with every change under it, so with `If-Match` a 412 means something in
+/// the site changed since you looked; without it the site is deleted whatever its state.
+///
+/// 404 when the site does not exist. A token limited to other sites gets 403, also for a site id
+/// that does not exist (a 404 would tell it which ids exist).
 #[utoipa::path(tag = "sites", params(("site_id" = i64, Path), ("If-Match" = Option<String>, Header, description = "ETag from a previous GET")), responses(
     (status = 204, description = "Deleted"),
     (status = 404, response = super::problem::NotFound),
