@@ -2,6 +2,7 @@
 //! whether IIS would accept a configuration lives here so it can be tested on its own.
 
 pub mod certificate;
+pub mod client_identity;
 pub mod directory;
 pub mod lint;
 pub mod mapping;
