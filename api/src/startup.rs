@@ -229,6 +229,7 @@ pub fn build_app(
             .url("/openapi.json", spec)
             .config(SwaggerConfig::new(["/openapi.json"]).validator_url("none")),
     )
+    .configure(crate::http::console::routes)
     .route(
         "/docs",
         web::get().to(|| async { HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish() }),

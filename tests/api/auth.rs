@@ -1,3 +1,4 @@
+use awc::http::Method;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use certmap::auth::Role;
@@ -252,6 +253,17 @@ async fn every_write_is_audited_atomically_without_secrets() {
     app.get("/api/v1/audit?since=yesterday").await.problem(422, "invalid-since");
     let future = app.get("/api/v1/audit?since=2999-01-01T00:00:00Z").await.json();
     assert_eq!(future["items"], json!([]));
+    // By actor, exactly as events name it (the console's audit filter).
+    let editor = format!("Bearer {}", app.token(Role::Editor, &[]));
+    let body = serde_json::to_vec(&json!({"hostnames": ["b.example"]})).unwrap();
+    let headers = [("authorization", editor.as_str()), ("content-type", "application/json")];
+    assert_eq!(app.request(Method::PATCH, &format!("/api/v1/sites/{site}"), &headers, Some(&body)).await.status, 200);
+    let by_editor = app.get("/api/v1/audit?actor=token:test-editor").await.json();
+    let by_editor: Vec<&str> = by_editor["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(by_editor, ["site.update"]);
+    let by_admin = app.get(&format!("/api/v1/audit?actor=token:test-admin&site_id={site}")).await.json();
+    assert_eq!(by_admin["items"].as_array().unwrap().len(), 3, "{by_admin:#}");
+    assert_eq!(app.get("/api/v1/audit?actor=token:nobody").await.json()["items"], json!([]));
     // The table refuses edits, whoever connects.
     let changed = app.sql(|c| diesel::sql_query("UPDATE audit_events SET actor = 'nobody'").execute(c));
     assert!(changed.is_err());

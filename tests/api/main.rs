@@ -6,6 +6,7 @@ mod auth;
 mod authorize;
 mod bulk;
 mod config;
+mod console;
 mod directories;
 mod gateways;
 mod health;

@@ -12,6 +12,7 @@ pub fn insert(conn: &mut PgConnection, event: &NewAuditEvent) -> QueryResult<()>
 pub fn page(
     conn: &mut PgConnection,
     site_id: Option<i64>,
+    actor: Option<&str>,
     since: Option<OffsetDateTime>,
     before: Option<i64>,
     limit: i64,
@@ -19,6 +20,9 @@ pub fn page(
     let mut query = a::table.select(AuditEvent::as_select()).into_boxed();
     if let Some(site) = site_id {
         query = query.filter(a::site_id.eq(site));
+    }
+    if let Some(actor) = actor {
+        query = query.filter(a::actor.eq(actor.to_owned()));
     }
     if let Some(since) = since {
         query = query.filter(a::at.ge(since));

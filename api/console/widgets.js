@@ -1,0 +1,119 @@
+// Small pieces every page uses: problem display, inline field refusals, loading, paging.
+import { html, useState, useEffect, useCallback, useRef } from "./vendor/htm-preact-standalone.module.js";
+
+export { html, useState, useEffect, useCallback, useRef };
+
+// A refusal as the server gave it: what, why, and what IIS would have done.
+export function ProblemBox({ problem, skipFields = [] }) {
+  if (!problem) return null;
+  const rest = problem.errors.filter((e) => !skipFields.some((f) => e.field === f || (e.field || "").startsWith(f + "[") || (e.field || "").startsWith(f + ".")));
+  return html`<div class="problem" role="alert">
+    <p><strong>${problem.title || "Refused"}</strong>${problem.code ? html` <code>${problem.code}</code>` : ""}</p>
+    ${problem.detail && html`<p>${problem.detail}</p>`}
+    ${problem.iis_symptom && html`<p class="symptom">What IIS would do: ${problem.iis_symptom}</p>`}
+    ${rest.length > 0 &&
+    html`<ul>
+      ${rest.map((e) => html`<li><code>${e.field || "(request)"}</code>: ${e.message}${e.iis_symptom ? html` <span class="symptom">IIS: ${e.iis_symptom}</span>` : ""}</li>`)}
+    </ul>`}
+  </div>`;
+}
+
+// The refusals that name one field, shown right beside it and announced with it.
+export function FieldProblems({ problem, field, id }) {
+  const errs = problem && problem.forField ? problem.forField(field) : [];
+  if (!errs.length) return null;
+  return html`<div class="field-problem" id=${id} role="alert">
+    ${errs.map(
+      (e) => html`<p><strong>${e.message}</strong>${e.iis_symptom ? html`<br /><span class="symptom">What IIS would do: ${e.iis_symptom}</span>` : ""}${e.code ? html` <code>${e.code}</code>` : ""}</p>`,
+    )}
+  </div>`;
+}
+
+// Runs `load` when `deps` change; `reload` runs it again.
+export function useLoad(load, deps) {
+  const [state, setState] = useState({ loading: true, data: null, error: null });
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setState((s) => ({ ...s, loading: true }));
+    load().then(
+      (data) => live && setState({ loading: false, data, error: null }),
+      (error) => live && setState({ loading: false, data: null, error }),
+    );
+    return () => {
+      live = false;
+    };
+  }, [...deps, tick]);
+  return [state, useCallback(() => setTick((t) => t + 1), [])];
+}
+
+export function Loading({ state, children }) {
+  if (state.error) return html`<${ProblemBox} problem=${state.error} />`;
+  if (state.loading && !state.data) return html`<p aria-busy="true">Loading…</p>`;
+  return children(state.data);
+}
+
+// Cursor paging as the API does it: a stack of the cursors that led to the pages seen so far.
+export function usePager() {
+  const [stack, setStack] = useState([null]);
+  const cursor = stack[stack.length - 1];
+  return {
+    cursor,
+    page: stack.length,
+    next: (c) => setStack([...stack, c]),
+    prev: () => setStack(stack.slice(0, -1)),
+    reset: () => setStack([null]),
+  };
+}
+
+export function Pager({ pager, nextCursor, label }) {
+  return html`<nav class="pager" aria-label=${label}>
+    <button type="button" disabled=${pager.page <= 1} onClick=${pager.prev}>Previous page</button>
+    <span>Page ${pager.page}</span>
+    <button type="button" disabled=${!nextCursor} onClick=${() => pager.next(nextCursor)}>Next page</button>
+  </nav>`;
+}
+
+// A destructive action asks once more, inline, where the keyboard already is.
+export function ConfirmButton({ label, question, onConfirm, busy }) {
+  const [asking, setAsking] = useState(false);
+  const yes = useRef(null);
+  useEffect(() => {
+    if (asking && yes.current) yes.current.focus();
+  }, [asking]);
+  if (!asking) return html`<button type="button" class="danger" onClick=${() => setAsking(true)}>${label}</button>`;
+  return html`<span class="confirm" role="group" aria-label=${question}>
+    <span>${question}</span>
+    <button type="button" class="danger" ref=${yes} disabled=${busy} onClick=${onConfirm}>Yes, ${label.toLowerCase()}</button>
+    <button type="button" onClick=${() => setAsking(false)}>Cancel</button>
+  </span>`;
+}
+
+// A scrolling table must be reachable by keyboard to be read at phone width.
+export function TableBox({ label, children }) {
+  return html`<div class="table-box" role="region" aria-label=${label} tabindex="0">${children}</div>`;
+}
+
+export function download(name, text, type = "text/plain") {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+export function when(iso) {
+  if (!iso) return "—";
+  return iso.replace("T", " ").replace(/(\.\d+)?Z$/, " UTC").replace(/(\.\d+)?\+00:00$/, " UTC");
+}
+
+// Reads a dropped or chosen file: DER stays bytes, anything textual is sent as text.
+export async function readCertificateFile(file) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  return bytes;
+}
+
+export const siteHref = (id, tab = "") => `#/sites/${id}${tab ? "/" + tab : ""}`;
