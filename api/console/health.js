@@ -13,7 +13,7 @@ export function HealthTab({ site }) {
           ? html`<${TableBox} label="Findings">
               <table>
                 <caption>${report.findings.length} finding(s) at revision ${report.revision}</caption>
-                <thead><tr><th scope="col">Severity</th><th scope="col">Where</th><th scope="col">Finding</th><th scope="col">What IIS does</th></tr></thead>
+                <thead><tr><th scope="col">Severity</th><th scope="col">Where</th><th scope="col">Finding</th><th scope="col">What IIS does</th><th scope="col">Fix</th></tr></thead>
                 <tbody>
                   ${report.findings.map(
                     (f) => html`<tr class=${"sev-" + f.severity}>
@@ -21,6 +21,7 @@ export function HealthTab({ site }) {
                       <td>${f.path || "site"}${f.mapping_id ? html`<br /><a href=${`#/sites/${site.id}/mappings/${f.mapping_id}`}>mapping ${f.mapping_id}</a>` : ""}</td>
                       <td>${f.message} <code>${f.code}</code></td>
                       <td>${f.iis_symptom}</td>
+                      <td>${f.fix || "—"}</td>
                     </tr>`,
                   )}
                 </tbody>

@@ -7,6 +7,10 @@ export { html, useState, useEffect, useCallback, useRef };
 export function ProblemBox({ problem, skipFields = [] }) {
   if (!problem) return null;
   const rest = problem.errors.filter((e) => !skipFields.some((f) => e.field === f || (e.field || "").startsWith(f + "[") || (e.field || "").startsWith(f + ".")));
+  // Every refusal is already beside its field: only say that the form was refused.
+  if (problem.errors.length > 0 && rest.length === 0) {
+    return html`<p class="problem" role="alert"><strong>${problem.title || "Refused"}</strong>: nothing was saved; see the marked fields above.</p>`;
+  }
   return html`<div class="problem" role="alert">
     <p><strong>${problem.title || "Refused"}</strong>${problem.code ? html` <code>${problem.code}</code>` : ""}</p>
     ${problem.detail && html`<p>${problem.detail}</p>`}
@@ -108,12 +112,6 @@ export function download(name, text, type = "text/plain") {
 export function when(iso) {
   if (!iso) return "—";
   return iso.replace("T", " ").replace(/(\.\d+)?Z$/, " UTC").replace(/(\.\d+)?\+00:00$/, " UTC");
-}
-
-// Reads a dropped or chosen file: DER stays bytes, anything textual is sent as text.
-export async function readCertificateFile(file) {
-  const bytes = new Uint8Array(await file.arrayBuffer());
-  return bytes;
 }
 
 export const siteHref = (id, tab = "") => `#/sites/${id}${tab ? "/" + tab : ""}`;

@@ -364,12 +364,15 @@ def main():
             b.screenshot(page, "rules-and-resolve")
             b.axe(page, "rules")
 
-        @check("health: the site's lint findings with their IIS symptom")
+        @check("health: the site's lint findings with severity, IIS symptom and fix")
         def _():
             b.visit(page, "site-health", f"#/sites/{state['site']}/health", "Default Web Site")
             expect(page.get_by_role("heading", name="Findings")).to_be_visible()
-            # Alice is disabled and carol has no password: IIS could not log carol on.
-            expect(page.locator("main table")).to_contain_text("password")
+            # Carol has no password: IIS could not log her on.
+            row = page.get_by_role("row", name="FABRIKAM\\carol")
+            expect(row).to_contain_text("warning")
+            expect(row).to_contain_text("401.1 Unauthorized: logon failure")
+            expect(row).to_contain_text("set the account's password")
 
         @check("expiring certificates across every site, in 30 / 60 / 90 day groups")
         def _():

@@ -34,6 +34,8 @@ pub struct FindingBody {
     pub message: String,
     /// What IIS does with this configuration.
     pub iis_symptom: String,
+    /// What to change so the finding goes away.
+    pub fix: String,
     /// The directory concerned; absent for the site itself.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -62,6 +64,7 @@ impl From<Finding> for FindingBody {
             },
             message: f.message,
             iis_symptom: f.iis_symptom.into(),
+            fix: f.fix.into(),
             path: f.path,
             mapping_id: f.mapping_id,
         }
