@@ -176,7 +176,8 @@ async fn a_registered_client_is_read_in_its_declared_form() {
     let (status, body) = ask("old-gw", &fingerprint);
     assert_eq!(status, 400, "an undeclared gateway reads the nginx form only: {body}");
     assert!(body.contains("unexpected-client-identity"), "{body}");
-    let escaped = alice.pem.replace('\n', "%0A").replace('+', "%2B").replace('/', "%2F").replace('=', "%3D").replace(' ', "%20");
+    let escaped =
+        alice.pem.replace('\n', "%0A").replace('+', "%2B").replace('/', "%2F").replace('=', "%3D").replace(' ', "%20");
     let (status, body) = ask("old-gw", &format!("x-ssl-client-cert: {escaped}"));
     assert_eq!(status, 200, "{body}");
     let (status, body) = ask("fp-gw", &format!("x-ssl-client-cert: {escaped}"));

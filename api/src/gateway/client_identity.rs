@@ -256,11 +256,10 @@ pub fn rfc9440_chain(text: &str) -> Result<(), Rejection> {
 }
 
 fn sf_binary(text: &str) -> Result<Vec<u8>, Rejection> {
-    let inner = text
-        .strip_prefix(':')
-        .and_then(|t| t.strip_suffix(':'))
-        .filter(|t| !t.contains(':'))
-        .ok_or_else(|| Rejection::new(INVALID, "an RFC 9440 field is a byte sequence: the base64 DER between colons"))?;
+    let inner =
+        text.strip_prefix(':').and_then(|t| t.strip_suffix(':')).filter(|t| !t.contains(':')).ok_or_else(|| {
+            Rejection::new(INVALID, "an RFC 9440 field is a byte sequence: the base64 DER between colons")
+        })?;
     STANDARD.decode(inner).map_err(|e| Rejection::new("invalid-certificate", format!("not standard base64 ({e})")))
 }
 
@@ -289,7 +288,8 @@ pub fn envoy(text: &str) -> Result<Presented, Rejection> {
             return Err(Rejection::new(INVALID, format!("the last XFCC element has {} twice", key.trim())));
         }
     }
-    let hash = hash.map(|h| parse_fingerprint(&h).map_err(|r| Rejection::new(INVALID, format!("XFCC Hash: {}", r.message))));
+    let hash =
+        hash.map(|h| parse_fingerprint(&h).map_err(|r| Rejection::new(INVALID, format!("XFCC Hash: {}", r.message))));
     match (cert, hash) {
         (Some(cert), hash) => {
             let pem_text = percent_encoding::percent_decode_str(&cert)
@@ -453,7 +453,8 @@ mod tests {
         is_cert(caddy(&STANDARD.encode(&c.leaf_der)), &c.leaf_der);
         let fp = sha256(&c.leaf_der);
         assert!(matches!(caddy(&fp.to_uppercase()), Ok(Presented::Fingerprint(f)) if f == fp));
-        for placeholder in ["{http.request.tls.client.certificate_der_base64}", "{http.request.tls.client.fingerprint}"] {
+        for placeholder in ["{http.request.tls.client.certificate_der_base64}", "{http.request.tls.client.fingerprint}"]
+        {
             assert!(matches!(caddy(placeholder), Ok(Presented::None)));
         }
     }
@@ -498,7 +499,8 @@ mod tests {
         let hash = sha256(&c.leaf_der);
         let other = sha256(&c.ca_der);
         // Separators and quotes inside quoted values are data, not structure.
-        let tricky = format!("By=\"spiffe://x;Hash={other}\";Hash={hash};Subject=\"CN=\\\"Al, ice\\\";O=a=b,Hash={other}\"");
+        let tricky =
+            format!("By=\"spiffe://x;Hash={other}\";Hash={hash};Subject=\"CN=\\\"Al, ice\\\";O=a=b,Hash={other}\"");
         assert!(matches!(envoy(&tricky), Ok(Presented::Fingerprint(f)) if f == hash), "{tricky}");
         let trailing_hop = format!("By=a;Hash={hash};Subject=\"CN=a\",By=b;Subject=\"CN=b,Hash={other}\"");
         refused(envoy(&trailing_hop), INVALID);
