@@ -86,7 +86,9 @@ fn refuse_other_forms(form: ClientIdentity, headers: &HeaderMap) -> Result<(), A
     let declared = form.headers();
     // An empty header names nobody, and is what some gateways send for "cleared".
     let carries = |name: &str| headers.get_all(name).any(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace));
-    match ClientIdentity::all_headers().into_iter().find(|name| !declared.contains(name) && carries(name)) {
+    // Walked in place rather than through `all_headers()`: this runs on every authorize call.
+    let others = ClientIdentity::ALL.iter().flat_map(|form| form.headers()).filter(|name| !declared.contains(name));
+    match others.copied().find(|name| carries(name)) {
         None => Ok(()),
         Some(name) => Err(ApiError::BadHeader {
             code: "unexpected-client-identity",
@@ -288,8 +290,13 @@ pub fn envoy(text: &str) -> Result<Presented, Rejection> {
             return Err(Rejection::new(INVALID, format!("the last XFCC element has {} twice", key.trim())));
         }
     }
-    let hash =
-        hash.map(|h| parse_fingerprint(&h).map_err(|r| Rejection::new(INVALID, format!("XFCC Hash: {}", r.message))));
+    // Envoy's Hash is always the SHA-256; forty digits would be read as a SHA-1 and must not be.
+    let hash = hash.map(|h| {
+        Some(h)
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(|h| h.to_ascii_lowercase())
+            .ok_or_else(|| Rejection::new(INVALID, "XFCC Hash is the certificate's SHA-256, 64 hex digits"))
+    });
     match (cert, hash) {
         (Some(cert), hash) => {
             let pem_text = percent_encoding::percent_decode_str(&cert)
@@ -509,6 +516,7 @@ mod tests {
         refused(envoy(&format!("Hash={other};Cert=\"{}\"", xfcc_cert(&c.leaf_pem))), INVALID);
         refused(envoy(&format!("By=x;Hash={hash},")), INVALID);
         refused(envoy("Hash=xyz"), INVALID);
+        refused(envoy(&format!("Hash={}", "a".repeat(40))), INVALID);
         refused(envoy("By"), INVALID);
     }
 }
