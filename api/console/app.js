@@ -1,5 +1,5 @@
 // The console's shell: sign-in, navigation and a hash router (the server serves one page).
-import { html, render, useState, useEffect, useRef } from "./vendor/htm-preact-standalone.module.js";
+import { html, render, useState, useEffect } from "./vendor/htm-preact-standalone.module.js";
 import * as session from "./session.js";
 import { call, Problem } from "./api.js";
 import { ProblemBox } from "./widgets.js";
@@ -71,7 +71,6 @@ function route(hash) {
 function Shell() {
   const hash = useHash();
   const r = route(hash);
-  const heading = useRef(null);
   // A new page moves focus to its heading, so keyboard and screen reader users know where they are.
   useEffect(() => {
     const h = document.querySelector("main h1");
@@ -106,7 +105,7 @@ function Shell() {
       <span class="who">${claims.sub || "token"} · ${session.role()}${claims.sites ? ` · ${claims.sites.length} site(s)` : ""}</span>
       <button type="button" onClick=${() => session.signOut()}>Sign out</button>
     </header>
-    <main id="main" tabindex="-1" ref=${heading}>${page}</main>`;
+    <main id="main" tabindex="-1">${page}</main>`;
 }
 
 function App() {

@@ -1,7 +1,7 @@
 // Rendered configuration, previewed per format with its options, copied or downloaded. The
 // formats and options are read from the server's own OpenAPI document, so a new one shows up here
 // without a console change.
-import { html, useState, ProblemBox, useLoad, Loading, download } from "./widgets.js";
+import { html, useState, ProblemBox, useAction, useLoad, Loading, download } from "./widgets.js";
 import { call, query } from "./api.js";
 import * as session from "./session.js";
 
@@ -38,20 +38,17 @@ function Preview({ site, spec }) {
   const [values, setValues] = useState({});
   const [secrets, setSecrets] = useState(false);
   const [out, setOut] = useState(null);
-  const [problem, setProblem] = useState(null);
+  const { problem, run } = useAction();
   const [copied, setCopied] = useState("");
-  async function render(e) {
-    e && e.preventDefault();
-    setProblem(null);
+  const render = (e) => {
+    e.preventDefault();
     setCopied("");
-    try {
+    setOut(null);
+    run(async () => {
       const res = await call("GET", `/sites/${site.id}/config/${format}` + query({ ...values, include_secrets: secrets || undefined }), { text: true });
       setOut({ format, text: res.body, etag: res.etag });
-    } catch (p) {
-      setOut(null);
-      setProblem(p);
-    }
-  }
+    });
+  };
   async function copy() {
     try {
       await navigator.clipboard.writeText(out.text);

@@ -1,6 +1,6 @@
 // Directories laid out like IIS Manager's SSL Settings and Authentication panes. The server's
 // scoping refusals appear next to the field they name, with what IIS would have answered.
-import { html, useState, ProblemBox, FieldProblems, useLoad, Loading, ConfirmButton } from "./widgets.js";
+import { html, useState, ProblemBox, FieldProblems, useAction, useLoad, Loading, ConfirmButton } from "./widgets.js";
 import { call } from "./api.js";
 import * as session from "./session.js";
 
@@ -66,34 +66,24 @@ function pick(d) {
 
 function Directory({ site, dir, onChange }) {
   const [value, setValue] = useState(pick(dir));
-  const [problem, setProblem] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, problem, run } = useAction();
   const [saved, setSaved] = useState("");
   const url = `/sites/${site.id}/directories/${dir.id}`;
   const ifMatch = { "If-Match": `"${dir.revision}"` };
-  async function save(e) {
+  const save = (e) => {
     e.preventDefault();
-    setBusy(true);
-    setProblem(null);
-    setSaved("");
-    try {
+    run(async () => {
+      setSaved("");
       await call("PATCH", url, { json: value, headers: ifMatch });
       setSaved(`${dir.path} saved.`);
       onChange();
-    } catch (p) {
-      setProblem(p);
-    } finally {
-      setBusy(false);
-    }
-  }
-  async function remove() {
-    try {
+    });
+  };
+  const remove = () =>
+    run(async () => {
       await call("DELETE", url, { headers: ifMatch });
       onChange();
-    } catch (p) {
-      setProblem(p);
-    }
-  }
+    });
   const prefix = "dir" + dir.id;
   return html`<form class="directory" onSubmit=${save} aria-labelledby=${prefix + "-h"}>
     <h3 id=${prefix + "-h"}>${dir.path} <span class="flags">sslFlags: ${dir.ssl_flags || "None"}</span></h3>
@@ -110,22 +100,15 @@ function Directory({ site, dir, onChange }) {
 
 function NewDirectory({ site, onCreated }) {
   const [value, setValue] = useState({ ...IIS_DEFAULTS, path: "/secure", require_ssl: true, client_certificates: "require", anonymous_auth: false });
-  const [problem, setProblem] = useState(null);
-  const [busy, setBusy] = useState(false);
-  async function create(e) {
+  const { busy, problem, run } = useAction();
+  const create = (e) => {
     e.preventDefault();
-    setBusy(true);
-    setProblem(null);
-    try {
+    run(async () => {
       await call("POST", `/sites/${site.id}/directories`, { json: value });
       setValue({ ...IIS_DEFAULTS, path: "" });
       onCreated();
-    } catch (p) {
-      setProblem(p);
-    } finally {
-      setBusy(false);
-    }
-  }
+    });
+  };
   return html`<form class="directory new" onSubmit=${create} aria-labelledby="newdir-h">
     <h3 id="newdir-h">Add a directory</h3>
     <div class="field">

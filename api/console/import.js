@@ -1,6 +1,6 @@
 // Import an applicationHost.config: a dry run first (created / updated / unchanged per item, and
 // the findings), then apply, with or without repairing what IIS would break on.
-import { html, useState, ProblemBox, TableBox, siteHref } from "./widgets.js";
+import { html, useState, ProblemBox, TableBox, useAction, siteHref } from "./widgets.js";
 import { call, query } from "./api.js";
 
 function Items({ label, items }) {
@@ -56,29 +56,22 @@ export function ImportPage() {
   const [repair, setRepair] = useState(false);
   const [report, setReport] = useState(null);
   const [lint, setLint] = useState(null);
-  const [problem, setProblem] = useState(null);
-  const [busy, setBusy] = useState(false);
-  async function send(dryRun) {
-    setBusy(true);
-    setProblem(null);
+  const { busy, problem, setProblem, run } = useAction();
+  const send = (dryRun) => {
     setLint(null);
-    if (dryRun) setReport(null);
-    try {
+    setReport(null);
+    run(async () => {
       const body = new Uint8Array(await file.arrayBuffer());
-      const res = await call("POST", "/import/iis" + query({ dry_run: dryRun, repair, site: site.trim() }), { body, headers: { "Content-Type": "application/xml" } });
-      setReport(res.body);
-    } catch (p) {
-      setReport(null);
-      setProblem(p);
-      // A refusal names the first blocking mistake; the lint report shows every finding with its fix.
-      if (p.status === 422) {
-        const body = new Uint8Array(await file.arrayBuffer());
-        call("POST", "/lint/iis" + query({ site: site.trim() }), { body, headers: { "Content-Type": "application/xml" } }).then((r) => setLint(r.body), () => {});
+      const xml = { body, headers: { "Content-Type": "application/xml" } };
+      try {
+        setReport((await call("POST", "/import/iis" + query({ dry_run: dryRun, repair, site: site.trim() }), xml)).body);
+      } catch (p) {
+        // A refusal names the first blocking mistake; the lint report shows every finding with its fix.
+        if (p.status === 422) call("POST", "/lint/iis" + query({ site: site.trim() }), xml).then((r) => setLint(r.body), () => {});
+        throw p;
       }
-    } finally {
-      setBusy(false);
-    }
-  }
+    });
+  };
   const dry = (e) => {
     e.preventDefault();
     send(true);

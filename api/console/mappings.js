@@ -1,7 +1,7 @@
 // One-to-one mappings: a server-side paged, filtered table; adding by file drop or paste; and
 // an edit page that sends If-Match and, when someone else changed the mapping meanwhile, shows
 // what changed instead of overwriting it.
-import { html, useState, ProblemBox, FieldProblems, useLoad, Loading, usePager, Pager, TableBox, ConfirmButton, when, siteHref } from "./widgets.js";
+import { html, useState, ProblemBox, FieldProblems, useAction, certificateType, useLoad, Loading, usePager, Pager, TableBox, ConfirmButton, when, siteHref } from "./widgets.js";
 import { call, query } from "./api.js";
 import * as session from "./session.js";
 
@@ -39,18 +39,14 @@ function Filters({ onApply }) {
 }
 
 function Row({ site, m, onChange }) {
-  const [problem, setProblem] = useState(null);
+  const { problem, run } = useAction();
   const url = `/sites/${site.id}/mappings/${m.id}`;
   const ifMatch = { "If-Match": `"${m.revision}"` };
-  async function act(method, json) {
-    setProblem(null);
-    try {
+  const act = (method, json) =>
+    run(async () => {
       await call(method, url, { json, headers: ifMatch });
       onChange();
-    } catch (p) {
-      setProblem(p);
-    }
-  }
+    });
   return html`<tr class=${m.enabled ? "" : "disabled"}>
     <td>${m.user_name}</td>
     <td>${m.subject}</td>
@@ -69,12 +65,6 @@ function Row({ site, m, onChange }) {
   </tr>`;
 }
 
-// What a file looks like decides how it is sent: DER (it starts with a SEQUENCE) as
-// application/pkix-cert, anything textual as PEM; the server refuses keys and CSRs by name.
-function certificateUpload(bytes) {
-  return bytes[0] === 0x30 ? "application/pkix-cert" : "application/x-pem-file";
-}
-
 function AddMapping({ site, onAdded }) {
   const [file, setFile] = useState(null);
   const [pasted, setPasted] = useState("");
@@ -82,8 +72,7 @@ function AddMapping({ site, onAdded }) {
   const [password, setPassword] = useState("");
   const [description, setDescription] = useState("");
   const [allowExpired, setAllowExpired] = useState(false);
-  const [problem, setProblem] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, problem, run } = useAction();
   const [over, setOver] = useState(false);
   const [done, setDone] = useState("");
   const drop = (e) => {
@@ -91,18 +80,16 @@ function AddMapping({ site, onAdded }) {
     setOver(false);
     if (e.dataTransfer.files.length) setFile(e.dataTransfer.files[0]);
   };
-  async function submit(e) {
+  const submit = (e) => {
     e.preventDefault();
-    setBusy(true);
-    setProblem(null);
-    setDone("");
-    try {
+    run(async () => {
+      setDone("");
       let res;
       const headers = password ? { "X-Certmap-Password": password } : {};
       if (file) {
         const bytes = new Uint8Array(await file.arrayBuffer());
         const params = query({ user_name: user.trim(), description: description || undefined, allow_expired: allowExpired || undefined });
-        res = await call("POST", `/sites/${site.id}/mappings${params}`, { body: bytes, headers: { ...headers, "Content-Type": certificateUpload(bytes) } });
+        res = await call("POST", `/sites/${site.id}/mappings${params}`, { body: bytes, headers: { ...headers, "Content-Type": certificateType(bytes) } });
       } else {
         res = await call("POST", `/sites/${site.id}/mappings`, {
           json: { certificate: pasted, user_name: user.trim(), password: password || undefined, description: description || undefined, allow_expired: allowExpired },
@@ -114,12 +101,8 @@ function AddMapping({ site, onAdded }) {
       setPasted("");
       setPassword("");
       onAdded();
-    } catch (p) {
-      setProblem(p);
-    } finally {
-      setBusy(false);
-    }
-  }
+    });
+  };
   return html`<form class="panel add-mapping" onSubmit=${submit} aria-labelledby="add-h">
     <h2 id="add-h">Add a one-to-one mapping</h2>
     <div class=${"drop" + (over ? " over" : "")} onDragOver=${(e) => { e.preventDefault(); setOver(true); }} onDragLeave=${() => setOver(false)} onDrop=${drop} data-testid="drop-zone">

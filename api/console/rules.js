@@ -1,6 +1,6 @@
 // Many-to-one mappings: rules on the certificate's subject or issuer fields, all of which must
 // match; a deny that matches wins. "Test a certificate" asks the server what IIS would do.
-import { html, useState, ProblemBox, FieldProblems, useLoad, Loading, ConfirmButton, TableBox } from "./widgets.js";
+import { html, useState, ProblemBox, FieldProblems, useAction, certificateType, useLoad, Loading, ConfirmButton, TableBox } from "./widgets.js";
 import { call } from "./api.js";
 import * as session from "./session.js";
 
@@ -49,22 +49,19 @@ function RuleEditor({ site, initial, onDone, onCancel }) {
   const [v, setV] = useState({ name: initial.name || "", user_name: initial.user_name || "", permission_mode: initial.permission_mode || "allow", enabled: initial.enabled ?? true, description: initial.description || "" });
   const [rules, setRules] = useState(initial.rules ? initial.rules.map((r) => ({ ...r })) : [newRule()]);
   const [password, setPassword] = useState("");
-  const [problem, setProblem] = useState(null);
+  const { problem, run } = useAction();
   const prefix = editing ? `m2o${initial.id}` : "m2onew";
   const set = (k) => (e) => setV({ ...v, [k]: e.target.type === "checkbox" ? e.target.checked : e.target.value });
-  async function submit(e) {
+  const submit = (e) => {
     e.preventDefault();
-    setProblem(null);
     const body = { ...v, user_name: v.permission_mode === "deny" && !v.user_name ? null : v.user_name, description: v.description || null, rules };
     if (password) body.password = password;
-    try {
+    run(async () => {
       if (editing) await call("PATCH", `/sites/${site.id}/many-to-one/${initial.id}`, { json: body, headers: { "If-Match": `"${initial.revision}"` } });
       else await call("POST", `/sites/${site.id}/many-to-one`, { json: body });
       onDone();
-    } catch (p) {
-      setProblem(p);
-    }
-  }
+    });
+  };
   return html`<form class="panel" onSubmit=${submit} aria-labelledby=${prefix + "-h"}>
     <h3 id=${prefix + "-h"}>${editing ? `Edit ${initial.name}` : "New many-to-one mapping"}</h3>
     <div class="grid">
@@ -85,20 +82,16 @@ function TestCertificate({ site }) {
   const [text, setText] = useState("");
   const [file, setFile] = useState(null);
   const [result, setResult] = useState(null);
-  const [problem, setProblem] = useState(null);
-  async function submit(e) {
+  const { problem, run } = useAction();
+  const submit = (e) => {
     e.preventDefault();
-    setProblem(null);
     setResult(null);
-    try {
+    run(async () => {
       const bytes = file ? new Uint8Array(await file.arrayBuffer()) : new TextEncoder().encode(text);
-      const type = bytes[0] === 0x30 ? "application/pkix-cert" : "application/x-pem-file";
-      const res = await call("POST", `/sites/${site.id}/resolve`, { body: bytes, headers: { "Content-Type": type } });
+      const res = await call("POST", `/sites/${site.id}/resolve`, { body: bytes, headers: { "Content-Type": certificateType(bytes) } });
       setResult(res.body);
-    } catch (p) {
-      setProblem(p);
-    }
-  }
+    });
+  };
   return html`<form class="panel" onSubmit=${submit} aria-labelledby="test-h">
     <h2 id="test-h">Test a certificate</h2>
     <p class="hint">What IIS would do with this certificate on this site: one-to-one first, then the many-to-one mappings in order, where a matching deny wins.</p>
@@ -128,10 +121,12 @@ export function RulesTab({ site }) {
     setEditing(null);
     reload();
   };
-  async function remove(m) {
-    await call("DELETE", `/sites/${site.id}/many-to-one/${m.id}`, { headers: { "If-Match": `"${m.revision}"` } }).catch(() => {});
-    reload();
-  }
+  const { problem, run } = useAction();
+  const remove = (m) =>
+    run(async () => {
+      await call("DELETE", `/sites/${site.id}/many-to-one/${m.id}`, { headers: { "If-Match": `"${m.revision}"` } });
+      reload();
+    });
   return html`<section class="panel" aria-labelledby="m2o-h">
       <h2 id="m2o-h">Many-to-one mappings</h2>
       ${!site.certificate_mapping.many_to_one_enabled && html`<p class="warning">Many-to-one mapping is switched off in the site settings: IIS ignores these rules.</p>`}
@@ -153,6 +148,7 @@ export function RulesTab({ site }) {
               )
             : html`<p>No many-to-one mappings.</p>`}
       <//>
+      <${ProblemBox} problem=${problem} />
       ${session.canWrite() && (editing === "new" ? html`<${RuleEditor} site=${site} initial=${{}} onDone=${done} onCancel=${() => setEditing(null)} />` : html`<button type="button" onClick=${() => setEditing("new")}>New many-to-one mapping</button>`)}
     </section>
     <${TestCertificate} site=${site} />`;

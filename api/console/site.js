@@ -1,5 +1,5 @@
 // One site: its settings and directories, mappings, rules, health and rendered config, as tabs.
-import { html, useState, ProblemBox, useLoad, Loading, ConfirmButton, siteHref } from "./widgets.js";
+import { html, useState, useAction, useLoad, Loading, ConfirmButton, siteHref } from "./widgets.js";
 import { call } from "./api.js";
 import * as session from "./session.js";
 import { SiteForm } from "./sites.js";
@@ -18,33 +18,20 @@ const TABS = [
 ];
 
 function Settings({ site, etag, reload }) {
-  const [problem, setProblem] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, problem, run } = useAction();
   const [saved, setSaved] = useState("");
-  async function save(body) {
-    setBusy(true);
-    setProblem(null);
-    setSaved("");
-    try {
+  const save = (body) =>
+    run(async () => {
+      setSaved("");
       await call("PATCH", `/sites/${site.id}`, { json: body, headers: { "If-Match": etag } });
       setSaved("Saved.");
       reload();
-    } catch (p) {
-      setProblem(p);
-    } finally {
-      setBusy(false);
-    }
-  }
-  async function remove() {
-    setBusy(true);
-    try {
+    });
+  const remove = () =>
+    run(async () => {
       await call("DELETE", `/sites/${site.id}`, { headers: { "If-Match": etag } });
       location.hash = "#/sites";
-    } catch (p) {
-      setProblem(p);
-      setBusy(false);
-    }
-  }
+    });
   return html`<section class="panel" aria-labelledby="settings-h">
     <h2 id="settings-h">Site settings</h2>
     <${SiteForm} key=${etag} initial=${site} submitLabel="Save site" onSubmit=${save} problem=${problem} busy=${busy} readOnly=${!session.canWrite()} />

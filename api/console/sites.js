@@ -1,5 +1,5 @@
 // The site list, with search and the create form; `SiteForm` is also the site's settings pane.
-import { html, useState, ProblemBox, FieldProblems, useLoad, Loading, usePager, Pager, TableBox, siteHref } from "./widgets.js";
+import { html, useState, ProblemBox, FieldProblems, useAction, useLoad, Loading, usePager, Pager, TableBox, siteHref } from "./widgets.js";
 import { call, query } from "./api.js";
 import * as session from "./session.js";
 
@@ -65,21 +65,9 @@ export function SiteForm({ initial, submitLabel, onSubmit, problem, busy, readOn
 
 function CreateSite({ onCreated }) {
   const [open, setOpen] = useState(false);
-  const [problem, setProblem] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, problem, run } = useAction();
   if (!open) return html`<button type="button" onClick=${() => setOpen(true)}>New site</button>`;
-  async function create(body) {
-    setBusy(true);
-    setProblem(null);
-    try {
-      const res = await call("POST", "/sites", { json: body });
-      onCreated(res.body);
-    } catch (p) {
-      setProblem(p);
-    } finally {
-      setBusy(false);
-    }
-  }
+  const create = (body) => run(async () => onCreated((await call("POST", "/sites", { json: body })).body));
   return html`<section class="panel" aria-labelledby="new-site">
     <h2 id="new-site">New site</h2>
     <${SiteForm} initial=${{}} submitLabel="Create site" onSubmit=${create} problem=${problem} busy=${busy} />
@@ -90,7 +78,7 @@ function CreateSite({ onCreated }) {
 export function SitesPage() {
   const pager = usePager();
   const [search, setSearch] = useState("");
-  const [state, reload] = useLoad(() => call("GET", "/sites" + query({ limit: 100, cursor: pager.cursor })).then((r) => r.body), [pager.cursor]);
+  const [state] = useLoad(() => call("GET", "/sites" + query({ limit: 100, cursor: pager.cursor })).then((r) => r.body), [pager.cursor]);
   const needle = search.trim().toLowerCase();
   const matches = (s) => !needle || s.name.toLowerCase().includes(needle) || s.hostnames.some((h) => h.toLowerCase().includes(needle));
   return html`<h1>Sites</h1>

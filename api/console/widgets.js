@@ -33,6 +33,25 @@ export function FieldProblems({ problem, field, id }) {
   </div>`;
 }
 
+// A form's request: `busy` while it runs (so it is sent once), and the refusal for the form to
+// show beside its fields. `run` answers what `fn` answers, or undefined when it was refused.
+export function useAction() {
+  const [busy, setBusy] = useState(false);
+  const [problem, setProblem] = useState(null);
+  async function run(fn) {
+    setBusy(true);
+    setProblem(null);
+    try {
+      return await fn();
+    } catch (p) {
+      setProblem(p);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return { busy, problem, setProblem, run };
+}
+
 // Runs `load` when `deps` change; `reload` runs it again.
 export function useLoad(load, deps) {
   const [state, setState] = useState({ loading: true, data: null, error: null });
@@ -112,6 +131,13 @@ export function download(name, text, type = "text/plain") {
 export function when(iso) {
   if (!iso) return "—";
   return iso.replace("T", " ").replace(/(\.\d+)?Z$/, " UTC").replace(/(\.\d+)?\+00:00$/, " UTC");
+}
+
+// What a certificate's bytes look like decides how they are sent: DER (it starts with a SEQUENCE)
+// as application/pkix-cert, anything textual as PEM. The server reads every form and refuses
+// keys and CSRs by name, so nothing is judged here.
+export function certificateType(bytes) {
+  return bytes[0] === 0x30 ? "application/pkix-cert" : "application/x-pem-file";
 }
 
 export const siteHref = (id, tab = "") => `#/sites/${id}${tab ? "/" + tab : ""}`;
