@@ -9,36 +9,10 @@ use serde_json::{json, Value};
 
 const XML: (&str, &str) = ("content-type", "application/xml");
 
-/// The seed write-up's setup: the mapping section configured on the directory to secure.
+/// The seed write-up's setup: the mapping section configured on the directory to secure (the
+/// console's browser tests import the same file).
 fn seed_config(cert_b64: &str) -> String {
-    format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<configuration>
-    <system.applicationHost>
-        <sites>
-            <site name="Default Web Site" id="1">
-                <bindings><binding protocol="https" bindingInformation="*:443:www.contoso.com" /></bindings>
-            </site>
-        </sites>
-    </system.applicationHost>
-    <location path="Default Web Site/secure">
-        <system.webServer>
-            <security>
-                <access sslFlags="Ssl, SslNegotiateCert, SslRequireCert" />
-                <authentication>
-                    <anonymousAuthentication enabled="false" />
-                    <iisClientCertificateMappingAuthentication enabled="true" oneToOneCertificateMappingsEnabled="true">
-                        <oneToOneMappings>
-                            <add userName="CONTOSO\alice" password="[enc:IISCngProvider:c2VjcmV0:enc]" certificate="{cert_b64}" />
-                        </oneToOneMappings>
-                    </iisClientCertificateMappingAuthentication>
-                </authentication>
-            </security>
-        </system.webServer>
-    </location>
-</configuration>
-"#
-    )
+    include_str!("../fixtures/seed-applicationHost.config").replace("CERTIFICATE", cert_b64)
 }
 
 fn b64(der: &[u8]) -> String {

@@ -92,34 +92,11 @@ def certificate(name, org="Contoso"):
 
 
 def seed_config(cert_der):
-    """The seed write-up's setup: the mapping section configured on the directory to secure."""
-    b64 = base64.b64encode(cert_der).decode()
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<configuration>
-    <system.applicationHost>
-        <sites>
-            <site name="Contoso Intranet" id="2">
-                <bindings><binding protocol="https" bindingInformation="*:443:intranet.contoso.com" /></bindings>
-            </site>
-        </sites>
-    </system.applicationHost>
-    <location path="Contoso Intranet/secure">
-        <system.webServer>
-            <security>
-                <access sslFlags="Ssl, SslNegotiateCert, SslRequireCert" />
-                <authentication>
-                    <anonymousAuthentication enabled="false" />
-                    <iisClientCertificateMappingAuthentication enabled="true" oneToOneCertificateMappingsEnabled="true">
-                        <oneToOneMappings>
-                            <add userName="CONTOSO\\bob" password="[enc:IISCngProvider:c2VjcmV0:enc]" certificate="{b64}" />
-                        </oneToOneMappings>
-                    </iisClientCertificateMappingAuthentication>
-                </authentication>
-            </security>
-        </system.webServer>
-    </location>
-</configuration>
-"""
+    """The seed write-up's setup (as the API tests import it), for another site and user."""
+    seed = (Path(__file__).parent.parent / "fixtures" / "seed-applicationHost.config").read_text()
+    return (seed.replace("CERTIFICATE", base64.b64encode(cert_der).decode())
+            .replace("Default Web Site", "Contoso Intranet").replace("www.contoso.com", "intranet.contoso.com")
+            .replace("CONTOSO\\alice", "CONTOSO\\bob"))
 
 
 class Browser:
