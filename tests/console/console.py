@@ -424,14 +424,23 @@ def main():
         def _():
             phone = b.page(width=390, height=844)
             b.sign_in(phone, admin)
-            for name, path in [("sites", "#/sites"), ("site", f"#/sites/{state['site']}"),
-                               ("mappings", f"#/sites/{state['site']}/mappings"),
-                               ("rules", f"#/sites/{state['site']}/rules"), ("audit", "#/audit")]:
+            # Each page is measured once its own content is there (a hash change keeps the old page
+            # until the new one renders).
+            for name, path, ready in [
+                ("sites", "#/sites", "site(s)"),
+                ("site", f"#/sites/{state['site']}", "Add a directory"),
+                ("mappings", f"#/sites/{state['site']}/mappings", "mapping(s) on page"),
+                ("rules", f"#/sites/{state['site']}/rules", "Test a certificate"),
+                ("audit", "#/audit", "event(s), newest first"),
+            ]:
                 phone.goto(f"{BASE}/ui/{path}")
+                expect(phone.get_by_text(ready).first).to_be_visible()
                 phone.wait_for_load_state("networkidle")
-                expect(phone.locator("main h1")).to_be_visible()
                 wide = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-                assert wide <= 1, f"{name} is {wide}px wider than the phone"
+                culprits = phone.evaluate("""() => [...document.querySelectorAll('main *')]
+                    .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+                    .slice(0, 5).map((e) => e.tagName + '.' + e.className)""")
+                assert wide <= 1, f"{name} is {wide}px wider than the phone: {culprits}"
                 b.screenshot(phone, f"phone-{name}")
                 b.axe(phone, f"phone {name}")
             phone.context.close()
