@@ -88,6 +88,39 @@ impl TestCa {
         TestCert { pem: cert.pem(), der: cert.der().to_vec(), key_pem: key.serialize_pem() }
     }
 
+    /// A CRL (DER) signed by this CA revoking `revoked` (key compromise, an hour ago), valid from
+    /// `this_update` for a week.
+    pub fn crl(&self, number: u64, this_update: OffsetDateTime, revoked: &[&TestCert]) -> Vec<u8> {
+        let params = rcgen::CertificateRevocationListParams {
+            this_update,
+            next_update: this_update + Duration::days(7),
+            crl_number: SerialNumber::from(number),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|cert| {
+                    let (_, parsed) = x509_parser::parse_x509_certificate(&cert.der).unwrap();
+                    rcgen::RevokedCertParams {
+                        serial_number: SerialNumber::from(parsed.raw_serial().to_vec()),
+                        revocation_time: this_update - Duration::hours(1),
+                        reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                        invalidity_date: None,
+                    }
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        params.signed_by(&self.issuer).unwrap().der().to_vec()
+    }
+
+    /// `crl` as one PEM block.
+    pub fn crl_pem(&self, number: u64, this_update: OffsetDateTime, revoked: &[&TestCert]) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(self.crl(number, this_update, revoked));
+        let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+        format!("-----BEGIN X509 CRL-----\n{}\n-----END X509 CRL-----\n", lines.join("\n"))
+    }
+
     pub fn expired(&self, cn: &str) -> TestCert {
         let now = OffsetDateTime::now_utc();
         self.client_with(cn, &[], now - Duration::days(400), now - Duration::days(35))

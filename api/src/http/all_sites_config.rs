@@ -116,7 +116,14 @@ pub async fn all_sites_config(
                         .into_iter()
                         .map(|(id, revision)| Ok((id, revision, mappings::retired_count(conn, id, now)?)))
                         .collect::<Result<Vec<Version>, ApiError>>()?;
-                    let tag = etag(&versions, format.as_str(), &query_string);
+                    let mut options = query_string.clone();
+                    for &(site_id, _, _) in &versions {
+                        if let Some(site) = sites::find(conn, site_id)? {
+                            let revoked = super::render_input::revoked(conn, &site)?;
+                            options = super::render_input::tag_options(&options, &revoked);
+                        }
+                    }
+                    let tag = etag(&versions, format.as_str(), &options);
                     if !secrets && none_match(&headers, &tag) {
                         let mut next_expiry = None;
                         for &(site_id, _, _) in &versions {

@@ -193,7 +193,9 @@ pub async fn site_config(
                     let site = require_site(conn, site_id, &caller)?;
                     let now = OffsetDateTime::now_utc();
                     let retired = certmap_db::queries::mappings::retired_count(conn, site_id, now)?;
-                    let tag = etag(site.revision, retired, format.as_str(), &query_string);
+                    let revoked = super::render_input::revoked(conn, &site)?;
+                    let options = super::render_input::tag_options(&query_string, &revoked);
+                    let tag = etag(site.revision, retired, format.as_str(), &options);
                     if !secrets && none_match(&headers, &tag) {
                         let next_expiry = certmap_db::queries::mappings::next_expiry(conn, site_id, now)?;
                         return Ok(Err((tag, next_expiry)));

@@ -1,0 +1,123 @@
+//! The CRL held per trusted CA and its revoked serials.
+
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use time::OffsetDateTime;
+
+use crate::schema::{crl_entries as e, crls as c, sites};
+
+/// What is kept of a CRL besides its DER, for listing it and deciding whether a new one replaces it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = c, check_for_backend(diesel::pg::Pg))]
+pub struct CrlRow {
+    pub id: i64,
+    pub ca_sha256: String,
+    pub issuer: String,
+    pub der_sha256: String,
+    pub crl_number: Option<String>,
+    pub this_update: OffsetDateTime,
+    pub next_update: Option<OffsetDateTime>,
+    pub entries: i32,
+    pub source: String,
+    pub fetch_outcome: Option<String>,
+    pub fetched_at: Option<OffsetDateTime>,
+    pub stored_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = c)]
+pub struct NewCrl {
+    pub ca_sha256: String,
+    pub issuer: String,
+    pub der: Vec<u8>,
+    pub der_sha256: String,
+    pub crl_number: Option<String>,
+    pub this_update: OffsetDateTime,
+    pub next_update: Option<OffsetDateTime>,
+    pub entries: i32,
+    pub source: String,
+    pub fetch_outcome: Option<String>,
+    pub fetched_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = e)]
+pub struct Entry {
+    pub crl_id: i64,
+    pub serial: String,
+    pub revoked_at: OffsetDateTime,
+    pub reason: Option<String>,
+}
+
+/// PostgreSQL binds at most 65,535 parameters per statement; an entry takes four.
+const ENTRIES_PER_INSERT: usize = 10_000;
+
+/// Serializes every change to the held CRLs, so two uploads (or an upload and a fetch) for one
+/// CA cannot both pass the "not older" check against the same held CRL.
+pub fn lock(conn: &mut PgConnection) -> QueryResult<()> {
+    // 0x63726c73 is "crls": a key no other advisory lock in certmap uses.
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)").bind::<BigInt, _>(0x6372_6c73_i64).execute(conn).map(drop)
+}
+
+pub fn held(conn: &mut PgConnection, ca_sha256: &str) -> QueryResult<Option<CrlRow>> {
+    c::table.filter(c::ca_sha256.eq(ca_sha256)).select(CrlRow::as_select()).first(conn).optional()
+}
+
+/// Replaces the CRL held for the CA (with its entries) by `crl`.
+pub fn store(conn: &mut PgConnection, crl: &NewCrl, entries: &[(String, OffsetDateTime, Option<String>)]) -> QueryResult<CrlRow> {
+    diesel::delete(c::table.filter(c::ca_sha256.eq(&crl.ca_sha256))).execute(conn)?;
+    let row = diesel::insert_into(c::table).values(crl).returning(CrlRow::as_returning()).get_result(conn)?;
+    for chunk in entries.chunks(ENTRIES_PER_INSERT) {
+        let rows: Vec<Entry> = chunk
+            .iter()
+            .map(|(serial, revoked_at, reason)| Entry {
+                crl_id: row.id,
+                serial: serial.clone(),
+                revoked_at: *revoked_at,
+                reason: reason.clone(),
+            })
+            .collect();
+        diesel::insert_into(e::table).values(&rows).on_conflict_do_nothing().execute(conn)?;
+    }
+    Ok(row)
+}
+
+/// Every CRL held, in issuer order.
+pub fn all(conn: &mut PgConnection) -> QueryResult<Vec<CrlRow>> {
+    c::table.select(CrlRow::as_select()).order((c::issuer, c::id)).load(conn)
+}
+
+/// What identifies the set of CRLs held: it changes whenever one is stored or removed.
+pub fn versions(conn: &mut PgConnection) -> QueryResult<Vec<(i64, String)>> {
+    c::table.select((c::id, c::der_sha256)).order(c::id).load(conn)
+}
+
+pub fn all_entries(conn: &mut PgConnection) -> QueryResult<Vec<Entry>> {
+    e::table.select((e::crl_id, e::serial, e::revoked_at, e::reason)).load(conn)
+}
+
+/// Every CRL's DER with the CA's SHA-256, for the CRL file a gateway loads.
+pub fn ders(conn: &mut PgConnection) -> QueryResult<Vec<(String, Vec<u8>)>> {
+    c::table.select((c::ca_sha256, c::der)).order(c::id).load(conn)
+}
+
+/// Every CA certificate some site trusts (DER), once each.
+pub fn trusted_cas(conn: &mut PgConnection) -> QueryResult<Vec<Vec<u8>>> {
+    let mut all: Vec<Vec<u8>> =
+        sites::table.select(sites::trusted_cas).load::<Vec<Vec<u8>>>(conn)?.into_iter().flatten().collect();
+    all.sort();
+    all.dedup();
+    Ok(all)
+}
+
+/// The site's enabled mappings whose certificate a held CRL revokes, in id order.
+pub fn revoked_mapping_ids(conn: &mut PgConnection, site_id: i64) -> QueryResult<Vec<i64>> {
+    use crate::schema::mappings as m;
+    m::table
+        .inner_join(c::table.on(c::issuer.eq(m::issuer)))
+        .inner_join(e::table.on(e::crl_id.eq(c::id).and(e::serial.eq(m::serial))))
+        .filter(m::site_id.eq(site_id).and(m::enabled.eq(true)))
+        .select(m::id)
+        .order(m::id)
+        .load(conn)
+}
