@@ -64,8 +64,9 @@ pub(crate) fn curl(tls: &[&str], dir: &Path, client: Option<&str>, url: &str) ->
 
 pub(crate) struct Pki {
     pub(crate) dir: PathBuf,
-    clients: TestCa,
-    alice: TestCert,
+    pub(crate) clients: TestCa,
+    pub(crate) alice: TestCert,
+    pub(crate) bob: TestCert,
     expired: TestCert,
 }
 
@@ -85,7 +86,7 @@ impl Pki {
             std::fs::write(dir.join(format!("{name}.pem")), &cert.pem).unwrap();
             std::fs::write(dir.join(format!("{name}.key")), &cert.key_pem).unwrap();
         }
-        Self { dir, clients, alice, expired }
+        Self { dir, clients, alice, bob, expired }
     }
 
     /// The options every gateway format shares: where it listens, what it fronts, its TLS files.
@@ -147,7 +148,7 @@ impl Drop for Gateway {
 }
 
 /// The config as a user fetches it with curl, written where the gateway will read it.
-async fn fetch_config(app: &TestApp, site: i64, format: &str, query: &str, file: &Path) -> certmap_tests::Response {
+pub(crate) async fn fetch_config(app: &TestApp, site: i64, format: &str, query: &str, file: &Path) -> certmap_tests::Response {
     let config = app.get(&format!("/api/v1/sites/{site}/config/{format}?{query}")).await;
     assert_eq!(config.status, 200, "{}", config.text());
     std::fs::write(file, &config.body).unwrap();
@@ -292,7 +293,7 @@ async fn haproxy_serves_the_rendered_config_unmodified() {
 /// as root Apache's children switch to `User`; nobody/nogroup can read nothing of the scratch dir
 /// it needs to (certificates and keys are loaded by the parent before it forks), and Apache refuses
 /// to keep children as root. As any other user `User`/`Group` are ignored.
-fn apache_conf(dir: &Path, port: u16) -> String {
+pub(crate) fn apache_conf(dir: &Path, port: u16) -> String {
     let d = dir.display();
     let mut conf = format!(
         "ServerRoot {d}\nDefaultRuntimeDir {d}\nPidFile {d}/httpd.pid\nErrorLog {d}/error.log\nServerName localhost\nListen 127.0.0.1:{port}\nUser nobody\nGroup nogroup\n"

@@ -7,6 +7,7 @@ mod authorize;
 mod bulk;
 mod config;
 mod directories;
+mod gateway_revocation;
 mod gateways;
 mod health;
 mod iis_import;

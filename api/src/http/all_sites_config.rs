@@ -71,7 +71,7 @@ fn visible(conn: &mut PgConnection, caller: &Caller) -> Result<Vec<(i64, i64)>, 
 /// is a 422 naming the site and the problem; no site is ever left out silently. Passwords only
 /// with `include_secrets=true` (admins; one audit entry per site).
 #[utoipa::path(tag = "config", params(
-        ("format" = String, Path, description = "iis, powershell, nginx, haproxy, haproxy-map, apache or ca-bundle"),
+        ("format" = String, Path, description = "iis, powershell, nginx, haproxy, haproxy-map, apache, ca-bundle or crl"),
         ("If-None-Match" = Option<String>, Header, description = "An ETag from a previous answer: 304 if no included site changed"),
         ConfigQuery,
     ),
@@ -100,6 +100,16 @@ pub async fn all_sites_config(
     }
     if format_name == "ca-bundle" {
         return ca_bundle(&state, caller, &req).await;
+    }
+    if format_name == "crl" {
+        return super::crls::crl_file(&state, &req, "certmap-all-sites.crl.pem".into(), move |conn| {
+            let mut ders = Vec::new();
+            for (site_id, _) in visible(conn, &caller)? {
+                ders.extend(sites::trusted_cas(conn, site_id)?);
+            }
+            Ok(ders)
+        })
+        .await;
     }
     let format = Format::parse(&format_name).ok_or(ApiError::NotFound { what: "format" })?;
     let wait = wait_of(query.wait)?;

@@ -318,3 +318,32 @@ pub async fn list_crls(state: web::Data<AppState>, caller: Caller) -> Result<Htt
     let rows = db::run(&state.pool, |conn| Ok(q::all(conn)?)).await?;
     Ok(HttpResponse::Ok().json(CrlList { crls: rows.into_iter().map(CrlBody::from).collect() }))
 }
+
+/// The PEM CRLs held for the CA certificates `cas` reads (DER): the file a gateway's `ssl_crl`,
+/// `crl-file` or `SSLCARevocationFile` names. 404 while none is held, since gateways refuse to
+/// start on an empty CRL file.
+pub async fn crl_file<F>(state: &AppState, req: &HttpRequest, file_name: String, cas: F) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce(&mut PgConnection) -> Result<Vec<Vec<u8>>, ApiError> + Send + 'static,
+{
+    let ders = db::run(&state.pool, move |conn| {
+        conn.build_transaction().repeatable_read().read_only().run(|conn| {
+            let wanted: Vec<String> = cas(conn)?.iter().map(|der| hex_sha256(der)).collect();
+            Ok(q::ders(conn)?.into_iter().filter(|(ca, _)| wanted.contains(ca)).map(|(_, der)| der).collect::<Vec<_>>())
+        })
+    })
+    .await?;
+    if ders.is_empty() {
+        return Err(ApiError::NotFound { what: "CRL file (no CRL is held for these trusted CAs: POST one to /api/v1/crls)" });
+    }
+    let digests: Vec<String> = ders.iter().map(|d| hex_sha256(d)).collect();
+    let tag = format!("\"crl-{}\"", &hex_sha256(digests.join(",").as_bytes())[..16]);
+    if super::etag::none_match(req.headers(), &tag) {
+        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish());
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-pem-file")
+        .insert_header((header::ETAG, tag))
+        .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")))
+        .body(super::config::pem_blocks("X509 CRL", &ders)))
+}
