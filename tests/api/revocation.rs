@@ -119,6 +119,9 @@ async fn an_uploaded_crl_refuses_bob_on_every_replica_and_leaves_alice_alone() {
     assert_eq!(items[0]["user_name"], "CONTOSO\\bob");
     assert_eq!(items[0]["revocation"]["status"], "revoked");
     assert_eq!(items[0]["revocation"]["source"], "upload");
+    let lint = a.get(&format!("/api/v1/sites/{site}/lint")).await.json();
+    let revoked_finding = lint["findings"].as_array().unwrap().iter().find(|f| f["code"] == "certificate-revoked");
+    assert_eq!(revoked_finding.unwrap()["mapping_id"], items[0]["id"], "{lint}");
     let all = a.get(&format!("/api/v1/sites/{site}/mappings")).await.json();
     assert_eq!(all["items"][0]["revocation"]["status"], "good");
 
@@ -250,6 +253,8 @@ async fn the_site_policy_decides_what_unknown_means() {
     let stale = ca.crl(1, OffsetDateTime::now_utc() - time::Duration::days(8), &[&bob]);
     assert_eq!(upload(&app, "application/pkix-crl", &stale).await.status, 200);
     until_authorize(&app, &alice, 403).await.problem(403, "revocation-unknown");
+    let lint = app.get(&format!("/api/v1/sites/{site}/lint")).await.json();
+    assert!(lint["findings"].as_array().unwrap().iter().any(|f| f["code"] == "crl-expired"), "{lint}");
     let allow = app.patch(&site_path, &[], &json!({"certificate_mapping": {"revocation": {"when_unknown": "allow"}}})).await;
     assert_eq!(allow.status, 200, "{}", allow.text());
     let passed = until_authorize(&app, &alice, 200).await;

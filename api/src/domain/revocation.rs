@@ -11,6 +11,7 @@ use std::str::FromStr;
 use time::OffsetDateTime;
 
 use super::crl::{Crl, CrlNumber, Reason};
+use super::lint::{Finding, Severity};
 use super::violation::Rejection;
 
 /// How far a CRL's thisUpdate may lie ahead of this host's clock before it is refused as being
@@ -206,6 +207,56 @@ impl RevocationIndex {
     }
 }
 
+/// How long before a CRL's nextUpdate lint warns: nginx and HAProxy refuse every client of the CA
+/// once the CRL file they hold is past it.
+pub const CRL_EXPIRY_WARNING: time::Duration = time::Duration::days(1);
+
+/// Revocation findings for a site: each enabled mapping whose certificate is revoked, and each CRL
+/// of its trusted CAs that is past, or close to, its nextUpdate.
+pub fn lint(
+    policy: Policy,
+    revoked_mappings: &[i64],
+    crls: &[(&str, Option<OffsetDateTime>)],
+    now: OffsetDateTime,
+) -> Vec<Finding> {
+    if policy.check == Check::Off {
+        return Vec::new();
+    }
+    let mut findings: Vec<Finding> = revoked_mappings
+        .iter()
+        .map(|&id| Finding {
+            code: "certificate-revoked",
+            severity: Severity::Error,
+            message: format!("mapping {id}'s certificate is revoked by its CA: certmap and the gateways refuse it; delete the mapping"),
+            iis_symptom: "403.13 Client certificate revoked (Schannel checks revocation itself)",
+            path: None,
+            mapping_id: Some(id),
+        })
+        .collect();
+    for &(issuer, next_update) in crls {
+        let Some(next) = next_update else { continue };
+        let (code, severity, when) = if now > next {
+            ("crl-expired", Severity::Error, "passed")
+        } else if next - now < CRL_EXPIRY_WARNING {
+            ("crl-expiring", Severity::Warning, "is less than a day away")
+        } else {
+            continue;
+        };
+        findings.push(Finding {
+            code,
+            severity,
+            message: format!(
+                "the CRL held for {issuer} has a nextUpdate ({next}) that {when}: its certificates are `unknown` after it, \
+                 and nginx and HAProxy holding that CRL refuse every client of the CA; upload or fetch a newer one"
+            ),
+            iis_symptom: "Schannel cannot complete the revocation check once the CA's CRL is stale",
+            path: None,
+            mapping_id: None,
+        });
+    }
+    findings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +306,19 @@ mod tests {
         may_replace(&c5, held(&c5), now).unwrap();
         let future = Crl::from_der(&crl(&ca, 6, now + time::Duration::hours(1), &[])).unwrap();
         assert_eq!(may_replace(&future, None, now).unwrap_err().code, "crl-not-yet-valid");
+    }
+
+    #[test]
+    fn lint_names_revoked_mappings_and_stale_crls() {
+        let now = OffsetDateTime::now_utc();
+        let crls = [
+            ("CN=Old", Some(now - time::Duration::hours(1))),
+            ("CN=Soon", Some(now + time::Duration::hours(2))),
+            ("CN=Fine", Some(now + time::Duration::days(6))),
+        ];
+        let codes: Vec<_> = lint(Policy::default(), &[7], &crls, now).iter().map(|f| (f.code, f.mapping_id)).collect();
+        assert_eq!(codes, [("certificate-revoked", Some(7)), ("crl-expired", None), ("crl-expiring", None)]);
+        assert!(lint(Policy { check: Check::Off, ..Policy::default() }, &[7], &crls, now).is_empty());
     }
 
     #[test]
