@@ -133,6 +133,9 @@ async fn an_uploaded_crl_refuses_bob_on_every_replica_and_leaves_alice_alone() {
     assert_eq!(listed["crls"][0]["issuer"], trusted["certificates"][0]["subject"]);
     assert_eq!(listed["crls"][0]["crl_number"], "1");
     assert_eq!(listed["crls"][0]["source"], "upload");
+    let metrics = b.get("/metrics").await.text();
+    assert!(metrics.contains("certmap_mapped_revoked_certificates{site=\"Default Web Site\"} 1"), "{metrics}");
+    assert!(metrics.contains("certmap_crl_age_seconds{issuer="), "{metrics}");
     let audit = a.get("/api/v1/audit").await.json();
     assert!(audit["items"].as_array().unwrap().iter().any(|e| e["action"] == "crl.upload"), "{audit}");
 }

@@ -121,3 +121,24 @@ pub fn revoked_mapping_ids(conn: &mut PgConnection, site_id: i64) -> QueryResult
         .order(m::id)
         .load(conn)
 }
+
+#[derive(Debug, QueryableByName)]
+pub struct SiteCount {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub site: String,
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+}
+
+/// Per site that checks revocation, how many enabled mappings a held CRL revokes (sites with none
+/// are left out).
+pub fn revoked_per_site(conn: &mut PgConnection) -> QueryResult<Vec<SiteCount>> {
+    diesel::sql_query(
+        "SELECT s.name AS site, count(*) AS n FROM mappings m \
+         JOIN crls c ON c.issuer = m.issuer \
+         JOIN crl_entries e ON e.crl_id = c.id AND e.serial = m.serial \
+         JOIN sites s ON s.id = m.site_id \
+         WHERE m.enabled AND s.revocation_check <> 'off' GROUP BY s.name ORDER BY s.name",
+    )
+    .load(conn)
+}
