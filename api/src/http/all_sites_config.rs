@@ -119,6 +119,7 @@ pub async fn all_sites_config(
         .long_poll(None, wait, move || async move {
             let (headers, caller, state2) = (req.headers().clone(), caller.clone(), state.clone());
             let query_string = options_of(req.query_string());
+            let names_crl_file = query.crl_file.is_some();
             let loaded = db::run(&state.pool, move |conn| {
                 conn.build_transaction().repeatable_read().run(|conn| {
                     let now = OffsetDateTime::now_utc();
@@ -132,6 +133,9 @@ pub async fn all_sites_config(
                             let revoked = super::render_input::revoked(conn, &site)?;
                             options = super::render_input::tag_options(&options, &revoked);
                         }
+                    }
+                    if names_crl_file {
+                        options.push_str(&super::crls::versions_tag(conn)?);
                     }
                     let tag = etag(&versions, format.as_str(), &options);
                     if !secrets && none_match(&headers, &tag) {

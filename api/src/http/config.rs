@@ -204,13 +204,17 @@ pub async fn site_config(
         .long_poll(Some(site_id), wait, move || async move {
             let (headers, caller, state2) = (req.headers().clone(), caller.clone(), state.clone());
             let query_string = options_of(req.query_string());
+            let names_crl_file = query.crl_file.is_some();
             let snapshot = db::run(&state.pool, move |conn| {
                 conn.build_transaction().repeatable_read().run(|conn| {
                     let site = require_site(conn, site_id, &caller)?;
                     let now = OffsetDateTime::now_utc();
                     let retired = certmap_db::queries::mappings::retired_count(conn, site_id, now)?;
                     let revoked = super::render_input::revoked(conn, &site)?;
-                    let options = super::render_input::tag_options(&query_string, &revoked);
+                    let mut options = super::render_input::tag_options(&query_string, &revoked);
+                    if names_crl_file {
+                        options.push_str(&super::crls::versions_tag(conn)?);
+                    }
                     let tag = etag(site.revision, retired, format.as_str(), &options);
                     if !secrets && none_match(&headers, &tag) {
                         let next_expiry = certmap_db::queries::mappings::next_expiry(conn, site_id, now)?;

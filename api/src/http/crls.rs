@@ -347,3 +347,10 @@ where
         .insert_header((header::CONTENT_DISPOSITION, format!("attachment; filename=\"{file_name}\"")))
         .body(super::config::pem_blocks("X509 CRL", &ders)))
 }
+
+/// For the ETag of a config that names a CRL file: it moves with every CRL stored, so an agent
+/// keeping the CRL file (`certmap pull --crl-out`) fetches it again before the one it holds expires.
+pub fn versions_tag(conn: &mut PgConnection) -> Result<String, ApiError> {
+    let versions: Vec<String> = q::versions(conn)?.into_iter().map(|(_, digest)| digest).collect();
+    Ok(format!("#crls={}", versions.join(",")))
+}
