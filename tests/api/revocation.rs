@@ -272,3 +272,35 @@ async fn the_site_policy_decides_what_unknown_means() {
     let changes = audit["items"].as_array().unwrap().iter().filter(|e| e["action"] == "site.update").count();
     assert_eq!(changes, 2, "each policy change is audited");
 }
+
+/// The README's revocation example, exactly as a reader pastes it, against a live server.
+#[actix_web::test]
+async fn the_readme_revocation_example_works_when_pasted() {
+    const README: &str = include_str!("../../README.md");
+    let start = README.find("<!-- revocation:start -->").expect("README has a revocation example");
+    let block = &README[start..];
+    let body = &block[block.find("```sh\n").expect("a sh block") + 6..];
+    let script = body[..body.find("```").expect("closed")].to_owned();
+    let app = TestApp::spawn().await;
+    let dir = testdb::scratch_dir("readme-revocation");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (api, token, run_dir) = (app.url("/api/v1"), app.admin_token.clone(), dir.clone());
+    let out = actix_web::rt::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .env("API", api)
+            .env("TOKEN", token)
+            .current_dir(run_dir)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the example failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines.contains(&"200") && lines.contains(&"403"), "bob passes, then is refused:\n{stdout}");
+    assert!(lines.contains(&"certificate-revoked"), "{stdout}");
+    assert!(stdout.contains("\"status\":\"revoked\"") && stdout.contains("keyCompromise"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
