@@ -304,3 +304,74 @@ async fn the_readme_revocation_example_works_when_pasted() {
     assert!(stdout.contains("\"status\":\"revoked\"") && stdout.contains("keyCompromise"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A distribution point on 127.0.0.1 serving whatever `body` holds, with `content_type`.
+fn distribution_point(body: std::sync::Arc<std::sync::Mutex<(&'static str, Vec<u8>)>>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/ca.crl", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let (content_type, bytes) = body.lock().unwrap().clone();
+            let mut stream = reader.into_inner();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                bytes.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(&bytes));
+        }
+    });
+    url
+}
+
+#[actix_web::test]
+async fn a_crl_published_at_the_distribution_point_reaches_every_replica() {
+    let db = actix_web::rt::task::spawn_blocking(|| testdb::server().create_database()).await.unwrap();
+    let options = || certmap_tests::Options { crl_refresh: Duration::from_secs(1), ..Default::default() };
+    let a = TestApp::spawn_with(DatabaseSource::Url(db.url().to_owned()), options()).await;
+    let b = TestApp::spawn_with(DatabaseSource::Url(db.url().to_owned()), options()).await;
+    let ca = TestCa::new("Contoso CA");
+    let served = std::sync::Arc::new(std::sync::Mutex::new(("application/pkix-crl", ca.crl(1, OffsetDateTime::now_utc(), &[]))));
+    let url = distribution_point(served.clone());
+    let (alice, bob) = (ca.client_with_crl_url("alice", &url), ca.client_with_crl_url("bob", &url));
+    site_with(&a, &ca, &alice, &bob).await;
+    let fetched = || async {
+        let listed = b.get("/api/v1/crls").await.json();
+        listed["crls"].as_array().unwrap().iter().find(|c| c["source"] == url.as_str()).cloned()
+    };
+    let started = Instant::now();
+    while fetched().await.is_none() {
+        assert!(started.elapsed() < Duration::from_secs(20), "the CRL was never fetched");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(authorize(&b, &bob).await.status, 200, "the first CRL revokes nobody");
+
+    // The CA publishes a CRL revoking bob: both replicas refuse him within seconds.
+    *served.lock().unwrap() = ("application/pkix-crl", ca.crl(2, OffsetDateTime::now_utc(), &[&bob]));
+    for app in [&a, &b] {
+        until_authorize(app, &bob, 403).await.problem(403, "certificate-revoked");
+        assert_eq!(authorize(app, &alice).await.status, 200);
+    }
+    let audit = a.get("/api/v1/audit").await.json();
+    let fetch = audit["items"].as_array().unwrap().iter().find(|e| e["action"] == "crl.fetch").cloned();
+    assert_eq!(fetch.expect("fetches are audited")["after"]["entries"], 1, "{audit}");
+
+    // The distribution point breaks (an HTML error page): the CRL held is kept, the outcome shown.
+    *served.lock().unwrap() = ("text/html", b"<html>maintenance</html>".to_vec());
+    let started = Instant::now();
+    loop {
+        let crl = fetched().await.unwrap();
+        if crl["last_fetch"]["outcome"].as_str().is_some_and(|o| o.contains("HTML")) {
+            assert_eq!(crl["entries"], 1);
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the failure never showed: {crl}");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    authorize(&a, &bob).await.problem(403, "certificate-revoked");
+}

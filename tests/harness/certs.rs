@@ -57,6 +57,22 @@ impl TestCa {
         TestCert { pem: cert.pem(), der: cert.der().to_vec(), key_pem: key.serialize_pem() }
     }
 
+    /// A client certificate naming `url` as its CRL distribution point.
+    pub fn client_with_crl_url(&self, cn: &str, url: &str) -> TestCert {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::OrganizationName, "Contoso");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::days(1);
+        params.not_after = now + Duration::days(365);
+        params.crl_distribution_points = vec![rcgen::CrlDistributionPoint { uris: vec![url.to_owned()] }];
+        let serial = self.serial.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        params.serial_number = Some(SerialNumber::from(serial.to_be_bytes().to_vec()));
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        TestCert { pem: cert.pem(), der: cert.der().to_vec(), key_pem: key.serialize_pem() }
+    }
+
     /// Many distinct certificates fast: one key, a serial each (as a bulk benchmark would make them).
     pub fn many(&self, n: usize, prefix: &str) -> Vec<TestCert> {
         let key = KeyPair::generate().unwrap();

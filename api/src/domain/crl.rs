@@ -228,6 +228,28 @@ impl Crl {
     }
 }
 
+/// The `http` CRL distribution points a certificate names (RFC 5280 4.2.1.13), in order. LDAP and
+/// `https` points are left out: CRLs are signed, so plain HTTP is what CAs publish them over.
+pub fn http_distribution_points(cert_der: &[u8]) -> Vec<String> {
+    use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
+    let Ok((_, cert)) = X509Certificate::from_der(cert_der) else { return Vec::new() };
+    let mut urls = Vec::new();
+    for ext in cert.extensions() {
+        let ParsedExtension::CRLDistributionPoints(points) = ext.parsed_extension() else { continue };
+        for point in points.iter() {
+            let Some(DistributionPointName::FullName(names)) = &point.distribution_point else { continue };
+            for name in names {
+                if let GeneralName::URI(uri) = name {
+                    if uri.starts_with("http://") && !urls.iter().any(|u| u == uri) {
+                        urls.push((*uri).to_owned());
+                    }
+                }
+            }
+        }
+    }
+    urls
+}
+
 fn is_understood(oid: &x509_parser::der_parser::oid::Oid<'_>) -> bool {
     use x509_parser::oid_registry::{OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER, OID_X509_EXT_ISSUER_ALT_NAME};
     *oid == OID_X509_EXT_AUTHORITY_KEY_IDENTIFIER || *oid == OID_X509_EXT_ISSUER_ALT_NAME
@@ -348,6 +370,12 @@ pub(crate) mod tests {
         let started = std::time::Instant::now();
         assert_eq!(Crl::parse_body(&bomb).unwrap_err().code, "invalid-crl");
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn http_distribution_points_of_a_certificate() {
+        assert_eq!(http_distribution_points(&ca("Test CA").der), ["http://127.0.0.1/ca.crl"]);
+        assert!(http_distribution_points(b"junk").is_empty());
     }
 
     #[test]

@@ -142,3 +142,23 @@ pub fn revoked_per_site(conn: &mut PgConnection) -> QueryResult<Vec<SiteCount>> 
     )
     .load(conn)
 }
+
+/// One certificate per issuer among the mappings: where the distribution points of the CRLs that
+/// matter are named.
+pub fn certificate_per_issuer(conn: &mut PgConnection) -> QueryResult<Vec<Vec<u8>>> {
+    use crate::schema::mappings as m;
+    m::table.select(m::certificate).distinct_on(m::issuer).order((m::issuer, m::id)).load(conn)
+}
+
+/// Records the last fetch of the CRL held from `source`.
+pub fn mark_fetched(conn: &mut PgConnection, source: &str, outcome: &str, at: OffsetDateTime) -> QueryResult<()> {
+    diesel::update(c::table.filter(c::source.eq(source)))
+        .set((c::fetch_outcome.eq(outcome), c::fetched_at.eq(at)))
+        .execute(conn)
+        .map(drop)
+}
+
+/// The fetcher's lock, held on a connection of its own by the one replica fetching distribution
+/// points ("crlf"); it lasts until unlocked or that connection closes.
+pub const TRY_LOCK_FETCHING: &str = "SELECT pg_try_advisory_lock(1668443238)";
+pub const UNLOCK_FETCHING: &str = "SELECT pg_advisory_unlock(1668443238)";
