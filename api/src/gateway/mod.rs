@@ -25,6 +25,7 @@
 
 pub mod authorize;
 pub mod cache;
+pub mod client_identity;
 pub mod document;
 pub mod listener;
 pub mod revocations;
