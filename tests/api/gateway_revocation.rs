@@ -3,11 +3,10 @@
 //! let alice through.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use time::OffsetDateTime;
 
-use super::gateways::{apache_conf, echo_upstream, fetch_config, free_port, have, nginx_conf, seed, Gateway, Pki};
+use super::gateways::{echo_upstream, fetch_config, free_port, have, seed, start_apache, start_haproxy, start_nginx, Pki};
 use certmap_tests::TestApp;
 use serde_json::json;
 
@@ -51,14 +50,7 @@ async fn nginx_refuses_a_revoked_certificate_with_the_crl_file() {
     let (site, query) = revoked_bob(&app, &pki, port, "server.pem").await;
     let config = fetch_config(&app, site, "nginx", &query, &pki.dir.join("certmap.conf")).await;
     assert!(config.text().contains(&format!("ssl_crl {};", pki.path("crl.pem"))), "{}", config.text());
-    std::fs::write(pki.dir.join("nginx.conf"), nginx_conf(&pki.dir)).unwrap();
-    let conf = pki.path("nginx.conf");
-    let test = Command::new("nginx").args(["-t", "-q", "-p"]).arg(&pki.dir).arg("-c").arg(&conf).output().unwrap();
-    assert!(test.status.success(), "nginx -t: {}", String::from_utf8_lossy(&test.stderr));
-    let mut nginx = Gateway(
-        Command::new("nginx").arg("-p").arg(&pki.dir).arg("-c").arg(&conf).stderr(Stdio::null()).spawn().unwrap(),
-    );
-    pki.wait_until_serving(port, &mut nginx);
+    let _nginx = start_nginx(&pki, port);
     check(&pki, port);
 }
 
@@ -74,41 +66,20 @@ async fn haproxy_refuses_a_revoked_certificate_with_the_crl_file() {
     let query = format!("{query}&standalone=true&map_file={}", pki.path("certmap.map"));
     let config = fetch_config(&app, site, "haproxy", &query, &pki.dir.join("haproxy.cfg")).await;
     assert!(config.text().contains(&format!("crl-file {}", pki.path("crl.pem"))), "{}", config.text());
-    let cfg = pki.dir.join("haproxy.cfg");
-    let test = Command::new("haproxy").args(["-c", "-q", "-f"]).arg(&cfg).output().unwrap();
-    assert!(test.status.success(), "haproxy -c: {}", String::from_utf8_lossy(&test.stderr));
-    let mut haproxy = Gateway(
-        Command::new("haproxy").arg("-db").arg("-f").arg(&cfg).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
-    );
-    pki.wait_until_serving(port, &mut haproxy);
+    let _haproxy = start_haproxy(&pki, port);
     check(&pki, port);
 }
 
 #[actix_web::test]
 async fn apache_refuses_a_revoked_certificate_with_the_crl_file() {
     require(&["curl"]);
-    let apache = "/usr/sbin/apache2";
-    assert!(Path::new(apache).exists(), "apache2 is not installed: apt-get install apache2 (.ci/run does)");
+    assert!(Path::new("/usr/sbin/apache2").exists(), "apache2 is not installed: apt-get install apache2 (.ci/run does)");
     let app = TestApp::spawn().await;
     let pki = Pki::new("apache-crl");
     let port = free_port();
     let (site, query) = revoked_bob(&app, &pki, port, "server.pem").await;
     let config = fetch_config(&app, site, "apache", &query, &pki.dir.join("certmap-apache.conf")).await;
     assert!(config.text().contains("SSLCARevocationCheck chain"), "{}", config.text());
-    let conf = pki.dir.join("httpd.conf");
-    std::fs::write(&conf, apache_conf(&pki.dir, port)).unwrap();
-    let test = Command::new(apache).arg("-t").arg("-f").arg(&conf).output().unwrap();
-    assert!(test.status.success(), "apache2 -t: {}", String::from_utf8_lossy(&test.stderr));
-    let mut httpd = Gateway(
-        Command::new(apache)
-            .arg("-f")
-            .arg(&conf)
-            .arg("-DFOREGROUND")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    pki.wait_until_serving(port, &mut httpd);
+    let _httpd = start_apache(&pki, port);
     check(&pki, port);
 }
