@@ -104,7 +104,10 @@ async fn round(
 
 /// Every distribution point named by a mapped certificate (one per issuer) or a trusted CA, with
 /// when the CRL held from it was last fetched, if it is due.
-fn due(conn: &mut certmap_db::PgConnection, refresh: Duration) -> Result<Vec<(String, Option<OffsetDateTime>)>, ApiError> {
+fn due(
+    conn: &mut certmap_db::PgConnection,
+    refresh: Duration,
+) -> Result<Vec<(String, Option<OffsetDateTime>)>, ApiError> {
     let mut urls: Vec<String> = Vec::new();
     for der in crls::certificate_per_issuer(conn)?.iter().chain(crls::trusted_cas(conn)?.iter()) {
         for url in http_distribution_points(der) {
@@ -162,7 +165,9 @@ fn record(conn: &mut certmap_db::PgConnection, url: &str, fetched: Result<Fetche
     let now = OffsetDateTime::now_utc();
     let body = match fetched {
         Ok(Fetched::Body(body)) => body,
-        Ok(Fetched::NotModified) => return crls::mark_fetched(conn, url, "not-modified", now).map_err(|e| e.to_string()),
+        Ok(Fetched::NotModified) => {
+            return crls::mark_fetched(conn, url, "not-modified", now).map_err(|e| e.to_string())
+        }
         Err(why) => {
             let _ = crls::mark_fetched(conn, url, &why, now);
             return Err(why);

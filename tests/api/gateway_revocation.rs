@@ -6,7 +6,9 @@ use std::path::Path;
 
 use time::OffsetDateTime;
 
-use super::gateways::{echo_upstream, fetch_config, free_port, have, seed, start_apache, start_haproxy, start_nginx, Pki};
+use super::gateways::{
+    echo_upstream, fetch_config, free_port, have, seed, start_apache, start_haproxy, start_nginx, Pki,
+};
 use certmap_tests::TestApp;
 use serde_json::json;
 
@@ -16,8 +18,9 @@ async fn revoked_bob(app: &TestApp, pki: &Pki, port: u16, server_cert: &str) -> 
     let site = seed(app, pki).await;
     app.mapping(site, json!({"certificate": pki.bob.pem, "user_name": "CONTOSO\\bob"})).await;
     let crl = pki.clients.crl(1, OffsetDateTime::now_utc(), &[&pki.bob]);
-    let uploaded =
-        app.request(awc::http::Method::POST, "/api/v1/crls", &[("content-type", "application/pkix-crl")], Some(&crl)).await;
+    let uploaded = app
+        .request(awc::http::Method::POST, "/api/v1/crls", &[("content-type", "application/pkix-crl")], Some(&crl))
+        .await;
     assert_eq!(uploaded.status, 200, "{}", uploaded.text());
     let file = app.get(&format!("/api/v1/sites/{site}/config/crl")).await;
     assert_eq!(file.status, 200, "{}", file.text());
@@ -73,7 +76,10 @@ async fn haproxy_refuses_a_revoked_certificate_with_the_crl_file() {
 #[actix_web::test]
 async fn apache_refuses_a_revoked_certificate_with_the_crl_file() {
     require(&["curl"]);
-    assert!(Path::new("/usr/sbin/apache2").exists(), "apache2 is not installed: apt-get install apache2 (.ci/run does)");
+    assert!(
+        Path::new("/usr/sbin/apache2").exists(),
+        "apache2 is not installed: apt-get install apache2 (.ci/run does)"
+    );
     let app = TestApp::spawn().await;
     let pki = Pki::new("apache-crl");
     let port = free_port();

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use awc::http::Method;
 use certmap::auth::Role;
+use certmap::config::DatabaseSource;
 use certmap_db::testdb;
 use certmap_tests::certs::{TestCa, TestCert};
-use certmap::config::DatabaseSource;
 use certmap_tests::{Response, TestApp};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -38,7 +38,8 @@ async fn upload(app: &TestApp, media: &str, body: &[u8]) -> Response {
 
 async fn authorize(app: &TestApp, cert: &TestCert) -> Response {
     let gateway = format!("Bearer {}", app.token(Role::Gateway, &[]));
-    let pem = cert.pem.replace('\n', "%0A").replace('+', "%2B").replace('/', "%2F").replace('=', "%3D").replace(' ', "%20");
+    let pem =
+        cert.pem.replace('\n', "%0A").replace('+', "%2B").replace('/', "%2F").replace('=', "%3D").replace(' ', "%20");
     let headers = [
         ("authorization", gateway.as_str()),
         ("x-certmap-site", "Default Web Site"),
@@ -183,7 +184,13 @@ async fn every_bad_crl_is_refused_fast_and_changes_nothing() {
         ("unknown CA", "application/pkix-crl", stranger.crl(9, now, &[&bob]), 422, "crl-issuer-unknown"),
         ("another key", "application/pkix-crl", impostor.crl(9, now, &[&bob]), 422, "crl-signature-invalid"),
         ("older", "application/pkix-crl", ca.crl(4, now, &[&bob]), 422, "crl-older-than-current"),
-        ("future", "application/pkix-crl", ca.crl(9, now + time::Duration::hours(2), &[&bob]), 422, "crl-not-yet-valid"),
+        (
+            "future",
+            "application/pkix-crl",
+            ca.crl(9, now + time::Duration::hours(2), &[&bob]),
+            422,
+            "crl-not-yet-valid",
+        ),
         ("ASN.1 bomb", "application/pkix-crl", bomb, 422, "invalid-crl"),
         ("JSON", "application/json", b"{}".to_vec(), 415, "unsupported-media-type"),
         ("too large", "application/pkix-crl", vec![0x30; 21 * 1024 * 1024], 413, "payload-too-large"),
@@ -258,7 +265,8 @@ async fn the_site_policy_decides_what_unknown_means() {
     until_authorize(&app, &alice, 403).await.problem(403, "revocation-unknown");
     let lint = app.get(&format!("/api/v1/sites/{site}/lint")).await.json();
     assert!(lint["findings"].as_array().unwrap().iter().any(|f| f["code"] == "crl-expired"), "{lint}");
-    let allow = app.patch(&site_path, &[], &json!({"certificate_mapping": {"revocation": {"when_unknown": "allow"}}})).await;
+    let allow =
+        app.patch(&site_path, &[], &json!({"certificate_mapping": {"revocation": {"when_unknown": "allow"}}})).await;
     assert_eq!(allow.status, 200, "{}", allow.text());
     let passed = until_authorize(&app, &alice, 200).await;
     assert_eq!(passed.header("x-certmap-revocation"), Some("unknown"));
@@ -336,7 +344,8 @@ async fn a_crl_published_at_the_distribution_point_reaches_every_replica() {
     let a = TestApp::spawn_with(DatabaseSource::Url(db.url().to_owned()), options()).await;
     let b = TestApp::spawn_with(DatabaseSource::Url(db.url().to_owned()), options()).await;
     let ca = TestCa::new("Contoso CA");
-    let served = std::sync::Arc::new(std::sync::Mutex::new(("application/pkix-crl", ca.crl(1, OffsetDateTime::now_utc(), &[]))));
+    let served =
+        std::sync::Arc::new(std::sync::Mutex::new(("application/pkix-crl", ca.crl(1, OffsetDateTime::now_utc(), &[]))));
     let url = distribution_point(served.clone());
     let (alice, bob) = (ca.client_with_crl_url("alice", &url), ca.client_with_crl_url("bob", &url));
     site_with(&a, &ca, &alice, &bob).await;

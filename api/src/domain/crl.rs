@@ -178,7 +178,10 @@ impl Crl {
             // A critical extension certmap does not act on (an issuing distribution point that
             // limits the CRL's scope) would make every "good" answer a guess.
             if !is_understood(&ext.oid) {
-                return Err(invalid(format!("the CRL carries a critical extension certmap does not understand ({})", ext.oid)));
+                return Err(invalid(format!(
+                    "the CRL carries a critical extension certmap does not understand ({})",
+                    ext.oid
+                )));
             }
         }
         let number = match crl.crl_number() {

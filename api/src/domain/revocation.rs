@@ -53,7 +53,10 @@ impl Check {
             Self::Off | Self::Crl => Ok(self),
             Self::Ocsp | Self::CrlAndOcsp => Err(Rejection::new(
                 "revocation-check-unsupported",
-                format!("certmap does not query OCSP responders yet, so check {:?} cannot be honoured; use \"crl\"", self.as_str()),
+                format!(
+                    "certmap does not query OCSP responders yet, so check {:?} cannot be honoured; use \"crl\"",
+                    self.as_str()
+                ),
             )),
         }
     }
@@ -64,7 +67,10 @@ impl FromStr for Check {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
-            Rejection::new("invalid-revocation-check", format!("{s:?} is not a check: use off, crl, ocsp or crl_and_ocsp"))
+            Rejection::new(
+                "invalid-revocation-check",
+                format!("{s:?} is not a check: use off, crl, ocsp or crl_and_ocsp"),
+            )
         })
     }
 }

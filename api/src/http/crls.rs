@@ -16,11 +16,11 @@ use super::extract::{media_type, read_body};
 use super::problem::ApiError;
 use super::{db, AppState};
 use crate::domain::certificate::Certificate;
+use crate::domain::crl::CrlNumber;
 use crate::domain::crl::{Crl, Signer, MAX_CRL_BYTES};
 use crate::domain::revocation::{may_replace, HeldVersion, Policy, Status};
-use crate::gateway::revocations::Held;
-use crate::domain::crl::CrlNumber;
 use crate::domain::violation::{Invalid, Rejection, Violation};
+use crate::gateway::revocations::Held;
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -174,10 +174,7 @@ pub fn store_all(
     now: OffsetDateTime,
 ) -> Result<Vec<(Option<CrlRow>, CrlRow)>, ApiError> {
     q::lock(conn)?;
-    let cas = q::trusted_cas(conn)?
-        .iter()
-        .filter_map(|der| Certificate::from_der(der).ok())
-        .collect::<Vec<_>>();
+    let cas = q::trusted_cas(conn)?.iter().filter_map(|der| Certificate::from_der(der).ok()).collect::<Vec<_>>();
     let field = |i: usize| if crls.len() == 1 { "body".to_owned() } else { format!("body[{i}]") };
     let mut violations: Vec<Violation> = Vec::new();
     let mut checked = Vec::new();
@@ -322,7 +319,12 @@ pub async fn list_crls(state: web::Data<AppState>, caller: Caller) -> Result<Htt
 /// The PEM CRLs held for the CA certificates `cas` reads (DER): the file a gateway's `ssl_crl`,
 /// `crl-file` or `SSLCARevocationFile` names. 404 while none is held, since gateways refuse to
 /// start on an empty CRL file.
-pub async fn crl_file<F>(state: &AppState, req: &HttpRequest, file_name: String, cas: F) -> Result<HttpResponse, ApiError>
+pub async fn crl_file<F>(
+    state: &AppState,
+    req: &HttpRequest,
+    file_name: String,
+    cas: F,
+) -> Result<HttpResponse, ApiError>
 where
     F: FnOnce(&mut PgConnection) -> Result<Vec<Vec<u8>>, ApiError> + Send + 'static,
 {
@@ -334,7 +336,9 @@ where
     })
     .await?;
     if ders.is_empty() {
-        return Err(ApiError::NotFound { what: "CRL file (no CRL is held for these trusted CAs: POST one to /api/v1/crls)" });
+        return Err(ApiError::NotFound {
+            what: "CRL file (no CRL is held for these trusted CAs: POST one to /api/v1/crls)",
+        });
     }
     let digests: Vec<String> = ders.iter().map(|d| hex_sha256(d)).collect();
     let tag = format!("\"crl-{}\"", &hex_sha256(digests.join(",").as_bytes())[..16]);

@@ -64,7 +64,11 @@ pub fn held(conn: &mut PgConnection, ca_sha256: &str) -> QueryResult<Option<CrlR
 }
 
 /// Replaces the CRL held for the CA (with its entries) by `crl`.
-pub fn store(conn: &mut PgConnection, crl: &NewCrl, entries: &[(String, OffsetDateTime, Option<String>)]) -> QueryResult<CrlRow> {
+pub fn store(
+    conn: &mut PgConnection,
+    crl: &NewCrl,
+    entries: &[(String, OffsetDateTime, Option<String>)],
+) -> QueryResult<CrlRow> {
     diesel::delete(c::table.filter(c::ca_sha256.eq(&crl.ca_sha256))).execute(conn)?;
     let row = diesel::insert_into(c::table).values(crl).returning(CrlRow::as_returning()).get_result(conn)?;
     for chunk in entries.chunks(ENTRIES_PER_INSERT) {
