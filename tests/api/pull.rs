@@ -11,7 +11,7 @@ use certmap::pull::{run, PullConfig, PullError};
 use certmap_tests::TestApp;
 use serde_json::json;
 
-use crate::gateways::{echo_upstream, free_port, have, nginx_conf, seed, Gateway, Pki};
+use crate::gateways::{echo_upstream, free_port, nginx_conf, require, seed, Gateway, Pki};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -116,8 +116,7 @@ async fn set_alice(app: &TestApp, site: i64, enabled: bool) {
 
 #[actix_web::test]
 async fn nginx_follows_the_api_and_keeps_its_last_good_config() {
-    if !have("nginx") || !have("curl") {
-        eprintln!("SKIPPED: nginx or curl is not installed (.ci/run installs both)");
+    if !require(&["nginx", "curl"]) {
         return;
     }
     let app = TestApp::spawn().await;
@@ -300,8 +299,7 @@ async fn https_with_a_private_ca_and_a_registered_client_certificate() {
 /// nginx keeps its last good config while both are stopped.
 #[actix_web::test]
 async fn two_replicas_and_an_agent_keep_nginx_in_step() {
-    if !have("nginx") || !have("curl") {
-        eprintln!("SKIPPED: nginx or curl is not installed (.ci/run installs both)");
+    if !require(&["nginx", "curl"]) {
         return;
     }
     let db = actix_web::rt::task::spawn_blocking(|| certmap_db::testdb::server().create_database()).await.unwrap();
