@@ -241,6 +241,8 @@ pub fn build_app(
         "/docs",
         web::get().to(|| async { HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish() }),
     )
+    // Where a person who types the server's address lands; temporary, so it can move to a console.
+    .route("/", web::get().to(|| async { HttpResponse::Found().insert_header(("Location", "/docs/")).finish() }))
     .default_service(web::to(move |req: HttpRequest| {
         let allowed = allowed.clone();
         async move { Err::<HttpResponse, _>(no_route(&req, &allowed)) }

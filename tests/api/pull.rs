@@ -216,13 +216,19 @@ async fn once_installs_resolves_names_and_stops_at_refusals() {
     };
     once(by_name).await.expect("a gateway token names its site");
     assert_eq!(std::fs::read(&out).unwrap(), expected.body);
+    let metrics = app.get("/metrics").await.text();
+    assert!(
+        !metrics.lines().any(|l| l.starts_with("http_requests") && l.contains("status=\"403\"")),
+        "a gateway token finds its site without a refused request in the server's log: {metrics}"
+    );
 
     // What no retry can fix ends the agent with a message that says what to do.
     let other_site = app.token(Role::Gateway, &["Another Site"]);
     let refusals = [
         (config(&server, &other_site, "Default Web Site", &out), "no site named"),
         (config(&server, &admin, "No Such Site", &out), "no site named"),
-        (config(&server, "not-a-token", &site.to_string(), &out), "401"),
+        (config(&server, "not-a-token", &site.to_string(), &out), "not a certmap token"),
+        (config(&server, "not.a.token", &site.to_string(), &out), "401"),
         (config(&server, &admin, "999999", &out), "404"),
         (
             PullConfig {
