@@ -204,15 +204,7 @@ impl JwtKeys {
     }
 
     fn verify_signed(&self, token: &str) -> Result<Claims, AuthError> {
-        // jsonwebtoken's "JSON error: expected value" or "InvalidToken" mean nothing to whoever
-        // pasted half a token or the wrong text.
-        let header = decode_header(token).map_err(|_| {
-            AuthError::Invalid(
-                "the bearer token is not a certmap token (a JWT: three base64url parts joined by dots); \
-                 paste the whole output of `certmap token issue`"
-                    .into(),
-            )
-        })?;
+        let header = decode_header(token).map_err(|_| AuthError::Invalid(NOT_A_TOKEN.into()))?;
         let candidates = self
             .verifying
             .iter()
@@ -242,6 +234,11 @@ impl JwtKeys {
     }
 }
 
+/// For text that is no JWT at all: jsonwebtoken's "JSON error: expected value" or "InvalidToken"
+/// mean nothing to whoever pasted half a token or the wrong text.
+const NOT_A_TOKEN: &str = "the bearer token is not a certmap token (a JWT: three base64url parts joined by dots); \
+                           paste the whole output of `certmap token issue`";
+
 fn describe(e: &jsonwebtoken::errors::Error) -> String {
     use jsonwebtoken::errors::ErrorKind as K;
     match e.kind() {
@@ -252,6 +249,7 @@ fn describe(e: &jsonwebtoken::errors::Error) -> String {
         K::InvalidIssuer => "the token was not issued for certmap (iss)".into(),
         K::InvalidAlgorithm => "the token's algorithm is not accepted".into(),
         K::MissingRequiredClaim(c) => format!("the token lacks the {c} claim"),
+        K::InvalidToken | K::Base64(_) | K::Json(_) | K::Utf8(_) => NOT_A_TOKEN.into(),
         _ => "the token is not valid".into(),
     }
 }

@@ -17,6 +17,7 @@ mod mappings;
 mod openapi;
 mod pull;
 mod readme;
+mod repository;
 mod sites;
 mod snapshot;
 mod tls;
