@@ -77,7 +77,10 @@ impl fmt::Display for DataDir {
 /// Held by the one `certmap serve` that runs the private cluster in a data directory. A second
 /// server there would share the first one's PostgreSQL, and lose it when the first one stops.
 #[derive(Debug)]
-pub struct ServeLock(#[allow(dead_code)] fs::File);
+pub struct ServeLock {
+    /// The lock lasts as long as the open file.
+    _file: fs::File,
+}
 
 pub const LOCK_FILE: &str = "serve.lock";
 
@@ -86,12 +89,13 @@ impl ServeLock {
         let path = dir.join(LOCK_FILE);
         let io = |e: std::io::Error| format!("cannot lock {}: {e}", path.display());
         fs::create_dir_all(dir).map_err(io)?;
-        let mut file = fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        let mut file =
+            fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
         match file.try_lock() {
             Ok(()) => {
                 // Who holds it, for the message the next one prints.
                 file.set_len(0).and_then(|()| writeln!(file, "{}", std::process::id())).map_err(io)?;
-                Ok(Self(file))
+                Ok(Self { _file: file })
             }
             Err(fs::TryLockError::WouldBlock) => {
                 let holder = fs::read_to_string(&path).unwrap_or_default();

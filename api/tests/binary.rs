@@ -299,7 +299,10 @@ fn a_second_server_on_one_data_directory_is_refused() {
     let data_dir = scratch_dir("lock");
     let serve = || {
         let mut command = Command::new(BIN);
-        command.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(&data_dir).env_remove("CERTMAP_DATABASE_URL");
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .env_remove("CERTMAP_DATABASE_URL");
         command
     };
     let (first, addr) = Server::spawn(serve()).expect("the first server starts its private cluster");

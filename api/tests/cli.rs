@@ -47,12 +47,16 @@ fn token_issue_never_invents_a_secret() {
     std::fs::write(dir.join("jwt.secret"), certmap::secrets::SecretKeys::generate_key_base64()).unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.join("jwt.secret"), std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = certmap(&["token", "issue", "--role", "reader", "--ttl", "30s", "--data-dir"]).arg(&dir).output().unwrap();
+    let out =
+        certmap(&["token", "issue", "--role", "reader", "--ttl", "30s", "--data-dir"]).arg(&dir).output().unwrap();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert_eq!(stdout.trim().split('.').count(), 3, "{stdout}");
 
-    let out = certmap(&["token", "issue", "--role", "reader", "--ttl", "30 seconds", "--data-dir"]).arg(&dir).output().unwrap();
+    let out = certmap(&["token", "issue", "--role", "reader", "--ttl", "30 seconds", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr.contains("not a lifetime") && stderr.contains("30s, 90m, 12h, 30d"), "{stderr}");
@@ -81,7 +85,10 @@ fn root_in_a_private_home_looks_in_the_system_data_directory() {
         assert_eq!(stdout.trim().split('.').count(), 3, "{stdout}");
     } else {
         assert!(!out.status.success());
-        assert!(stderr.contains("/var/lib/certmap (the default ./certmap-data is not reachable by the 'postgres' user"), "{stderr}");
+        assert!(
+            stderr.contains("/var/lib/certmap (the default ./certmap-data is not reachable by the 'postgres' user"),
+            "{stderr}"
+        );
         assert!(!Path::new("/var/lib/certmap/jwt.secret").exists(), "token issue created no secret");
     }
 }
@@ -94,7 +101,10 @@ fn version_names_the_git_revision() {
     let line = stdout.trim();
     assert!(line.starts_with(&format!("certmap {} (git ", env!("CARGO_PKG_VERSION"))), "{line}");
     let revision = line.trim_end_matches(')').rsplit(' ').next().unwrap();
-    assert!(revision == "unknown" || (revision.len() == 12 && revision.chars().all(|c| c.is_ascii_hexdigit())), "{line}");
+    assert!(
+        revision == "unknown" || (revision.len() == 12 && revision.chars().all(|c| c.is_ascii_hexdigit())),
+        "{line}"
+    );
 }
 
 #[test]
@@ -118,9 +128,19 @@ fn completions_and_the_man_page_come_from_the_same_definitions() {
         let dir = scratch_dir("man");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("certmap.1"), &stdout).unwrap();
-        let rendered = Command::new("man").arg("-l").arg(dir.join("certmap.1")).env("MANWIDTH", "100").env("MAN_KEEP_FORMATTING", "0").output().unwrap();
+        let rendered = Command::new("man")
+            .arg("-l")
+            .arg(dir.join("certmap.1"))
+            .env("MANWIDTH", "100")
+            .env("MAN_KEEP_FORMATTING", "0")
+            .output()
+            .unwrap();
         let _ = std::fs::remove_dir_all(&dir);
-        assert!(String::from_utf8_lossy(&rendered.stdout).contains("certmap"), "{}", String::from_utf8_lossy(&rendered.stderr));
+        assert!(
+            String::from_utf8_lossy(&rendered.stdout).contains("certmap"),
+            "{}",
+            String::from_utf8_lossy(&rendered.stderr)
+        );
     }
 }
 
@@ -134,14 +154,20 @@ fn api_clients_can_be_listed_and_removed() {
     let cert = rcgen::CertificateParams::new(vec!["gw1.contoso.com".into()]).unwrap().self_signed(&key).unwrap();
     std::fs::write(dir.join("gw1.pem"), cert.pem()).unwrap();
     let run = |args: &[&str]| {
-        let out = certmap(&["api-client"]).args(args).args(["--database-url", db.url(), "--data-dir"]).arg(&dir).output().unwrap();
+        let out = certmap(&["api-client"])
+            .args(args)
+            .args(["--database-url", db.url(), "--data-dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
         let (stdout, stderr) = text(&out);
         (out.status.success(), stdout, stderr)
     };
     let (ok, stdout, _) = run(&["list"]);
     assert!(ok && stdout.contains("no api clients are registered"), "{stdout}");
     let pem = dir.join("gw1.pem").display().to_string();
-    let (ok, stdout, stderr) = run(&["add", "--name", "gw1", "--role", "gateway", "--site", "Default Web Site", "--cert", &pem]);
+    let (ok, stdout, stderr) =
+        run(&["add", "--name", "gw1", "--role", "gateway", "--site", "Default Web Site", "--cert", &pem]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("registered api client 1 (gw1, role gateway)"), "{stdout}");
     let (ok, stdout, _) = run(&["list"]);

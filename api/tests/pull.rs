@@ -170,7 +170,10 @@ fn the_agent_says_what_it_installed_when_certmap_is_back_and_when_it_stops() {
         .spawn()
         .unwrap();
     let (tx, lines) = mpsc::channel();
-    for pipe in [Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>, Box::new(child.stderr.take().unwrap())] {
+    for pipe in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
         let tx = tx.clone();
         std::thread::spawn(move || BufReader::new(pipe).lines().map_while(Result::ok).for_each(|l| drop(tx.send(l))));
     }
@@ -190,7 +193,10 @@ fn the_agent_says_what_it_installed_when_certmap_is_back_and_when_it_stops() {
         log.push(line);
     }
     let log = log.join("\n");
-    assert!(heads.recv().unwrap().contains("listen=127.0.0.1%3A8443&upstream="), "CERTMAP_PULL_OPTIONS reach the server");
+    assert!(
+        heads.recv().unwrap().contains("listen=127.0.0.1%3A8443&upstream="),
+        "CERTMAP_PULL_OPTIONS reach the server"
+    );
     assert_eq!(std::fs::read_to_string(&out).unwrap(), config);
     assert_eq!(std::fs::read_to_string(&ca_out).unwrap(), bundle);
     let installed = |what: &str, file: &std::path::Path| {

@@ -50,12 +50,11 @@ impl Drop for TestDatabase {
 /// The process-wide test server, started and templated on first use.
 pub fn server() -> &'static TestServer {
     static SERVER: OnceLock<TestServer> = OnceLock::new();
-    SERVER
-        .get_or_init(|| {
-            TestServer::start().unwrap_or_else(|e| {
-                panic!("cannot prepare the test database server (cluster in {}): {e}", cluster_location().display())
-            })
+    SERVER.get_or_init(|| {
+        TestServer::start().unwrap_or_else(|e| {
+            panic!("cannot prepare the test database server (cluster in {}): {e}", cluster_location().display())
         })
+    })
 }
 
 impl TestServer {
@@ -127,9 +126,11 @@ fn cluster_dir() -> (PathBuf, PathBuf) {
         .to_path_buf();
     let target = target.canonicalize().unwrap_or(target);
     // FNV-1a: stable across Rust releases, unlike DefaultHasher, so the name stays the same.
-    let hash = target.as_os_str().as_encoded_bytes().iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
+    let hash = target
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3));
     (std::env::temp_dir().join(format!("certmap-test-pg-{:08x}", hash as u32)), target)
 }
 

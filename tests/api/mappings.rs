@@ -55,7 +55,12 @@ async fn a_pem_pasted_raw_into_json_is_refused_with_the_two_ways_that_work() {
     let s = site(&app, "Default Web Site").await;
     let body = format!("{{\"certificate\": \"{}\", \"user_name\": \"CONTOSO\\\\alice\"}}", alice.pem);
     let res = app
-        .request(Method::POST, &format!("/api/v1/sites/{s}/mappings"), &[("content-type", "application/json")], Some(body.as_bytes()))
+        .request(
+            Method::POST,
+            &format!("/api/v1/sites/{s}/mappings"),
+            &[("content-type", "application/json")],
+            Some(body.as_bytes()),
+        )
         .await;
     let p = res.problem(400, "malformed-json");
     let detail = p["detail"].as_str().unwrap();

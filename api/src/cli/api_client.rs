@@ -110,7 +110,10 @@ fn remove(args: &RemoveArgs) -> Result<(), StartError> {
             args.client
         ))),
         n => {
-            println!("removed {n} api client(s) named or numbered {:?}; their certificates no longer authenticate", args.client);
+            println!(
+                "removed {n} api client(s) named or numbered {:?}; their certificates no longer authenticate",
+                args.client
+            );
             Ok(())
         }
     }

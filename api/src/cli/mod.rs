@@ -77,7 +77,9 @@ pub fn run(cli: Cli) -> ExitCode {
             let app = Application::build(args.config()?).await?;
             app.run_until_stopped().await
         }),
-        Command::Migrate(args) => args.resolve().map_err(StartError::from).and_then(|(_, source)| startup::migrate_only(&source)),
+        Command::Migrate(args) => {
+            args.resolve().map_err(StartError::from).and_then(|(_, source)| startup::migrate_only(&source))
+        }
         Command::RotateSecretKey(args) => rotate::run(&args),
         Command::Token(TokenCommand::Issue(args)) => token::issue(&args).map(|token| println!("{token}")),
         Command::ApiClient(command) => api_client::run(&command),

@@ -50,7 +50,8 @@ pub fn issue(args: &TokenArgs) -> Result<String, StartError> {
 }
 
 fn parse_ttl(raw: &str) -> Result<Duration, String> {
-    let bad = || format!("{raw:?} is not a lifetime: give a number and a unit, s, m, h, d or w, e.g. 30s, 90m, 12h, 30d");
+    let bad =
+        || format!("{raw:?} is not a lifetime: give a number and a unit, s, m, h, d or w, e.g. 30s, 90m, 12h, 30d");
     let split = raw.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (digits, unit) = raw.split_at(split);
     let n: i64 = digits.parse().map_err(|_| bad())?;

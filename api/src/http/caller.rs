@@ -51,8 +51,9 @@ impl FromRequest for Caller {
                 match req.conn_data::<PeerCertificate>().cloned() {
                     Some(PeerCertificate(sha256)) => by_certificate(&req, &state, sha256).await,
                     None => Err(ApiError::Unauthorized {
-                        detail: "send a bearer token: Authorization: Bearer <token> (issue one with `certmap token issue`)"
-                            .into(),
+                        detail:
+                            "send a bearer token: Authorization: Bearer <token> (issue one with `certmap token issue`)"
+                                .into(),
                     }),
                 }
             }?;

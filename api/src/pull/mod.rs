@@ -255,7 +255,8 @@ async fn apply(files: &Files, etag: Option<&str>, config: &PullConfig) -> Applie
         }
     }
     for (path, body) in &changed {
-        let what = if Some(*path) == config.ca_out.as_deref() { "installed the CA bundle" } else { "installed a new config" };
+        let what =
+            if Some(*path) == config.ca_out.as_deref() { "installed the CA bundle" } else { "installed a new config" };
         tracing::info!(etag, bytes = body.len(), file = %path.display(), "{what}");
     }
     match reload(config).await {

@@ -65,7 +65,10 @@ pub fn xmllint(xml: &str) {
 
 /// `pcre_matches` answered None: fails saying why, unless CERTMAP_SKIP_GATEWAY_TESTS=1.
 pub fn no_pcre() {
-    assert!(!certmap_db::testtools::require(&["grep"]), "grep -P (PCRE) does not work here: GNU grep built with PCRE is needed");
+    assert!(
+        !certmap_db::testtools::require(&["grep"]),
+        "grep -P (PCRE) does not work here: GNU grep built with PCRE is needed"
+    );
 }
 
 /// Does PCRE (as `grep -P`, which nginx, HAProxy and Apache share the dialect of) find `regex` in
