@@ -209,3 +209,29 @@ fn the_systemd_units_verify() {
         assert!(example.contains(&format!("{variable}=")), "{variable}");
     }
 }
+
+/// A certificate blob that is cut short is named in the user's terms, once, never with the
+/// parser's own words ("nom error: Eof").
+#[test]
+fn lint_names_a_damaged_certificate_in_the_users_terms() {
+    let base64: String =
+        include_str!("../src/render/testdata/alice.pem").lines().filter(|l| !l.starts_with("-----")).collect();
+    let cut = &base64[..base64.len() / 2 / 4 * 4];
+    let config = format!(
+        r#"<configuration><location path="Default Web Site"><system.webServer><security><authentication>
+<iisClientCertificateMappingAuthentication enabled="true"><oneToOneMappings>
+<add userName="CONTOSO\alice" certificate="{cut}" />
+</oneToOneMappings></iisClientCertificateMappingAuthentication></authentication></security></system.webServer></location></configuration>"#
+    );
+    let dir = scratch_dir("lint-damaged");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("applicationHost.config"), config).unwrap();
+    let out = certmap(&["lint"]).arg(dir.join("applicationHost.config")).output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let line = stdout.lines().find(|l| l.contains("[certificate-damaged]")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.contains("its DER encoding ends early or is damaged"), "{line}");
+    assert_eq!(line.matches("ends early").count(), 1, "said once: {line}");
+    assert!(!stdout.contains("nom"), "{stdout}");
+}
