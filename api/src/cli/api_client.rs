@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 
 use super::DatabaseArgs;
 use crate::domain::certificate::Certificate;
+use crate::domain::client_identity::ClientIdentity;
 use crate::domain::mapping::rfc3339;
 use crate::startup::{Database, StartError};
 
@@ -42,6 +43,11 @@ pub struct ApiClientArgs {
     /// Limit the client to this site; repeat for several.
     #[arg(long = "site")]
     pub sites: Vec<String>,
+    /// The one form in which this client sends certificates to authorize: nginx, envoy, traefik,
+    /// caddy, haproxy, apache, rfc9440 or fingerprint. Authorize refuses every other form's
+    /// headers. Without it: nginx.
+    #[arg(long, value_name = "FORM")]
+    pub client_identity: Option<ClientIdentity>,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -64,13 +70,21 @@ fn add(args: &ApiClientArgs) -> Result<(), StartError> {
     let mut id = None;
     with_connection(&args.database, |conn| {
         id = Some(
-            api_clients::insert(conn, &args.name, &sha256, args.role.as_str(), sites.clone())
-                .map_err(|e| StartError::Input(format!("cannot register the client: {e}")))?,
+            api_clients::insert(
+                conn,
+                &args.name,
+                &sha256,
+                args.role.as_str(),
+                sites.clone(),
+                args.client_identity.map(ClientIdentity::as_str),
+            )
+            .map_err(|e| StartError::Input(format!("cannot register the client: {e}")))?,
         );
         Ok(())
     })?;
+    let form = args.client_identity.map_or_else(|| "undeclared: nginx".to_owned(), |f| f.to_string());
     println!(
-        "registered api client {} ({}, role {}) for certificate sha256 {sha256}",
+        "registered api client {} ({}, role {}, client identity {form}) for certificate sha256 {sha256}",
         id.expect("set when or_close succeeds"),
         args.name,
         args.role.as_str()
@@ -88,11 +102,18 @@ fn list(args: &DatabaseArgs) -> Result<(), StartError> {
         println!("no api clients are registered (add one with `certmap api-client add`)");
         return Ok(());
     }
-    println!("{:>4}  {:<20}  {:<7}  {:<24}  {:<20}  certificate sha256", "id", "name", "role", "sites", "registered");
+    println!(
+        "{:>4}  {:<20}  {:<7}  {:<24}  {:<11}  {:<20}  certificate sha256",
+        "id", "name", "role", "sites", "identity", "registered"
+    );
     for c in clients {
         let sites = c.sites.map_or_else(|| "(every site)".to_owned(), |s| s.join(", "));
         let registered = rfc3339(c.created_at.replace_nanosecond(0).unwrap_or(c.created_at));
-        println!("{:>4}  {:<20}  {:<7}  {:<24}  {:<20}  {}", c.id, c.name, c.role, sites, registered, c.sha256);
+        let identity = c.client_identity.unwrap_or_else(|| "(nginx)".to_owned());
+        println!(
+            "{:>4}  {:<20}  {:<7}  {:<24}  {:<11}  {:<20}  {}",
+            c.id, c.name, c.role, sites, identity, registered, c.sha256
+        );
     }
     Ok(())
 }

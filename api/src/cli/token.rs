@@ -5,6 +5,7 @@ use time::Duration;
 
 use super::database::DataDirArg;
 use crate::auth::{AuthConfig, JwtKeys, SECRET_FILE};
+use crate::domain::client_identity::ClientIdentity;
 use crate::startup::StartError;
 
 #[derive(Debug, Subcommand)]
@@ -23,6 +24,11 @@ pub struct TokenArgs {
     /// Lifetime: a number and a unit, s, m, h, d or w (e.g. 30s, 90m, 12h, 30d).
     #[arg(long, default_value = "12h", value_parser = parse_ttl)]
     pub ttl: Duration,
+    /// The one form in which the holder sends client certificates to authorize: nginx, envoy,
+    /// traefik, caddy, haproxy, apache, rfc9440 or fingerprint. Authorize refuses every other
+    /// form's headers. Without it: nginx. A bare fingerprint is read only when declared here.
+    #[arg(long, value_name = "FORM")]
+    pub client_identity: Option<ClientIdentity>,
     /// Who the token is for; recorded in the audit log.
     #[arg(long, default_value = "certmap-cli")]
     pub subject: String,
@@ -46,7 +52,7 @@ pub fn issue(args: &TokenArgs) -> Result<String, StartError> {
     }
     let keys = JwtKeys::load(&config, &data_dir.path)?;
     let sites = (!args.sites.is_empty()).then(|| args.sites.clone());
-    Ok(keys.issue(&args.subject, args.role, sites, args.ttl))
+    Ok(keys.issue_declaring(&args.subject, args.role, sites, args.client_identity, args.ttl))
 }
 
 fn parse_ttl(raw: &str) -> Result<Duration, String> {
