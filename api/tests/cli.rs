@@ -169,11 +169,11 @@ fn api_clients_can_be_listed_and_removed() {
     let (ok, stdout, stderr) =
         run(&["add", "--name", "gw1", "--role", "gateway", "--site", "Default Web Site", "--cert", &pem]);
     assert!(ok, "{stderr}");
-    assert!(stdout.contains("registered api client 1 (gw1, role gateway)"), "{stdout}");
+    assert!(stdout.contains("registered api client 1 (gw1, role gateway, "), "{stdout}");
     let (ok, stdout, _) = run(&["list"]);
     assert!(ok);
     let row = stdout.lines().find(|l| l.contains("gw1")).unwrap_or_else(|| panic!("{stdout}"));
-    assert!(row.contains("gateway") && row.contains("Default Web Site"), "{row}");
+    assert!(row.contains("gateway") && row.contains("Default Web Site") && row.contains("(nginx)"), "{row}");
     let (ok, _, stderr) = run(&["remove", "gw2"]);
     assert!(!ok && stderr.contains("no api client has the id or name \"gw2\""), "{stderr}");
     let (ok, stdout, stderr) = run(&["remove", "1"]);
