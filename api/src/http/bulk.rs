@@ -138,7 +138,7 @@ fn json_array_items(body: &[u8]) -> Result<Vec<&RawValue>, ApiError> {
         serde_json::error::Category::Data => ApiError::Invalid(Invalid::one(
             Rejection::new("invalid-field", "the body must be a JSON array of mapping objects").at(""),
         )),
-        _ => ApiError::BadRequest { code: "malformed-json", detail: format!("the body is not valid JSON: {e}") },
+        _ => super::extract::malformed(&e),
     })
 }
 
