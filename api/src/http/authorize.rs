@@ -50,7 +50,7 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
     ),
     responses(
         (status = 200, description = "The request may pass", headers(
-            ("X-Certmap-User" = Option<String>, description = "The mapped account, when the directory takes certificates"),
+            ("X-Certmap-User" = String, description = "The mapped account, empty when there is none (the directory takes no certificate, or none was sent where one is optional)"),
             ("X-Certmap-Mapping-Id" = Option<String>, description = "The mapping that decided"))),
         (status = 401, description = "A client certificate is required and none was sent", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The certificate does not map, is disabled or expired, or a deny rule matched", body = Problem, content_type = "application/problem+json"),
@@ -82,7 +82,9 @@ pub async fn authorize(state: web::Data<AppState>, caller: Caller, req: HttpRequ
         }
         Verdict::Pass { user: None } => {
             state.metrics.decided("pass");
-            HttpResponse::Ok().finish()
+            // Always answered, empty: Caddy's copy_headers and Traefik's authResponseHeaders would
+            // otherwise copy a placeholder or a stale value upstream.
+            HttpResponse::Ok().insert_header((USER_HEADER, "")).finish()
         }
         Verdict::CertificateRequired => {
             state.metrics.decided("certificate-required");

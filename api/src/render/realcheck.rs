@@ -179,3 +179,13 @@ pub fn apache_t(dir: &Path, rendered: &str, listen: &str) {
         run(Command::new(bin).arg("-t").arg("-f").arg(&file).env("APACHE_RUN_DIR", dir).env("APACHE_LOG_DIR", dir));
     assert_ok("apache2 -t", &out, rendered);
 }
+
+/// `caddy validate` on the rendered Caddyfile alone. Caddy is a newer gateway here, so unlike the
+/// checks above its absence fails the test rather than skipping it.
+pub fn caddy_validate(dir: &Path, rendered: &str) {
+    let bin = find(&["caddy"]).expect("caddy is not installed: apt-get install caddy (.ci/run installs it)");
+    let file = dir.join("Caddyfile");
+    std::fs::write(&file, rendered).unwrap();
+    let out = run(Command::new(bin).args(["validate", "--adapter", "caddyfile", "--config"]).arg(&file).env("HOME", dir));
+    assert_ok("caddy validate", &out, rendered);
+}
