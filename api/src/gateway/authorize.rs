@@ -29,6 +29,14 @@ pub fn presented(headers: &HeaderMap) -> Result<Presented, ApiError> {
         let cert = crate::http::certificate_input::parse_text(text, "X-SSL-Client-Cert")?.0;
         return Ok(Presented::Certificate(Box::new(cert.info().clone())));
     }
+    // Caddy: base64 DER or the SHA-256 fingerprint; a placeholder Caddy left unreplaced means none.
+    if let Some(text) = header(headers, "X-Caddy-Client-Cert").filter(|v| !(v.starts_with('{') && v.ends_with('}'))) {
+        if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(Presented::Fingerprint(parse_fingerprint(text).map_err(|r| r.at("X-Caddy-Client-Cert"))?));
+        }
+        let cert = crate::http::certificate_input::parse_text(text, "X-Caddy-Client-Cert")?.0;
+        return Ok(Presented::Certificate(Box::new(cert.info().clone())));
+    }
     for name in ["X-SSL-Client-SHA256", "X-SSL-Client-SHA1"] {
         if let Some(fp) = header(headers, name) {
             return Ok(Presented::Fingerprint(parse_fingerprint(fp).map_err(|r| r.at(name))?));

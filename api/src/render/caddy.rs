@@ -184,13 +184,14 @@ fn handle_body(w: &mut String, policy: &DirectoryPolicy, gw: &Gateway<'_>, var: 
 
 fn authorize_mode(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>, az: &Authorize<'_>) {
     debug_assert!(ClientIdentity::Caddy.headers().iter().any(|h| h.eq_ignore_ascii_case(CERT_HEADER)));
+    let id = site.id;
     let _ = writeln!(w, "\troute {{");
     delete_client_headers(w, gw);
     let _ = writeln!(w, "\t\t# 2xx lets the request through; certmap's 401 or 403 is the client's answer.");
     let _ = writeln!(w, "\t\tforward_auth {} {{", az.certmap.url());
     let _ = writeln!(w, "\t\t\turi {}", authorize::ENDPOINT);
     let _ = writeln!(w, "\t\t\theader_up {CERT_HEADER} {{http.request.tls.client.certificate_der_base64}}");
-    let _ = writeln!(w, "\t\t\theader_up {} \"{}\"", authorize::SITE_HEADER, site.id);
+    let _ = writeln!(w, "\t\t\theader_up {} \"{id}\"", authorize::SITE_HEADER);
     let _ = writeln!(w, "\t\t\theader_up {} {{http.request.orig_uri}}", authorize::URI_HEADER);
     match &az.auth {
         CertmapAuth::TokenFile(path) => {
@@ -213,6 +214,9 @@ fn authorize_mode(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>, az: &Au
         let _ = writeln!(w, "\t\t\t}}");
     }
     let _ = writeln!(w, "\t\t}}");
+    let _ = writeln!(w, "\t\t# No account: certmap answers an empty user, which Caddy copies as an empty header.");
+    let _ = writeln!(w, "\t\t@certmap_{id}_no_user vars {{http.request.header.{}}} \"\"", gw.header);
+    let _ = writeln!(w, "\t\trequest_header @certmap_{id}_no_user -{}", gw.header);
     let _ = writeln!(w, "\t\treverse_proxy {}", gw.upstream.url());
     let _ = writeln!(w, "\t}}");
 }
