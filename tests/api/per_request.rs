@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use certmap::auth::Role;
+use certmap::domain::client_identity::ClientIdentity;
 use certmap_tests::TestApp;
 use serde_json::json;
 
@@ -172,10 +173,10 @@ async fn fetch(app: &TestApp, site: i64, format: &str, query: &str, file: &Path)
     config.text()
 }
 
-/// The token the gateway presents to certmap, in the file the rendered config includes: the
-/// file's path and the token.
-fn token_file(app: &TestApp, pki: &Pki, line: impl Fn(&str) -> String) -> (String, String) {
-    let token = app.token(Role::Gateway, &["Default Web Site"]);
+/// The gateway token (declaring the form the rendered config sends) in the file the config
+/// includes: the file's path and the token.
+fn token_file(app: &TestApp, pki: &Pki, form: ClientIdentity, line: impl Fn(&str) -> String) -> (String, String) {
+    let token = app.token_declaring(Role::Gateway, form);
     let path = pki.path("authorize-token.conf");
     std::fs::write(&path, line(&token)).unwrap();
     (path, token)
@@ -191,7 +192,7 @@ async fn run_nginx(mode: Mode) {
     let mut query = pki.gateway_query(port, upstream, "server.pem");
     let mut secret = None;
     if mode == Mode::Authorize {
-        let (file, token) = token_file(&app, &pki, |t| format!("proxy_set_header Authorization \"Bearer {t}\";\n"));
+        let (file, token) = token_file(&app, &pki, ClientIdentity::Nginx, |t| format!("proxy_set_header Authorization \"Bearer {t}\";\n"));
         query.push_str(&format!("&mode=authorize&certmap=http://{}&token_file={file}", app.addr));
         secret = Some(token);
     }
@@ -240,7 +241,7 @@ async fn run_caddy(mode: Mode) {
     let mut query = pki.gateway_query(port, upstream, "server.pem");
     let mut secret = None;
     if mode == Mode::Authorize {
-        let (file, token) = token_file(&app, &pki, |t| format!("header_up Authorization \"Bearer {t}\"\n"));
+        let (file, token) = token_file(&app, &pki, ClientIdentity::Caddy, |t| format!("header_up Authorization \"Bearer {t}\"\n"));
         query.push_str(&format!("&mode=authorize&certmap=http://{}&token_file={file}", app.addr));
         secret = Some(token);
     }

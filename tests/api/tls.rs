@@ -76,7 +76,7 @@ async fn https_with_registered_client_certificates() {
     plain.site(json!({"name": "Default Web Site"})).await;
     for (name, role) in [("reader-gw", "reader"), ("editor-gw", "editor")] {
         let sha = std::fs::read_to_string(files.0.join(format!("{name}.sha256"))).unwrap();
-        plain.sql(|c| certmap_db::queries::api_clients::insert(c, name, &sha, role, None)).unwrap();
+        plain.sql(|c| certmap_db::queries::api_clients::insert(c, name, &sha, role, None, None)).unwrap();
     }
     let url = plain.db.as_ref().unwrap().url().to_owned();
     let tls = TlsConfig { cert: cert.into(), key: key.into(), client_ca: Some(client_ca.into()) };

@@ -5,44 +5,15 @@ use actix_web::http::header::HeaderMap;
 use certmap_db::PgPool;
 use time::OffsetDateTime;
 
+use super::client_identity::Presented;
 use super::site_view::SiteView;
-use crate::domain::certificate::CertificateInfo;
 use crate::domain::directory::{directory_for, ClientCertificates};
-use crate::domain::mapping::parse_fingerprint;
 use crate::domain::resolve::Decision;
 use crate::http::db;
 use crate::http::problem::ApiError;
 
-/// How the client was identified by the gateway.
-pub enum Presented {
-    None,
-    Certificate(Box<CertificateInfo>),
-    Fingerprint(String),
-}
-
 pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
-}
-
-pub fn presented(headers: &HeaderMap) -> Result<Presented, ApiError> {
-    if let Some(text) = header(headers, "X-SSL-Client-Cert") {
-        let cert = crate::http::certificate_input::parse_text(text, "X-SSL-Client-Cert")?.0;
-        return Ok(Presented::Certificate(Box::new(cert.info().clone())));
-    }
-    // Caddy: base64 DER or the SHA-256 fingerprint; a placeholder Caddy left unreplaced means none.
-    if let Some(text) = header(headers, "X-Caddy-Client-Cert").filter(|v| !(v.starts_with('{') && v.ends_with('}'))) {
-        if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Ok(Presented::Fingerprint(parse_fingerprint(text).map_err(|r| r.at("X-Caddy-Client-Cert"))?));
-        }
-        let cert = crate::http::certificate_input::parse_text(text, "X-Caddy-Client-Cert")?.0;
-        return Ok(Presented::Certificate(Box::new(cert.info().clone())));
-    }
-    for name in ["X-SSL-Client-SHA256", "X-SSL-Client-SHA1"] {
-        if let Some(fp) = header(headers, name) {
-            return Ok(Presented::Fingerprint(parse_fingerprint(fp).map_err(|r| r.at(name))?));
-        }
-    }
-    Ok(Presented::None)
 }
 
 pub enum Verdict {
