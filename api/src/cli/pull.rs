@@ -23,7 +23,7 @@ pub struct PullArgs {
     /// The site's numeric id, or its name (case-insensitive, as IIS compares them).
     #[arg(long, env = "CERTMAP_SITE")]
     pub site: String,
-    #[arg(long, value_parser = ["nginx", "haproxy", "haproxy-map", "apache", "iis", "powershell"])]
+    #[arg(long, value_parser = ["nginx", "haproxy", "haproxy-map", "apache", "caddy", "iis", "powershell"])]
     pub format: String,
     /// The file the gateway reads; replaced atomically (its mode and owner are kept).
     #[arg(long)]
@@ -33,7 +33,8 @@ pub struct PullArgs {
     #[arg(long)]
     pub ca_out: Option<PathBuf>,
     /// An option of the config endpoint as key=value (listen, upstream, header, server_cert,
-    /// server_key, ca_bundle, verify_depth, map_file, standalone); repeat for several.
+    /// server_key, ca_bundle, verify_depth, map_file, standalone, mode, certmap, certmap_auth,
+    /// token_file, client_cert, client_key, certmap_ca); repeat for several.
     #[arg(long = "option", value_name = "KEY=VALUE", value_parser = crate::pull::parse_option)]
     pub options: Vec<(String, String)>,
     /// Run by `sh -c` with the new file in place, e.g. 'nginx -t -q'; a failure puts the previous
