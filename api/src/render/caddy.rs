@@ -183,7 +183,6 @@ fn handle_body(w: &mut String, policy: &DirectoryPolicy, gw: &Gateway<'_>, var: 
 }
 
 fn authorize_mode(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>, az: &Authorize<'_>) {
-    debug_assert!(ClientIdentity::Caddy.headers().iter().any(|h| h.eq_ignore_ascii_case(CERT_HEADER)));
     let id = site.id;
     let _ = writeln!(w, "\troute {{");
     delete_client_headers(w, gw);
@@ -330,6 +329,24 @@ mod tests {
     }
 
     #[test]
+    fn the_certificate_goes_in_the_caddy_forms_header() {
+        assert_eq!(ClientIdentity::Caddy.headers(), [CERT_HEADER.to_ascii_lowercase()]);
+    }
+
+    #[test]
+    fn the_handshake_requires_a_certificate_only_when_every_path_does() {
+        let mut site = without_many_to_one(fixture::site());
+        assert!(!every_path_requires(&site), "no root directory: the root is public");
+        site.directories = vec![fixture::dir("/", fixture::secured()), fixture::dir("/a", fixture::secured())];
+        assert!(every_path_requires(&site));
+        assert!(render(&site, &opts()).unwrap().contains("mode require_and_verify"));
+        let per_request = render_authorize(&site, &opts(), &AuthorizeOptions::default()).unwrap();
+        assert!(per_request.contains("mode verify_if_given"), "certmap decides per path, whatever it becomes");
+        site.directories.push(fixture::dir("/open", Default::default()));
+        assert!(!every_path_requires(&site));
+    }
+
+    #[test]
     fn quoting() {
         assert_eq!(quote("CONTOSO\\alice").unwrap(), r#""CONTOSO\alice""#);
         assert_eq!(quote(r#"a "b" {env.HOME} \{x}"#).unwrap(), r#""a \"b\" \{env.HOME\} \\{x\}""#);
@@ -372,6 +389,9 @@ mod tests {
             render(&without_many_to_one(fixture::site()), &options).unwrap(),
             render_authorize(&fixture::hostile(), &options, &authorize).unwrap(),
             render_authorize(&fixture::site(), &options, &mtls).unwrap(),
+            render_all(&fixture::two_sites().into_iter().map(without_many_to_one).collect::<Vec<_>>(), &options, None)
+                .unwrap(),
+            render_all(&fixture::two_sites(), &options, Some(&authorize)).unwrap(),
         ] {
             realcheck::caddy_validate(&dir, &text);
         }

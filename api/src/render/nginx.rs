@@ -577,6 +577,12 @@ mod tests {
     }
 
     #[test]
+    fn the_certificate_goes_in_the_nginx_forms_header() {
+        let form = crate::domain::client_identity::ClientIdentity::Nginx;
+        assert_eq!(form.headers(), [NGINX_CERT_HEADER.to_ascii_lowercase()]);
+    }
+
+    #[test]
     fn all_sites_authorize_has_one_authorize_location_per_site() {
         let out = render_all_authorize(&fixture::two_sites(), &opts(), &AuthorizeOptions::default()).unwrap();
         assert!(out.contains("location = /.certmap-authorize-7 {") && out.contains("location = /.certmap-authorize-8 {"));
