@@ -84,12 +84,16 @@ impl Forged {
 /// (status, body) of a GET through the gateway as `client` (or no certificate), with `headers`.
 fn get(pki: &Pki, port: u16, path: &str, client: Option<&str>, headers: &[(String, String)]) -> (u16, String) {
     let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}", "--cacert"]).arg(pki.path("servers-ca.pem"));
+    cmd.args(["-sS", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}", "--cacert"])
+        .arg(pki.path("servers-ca.pem"));
     for (k, v) in headers {
         cmd.arg("-H").arg(format!("{k}: {v}"));
     }
     if let Some(name) = client {
-        cmd.arg("--cert").arg(pki.dir.join(format!("{name}.pem"))).arg("--key").arg(pki.dir.join(format!("{name}.key")));
+        cmd.arg("--cert")
+            .arg(pki.dir.join(format!("{name}.pem")))
+            .arg("--key")
+            .arg(pki.dir.join(format!("{name}.key")));
     }
     // By name, so SNI and Host agree: Caddy answers 421 when they differ on a site with client auth.
     cmd.arg("--resolve").arg(format!("localhost:{port}:127.0.0.1"));
@@ -125,7 +129,10 @@ async fn prove(app: &TestApp, pki: &Pki, site: i64, port: u16, mode: Mode, clear
     let forged = Forged::of_alice(pki, alice["sha256"].as_str().unwrap(), alice["sha1"].as_str().unwrap());
     let (status, body) = get(pki, port, "/secure/page", Some("alice"), &forged.0[8..]);
     assert_eq!(status, 200, "{mode:?}: alice passes: {body}");
-    assert!(body.contains("x-remote-user: CONTOSO\\alice\n"), "{mode:?}: as her account, the forged one replaced: {body}");
+    assert!(
+        body.contains("x-remote-user: CONTOSO\\alice\n"),
+        "{mode:?}: as her account, the forged one replaced: {body}"
+    );
     assert_eq!(body.matches("x-remote-user:").count(), 1, "{body}");
     assert_eq!(get(pki, port, "/SECURE/page", Some("alice"), &[]).0, 200, "{mode:?}: paths are caseless, as in IIS");
 
@@ -165,39 +172,46 @@ async fn prove(app: &TestApp, pki: &Pki, site: i64, port: u16, mode: Mode, clear
     }
 }
 
-/// The rendered config as a user fetches it with curl, written where the gateway reads it.
-async fn fetch(app: &TestApp, site: i64, format: &str, query: &str, file: &Path) -> String {
-    let config = app.get(&format!("/api/v1/sites/{site}/config/{format}?{query}")).await;
-    assert_eq!(config.status, 200, "{}", config.text());
-    std::fs::write(file, &config.body).unwrap();
-    config.text()
+/// One gateway under test: its site seeded, its config fetched (unmodified, as a user fetches it)
+/// into `file`, on a free port in front of an upstream that echoes headers.
+struct Setup {
+    app: TestApp,
+    pki: Pki,
+    site: i64,
+    port: u16,
+    /// The fetched config.
+    text: String,
 }
 
-/// The gateway token (declaring the form the rendered config sends) in the file the config
-/// includes: the file's path and the token.
-fn token_file(app: &TestApp, pki: &Pki, form: ClientIdentity, line: impl Fn(&str) -> String) -> (String, String) {
-    let token = app.token_declaring(Role::Gateway, form);
-    let path = pki.path("authorize-token.conf");
-    std::fs::write(&path, line(&token)).unwrap();
-    (path, token)
+/// In per-request mode the gateway's token (declaring `form`) goes into the file the config
+/// includes, written as `token_line` writes it; it must never appear in the rendered text.
+async fn setup(format: &str, mode: Mode, form: ClientIdentity, token_line: fn(&str) -> String, file: &str) -> Setup {
+    let app = TestApp::spawn().await;
+    let pki = Pki::new(&format!("per-request-{format}-{mode:?}"));
+    let site = seed(&app, &pki).await;
+    let (port, upstream) = (free_port(), echo_headers());
+    let mut query = pki.gateway_query(port, upstream, "server.pem");
+    let mut token = None;
+    if mode == Mode::Authorize {
+        let secret = app.token_declaring(Role::Gateway, form);
+        let path = pki.path("authorize-token.conf");
+        std::fs::write(&path, token_line(&secret)).unwrap();
+        query.push_str(&format!("&mode=authorize&certmap=http://{}&token_file={path}", app.addr));
+        token = Some(secret);
+    }
+    let config = app.get(&format!("/api/v1/sites/{site}/config/{format}?{query}")).await;
+    assert_eq!(config.status, 200, "{}", config.text());
+    std::fs::write(pki.dir.join(file), &config.body).unwrap();
+    let text = config.text();
+    assert!(token.is_none_or(|t| !text.contains(&t)), "the token is never in the rendered file");
+    Setup { app, pki, site, port, text }
 }
 
 async fn run_nginx(mode: Mode) {
     require("nginx", "nginx");
     require("curl", "curl");
-    let app = TestApp::spawn().await;
-    let pki = Pki::new(&format!("per-request-nginx-{mode:?}"));
-    let site = seed(&app, &pki).await;
-    let (port, upstream) = (free_port(), echo_headers());
-    let mut query = pki.gateway_query(port, upstream, "server.pem");
-    let mut secret = None;
-    if mode == Mode::Authorize {
-        let (file, token) = token_file(&app, &pki, ClientIdentity::Nginx, |t| format!("proxy_set_header Authorization \"Bearer {t}\";\n"));
-        query.push_str(&format!("&mode=authorize&certmap=http://{}&token_file={file}", app.addr));
-        secret = Some(token);
-    }
-    let text = fetch(&app, site, "nginx", &query, &pki.dir.join("certmap.conf")).await;
-    assert!(secret.is_none_or(|t| !text.contains(&t)), "the token is never in the rendered file");
+    let line = |t: &str| format!("proxy_set_header Authorization \"Bearer {t}\";\n");
+    let Setup { app, pki, site, port, text } = setup("nginx", mode, ClientIdentity::Nginx, line, "certmap.conf").await;
     std::fs::write(pki.dir.join("nginx.conf"), nginx_conf(&pki.dir)).unwrap();
     let conf = pki.path("nginx.conf");
     let test = Command::new("nginx").args(["-t", "-q", "-p"]).arg(&pki.dir).arg("-c").arg(&conf).output().unwrap();
@@ -206,6 +220,7 @@ async fn run_nginx(mode: Mode) {
         Command::new("nginx").arg("-p").arg(&pki.dir).arg("-c").arg(&conf).stderr(Stdio::null()).spawn().unwrap(),
     );
     wait_until_serving(&pki, port, &mut nginx);
+    // Map mode leaves identity headers other than the user's to the upstream, byte for byte as before.
     prove(&app, &pki, site, port, mode, mode == Mode::Authorize).await;
 }
 
@@ -222,7 +237,11 @@ async fn nginx_per_request_mode() {
 /// A main Caddyfile around the rendered one: no admin endpoint, no HTTP redirect listener, and
 /// Caddy's own files in the scratch directory.
 fn caddy_main(dir: &Path) -> String {
-    format!("{{\n\tadmin off\n\tauto_https disable_redirects\n\tstorage file_system {}\n}}\nimport {}\n", dir.join("caddy-data").display(), dir.join("certmap.Caddyfile").display())
+    format!(
+        "{{\n\tadmin off\n\tauto_https disable_redirects\n\tstorage file_system {}\n}}\nimport {}\n",
+        dir.join("caddy-data").display(),
+        dir.join("certmap.Caddyfile").display()
+    )
 }
 
 fn caddy(dir: &Path, args: &[&str]) -> Command {
@@ -234,21 +253,12 @@ fn caddy(dir: &Path, args: &[&str]) -> Command {
 async fn run_caddy(mode: Mode) {
     require("caddy", "caddy");
     require("curl", "curl");
-    let app = TestApp::spawn().await;
-    let pki = Pki::new(&format!("per-request-caddy-{mode:?}"));
-    let site = seed(&app, &pki).await;
-    let (port, upstream) = (free_port(), echo_headers());
-    let mut query = pki.gateway_query(port, upstream, "server.pem");
-    let mut secret = None;
-    if mode == Mode::Authorize {
-        let (file, token) = token_file(&app, &pki, ClientIdentity::Caddy, |t| format!("header_up Authorization \"Bearer {t}\"\n"));
-        query.push_str(&format!("&mode=authorize&certmap=http://{}&token_file={file}", app.addr));
-        secret = Some(token);
-    }
+    let line = |t: &str| format!("header_up Authorization \"Bearer {t}\"\n");
+    let Setup { app, pki, site, port, text } =
+        setup("caddy", mode, ClientIdentity::Caddy, line, "certmap.Caddyfile").await;
     let rendered = pki.dir.join("certmap.Caddyfile");
-    let text = fetch(&app, site, "caddy", &query, &rendered).await;
-    assert!(secret.is_none_or(|t| !text.contains(&t)), "the token is never in the rendered file");
-    let validate = caddy(&pki.dir, &["validate", "--adapter", "caddyfile", "--config"]).arg(&rendered).output().unwrap();
+    let validate =
+        caddy(&pki.dir, &["validate", "--adapter", "caddyfile", "--config"]).arg(&rendered).output().unwrap();
     assert!(validate.status.success(), "caddy validate: {}\n{text}", String::from_utf8_lossy(&validate.stderr));
     let main = pki.dir.join("Caddyfile");
     std::fs::write(&main, caddy_main(&pki.dir)).unwrap();

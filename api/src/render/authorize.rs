@@ -95,7 +95,10 @@ impl AuthorizeOptions {
             "mtls" if !certmap.https => {
                 return Err(RenderError::invalid(
                     "certmap",
-                    format!("{:?} is plain HTTP: a client certificate (certmap_auth=mtls) needs https://", self.certmap),
+                    format!(
+                        "{:?} is plain HTTP: a client certificate (certmap_auth=mtls) needs https://",
+                        self.certmap
+                    ),
                 ))
             }
             "mtls" => CertmapAuth::Mtls {

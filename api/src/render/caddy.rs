@@ -37,7 +37,6 @@ use super::options::{Gateway, GatewayOptions};
 use super::path::{innermost_first, path_regex_go};
 use super::snapshot::SiteSnapshot;
 use super::{refuse_control, RenderError};
-use crate::domain::client_identity::ClientIdentity;
 use crate::domain::directory::{ClientCertificates, DirectoryPolicy};
 
 /// The header the `caddy` client-identity form is read from.
@@ -195,7 +194,8 @@ fn authorize_mode(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>, az: &Au
     match &az.auth {
         CertmapAuth::TokenFile(path) => {
             let _ = writeln!(w, "\t\t\t# Holds: header_up Authorization \"Bearer <token>\" with a token from");
-            let _ = writeln!(w, "\t\t\t# certmap token issue --role gateway --client-identity caddy (keep it mode 0600).");
+            let _ =
+                writeln!(w, "\t\t\t# certmap token issue --role gateway --client-identity caddy (keep it mode 0600).");
             let _ = writeln!(w, "\t\t\timport {path}");
         }
         CertmapAuth::Mtls { .. } => {
@@ -207,7 +207,8 @@ fn authorize_mode(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>, az: &Au
         let _ = writeln!(w, "\t\t\ttransport http {{");
         let _ = writeln!(w, "\t\t\t\ttls_trusted_ca_certs {}", az.certmap_ca);
         if let CertmapAuth::Mtls { cert, key } = &az.auth {
-            let _ = writeln!(w, "\t\t\t\t# A client certificate registered with certmap api-client add --role gateway.");
+            let _ =
+                writeln!(w, "\t\t\t\t# A client certificate registered with certmap api-client add --role gateway.");
             let _ = writeln!(w, "\t\t\t\ttls_client_auth {cert} {key}");
         }
         let _ = writeln!(w, "\t\t\t}}");
@@ -267,17 +268,12 @@ pub(crate) fn quote(s: &str) -> Result<String, RenderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::{fixture, realcheck};
+    use crate::domain::client_identity::ClientIdentity;
+    use crate::render::fixture::{self, without_many_to_one};
+    use crate::render::realcheck;
 
     fn opts() -> GatewayOptions {
         GatewayOptions { upstream: "http://127.0.0.1:9000".into(), ..GatewayOptions::default() }
-    }
-
-    fn without_many_to_one(mut s: SiteSnapshot) -> SiteSnapshot {
-        for m in &mut s.many_to_one {
-            m.enabled = false;
-        }
-        s
     }
 
     #[test]
@@ -315,13 +311,13 @@ mod tests {
     #[test]
     fn every_identity_header_is_deleted_before_anything_reads_it() {
         let site = without_many_to_one(fixture::site());
-        for out in [
-            render(&site, &opts()).unwrap(),
-            render_authorize(&site, &opts(), &AuthorizeOptions::default()).unwrap(),
-        ] {
+        for out in
+            [render(&site, &opts()).unwrap(), render_authorize(&site, &opts(), &AuthorizeOptions::default()).unwrap()]
+        {
             let route = out.find("\troute {").unwrap();
             for h in ClientIdentity::all_headers() {
-                let at = out.to_ascii_lowercase().find(&format!("request_header -{h}\n")).unwrap_or_else(|| panic!("{h}"));
+                let at =
+                    out.to_ascii_lowercase().find(&format!("request_header -{h}\n")).unwrap_or_else(|| panic!("{h}"));
                 assert!(at > route, "{h} is deleted inside the route");
             }
             assert!(out.contains("request_header -X-Remote-User\n"));
@@ -372,18 +368,10 @@ mod tests {
     #[test]
     fn caddy_accepts_the_files() {
         let dir = realcheck::tempdir("caddy");
-        let options = realcheck::gateway_options(&realcheck::pki(&dir));
-        let token = dir.join("authorize-token.caddy");
-        std::fs::write(&token, "header_up Authorization \"Bearer not-a-real-token\"\n").unwrap();
-        let authorize = AuthorizeOptions { token_file: token.display().to_string(), ..AuthorizeOptions::default() };
-        let mtls = AuthorizeOptions {
-            certmap: "https://127.0.0.1:8443".into(),
-            certmap_auth: "mtls".into(),
-            client_cert: options.server_cert.clone(),
-            client_key: options.server_key.clone(),
-            certmap_ca: options.ca_bundle.clone(),
-            ..AuthorizeOptions::default()
-        };
+        let pki = realcheck::pki(&dir);
+        let options = realcheck::gateway_options(&pki);
+        let line = "header_up Authorization \"Bearer not-a-real-token\"\n";
+        let (authorize, mtls) = realcheck::authorize_options(&dir, &pki, line);
         for text in [
             render(&without_many_to_one(fixture::hostile()), &options).unwrap(),
             render(&without_many_to_one(fixture::site()), &options).unwrap(),

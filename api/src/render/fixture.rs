@@ -166,3 +166,11 @@ pub fn two_sites() -> Vec<SiteSnapshot> {
     }
     vec![site(), second]
 }
+
+/// For the formats that refuse many-to-one mappings: the same site with them disabled.
+pub fn without_many_to_one(mut s: SiteSnapshot) -> SiteSnapshot {
+    for m in &mut s.many_to_one {
+        m.enabled = false;
+    }
+    s
+}

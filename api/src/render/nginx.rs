@@ -31,8 +31,8 @@
 
 use std::fmt::Write as _;
 
-use super::dn;
 use super::authorize::{self, Authorize, AuthorizeOptions, CertmapAuth};
+use super::dn;
 use super::options::{Gateway, GatewayOptions};
 use super::path::{innermost_first, path_regex};
 use super::snapshot::{OneToOne, SiteSnapshot};
@@ -171,7 +171,9 @@ fn many_to_one_entries(site: &SiteSnapshot) -> Result<Vec<Entry>, RenderError> {
     Ok(m2o)
 }
 
-fn server(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(), RenderError> {
+/// The opening of a site's `server {}`: where it listens, its names, and the client certificate
+/// asked for in the handshake, `why` saying who decides what it is worth.
+fn server_tls(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>, why: &str) {
     let _ = writeln!(w, "server {{");
     let _ = writeln!(w, "    listen {} ssl;", gw.listen);
     if !site.hostnames.is_empty() {
@@ -180,10 +182,14 @@ fn server(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(), R
     }
     let _ = writeln!(w, "    ssl_certificate {};", gw.server_cert);
     let _ = writeln!(w, "    ssl_certificate_key {};", gw.server_key);
-    let _ = writeln!(w, "    # Asked for during the handshake (TLS 1.3 has no renegotiation); each location decides.");
+    let _ = writeln!(w, "    # {why}");
     let _ = writeln!(w, "    ssl_client_certificate {};", gw.ca_bundle);
     let _ = writeln!(w, "    ssl_verify_client optional;");
     let _ = writeln!(w, "    ssl_verify_depth {};", gw.verify_depth);
+}
+
+fn server(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(), RenderError> {
+    server_tls(w, site, gw, "Asked for during the handshake (TLS 1.3 has no renegotiation); each location decides.");
 
     for d in innermost_first(&site.directories).into_iter().filter(|d| !d.path.is_root()) {
         refuse_control("a directory path", d.path.as_str())?;
@@ -223,8 +229,17 @@ pub fn render_authorize(
     let (gw, az) = (options.validate()?, authorize.validate()?);
     let mut out = String::new();
     let w = &mut out;
-    let _ = writeln!(w, "# certmap site {} revision {}, per-request mode: include this file inside http {{}}.", site.id, site.revision);
-    let _ = writeln!(w, "# certmap decides every request at {}{}; nothing here changes", az.certmap.url(), authorize::ENDPOINT);
+    let _ = writeln!(
+        w,
+        "# certmap site {} revision {}, per-request mode: include this file inside http {{}}.",
+        site.id, site.revision
+    );
+    let _ = writeln!(
+        w,
+        "# certmap decides every request at {}{}; nothing here changes",
+        az.certmap.url(),
+        authorize::ENDPOINT
+    );
     let _ = writeln!(w, "# with the site's mappings, so it needs no reload when they do.");
     w.push('\n');
     authorize_server(w, site, &gw, &az)?;
@@ -246,7 +261,11 @@ pub fn render_all_authorize(
     let _ = writeln!(w, "# certmap decides every request at {}{}.", az.certmap.url(), authorize::ENDPOINT);
     w.push('\n');
     let _ = writeln!(w, "# A host name that is no site's: no handshake without a site's SNI, 421 for another Host.");
-    let _ = writeln!(w, "server {{\n    listen {} ssl default_server;\n    ssl_reject_handshake on;\n    return 421;\n}}", gw.listen);
+    let _ = writeln!(
+        w,
+        "server {{\n    listen {} ssl default_server;\n    ssl_reject_handshake on;\n    return 421;\n}}",
+        gw.listen
+    );
     for site in sites {
         w.push('\n');
         let _ = writeln!(w, "# Site {} revision {}.", site.id, site.revision);
@@ -271,23 +290,16 @@ fn authorize_server(
     let id = site.id;
     // An exact location wins over `location /`, and `internal` answers a client asking for it 404.
     let auth_uri = format!("/.certmap-authorize-{id}");
-    let _ = writeln!(w, "server {{");
-    let _ = writeln!(w, "    listen {} ssl;", gw.listen);
-    if !site.hostnames.is_empty() {
-        let names: Vec<&str> = site.hostnames.iter().map(|h| h.as_str()).collect();
-        let _ = writeln!(w, "    server_name {};", names.join(" "));
-    }
-    let _ = writeln!(w, "    ssl_certificate {};", gw.server_cert);
-    let _ = writeln!(w, "    ssl_certificate_key {};", gw.server_key);
-    let _ = writeln!(w, "    # Asked for during the handshake; certmap says per path whether it is required.");
-    let _ = writeln!(w, "    ssl_client_certificate {};", gw.ca_bundle);
-    let _ = writeln!(w, "    ssl_verify_client optional;");
-    let _ = writeln!(w, "    ssl_verify_depth {};", gw.verify_depth);
+    server_tls(w, site, gw, "Asked for during the handshake; certmap says per path whether it is required.");
     w.push('\n');
     let _ = writeln!(w, "    location / {{");
     let _ = writeln!(w, "        # 401 and 403 are certmap's answer; anything else it says (or silence) is a 500.");
     let _ = writeln!(w, "        auth_request {auth_uri};");
-    let _ = writeln!(w, "        auth_request_set $certmap_authorized_user ${};", upstream_variable(authorize::USER_HEADER));
+    let _ = writeln!(
+        w,
+        "        auth_request_set $certmap_authorized_user ${};",
+        upstream_variable(authorize::USER_HEADER)
+    );
     let _ = writeln!(w, "        # The account certmap named, or \"\" (no header): never one the client sent.");
     let _ = writeln!(w, "        proxy_set_header {} $certmap_authorized_user;", gw.header);
     let _ = writeln!(w, "        # No identity header of the client's reaches the application.");
@@ -307,17 +319,23 @@ fn authorize_server(
     let _ = writeln!(w, "        proxy_set_header {} \"{id}\";", authorize::SITE_HEADER);
     let _ = writeln!(w, "        proxy_set_header {} $request_uri;", authorize::URI_HEADER);
     let _ = writeln!(w, "        proxy_set_header {NGINX_CERT_HEADER} $ssl_client_escaped_cert;");
-    let _ = writeln!(w, "        # Every answer is certmap's current one: an inherited proxy_cache would let a disabled");
+    let _ =
+        writeln!(w, "        # Every answer is certmap's current one: an inherited proxy_cache would let a disabled");
     let _ = writeln!(w, "        # mapping or a revoked certificate pass until it expired.");
     let _ = writeln!(w, "        proxy_cache off;");
     match &az.auth {
         CertmapAuth::TokenFile(path) => {
-            let _ = writeln!(w, "        # Holds: proxy_set_header Authorization \"Bearer <token>\"; with a token from");
-            let _ = writeln!(w, "        # certmap token issue --role gateway --client-identity nginx (keep it mode 0600).");
+            let _ =
+                writeln!(w, "        # Holds: proxy_set_header Authorization \"Bearer <token>\"; with a token from");
+            let _ = writeln!(
+                w,
+                "        # certmap token issue --role gateway --client-identity nginx (keep it mode 0600)."
+            );
             let _ = writeln!(w, "        include {path};");
         }
         CertmapAuth::Mtls { cert, key } => {
-            let _ = writeln!(w, "        # A client certificate registered with certmap api-client add --role gateway.");
+            let _ =
+                writeln!(w, "        # A client certificate registered with certmap api-client add --role gateway.");
             let _ = writeln!(w, "        proxy_set_header Authorization \"\";");
             let _ = writeln!(w, "        proxy_ssl_certificate {cert};");
             let _ = writeln!(w, "        proxy_ssl_certificate_key {key};");
@@ -585,7 +603,9 @@ mod tests {
     #[test]
     fn all_sites_authorize_has_one_authorize_location_per_site() {
         let out = render_all_authorize(&fixture::two_sites(), &opts(), &AuthorizeOptions::default()).unwrap();
-        assert!(out.contains("location = /.certmap-authorize-7 {") && out.contains("location = /.certmap-authorize-8 {"));
+        assert!(
+            out.contains("location = /.certmap-authorize-7 {") && out.contains("location = /.certmap-authorize-8 {")
+        );
         assert!(out.contains("proxy_set_header X-Certmap-Site \"8\";"));
         assert_eq!(out.matches("default_server").count(), 1);
     }
@@ -594,18 +614,9 @@ mod tests {
     fn nginx_accepts_the_authorize_files() {
         let dir = realcheck::tempdir("nginx-authorize");
         let pki = realcheck::pki(&dir);
-        let token = dir.join("authorize-token.conf");
-        std::fs::write(&token, "proxy_set_header Authorization \"Bearer not-a-real-token\";\n").unwrap();
         let options = realcheck::gateway_options(&pki);
-        let token_file = AuthorizeOptions { token_file: token.display().to_string(), ..AuthorizeOptions::default() };
-        let mtls = AuthorizeOptions {
-            certmap: "https://127.0.0.1:8443".into(),
-            certmap_auth: "mtls".into(),
-            client_cert: options.server_cert.clone(),
-            client_key: options.server_key.clone(),
-            certmap_ca: options.ca_bundle.clone(),
-            ..AuthorizeOptions::default()
-        };
+        let line = "proxy_set_header Authorization \"Bearer not-a-real-token\";\n";
+        let (token_file, mtls) = realcheck::authorize_options(&dir, &pki, line);
         realcheck::nginx_t(&dir, &render_authorize(&fixture::hostile(), &options, &token_file).unwrap());
         realcheck::nginx_t(&dir, &render_authorize(&fixture::site(), &options, &mtls).unwrap());
         realcheck::nginx_t(&dir, &render_all_authorize(&fixture::two_sites(), &options, &token_file).unwrap());
