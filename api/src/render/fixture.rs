@@ -174,3 +174,12 @@ pub fn without_many_to_one(mut s: SiteSnapshot) -> SiteSnapshot {
     }
     s
 }
+
+/// Per-request mode to a certmap on HTTPS, the gateway presenting a client certificate.
+pub fn mtls_to_certmap() -> super::AuthorizeOptions {
+    super::AuthorizeOptions {
+        certmap: "https://certmap.contoso.com:8443".into(),
+        certmap_auth: "mtls".into(),
+        ..Default::default()
+    }
+}

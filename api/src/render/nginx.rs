@@ -568,12 +568,7 @@ mod tests {
 
     #[test]
     fn snapshot_authorize_mtls() {
-        let az = AuthorizeOptions {
-            certmap: "https://certmap.contoso.com:8443".into(),
-            certmap_auth: "mtls".into(),
-            ..AuthorizeOptions::default()
-        };
-        insta::assert_snapshot!(render_authorize(&fixture::site(), &opts(), &az).unwrap());
+        insta::assert_snapshot!(render_authorize(&fixture::site(), &opts(), &fixture::mtls_to_certmap()).unwrap());
     }
 
     #[test]
