@@ -1,7 +1,7 @@
 use awc::http::Method;
 use certmap::auth::Role;
-use certmap_tests::certs::TestCa;
 use certmap::domain::client_identity::ClientIdentity;
+use certmap_tests::certs::TestCa;
 use certmap_tests::{Response, TestApp};
 use serde_json::json;
 
@@ -17,8 +17,11 @@ fn escaped(pem: &str) -> String {
 
 /// One authorize call as a gateway makes it: its credential, the site, the URI, its client headers.
 pub async fn ask(app: &TestApp, token: &str, uri: &str, client: Vec<(&'static str, String)>) -> Response {
-    let mut headers: Vec<(&str, String)> =
-        vec![("authorization", token.to_owned()), ("x-certmap-site", "Default Web Site".into()), ("x-original-uri", uri.into())];
+    let mut headers: Vec<(&str, String)> = vec![
+        ("authorization", token.to_owned()),
+        ("x-certmap-site", "Default Web Site".into()),
+        ("x-original-uri", uri.into()),
+    ];
     headers.extend(client);
     let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     app.request(Method::GET, "/api/v1/authorize", &refs, None).await
@@ -63,7 +66,9 @@ async fn gateways_ask_per_request_and_get_iis_answers() {
     assert_eq!(ok.header("x-certmap-user"), Some("CONTOSO\\alice"));
     assert_eq!(ok.header("x-certmap-mapping-id"), Some(a["id"].to_string().as_str()));
     // A fingerprint is enough for a stored certificate, in any spelling.
-    let by_sha256 = ask(&app, &fingerprint, "/secure", vec![("x-ssl-client-sha256", a["sha256"].as_str().unwrap().to_uppercase())]).await;
+    let by_sha256 =
+        ask(&app, &fingerprint, "/secure", vec![("x-ssl-client-sha256", a["sha256"].as_str().unwrap().to_uppercase())])
+            .await;
     assert_eq!(by_sha256.header("x-certmap-user"), Some("CONTOSO\\alice"));
     let sha1: String = a["sha1"]
         .as_str()
@@ -89,19 +94,28 @@ async fn gateways_ask_per_request_and_get_iis_answers() {
         "many-to-one maps mary"
     );
     ask(&app, &gateway, "/secure/page", vec![]).await.problem(401, "client-certificate-required");
-    ask(&app, &fingerprint, "/secure/page", vec![("x-ssl-client-sha256", "0".repeat(64))]).await.problem(403, "client-certificate-refused");
+    ask(&app, &fingerprint, "/secure/page", vec![("x-ssl-client-sha256", "0".repeat(64))])
+        .await
+        .problem(403, "client-certificate-refused");
     // Paths that need no certificate pass without a user; "accept" maps when it can.
     let public = ask(&app, &gateway, "/public/x", cert(&alice)).await;
     // Declared headers are always there, empty when nothing mapped, so a gateway copying them
     // never forwards a value the client sent.
-    assert_eq!((public.status, public.header("x-certmap-user"), public.header("x-certmap-mapping-id")), (200, Some(""), Some("")));
+    assert_eq!(
+        (public.status, public.header("x-certmap-user"), public.header("x-certmap-mapping-id")),
+        (200, Some(""), Some(""))
+    );
     assert_eq!(ask(&app, &gateway, "/elsewhere", vec![]).await.status, 200);
     assert_eq!(ask(&app, &gateway, "/optional/x", cert(&alice)).await.header("x-certmap-user"), Some("CONTOSO\\alice"));
     let optional = ask(&app, &gateway, "/optional/x", cert(&bob)).await;
     assert_eq!((optional.status, optional.header("x-certmap-user")), (200, Some("")));
     // Bad questions.
-    ask(&app, &gateway, "/secure", vec![("x-ssl-client-cert", "garbage".into())]).await.problem(422, "invalid-certificate");
-    ask(&app, &fingerprint, "/secure", vec![("x-ssl-client-sha256", "xyz".into())]).await.problem(422, "invalid-fingerprint");
+    ask(&app, &gateway, "/secure", vec![("x-ssl-client-cert", "garbage".into())])
+        .await
+        .problem(422, "invalid-certificate");
+    ask(&app, &fingerprint, "/secure", vec![("x-ssl-client-sha256", "xyz".into())])
+        .await
+        .problem(422, "invalid-fingerprint");
     let no_site = app.request(Method::GET, "/api/v1/authorize", &[("authorization", gateway.as_str())], None).await;
     no_site.problem(422, "missing-site");
     let by_id = app

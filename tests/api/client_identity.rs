@@ -149,12 +149,18 @@ async fn hostile_identity_headers_end_in_problems() {
     let ok = ask(&app, &envoy, "/secure", vec![("x-forwarded-client-cert", hops)]).await;
     assert_eq!(ok.header("x-certmap-user"), Some("CONTOSO\\alice"), "{}", ok.text());
     let reversed = format!("{alice_hop},{bob_hop}");
-    ask(&app, &envoy, "/secure", vec![("x-forwarded-client-cert", reversed)]).await.problem(403, "client-certificate-refused");
+    ask(&app, &envoy, "/secure", vec![("x-forwarded-client-cert", reversed)])
+        .await
+        .problem(403, "client-certificate-refused");
     // Quotes, commas and '=' inside values are data.
     let tricky = format!("By=\"x\\\",Hash={}\";Hash={};Subject=\"CN=\\\"a;b\\\",O=c=d\"", sha256(&alice), sha256(&bob));
-    ask(&app, &envoy, "/secure", vec![("x-forwarded-client-cert", tricky)]).await.problem(403, "client-certificate-refused");
+    ask(&app, &envoy, "/secure", vec![("x-forwarded-client-cert", tricky)])
+        .await
+        .problem(403, "client-certificate-refused");
     let open_quote = format!("Hash={};Subject=\"CN=a", sha256(&alice));
-    ask(&app, &envoy, "/secure", vec![("x-forwarded-client-cert", open_quote)]).await.problem(422, "invalid-client-identity");
+    ask(&app, &envoy, "/secure", vec![("x-forwarded-client-cert", open_quote)])
+        .await
+        .problem(422, "invalid-client-identity");
 
     // Traefik: the CA's certificate first, then alice's, is not alice.
     let traefik = token(ClientIdentity::Traefik);
@@ -162,7 +168,8 @@ async fn hostile_identity_headers_end_in_problems() {
     ask(&app, &traefik, "/secure", vec![("x-forwarded-tls-client-cert", ca_first)])
         .await
         .problem(422, "invalid-client-identity");
-    let escaped = format!("{},{}", url_escaped(&STANDARD.encode(&alice.der)), url_escaped(&STANDARD.encode(&ca.cert.der)));
+    let escaped =
+        format!("{},{}", url_escaped(&STANDARD.encode(&alice.der)), url_escaped(&STANDARD.encode(&ca.cert.der)));
     let ok = ask(&app, &traefik, "/secure", vec![("x-forwarded-tls-client-cert", escaped)]).await;
     assert_eq!(ok.header("x-certmap-user"), Some("CONTOSO\\alice"), "{}", ok.text());
 
@@ -220,6 +227,7 @@ async fn every_form_can_be_registered_for_an_api_client() {
         app.sql(|c| certmap_db::queries::api_clients::insert(c, "gw", &sha, "gateway", None, Some(form.as_str())))
             .unwrap();
     }
-    let bogus = app.sql(|c| certmap_db::queries::api_clients::insert(c, "gw", &"f".repeat(64), "gateway", None, Some("bogus")));
+    let bogus =
+        app.sql(|c| certmap_db::queries::api_clients::insert(c, "gw", &"f".repeat(64), "gateway", None, Some("bogus")));
     assert!(bogus.is_err(), "the database refuses a form certmap does not know");
 }

@@ -57,7 +57,7 @@ pub fn add(args: &ApiClientArgs) -> Result<(), StartError> {
                 sites.clone(),
                 args.client_identity.map(ClientIdentity::as_str),
             )
-                .map_err(|e| StartError::Input(format!("cannot register the client: {e}")))?,
+            .map_err(|e| StartError::Input(format!("cannot register the client: {e}")))?,
         );
         Ok(())
     })?;

@@ -40,8 +40,7 @@ pub struct TokenArgs {
 
 /// `certmap token issue`: signs with the same secret the server verifies with.
 pub fn issue(args: &TokenArgs) -> Result<String, StartError> {
-    let ttl = parse_window(&args.ttl)
-        .map_err(|r| AuthError::Invalid(format!("--ttl: {}", r.message)))?;
+    let ttl = parse_window(&args.ttl).map_err(|r| AuthError::Invalid(format!("--ttl: {}", r.message)))?;
     if ttl <= Duration::ZERO {
         return Err(AuthError::Invalid("--ttl must be positive".into()).into());
     }

@@ -51,8 +51,7 @@ pub async fn judge(pool: &PgPool, site: &SiteView, uri: &str, client: Presented)
                 None => {
                     let (site_id, mapping_id) = (site.id, m.id);
                     let info =
-                        db::run(pool, move |conn| SiteView::stored_certificate(conn, site_id, mapping_id))
-                            .await?;
+                        db::run(pool, move |conn| SiteView::stored_certificate(conn, site_id, mapping_id)).await?;
                     site.decide(&info, now)
                 }
             },
@@ -66,4 +65,3 @@ pub async fn judge(pool: &PgPool, site: &SiteView, uri: &str, client: Presented)
         _ => Verdict::Pass { user: None },
     })
 }
-

@@ -86,7 +86,9 @@ fn refuse_other_forms(form: ClientIdentity, headers: &HeaderMap) -> Result<(), A
     let declared = form.headers();
     // An empty header names nobody, and is what some gateways send for "cleared".
     let carries = |name: &str| headers.get_all(name).any(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace));
-    match ClientIdentity::all_headers().into_iter().find(|name| !declared.contains(name) && carries(name)) {
+    // Walked in place rather than through `all_headers()`: this runs on every authorize call.
+    let others = ClientIdentity::ALL.iter().flat_map(|form| form.headers()).filter(|name| !declared.contains(name));
+    match others.copied().find(|name| carries(name)) {
         None => Ok(()),
         Some(name) => Err(ApiError::BadHeader {
             code: "unexpected-client-identity",
@@ -256,11 +258,10 @@ pub fn rfc9440_chain(text: &str) -> Result<(), Rejection> {
 }
 
 fn sf_binary(text: &str) -> Result<Vec<u8>, Rejection> {
-    let inner = text
-        .strip_prefix(':')
-        .and_then(|t| t.strip_suffix(':'))
-        .filter(|t| !t.contains(':'))
-        .ok_or_else(|| Rejection::new(INVALID, "an RFC 9440 field is a byte sequence: the base64 DER between colons"))?;
+    let inner =
+        text.strip_prefix(':').and_then(|t| t.strip_suffix(':')).filter(|t| !t.contains(':')).ok_or_else(|| {
+            Rejection::new(INVALID, "an RFC 9440 field is a byte sequence: the base64 DER between colons")
+        })?;
     STANDARD.decode(inner).map_err(|e| Rejection::new("invalid-certificate", format!("not standard base64 ({e})")))
 }
 
@@ -289,7 +290,13 @@ pub fn envoy(text: &str) -> Result<Presented, Rejection> {
             return Err(Rejection::new(INVALID, format!("the last XFCC element has {} twice", key.trim())));
         }
     }
-    let hash = hash.map(|h| parse_fingerprint(&h).map_err(|r| Rejection::new(INVALID, format!("XFCC Hash: {}", r.message))));
+    // Envoy's Hash is always the SHA-256; forty digits would be read as a SHA-1 and must not be.
+    let hash = hash.map(|h| {
+        Some(h)
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(|h| h.to_ascii_lowercase())
+            .ok_or_else(|| Rejection::new(INVALID, "XFCC Hash is the certificate's SHA-256, 64 hex digits"))
+    });
     match (cert, hash) {
         (Some(cert), hash) => {
             let pem_text = percent_encoding::percent_decode_str(&cert)
@@ -453,7 +460,8 @@ mod tests {
         is_cert(caddy(&STANDARD.encode(&c.leaf_der)), &c.leaf_der);
         let fp = sha256(&c.leaf_der);
         assert!(matches!(caddy(&fp.to_uppercase()), Ok(Presented::Fingerprint(f)) if f == fp));
-        for placeholder in ["{http.request.tls.client.certificate_der_base64}", "{http.request.tls.client.fingerprint}"] {
+        for placeholder in ["{http.request.tls.client.certificate_der_base64}", "{http.request.tls.client.fingerprint}"]
+        {
             assert!(matches!(caddy(placeholder), Ok(Presented::None)));
         }
     }
@@ -498,7 +506,8 @@ mod tests {
         let hash = sha256(&c.leaf_der);
         let other = sha256(&c.ca_der);
         // Separators and quotes inside quoted values are data, not structure.
-        let tricky = format!("By=\"spiffe://x;Hash={other}\";Hash={hash};Subject=\"CN=\\\"Al, ice\\\";O=a=b,Hash={other}\"");
+        let tricky =
+            format!("By=\"spiffe://x;Hash={other}\";Hash={hash};Subject=\"CN=\\\"Al, ice\\\";O=a=b,Hash={other}\"");
         assert!(matches!(envoy(&tricky), Ok(Presented::Fingerprint(f)) if f == hash), "{tricky}");
         let trailing_hop = format!("By=a;Hash={hash};Subject=\"CN=a\",By=b;Subject=\"CN=b,Hash={other}\"");
         refused(envoy(&trailing_hop), INVALID);
@@ -507,6 +516,7 @@ mod tests {
         refused(envoy(&format!("Hash={other};Cert=\"{}\"", xfcc_cert(&c.leaf_pem))), INVALID);
         refused(envoy(&format!("By=x;Hash={hash},")), INVALID);
         refused(envoy("Hash=xyz"), INVALID);
+        refused(envoy(&format!("Hash={}", "a".repeat(40))), INVALID);
         refused(envoy("By"), INVALID);
     }
 }

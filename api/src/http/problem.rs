@@ -143,7 +143,12 @@ impl ApiError {
                 })
                 .collect(),
             Self::BadHeader { code, header, detail } => {
-                vec![FieldProblem { field: header.clone(), code: (*code).into(), message: detail.clone(), iis_symptom: None }]
+                vec![FieldProblem {
+                    field: header.clone(),
+                    code: (*code).into(),
+                    message: detail.clone(),
+                    iis_symptom: None,
+                }]
             }
             Self::HeaderTooLarge { header, .. } => vec![FieldProblem {
                 field: header.clone(),
