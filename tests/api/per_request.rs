@@ -305,3 +305,26 @@ async fn formats_that_cannot_ask_per_request_say_why() {
     let explicit = app.get(&format!("/api/v1/sites/{site}/config/nginx?mode=map")).await;
     assert_eq!(map.body, explicit.body, "map is the default mode");
 }
+
+/// Traefik's ForwardAuth cannot set a header from the request: it sends the URI as its own
+/// `X-Forwarded-Uri` (set over any client copy) and passes the client's headers through, so a
+/// traefik credential is decided on that, never on a client-sent `X-Original-URI`.
+#[actix_web::test]
+async fn traefik_is_decided_on_the_uri_traefik_sends() {
+    let app = TestApp::spawn().await;
+    let site = app.site(json!({"name": "Default Web Site", "certificate_mapping": {"enabled": true}})).await["id"]
+        .as_i64()
+        .unwrap();
+    app.secured_directory(site, "/secure").await;
+    let token = format!("Bearer {}", app.token_declaring(Role::Gateway, ClientIdentity::Traefik));
+    let forged = ask_with(&app, &token, &[("x-forwarded-uri", "/secure/page"), ("x-original-uri", "/public")]).await;
+    forged.problem(401, "client-certificate-required");
+    ask_with(&app, &token, &[("x-forwarded-uri", "/SECURE/x")]).await.problem(401, "client-certificate-required");
+    assert_eq!(ask_with(&app, &token, &[("x-forwarded-uri", "/public")]).await.status, 200);
+}
+
+async fn ask_with(app: &TestApp, token: &str, uris: &[(&str, &str)]) -> certmap_tests::Response {
+    let mut headers = vec![("authorization", token), ("x-certmap-site", "Default Web Site")];
+    headers.extend_from_slice(uris);
+    app.request(awc::http::Method::GET, "/api/v1/authorize", &headers, None).await
+}
