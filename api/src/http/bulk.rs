@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use certmap_db::models::NewMapping;
-use certmap_db::queries::{mappings as q, sites};
+use certmap_db::queries::mappings as q;
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -12,12 +12,12 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::audit::{record, Change};
+use super::audit::Change;
 use super::caller::Caller;
 use super::extract::{is_json, media_type, parse_json, read_body};
 use super::mappings::{CreateMapping, MappingRequest};
 use super::problem::ApiError;
-use super::sites::lock_site_for_write;
+use super::write::Writer;
 use super::{db, AppState};
 use crate::domain::violation::{Invalid, Rejection, Violation};
 
@@ -174,7 +174,7 @@ pub async fn bulk_create(
     path: web::Path<i64>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write(&state)?;
+    let writer = Writer::admit(&state, caller)?;
     let site_id = path.into_inner();
     let media = media_type(&req);
     let ndjson = media == "application/x-ndjson" || media == "application/jsonl";
@@ -209,50 +209,48 @@ pub async fn bulk_create(
     if rows.is_empty() && violations.is_empty() {
         violations.push(Rejection::new("empty-bulk", "the body holds no mappings").at(""));
     }
-    let result = db::transaction(&state.pool, move |conn| {
-        lock_site_for_write(conn, site_id, &caller)?;
-        let shas: Vec<String> = rows.iter().map(|r| r.certificate.sha256.clone()).collect();
-        for (sha, existing) in q::existing(conn, site_id, &shas)? {
-            violations.push(
-                Rejection::new(
-                    "duplicate-certificate",
-                    format!("this certificate is already mapped on this site by mapping {existing}"),
-                )
-                .at(format!("[{}].certificate", first_seen[&sha])),
-            );
-        }
-        if !violations.is_empty() {
-            violations.sort_by_key(|v| index_of(&v.field));
-            let total = violations.len();
-            violations.truncate(MAX_REPORTED_ERRORS);
-            if total > MAX_REPORTED_ERRORS {
+    let result = writer
+        .under_site(site_id, move |conn, locked| {
+            let shas: Vec<String> = rows.iter().map(|r| r.certificate.sha256.clone()).collect();
+            for (sha, existing) in q::existing(conn, site_id, &shas)? {
                 violations.push(
-                    Rejection::new("more-errors", format!("{} more items were refused", total - MAX_REPORTED_ERRORS))
-                        .at(""),
+                    Rejection::new(
+                        "duplicate-certificate",
+                        format!("this certificate is already mapped on this site by mapping {existing}"),
+                    )
+                    .at(format!("[{}].certificate", first_seen[&sha])),
                 );
             }
-            return Err(ApiError::Invalid(Invalid(violations)));
-        }
-        let created = q::insert_many(conn, &rows)?;
-        let revision = sites::bump_revision(conn, site_id)?;
-        // One event for the batch: the certificates it added, not 100,000 copies of them.
-        let added: Vec<&str> = rows.iter().map(|r| r.certificate.sha256.as_str()).collect();
-        let after = serde_json::json!({"created": created, "sha256": added});
-        record(
-            conn,
-            &caller,
-            Change {
+            if !violations.is_empty() {
+                violations.sort_by_key(|v| index_of(&v.field));
+                let total = violations.len();
+                violations.truncate(MAX_REPORTED_ERRORS);
+                if total > MAX_REPORTED_ERRORS {
+                    violations.push(
+                        Rejection::new(
+                            "more-errors",
+                            format!("{} more items were refused", total - MAX_REPORTED_ERRORS),
+                        )
+                        .at(""),
+                    );
+                }
+                return Err(ApiError::Invalid(Invalid(violations)));
+            }
+            let created = q::insert_many(conn, &rows)?;
+            // One event for the batch: the certificates it added, not 100,000 copies of them.
+            let added: Vec<&str> = rows.iter().map(|r| r.certificate.sha256.as_str()).collect();
+            let after = serde_json::json!({"created": created, "sha256": added});
+            let audit = Change {
                 action: "mapping.bulk_create",
                 site_id: Some(site_id),
                 resource: "mapping",
                 resource_id: None,
                 before: None,
                 after: Some(after),
-            },
-        )?;
-        Ok(BulkResult { site_id, created, revision })
-    })
-    .await?;
+            };
+            Ok((BulkResult { site_id, created, revision: locked.revision }, audit))
+        })
+        .await?;
     if result.created >= ANALYZE_FROM {
         // The rows are committed either way; stale statistics only make lookups slower.
         if let Err(e) = db::run(&state.pool, |conn| Ok(q::analyze(conn)?)).await {

@@ -2,23 +2,24 @@
 
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use base64::Engine as _;
-use certmap_db::models::{CertificateValues, Mapping, MappingValues, NewMapping};
+use certmap_db::models::{CertificateValues, Mapping, MappingValues, NewMapping, Site};
 use certmap_db::queries::mappings as q;
+use certmap_db::PgConnection;
+use diesel::QueryResult;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::audit::{json, Change};
 use super::caller::Caller;
 use super::certificate_input::{self, body_kind, BodyKind};
-use super::etag::check_if_match;
 use super::extract::{parse_json, read_body, DEFAULT_BODY_LIMIT};
 use super::pagination::{PageQuery, Paginated};
 use super::problem::ApiError;
 use super::serde_util::present;
-use super::sites::{require_site, under_site};
-use super::{created, db, json_with_etag, AppState, API_PREFIX};
+use super::sites::require_site;
+use super::write::{Names, SiteResource, Writer};
+use super::{created, db, AppState};
 use crate::domain::certificate::Certificate;
 use crate::domain::mapping::{
     check_client_certificate, parse_description, parse_expires_at, parse_fingerprint, parse_window,
@@ -208,6 +209,15 @@ impl MappingBody {
             updated_at: row.updated_at,
             warnings: Vec::new(),
         }
+    }
+}
+
+/// As of now: whether the certificate has expired is part of the answer.
+impl TryFrom<Mapping> for MappingBody {
+    type Error = ApiError;
+
+    fn try_from(row: Mapping) -> Result<Self, ApiError> {
+        Ok(Self::from_row(row, OffsetDateTime::now_utc()))
     }
 }
 
@@ -409,8 +419,13 @@ fn password_header(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn not_found() -> ApiError {
-    ApiError::NotFound { what: "mapping" }
+impl SiteResource for Mapping {
+    type Body = MappingBody;
+    const NAMES: Names = Names { what: "mapping", audit: "mapping", collection: "mappings" };
+
+    fn lock(conn: &mut PgConnection, site: &Site, id: i64) -> QueryResult<Option<Self>> {
+        q::lock(conn, site.id, id)
+    }
 }
 
 /// The mapping's certificate already exists on the site: name the mapping that has it.
@@ -507,7 +522,7 @@ pub async fn create_mapping(
     raw: web::Query<RawMappingQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write(&state)?;
+    let writer = Writer::admit(&state, caller)?;
     let site_id = path.into_inner();
     let kind = body_kind(&req)?;
     refuse_password_in_url(&req)?;
@@ -539,29 +554,16 @@ pub async fn create_mapping(
     };
     let now = OffsetDateTime::now_utc();
     let (new, warnings) = request.build(&state.secrets, site_id, now)?;
-    let row = db::transaction(&state.pool, move |conn| {
-        under_site(conn, &caller, site_id, |conn| {
+    let row = writer
+        .create(site_id, move |conn| {
             if let Some(existing) = q::find_by_certificate(conn, site_id, &new.certificate.sha256)? {
                 return Err(duplicate(existing.id));
             }
-            let row = q::insert(conn, &new)?;
-            let audit = Change {
-                action: "mapping.create",
-                site_id: Some(site_id),
-                resource: "mapping",
-                resource_id: Some(row.id),
-                before: None,
-                after: json(&MappingBody::from_row(row.clone(), now)),
-            };
-            Ok((row, audit))
+            Ok(q::insert(conn, &new)?)
         })
-    })
-    .await?;
-    let location = format!("{API_PREFIX}/sites/{site_id}/mappings/{}", row.id);
-    let revision = row.revision;
-    let mut body = MappingBody::from_row(row, now);
-    body.warnings = warnings;
-    Ok(created(location, revision, &body))
+        .await?;
+    let (location, revision) = (Mapping::location(site_id, row.id), row.revision);
+    Ok(created(location, revision, &MappingBody { warnings, ..MappingBody::from_row(row, now) }))
 }
 
 /// Get a one-to-one mapping
@@ -587,11 +589,10 @@ pub async fn get_mapping(
     let (site_id, id) = path.into_inner();
     let row = db::run(&state.pool, move |conn| {
         require_site(conn, site_id, &caller)?;
-        q::find(conn, site_id, id)?.ok_or_else(not_found)
+        q::find(conn, site_id, id)?.ok_or_else(Mapping::not_found)
     })
     .await?;
-    let revision = row.revision;
-    Ok(json_with_etag(HttpResponse::Ok(), revision, &MappingBody::from_row(row, OffsetDateTime::now_utc())))
+    row.answer()
 }
 
 /// Change a one-to-one mapping
@@ -627,31 +628,15 @@ pub async fn update_mapping(
     path: web::Path<(i64, i64)>,
     super::extract::Json(body): super::extract::Json<UpdateMapping>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write(&state)?;
+    let writer = Writer::admit(&state, caller)?;
     let (site_id, id) = path.into_inner();
     body.refuse_certificate()?;
-    let headers = req.headers().clone();
-    let state2 = state.clone();
-    let row = db::transaction(&state.pool, move |conn| {
-        under_site(conn, &caller, site_id, |conn| {
-            let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
-            check_if_match(&headers, current.revision)?;
-            let values = body.apply(&state2.secrets, &current)?;
-            let row = q::update(conn, site_id, id, &values)?;
-            let audit = Change {
-                action: "mapping.update",
-                site_id: Some(site_id),
-                resource: "mapping",
-                resource_id: Some(id),
-                before: json(&MappingBody::from_row(current, OffsetDateTime::now_utc())),
-                after: json(&MappingBody::from_row(row.clone(), OffsetDateTime::now_utc())),
-            };
-            Ok((row, audit))
+    let row = writer
+        .update(&req, site_id, id, move |conn, _, current: &Mapping| {
+            Ok(q::update(conn, site_id, id, &body.apply(&state.secrets, current)?)?)
         })
-    })
-    .await?;
-    let revision = row.revision;
-    Ok(json_with_etag(HttpResponse::Ok(), revision, &MappingBody::from_row(row, OffsetDateTime::now_utc())))
+        .await?;
+    row.answer()
 }
 
 /// Delete a one-to-one mapping
@@ -681,26 +666,9 @@ pub async fn delete_mapping(
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write(&state)?;
+    let writer = Writer::admit(&state, caller)?;
     let (site_id, id) = path.into_inner();
-    let headers = req.headers().clone();
-    db::transaction(&state.pool, move |conn| {
-        under_site(conn, &caller, site_id, |conn| {
-            let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
-            check_if_match(&headers, current.revision)?;
-            q::delete(conn, site_id, id)?;
-            let audit = Change {
-                action: "mapping.delete",
-                site_id: Some(site_id),
-                resource: "mapping",
-                resource_id: Some(id),
-                before: json(&MappingBody::from_row(current, OffsetDateTime::now_utc())),
-                after: None,
-            };
-            Ok(((), audit))
-        })
-    })
-    .await?;
+    writer.delete::<Mapping>(&req, site_id, id, move |conn| q::delete(conn, site_id, id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -28,6 +28,7 @@ pub mod render_input;
 pub mod resolve;
 pub mod serde_util;
 pub mod sites;
+pub mod write;
 
 use std::sync::Arc;
 

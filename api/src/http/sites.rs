@@ -250,21 +250,6 @@ pub fn lock_site_for_write(
     }
 }
 
-/// The shape of every change under a site: the site locked (and the caller allowed to write it),
-/// the change, the site's revision moved and the change audited, all in the caller's transaction.
-pub fn under_site<T>(
-    conn: &mut certmap_db::PgConnection,
-    caller: &Caller,
-    site_id: i64,
-    change: impl FnOnce(&mut certmap_db::PgConnection) -> Result<(T, Change<'static>), ApiError>,
-) -> Result<T, ApiError> {
-    lock_site_for_write(conn, site_id, caller)?;
-    let (value, audit) = change(conn)?;
-    q::bump_revision(conn, site_id)?;
-    record(conn, caller, audit)?;
-    Ok(value)
-}
-
 fn location(id: i64) -> String {
     format!("{API_PREFIX}/sites/{id}")
 }
