@@ -39,9 +39,10 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
 /// Decide whether a gateway lets a client in
 ///
 /// Whether a client may pass the gateway, and as whom: the site in `X-Certmap-Site` (name or id),
-/// the request in `X-Original-URI`, and the client certificate in the ONE form the caller's
-/// credential declares (`certmap token issue --client-identity FORM`, `certmap api-client add
-/// --client-identity FORM`; without a declaration, `nginx`):
+/// the request in `X-Original-URI` (for the `traefik` form, Traefik's own `X-Forwarded-Uri` first),
+/// and the client certificate in the ONE form the caller's credential declares (`certmap token
+/// issue --client-identity FORM`, `certmap api-client add --client-identity FORM`; without a
+/// declaration, `nginx`):
 ///
 /// | form | header | value |
 /// |---|---|---|
@@ -104,7 +105,7 @@ pub async fn authorize(state: web::Data<AppState>, caller: Caller, req: HttpRequ
     })?;
     let site = state.cache.view_by_key(&state.pool, key).await?;
     caller.check_site(site.name.as_str(), Access::Read)?;
-    let uri = header(headers, "X-Original-URI").unwrap_or("/");
+    let uri = caller.client_identity().uri_headers().iter().find_map(|name| header(headers, name)).unwrap_or("/");
     let crls = state.cache.revocations(&state.pool).await?;
     let verdict = judge(&state.pool, &site, &crls, uri, client).await?;
     Ok(match verdict {
