@@ -6,7 +6,7 @@ import { call, query } from "./api.js";
 import * as session from "./session.js";
 
 const FALLBACK_FORMATS = ["iis", "powershell", "nginx", "haproxy", "haproxy-map", "apache", "ca-bundle"];
-const EXTENSIONS = { iis: ".xml", powershell: ".ps1", nginx: ".conf", haproxy: ".cfg", "haproxy-map": ".map", apache: ".conf", "ca-bundle": ".pem" };
+const EXTENSIONS = { iis: ".xml", powershell: ".ps1", nginx: ".conf", haproxy: ".cfg", "haproxy-map": ".map", apache: ".conf", caddy: ".caddyfile", "ca-bundle": ".pem", crl: ".crl" };
 // Not options of the output: long-polling is for agents, secrets get their own audited checkbox.
 const NOT_OPTIONS = ["wait", "include_secrets"];
 
