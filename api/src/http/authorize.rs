@@ -9,6 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::caller::{Access, Caller};
 use super::problem::{ApiError, Problem};
 use super::AppState;
+use crate::domain::names::SiteKey;
 use crate::domain::violation::Rejection;
 use crate::gateway::authorize::{header, judge, presented, Verdict};
 
@@ -37,12 +38,12 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
 /// Whether a client may pass the gateway, and as whom. Send the client certificate in
 /// `X-SSL-Client-Cert` (nginx's `$ssl_client_escaped_cert`, PEM, or the IIS one-line form) or
 /// only its fingerprint (`X-SSL-Client-SHA256` / `X-SSL-Client-SHA1`), the site in
-/// `X-Certmap-Site` (name or id) and the request in `X-Original-URI`. 200 with `X-Certmap-User`
+/// `X-Certmap-Site` (`id:N`, `name:S`, or bare: an integer is an id, anything else a name) and the request in `X-Original-URI`. 200 with `X-Certmap-User`
 /// when the path's directory takes certificates and this one maps; 200 without a user when the
 /// path needs none; 401 when a certificate is required and none was sent; 403 when it does not
 /// map, is disabled, expired or denied.
 #[utoipa::path(tag = "gateways", params(
-        ("X-Certmap-Site" = String, Header, description = "The site's name or id"),
+        ("X-Certmap-Site" = String, Header, description = "The site: `id:N`, `name:S`, or bare (an integer is an id, anything else a name)"),
         ("X-Original-URI" = Option<String>, Header, description = "The request URI as the client sent it (default /)"),
         ("X-SSL-Client-Cert" = Option<String>, Header, description = "The client certificate: URL-escaped PEM, PEM or the IIS one-line form"),
         ("X-SSL-Client-SHA256" = Option<String>, Header, description = "Instead of the certificate: its SHA-256, hex"),
@@ -68,7 +69,8 @@ pub async fn authorize(state: web::Data<AppState>, caller: Caller, req: HttpRequ
             Rejection::new("missing-site", "send the site in X-Certmap-Site (its name or id)").at("X-Certmap-Site"),
         )
     })?;
-    let site = state.cache.view_by_key(&state.pool, key).await?;
+    let key = SiteKey::parse(key).map_err(|r| ApiError::from(r.at("X-Certmap-Site")))?;
+    let site = state.cache.view_by_key(&state.pool, &key).await?;
     caller.check_site(site.name.as_str(), Access::Read)?;
     let uri = header(headers, "X-Original-URI").unwrap_or("/");
     let verdict = judge(&state.pool, &site, uri, client).await?;

@@ -150,7 +150,7 @@ impl MappingSettingsPatch {
 impl CreateSite {
     fn into_spec(self) -> Result<SiteSpec, Invalid> {
         let mut errors = Collector::default();
-        let name = errors.take(SiteName::parse(&self.name).map_err(|r| r.at("name")));
+        let name = errors.take(SiteName::parse_new(&self.name).map_err(|r| r.at("name")));
         let hostnames = errors.take_all(parse_hostnames(&self.hostnames));
         let mapping = self.certificate_mapping.apply(MappingSettings::default(), &mut errors);
         errors.finish(|| SiteSpec { name: name.expect("checked"), hostnames: hostnames.expect("checked"), mapping })
@@ -161,7 +161,9 @@ impl UpdateSite {
     fn apply(self, current: SiteSpec) -> Result<SiteSpec, Invalid> {
         let mut errors = Collector::default();
         let name = match self.name {
-            Some(n) => errors.take(SiteName::parse(&n).map_err(|r| r.at("name"))),
+            // Keeping a name that predates the id rule is not a new ambiguity.
+            Some(n) if n == current.name.as_str() => Some(current.name),
+            Some(n) => errors.take(SiteName::parse_new(&n).map_err(|r| r.at("name"))),
             None => Some(current.name),
         };
         let hostnames = match self.hostnames {

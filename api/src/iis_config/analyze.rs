@@ -16,7 +16,7 @@ use crate::domain::certificate::{Certificate, Validity};
 use crate::domain::directory::{ClientCertificates, DirectoryPolicy, DirectorySpec};
 use crate::domain::lint::Severity;
 use crate::domain::mapping::{parse_description, parse_mapping_name, rfc3339};
-use crate::domain::names::{Hostname, LogonDomain, SiteName, UserName, VirtualPath};
+use crate::domain::names::{fold, Hostname, LogonDomain, SiteName, UserName, VirtualPath};
 use crate::domain::resolve::{CertificateField, MatchCriteria, PermissionMode, Rule, SubField, MAX_RULES};
 use crate::domain::site::{LogonMethod, MappingSettings};
 use crate::secrets::Password;
@@ -296,14 +296,14 @@ impl Analyzer<'_> {
         let mut server = Vec::new();
         for (i, b) in config.blocks.iter().enumerate() {
             match b.scope.site() {
-                Some(site) => by_site.entry(site.to_lowercase()).or_default().push(i),
+                Some(site) => by_site.entry(fold(site)).or_default().push(i),
                 None => server.push(i),
             }
         }
         let declared: HashMap<String, &model::SiteDecl> =
-            config.sites.iter().flatten().map(|d| (d.name.to_lowercase(), d)).collect();
+            config.sites.iter().flatten().map(|d| (fold(&d.name), d)).collect();
         for name in names {
-            let key = name.to_lowercase();
+            let key = fold(&name);
             let mut relevant = server.clone();
             relevant.extend(by_site.get(&key).into_iter().flatten());
             relevant.sort_unstable();
@@ -463,8 +463,11 @@ impl Analyzer<'_> {
     }
 
     fn one_to_one(&mut self, scope: &Scope, e: &model::OneToOneEntry) -> Option<OneToOneDraft> {
-        let enabled =
-            self.bool_attr(scope, e.line, "enabled of a one-to-one mapping", e.enabled.as_deref()).unwrap_or(true);
+        // An error blocks the entry it names: a flag IIS cannot read is not guessed.
+        let enabled = match e.enabled.as_deref() {
+            None => true,
+            raw => self.bool_attr(scope, e.line, "enabled of a one-to-one mapping; the entry is not imported", raw)?,
+        };
         let Some(raw) = &e.certificate else {
             self.push(F {
                 code: "certificate-missing",
@@ -560,7 +563,7 @@ impl Analyzer<'_> {
         let lenient = Certificate::parse_text(raw).map(|p| p.certificate);
         if let Some(damage) = damage {
             let fix = match &lenient {
-                Ok(_) => "give IIS the base64 of the DER on one line, without armour, spaces or line breaks; certmap imports it in that form, so deploying certmap's rendered configuration fixes it".to_owned(),
+                Ok(_) => "give IIS the base64 of the DER on one line, without armour, spaces or line breaks; certmap import with repair=true imports it in that form, so deploying certmap's rendered configuration fixes it".to_owned(),
                 Err(_) => "export the client certificate again as Base-64 encoded X.509 (.cer) and paste its base64 on one line, without the BEGIN/END lines; this entry is not imported".to_owned(),
             };
             let message = match &lenient {
@@ -575,8 +578,12 @@ impl Analyzer<'_> {
                 line,
                 symptom: SYMPTOM_BAD_BLOB,
                 fix,
-                blocks: false,
+                // An error blocks its entry: the cleaned certificate is imported only as a repair.
+                blocks: lenient.is_ok(),
             });
+            if let Ok(c) = &lenient {
+                self.repairs.push(format!("{}: re-encoded the certificate of {}", place(scope), c.info().subject));
+            }
         }
         lenient.ok()
     }
@@ -608,8 +615,10 @@ impl Analyzer<'_> {
             return None;
         };
         let label = format!("many-to-one mapping {name:?}");
-        let enabled =
-            self.bool_attr(scope, e.line, &format!("enabled of {label}"), e.enabled.as_deref()).unwrap_or(true);
+        let enabled = match e.enabled.as_deref() {
+            None => true,
+            raw => self.bool_attr(scope, e.line, &format!("enabled of {label}; the mapping is not imported"), raw)?,
+        };
         let mode = match e.permission_mode.as_deref().map(PermissionMode::parse) {
             None => PermissionMode::Allow,
             Some(Ok(m)) => m,
@@ -759,14 +768,18 @@ impl Analyzer<'_> {
                 );
             }
         };
-        let case_sensitive = self
-            .bool_attr(
+        let case_sensitive = match r.case_sensitive.as_deref() {
+            None => true,
+            raw => match self.bool_attr(
                 scope,
                 r.line,
-                &format!("compareCaseSensitive of a rule of {label}"),
-                r.case_sensitive.as_deref(),
-            )
-            .unwrap_or(true);
+                &format!("compareCaseSensitive of a rule of {label}; the mapping is not imported"),
+                raw,
+            ) {
+                Some(b) => b,
+                None => return false,
+            },
+        };
         out.push(Rule { field, sub_field, criteria, case_sensitive });
         true
     }
@@ -838,16 +851,19 @@ impl Analyzer<'_> {
                 }
                 "sslnegotiatecert" => out.negotiate = true,
                 "sslrequirecert" => out.require = true,
-                "sslmapcert" => self.push(F {
+                "sslmapcert" => {
+                    self.repairs.push(format!("{}: dropped SslMapCert from sslFlags", place(scope)));
+                    self.push(F {
                     code: "sslmapcert-not-valid",
                     severity: Severity::Error,
                     message: "sslFlags holds SslMapCert, an IIS 6 metabase flag: the IIS 7-10 schema has no such flag, and mapping is never switched on through sslFlags".into(),
                     scope: Some(scope.clone()),
                     line: flags.line,
                     symptom: "500.19 (invalid sslFlags value) where the schema refuses it; at best no effect, and the mapping still does not run",
-                    fix: format!("remove SslMapCert from sslFlags; enable {SECTION} at the site root instead (certmap drops the flag on import)"),
-                    blocks: false,
-                }),
+                    fix: format!("remove SslMapCert from sslFlags; enable {SECTION} at the site root instead (certmap import with repair=true drops the flag)"),
+                    blocks: true,
+                })
+                }
                 _ => {
                     let shown: String = token.chars().take(40).collect();
                     self.push(F {
@@ -857,9 +873,11 @@ impl Analyzer<'_> {
                         scope: Some(scope.clone()),
                         line: flags.line,
                         symptom: SYMPTOM_500_19,
-                        fix: "use IIS Manager's SSL Settings, or write the flags as \"Ssl, SslNegotiateCert, SslRequireCert\"".into(),
-                        blocks: false,
+                        fix: "use IIS Manager's SSL Settings, or write the flags as \"Ssl, SslNegotiateCert, SslRequireCert\"; certmap import with repair=true ignores the unknown flag".into(),
+                        // An error blocks its item: the directory's protection is not guessed.
+                        blocks: true,
                     });
+                    self.repairs.push(format!("{}: ignored the unknown sslFlags value {shown:?}", place(scope)));
                 }
             }
         }
@@ -924,7 +942,7 @@ impl Analyzer<'_> {
                 blocks: false,
             });
         }
-        let name = match SiteName::parse(raw_name) {
+        let name = match SiteName::parse_new(raw_name) {
             Ok(n) => n,
             Err(r) => {
                 self.push(F {
@@ -933,7 +951,11 @@ impl Analyzer<'_> {
                     message: format!("the site name {raw_name:?} cannot be imported: {}", r.message),
                     scope: Some(site_scope),
                     line,
-                    symptom: "IIS Manager refuses such a name",
+                    symptom: if r.code == "ambiguous-site-name" {
+                        "none in IIS; in certmap a gateway's X-Certmap-Site would read the name as a site id"
+                    } else {
+                        "IIS Manager refuses such a name"
+                    },
                     fix: "rename the site".into(),
                     blocks: false,
                 });
@@ -1025,10 +1047,12 @@ impl Analyzer<'_> {
     fn merge_one_to_one(&mut self, scope: &Scope, sections: &[(&MappingSection, &Converted)]) -> Vec<OneToOnePlan> {
         let mut out: Vec<OneToOnePlan> = Vec::new();
         let mut seen: HashMap<String, u32> = HashMap::new();
+        let mut duplicated = std::collections::HashSet::new();
         for (_, c) in sections {
             if c.one_to_one.cleared {
                 out.clear();
                 seen.clear();
+                duplicated.clear();
             }
             for d in c.one_to_one.items.iter().flatten() {
                 let sha = d.certificate.info().sha256.clone();
@@ -1040,9 +1064,10 @@ impl Analyzer<'_> {
                         scope: Some(scope.clone()),
                         line: d.line,
                         symptom: "500.19: cannot add duplicate collection entry of type 'add' with unique key attribute 'certificate'",
-                        fix: "remove the second entry; certmap imports the first".into(),
+                        fix: "remove one of the entries; until then certmap imports neither, since IIS refuses the file and which account was meant is unknown".into(),
                         blocks: false,
                     });
+                    duplicated.insert(sha);
                     continue;
                 }
                 seen.insert(sha, d.line);
@@ -1055,17 +1080,20 @@ impl Analyzer<'_> {
                 });
             }
         }
+        out.retain(|m| !duplicated.contains(&m.certificate.info().sha256));
         out
     }
 
     fn merge_many_to_one(&mut self, scope: &Scope, sections: &[(&MappingSection, &Converted)]) -> Vec<ManyToOnePlan> {
         let mut out: Vec<ManyToOneDraft> = Vec::new();
+        let mut duplicated = std::collections::HashSet::new();
         for (_, c) in sections {
             if c.many_to_one.cleared {
                 out.clear();
+                duplicated.clear();
             }
             for d in c.many_to_one.items.iter().flatten() {
-                if let Some(first) = out.iter().find(|m| m.name.eq_ignore_ascii_case(&d.name)) {
+                if let Some(first) = out.iter().find(|m| fold(&m.name) == fold(&d.name)) {
                     let first = first.line;
                     self.push(F {
                         code: "duplicate-many-to-one-name",
@@ -1074,15 +1102,17 @@ impl Analyzer<'_> {
                         scope: Some(scope.clone()),
                         line: d.line,
                         symptom: "500.19: cannot add duplicate collection entry of type 'add' with unique key attribute 'name'",
-                        fix: "rename or remove the second one; certmap imports the first".into(),
+                        fix: "rename or remove one of them; until then certmap imports neither".into(),
                         blocks: false,
                     });
+                    duplicated.insert(fold(&d.name));
                     continue;
                 }
                 out.push(d.clone());
             }
         }
         out.into_iter()
+            .filter(|d| !duplicated.contains(&fold(&d.name)))
             .map(|d| ManyToOnePlan {
                 line: d.line,
                 name: d.name,
