@@ -965,9 +965,10 @@ impl Analyzer<'_> {
         let of_site = |b: &&Block| b.scope.site().is_some_and(|s| s.eq_ignore_ascii_case(raw_name));
         let hostnames = decl
             .map(|d| {
+                let mut seen = std::collections::HashSet::new();
                 let mut out: Vec<Hostname> = Vec::new();
                 for h in d.hosts.iter().filter_map(|h| Hostname::parse(h).ok()) {
-                    if !out.contains(&h) {
+                    if seen.insert(h.as_str().to_owned()) {
                         out.push(h);
                     }
                 }
@@ -1086,15 +1087,16 @@ impl Analyzer<'_> {
 
     fn merge_many_to_one(&mut self, scope: &Scope, sections: &[(&MappingSection, &Converted)]) -> Vec<ManyToOnePlan> {
         let mut out: Vec<ManyToOneDraft> = Vec::new();
+        let mut lines: HashMap<String, u32> = HashMap::new();
         let mut duplicated = std::collections::HashSet::new();
         for (_, c) in sections {
             if c.many_to_one.cleared {
                 out.clear();
+                lines.clear();
                 duplicated.clear();
             }
             for d in c.many_to_one.items.iter().flatten() {
-                if let Some(first) = out.iter().find(|m| fold(&m.name) == fold(&d.name)) {
-                    let first = first.line;
+                if let Some(&first) = lines.get(&fold(&d.name)) {
                     self.push(F {
                         code: "duplicate-many-to-one-name",
                         severity: Severity::Error,
@@ -1108,6 +1110,7 @@ impl Analyzer<'_> {
                     duplicated.insert(fold(&d.name));
                     continue;
                 }
+                lines.insert(fold(&d.name), d.line);
                 out.push(d.clone());
             }
         }
@@ -1137,6 +1140,8 @@ impl Analyzer<'_> {
             blocks: Vec<&'b Block>,
         }
         let mut dirs: Vec<Dir<'_>> = Vec::new();
+        // Lookups by path key keep this linear in the locations, however many a site has.
+        let mut dir_at: HashMap<String, usize> = HashMap::new();
         let mut inherited: Vec<(&Block, Option<VirtualPath>)> = Vec::new();
         for (_, b) in view.blocks() {
             let path = match &b.scope {
@@ -1169,9 +1174,12 @@ impl Analyzer<'_> {
             if !b.has_directory_settings() {
                 continue;
             }
-            match dirs.iter_mut().find(|d| d.path.as_str().eq_ignore_ascii_case(path.as_str())) {
-                Some(d) => d.blocks.push(b),
-                None => dirs.push(Dir { path, scope: b.scope.clone(), blocks: vec![b] }),
+            match dir_at.get(&path_key(&path)) {
+                Some(&i) => dirs[i].blocks.push(b),
+                None => {
+                    dir_at.insert(path_key(&path), dirs.len());
+                    dirs.push(Dir { path, scope: b.scope.clone(), blocks: vec![b] });
+                }
             }
         }
         // A site root without settings of its own still has the server level's: when those are
@@ -1193,19 +1201,24 @@ impl Analyzer<'_> {
                 dirs.push(Dir { path, scope: Scope::Site(raw_site.to_owned()), blocks: Vec::new() });
             }
         }
+        let mut server_level = Vec::new();
+        let mut inherited_at: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, (_, p)) in inherited.iter().enumerate() {
+            match p {
+                None => server_level.push(i),
+                Some(p) => inherited_at.entry(path_key(p)).or_default().push(i),
+            }
+        }
         let mut out = Vec::new();
         for d in &dirs {
-            // Ancestors (and the directory itself) in depth order, the server level first.
-            let mut chain: Vec<&(&Block, Option<VirtualPath>)> = inherited
-                .iter()
-                .filter(|(_, p)| match p {
-                    None => true,
-                    Some(p) => covers(p, &d.path),
-                })
-                .collect();
-            chain.sort_by_key(|(_, p)| {
-                p.as_ref().map_or(0, |p| if p.is_root() { 1 } else { 2 + p.as_str().matches('/').count() })
-            });
+            // Ancestors (and the directory itself) in depth order, the server level first; in
+            // file order within one path.
+            let mut chain: Vec<&(&Block, Option<VirtualPath>)> =
+                server_level.iter().map(|&i| &inherited[i]).collect();
+            for key in ancestor_keys(&d.path) {
+                chain.extend(inherited_at.get(&key).into_iter().flatten().map(|&i| &inherited[i]));
+            }
+            let own: std::collections::HashSet<*const Block> = d.blocks.iter().map(|b| *b as *const Block).collect();
             let mut policy = DirectoryPolicy::default();
             let first_line = d.blocks.first().or(chain.first().map(|(b, _)| b)).map_or(1, |b| b.line);
             let mut flags_line = first_line;
@@ -1213,14 +1226,14 @@ impl Analyzer<'_> {
             for (b, _) in &chain {
                 if let Some(f) = &b.ssl_flags {
                     // Findings about the flags' spelling belong to the block that has them.
-                    let is_own = d.blocks.iter().any(|o| std::ptr::eq(*o, *b));
+                    let is_own = own.contains(&(*b as *const Block));
                     let flags = if is_own { self.ssl_flags(&b.scope, f) } else { quiet_flags(f) };
                     flags.apply(&mut policy);
                     flags_line = f.line;
                 }
                 for (i, s) in b.schemes.iter().enumerate() {
                     if let Some(s) = s {
-                        let is_own = d.blocks.iter().any(|o| std::ptr::eq(*o, *b));
+                        let is_own = own.contains(&(*b as *const Block));
                         let v = if is_own {
                             self.bool_attr(&b.scope, s.line, &format!("enabled of {}", SCHEMES[i]), Some(&s.value))
                         } else {
@@ -1254,10 +1267,20 @@ impl<'c> SiteView<'c> {
     }
 }
 
-/// `parent` is `child` or one of its ancestors, compared as IIS does (case-insensitively).
-fn covers(parent: &VirtualPath, child: &VirtualPath) -> bool {
-    let (p, c) = (parent.as_str().to_lowercase(), child.as_str().to_lowercase());
-    parent.is_root() || p == c || c.starts_with(&format!("{p}/"))
+/// How locations of one site are told apart: case-insensitively, as IIS compares paths.
+fn path_key(path: &VirtualPath) -> String {
+    path.as_str().to_lowercase()
+}
+
+/// The keys of `path` and each of its ancestors, the site root first.
+fn ancestor_keys(path: &VirtualPath) -> Vec<String> {
+    let key = path_key(path);
+    let mut keys = vec!["/".to_owned()];
+    if !path.is_root() {
+        keys.extend(key.match_indices('/').skip(1).map(|(i, _)| key[..i].to_owned()));
+        keys.push(key);
+    }
+    keys
 }
 
 #[derive(Debug, Default, Clone, Copy)]
