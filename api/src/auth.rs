@@ -12,6 +12,7 @@ use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, Encodi
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
+use crate::domain::client_identity::ClientIdentity;
 use crate::secrets::{current_key_from_file, SecretError};
 
 pub const ISSUER: &str = "certmap";
@@ -52,12 +53,33 @@ pub struct Claims {
     /// Site names the token is limited to; absent means every site.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sites: Option<Vec<String>>,
+    /// The one form in which this caller sends client certificates to authorize; absent means
+    /// the role's default. An unknown form makes the whole token invalid.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "declared_form")]
+    pub client_identity: Option<ClientIdentity>,
     pub iss: String,
     pub aud: String,
     pub exp: i64,
     pub nbf: i64,
     pub iat: i64,
     pub jti: String,
+}
+
+mod declared_form {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::domain::client_identity::ClientIdentity;
+
+    pub fn serialize<S: Serializer>(form: &Option<ClientIdentity>, s: S) -> Result<S::Ok, S::Error> {
+        match form {
+            Some(form) => s.serialize_str(form.as_str()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ClientIdentity>, D::Error> {
+        Option::<String>::deserialize(d)?.map(|name| name.parse().map_err(serde::de::Error::custom)).transpose()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,11 +185,24 @@ impl JwtKeys {
 
     /// A token signed with certmap's own secret.
     pub fn issue(&self, subject: &str, role: Role, sites: Option<Vec<String>>, ttl: Duration) -> String {
+        self.issue_declaring(subject, role, sites, None, ttl)
+    }
+
+    /// A token that also declares the client-identity form its holder sends to authorize.
+    pub fn issue_declaring(
+        &self,
+        subject: &str,
+        role: Role,
+        sites: Option<Vec<String>>,
+        client_identity: Option<ClientIdentity>,
+        ttl: Duration,
+    ) -> String {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
             sub: subject.to_owned(),
             role,
             sites,
+            client_identity,
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
             exp: now + ttl.whole_seconds(),
@@ -341,6 +376,7 @@ mod tests {
             sub: "a".into(),
             role: Role::Admin,
             sites: None,
+            client_identity: None,
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
             exp: now + 600,
@@ -364,6 +400,21 @@ mod tests {
             let err = k.verify(&token).unwrap_err().to_string();
             assert!(err.contains("crit"), "{crit}: {err}");
         }
+    }
+
+    #[test]
+    fn a_declared_form_travels_in_the_token_and_an_unknown_one_is_refused() {
+        let k = keys();
+        let t = k.issue_declaring("gw", Role::Gateway, None, Some(ClientIdentity::Envoy), Duration::hours(1));
+        assert_eq!(k.verify(&t).unwrap().client_identity, Some(ClientIdentity::Envoy));
+        assert_eq!(k.verify(&k.issue("gw", Role::Gateway, None, Duration::hours(1))).unwrap().client_identity, None);
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let forged = serde_json::json!({"sub": "gw", "role": "gateway", "client_identity": "anything", "iss": ISSUER,
+            "aud": AUDIENCE, "exp": now + 60, "nbf": now, "iat": now, "jti": "x"});
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(k.signing_kid.clone());
+        let token = encode(&header, &forged, &k.signing).unwrap();
+        assert!(k.verify(&token).is_err(), "a token naming an unknown form must not pass as undeclared");
     }
 
     #[test]

@@ -272,6 +272,50 @@ fn lint_prints_findings_like_a_compiler() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn credentials_declare_their_client_identity_form() {
+    use base64::Engine;
+    let data_dir = scratch_dir("forms");
+    let token = |form: &str| {
+        Command::new(BIN)
+            .args(["token", "issue", "--role", "gateway", "--client-identity", form, "--data-dir"])
+            .arg(&data_dir)
+            .env("CERTMAP_JWT_SECRET", "s".repeat(40))
+            .output()
+            .unwrap()
+    };
+    let out = token("envoy");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let jwt = String::from_utf8(out.stdout).unwrap();
+    let payload = jwt.trim().split('.').nth(1).unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["client_identity"], "envoy");
+    let out = token("nginx ");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("one of: nginx, envoy, traefik"), "the forms are listed");
+
+    let db = testdb::server().create_database();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["gw.contoso.com".into()]).unwrap().self_signed(&key).unwrap();
+    let cert_path = data_dir.join("gw.pem");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    let out = Command::new(BIN)
+        .args(["api-client", "add", "--name", "gw", "--role", "gateway", "--client-identity", "haproxy", "--cert"])
+        .arg(&cert_path)
+        .args(["--database-url", db.url()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("client identity haproxy"));
+    let sha = certmap::domain::certificate::Certificate::from_der(cert.der()).unwrap().info().sha256.clone();
+    let mut conn = PgConnection::establish(db.url()).unwrap();
+    let client = certmap_db::queries::api_clients::find(&mut conn, &sha).unwrap().unwrap();
+    assert_eq!(client.client_identity.as_deref(), Some("haproxy"));
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
 /// The peak resident memory of a process (VmHWM), in bytes.
 fn peak_rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

@@ -110,6 +110,7 @@ diesel::table! {
         role -> Text,
         sites -> Nullable<Array<Text>>,
         created_at -> Timestamptz,
+        client_identity -> Nullable<Text>,
     }
 }
 

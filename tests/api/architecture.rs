@@ -25,7 +25,18 @@ fn exists_somewhere(root: &Path, name: &str) -> bool {
     if root.join(name).exists() {
         return true;
     }
-    ["api/src", "api/src/http", "api/src/gateway", "api/src/cli", "api/src/render", "db/src", "db", "tests"]
-        .iter()
-        .any(|dir| root.join(dir).join(name).exists())
+    [
+        "api/src",
+        "api/src/http",
+        "api/src/gateway",
+        "api/src/cli",
+        "api/src/render",
+        "api/src/domain/certificate",
+        "api/src/iis_config/analyze",
+        "db/src",
+        "db",
+        "tests",
+    ]
+    .iter()
+    .any(|dir| root.join(dir).join(name).exists())
 }

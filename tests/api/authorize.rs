@@ -1,7 +1,8 @@
 use awc::http::Method;
 use certmap::auth::Role;
+use certmap::domain::client_identity::ClientIdentity;
 use certmap_tests::certs::TestCa;
-use certmap_tests::TestApp;
+use certmap_tests::{Response, TestApp};
 use serde_json::json;
 
 /// nginx's `$ssl_client_escaped_cert`.
@@ -12,6 +13,18 @@ fn escaped(pem: &str) -> String {
         .replace('/', "%2F")
         .replace('=', "%3D")
         .replace(' ', "%20")
+}
+
+/// One authorize call as a gateway makes it: its credential, the site, the URI, its client headers.
+pub async fn ask(app: &TestApp, token: &str, uri: &str, client: Vec<(&'static str, String)>) -> Response {
+    let mut headers: Vec<(&str, String)> = vec![
+        ("authorization", token.to_owned()),
+        ("x-certmap-site", "Default Web Site".into()),
+        ("x-original-uri", uri.into()),
+    ];
+    headers.extend(client);
+    let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    app.request(Method::GET, "/api/v1/authorize", &refs, None).await
 }
 
 #[actix_web::test]
@@ -45,29 +58,17 @@ async fn gateways_ask_per_request_and_get_iis_answers() {
     )
     .await;
     let gateway = format!("Bearer {}", app.token(Role::Gateway, &[]));
-    let ask = |uri: &str, client: Vec<(&'static str, String)>| {
-        let app = &app;
-        let gateway = gateway.clone();
-        let uri = uri.to_owned();
-        async move {
-            let mut headers: Vec<(&str, String)> = vec![
-                ("authorization", gateway),
-                ("x-certmap-site", "Default Web Site".into()),
-                ("x-original-uri", uri),
-            ];
-            headers.extend(client);
-            let refs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            app.request(Method::GET, "/api/v1/authorize", &refs, None).await
-        }
-    };
+    let fingerprint = format!("Bearer {}", app.token_declaring(Role::Gateway, ClientIdentity::Fingerprint));
     let cert = |c: &certmap_tests::certs::TestCert| vec![("x-ssl-client-cert", escaped(&c.pem))];
 
-    let ok = ask("/secure/page?x=1", cert(&alice)).await;
+    let ok = ask(&app, &gateway, "/secure/page?x=1", cert(&alice)).await;
     assert_eq!(ok.status, 200, "{}", ok.text());
     assert_eq!(ok.header("x-certmap-user"), Some("CONTOSO\\alice"));
     assert_eq!(ok.header("x-certmap-mapping-id"), Some(a["id"].to_string().as_str()));
     // A fingerprint is enough for a stored certificate, in any spelling.
-    let by_sha256 = ask("/secure", vec![("x-ssl-client-sha256", a["sha256"].as_str().unwrap().to_uppercase())]).await;
+    let by_sha256 =
+        ask(&app, &fingerprint, "/secure", vec![("x-ssl-client-sha256", a["sha256"].as_str().unwrap().to_uppercase())])
+            .await;
     assert_eq!(by_sha256.header("x-certmap-user"), Some("CONTOSO\\alice"));
     let sha1: String = a["sha1"]
         .as_str()
@@ -78,32 +79,43 @@ async fn gateways_ask_per_request_and_get_iis_answers() {
         .collect::<Vec<_>>()
         .join(":");
     assert_eq!(
-        ask("/SECURE/x", vec![("x-ssl-client-sha1", sha1)]).await.header("x-certmap-user"),
+        ask(&app, &fingerprint, "/SECURE/x", vec![("x-ssl-client-sha1", sha1)]).await.header("x-certmap-user"),
         Some("CONTOSO\\alice")
     );
     // Refusals, each as IIS would refuse.
-    ask("/secure/page", cert(&bob)).await.problem(403, "client-certificate-refused");
-    ask("/%73ecure/page", cert(&bob)).await.problem(403, "client-certificate-refused");
-    ask("/secure/page", cert(&carol)).await.problem(403, "client-certificate-refused");
-    let p = ask("/secure/page", cert(&mallory)).await.problem(403, "client-certificate-refused");
+    ask(&app, &gateway, "/secure/page", cert(&bob)).await.problem(403, "client-certificate-refused");
+    ask(&app, &gateway, "/%73ecure/page", cert(&bob)).await.problem(403, "client-certificate-refused");
+    ask(&app, &gateway, "/secure/page", cert(&carol)).await.problem(403, "client-certificate-refused");
+    let p = ask(&app, &gateway, "/secure/page", cert(&mallory)).await.problem(403, "client-certificate-refused");
     assert!(p["detail"].as_str().unwrap().contains("no mallory"), "a matching deny wins over the allow: {p}");
     assert_eq!(
-        ask("/secure/page", cert(&mary)).await.header("x-certmap-user"),
+        ask(&app, &gateway, "/secure/page", cert(&mary)).await.header("x-certmap-user"),
         Some("CONTOSO\\m-team"),
         "many-to-one maps mary"
     );
-    ask("/secure/page", vec![]).await.problem(401, "client-certificate-required");
-    ask("/secure/page", vec![("x-ssl-client-sha256", "0".repeat(64))]).await.problem(403, "client-certificate-refused");
+    ask(&app, &gateway, "/secure/page", vec![]).await.problem(401, "client-certificate-required");
+    ask(&app, &fingerprint, "/secure/page", vec![("x-ssl-client-sha256", "0".repeat(64))])
+        .await
+        .problem(403, "client-certificate-refused");
     // Paths that need no certificate pass without a user; "accept" maps when it can.
-    let public = ask("/public/x", cert(&alice)).await;
-    assert_eq!((public.status, public.header("x-certmap-user")), (200, None));
-    assert_eq!(ask("/elsewhere", vec![]).await.status, 200);
-    assert_eq!(ask("/optional/x", cert(&alice)).await.header("x-certmap-user"), Some("CONTOSO\\alice"));
-    let optional = ask("/optional/x", cert(&bob)).await;
-    assert_eq!((optional.status, optional.header("x-certmap-user")), (200, None));
+    let public = ask(&app, &gateway, "/public/x", cert(&alice)).await;
+    // Declared headers are always there, empty when nothing mapped, so a gateway copying them
+    // never forwards a value the client sent.
+    assert_eq!(
+        (public.status, public.header("x-certmap-user"), public.header("x-certmap-mapping-id")),
+        (200, Some(""), Some(""))
+    );
+    assert_eq!(ask(&app, &gateway, "/elsewhere", vec![]).await.status, 200);
+    assert_eq!(ask(&app, &gateway, "/optional/x", cert(&alice)).await.header("x-certmap-user"), Some("CONTOSO\\alice"));
+    let optional = ask(&app, &gateway, "/optional/x", cert(&bob)).await;
+    assert_eq!((optional.status, optional.header("x-certmap-user")), (200, Some("")));
     // Bad questions.
-    ask("/secure", vec![("x-ssl-client-cert", "garbage".into())]).await.problem(422, "invalid-certificate");
-    ask("/secure", vec![("x-ssl-client-sha256", "xyz".into())]).await.problem(422, "invalid-fingerprint");
+    ask(&app, &gateway, "/secure", vec![("x-ssl-client-cert", "garbage".into())])
+        .await
+        .problem(422, "invalid-certificate");
+    ask(&app, &fingerprint, "/secure", vec![("x-ssl-client-sha256", "xyz".into())])
+        .await
+        .problem(422, "invalid-fingerprint");
     let no_site = app.request(Method::GET, "/api/v1/authorize", &[("authorization", gateway.as_str())], None).await;
     no_site.problem(422, "missing-site");
     let by_id = app

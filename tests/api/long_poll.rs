@@ -7,6 +7,7 @@ use std::time::Duration;
 use awc::http::Method;
 use certmap::auth::Role;
 use certmap::config::DatabaseSource;
+use certmap::domain::client_identity::ClientIdentity;
 use certmap_db::testdb;
 use certmap_tests::certs::TestCa;
 use certmap_tests::{Options, TestApp};
@@ -43,10 +44,16 @@ async fn until_waiting(app: &TestApp, n: f64) {
 
 async fn authorize(app: &TestApp, site: i64, sha256: &str) -> u16 {
     let site = site.to_string();
+    let token = format!("Bearer {}", app.token_declaring(Role::Gateway, ClientIdentity::Fingerprint));
     app.request(
         Method::GET,
         "/api/v1/authorize",
-        &[("x-certmap-site", &site), ("x-original-uri", "/secure/x"), ("x-ssl-client-sha256", sha256)],
+        &[
+            ("authorization", &token),
+            ("x-certmap-site", &site),
+            ("x-original-uri", "/secure/x"),
+            ("x-ssl-client-sha256", sha256),
+        ],
         None,
     )
     .await

@@ -5,6 +5,7 @@ mod architecture;
 mod auth;
 mod authorize;
 mod bulk;
+mod client_identity;
 mod config;
 mod directories;
 mod gateways;

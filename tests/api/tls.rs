@@ -76,7 +76,7 @@ async fn https_with_registered_client_certificates() {
     plain.site(json!({"name": "Default Web Site"})).await;
     for (name, role) in [("reader-gw", "reader"), ("editor-gw", "editor")] {
         let sha = std::fs::read_to_string(files.0.join(format!("{name}.sha256"))).unwrap();
-        plain.sql(|c| certmap_db::queries::api_clients::insert(c, name, &sha, role, None)).unwrap();
+        plain.sql(|c| certmap_db::queries::api_clients::insert(c, name, &sha, role, None, None)).unwrap();
     }
     let url = plain.db.as_ref().unwrap().url().to_owned();
     let tls = TlsConfig { cert: cert.into(), key: key.into(), client_ca: Some(client_ca.into()) };
@@ -130,4 +130,56 @@ async fn https_with_registered_client_certificates() {
         assert!(std::time::Instant::now() < deadline, "a removed client certificate is still honoured");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// A gateway registered with `certmap api-client add --client-identity FORM` is read in that form
+/// only, over mTLS, exactly like a token declaring it.
+#[actix_web::test]
+async fn a_registered_client_is_read_in_its_declared_form() {
+    assert!(
+        Command::new("curl").arg("--version").output().is_ok(),
+        "curl is not installed: apt-get install curl (.ci/run installs it)"
+    );
+    let files = Files(certmap_db::testdb::scratch_dir("tls-forms"));
+    std::fs::create_dir_all(&files.0).unwrap();
+    let (servers, gateways, users) = (TestCa::new("Servers CA"), TestCa::new("Gateways CA"), TestCa::new("Users CA"));
+    let server = servers.server();
+    files.write("servers-ca.pem", &servers.cert.pem);
+    let cert = files.write("server.pem", &server.pem);
+    let key = files.write("server.key", &server.key_pem);
+    let client_ca = files.write("clients-ca.pem", &gateways.cert.pem);
+    let plain = TestApp::spawn().await;
+    let site = plain.site(json!({"name": "Default Web Site", "certificate_mapping": {"enabled": true}})).await;
+    plain.secured_directory(site["id"].as_i64().unwrap(), "/secure").await;
+    let alice = users.client("alice");
+    let mapping = plain
+        .mapping(site["id"].as_i64().unwrap(), json!({"certificate": alice.pem, "user_name": "CONTOSO\\alice"}))
+        .await;
+    for (name, form) in [("fp-gw", Some("fingerprint")), ("old-gw", None)] {
+        let c = gateways.client(name);
+        files.write(&format!("{name}.pem"), &c.pem);
+        files.write(&format!("{name}.key"), &c.key_pem);
+        let sha = certmap::domain::certificate::Certificate::from_der(&c.der).unwrap().info().sha256.clone();
+        plain.sql(|conn| certmap_db::queries::api_clients::insert(conn, name, &sha, "gateway", None, form)).unwrap();
+    }
+    let url = plain.db.as_ref().unwrap().url().to_owned();
+    let tls = TlsConfig { cert: cert.into(), key: key.into(), client_ca: Some(client_ca.into()) };
+    let app = TestApp::spawn_with(DatabaseSource::Url(url), Options { tls: Some(tls), ..Default::default() }).await;
+    let port = app.addr.port();
+    let fingerprint = format!("x-ssl-client-sha256: {}", mapping["sha256"].as_str().unwrap());
+    let ask = |client: &str, identity: &str| {
+        let args = ["-H", "x-certmap-site: Default Web Site", "-H", "x-original-uri: /secure/x", "-H", identity];
+        curl(port, &files, "GET", "/api/v1/authorize", Some(client), &args)
+    };
+    let (status, body) = ask("fp-gw", &fingerprint);
+    assert_eq!(status, 200, "the client declared fingerprints: {body}");
+    let (status, body) = ask("old-gw", &fingerprint);
+    assert_eq!(status, 400, "an undeclared gateway reads the nginx form only: {body}");
+    assert!(body.contains("unexpected-client-identity"), "{body}");
+    let escaped =
+        alice.pem.replace('\n', "%0A").replace('+', "%2B").replace('/', "%2F").replace('=', "%3D").replace(' ', "%20");
+    let (status, body) = ask("old-gw", &format!("x-ssl-client-cert: {escaped}"));
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = ask("fp-gw", &format!("x-ssl-client-cert: {escaped}"));
+    assert_eq!(status, 400, "{body}");
 }

@@ -10,6 +10,7 @@ use actix_web::http::header::HeaderMap;
 use awc::http::Method;
 use certmap::auth::{AuthConfig, JwtKeys, Role};
 use certmap::config::{DatabaseSource, SecretConfig, ServeConfig};
+use certmap::domain::client_identity::ClientIdentity;
 use certmap::startup::Application;
 use certmap_db::testdb::{self, TestDatabase};
 use serde_json::Value;
@@ -155,6 +156,12 @@ impl TestApp {
     pub fn token(&self, role: Role, sites: &[&str]) -> String {
         let sites = (!sites.is_empty()).then(|| sites.iter().map(|s| s.to_string()).collect());
         self.keys.issue(&format!("test-{}", role.as_str()), role, sites, time::Duration::hours(1))
+    }
+
+    /// A token of this role that declares the client-identity form it sends to authorize.
+    pub fn token_declaring(&self, role: Role, form: ClientIdentity) -> String {
+        let subject = format!("test-{}-{form}", role.as_str());
+        self.keys.issue_declaring(&subject, role, None, Some(form), time::Duration::hours(1))
     }
 
     pub fn url(&self, path: &str) -> String {

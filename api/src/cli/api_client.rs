@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 
 use super::DatabaseArgs;
 use crate::domain::certificate::Certificate;
+use crate::domain::client_identity::ClientIdentity;
 use crate::startup::{Database, StartError};
 
 #[derive(Debug, Subcommand)]
@@ -28,6 +29,11 @@ pub struct ApiClientArgs {
     /// Limit the client to this site; repeat for several.
     #[arg(long = "site")]
     pub sites: Vec<String>,
+    /// The one form in which this client sends certificates to authorize: nginx, envoy, traefik,
+    /// caddy, haproxy, apache, rfc9440 or fingerprint. Authorize refuses every other form's
+    /// headers. Without it: nginx.
+    #[arg(long, value_name = "FORM")]
+    pub client_identity: Option<ClientIdentity>,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -43,14 +49,22 @@ pub fn add(args: &ApiClientArgs) -> Result<(), StartError> {
     let database = Database::open(&args.database.source())?.or_close(|db| {
         let mut conn = db.connect()?;
         id = Some(
-            api_clients::insert(&mut conn, &args.name, &sha256, args.role.as_str(), sites.clone())
-                .map_err(|e| StartError::Input(format!("cannot register the client: {e}")))?,
+            api_clients::insert(
+                &mut conn,
+                &args.name,
+                &sha256,
+                args.role.as_str(),
+                sites.clone(),
+                args.client_identity.map(ClientIdentity::as_str),
+            )
+            .map_err(|e| StartError::Input(format!("cannot register the client: {e}")))?,
         );
         Ok(())
     })?;
     database.close();
+    let form = args.client_identity.map_or_else(|| "undeclared: nginx".to_owned(), |f| f.to_string());
     println!(
-        "registered api client {} ({}, role {}) for certificate sha256 {sha256}",
+        "registered api client {} ({}, role {}, client identity {form}) for certificate sha256 {sha256}",
         id.expect("set when or_close succeeds"),
         args.name,
         args.role.as_str()

@@ -43,6 +43,11 @@ impl ClientIdentity {
     /// What an admin or editor token (used to try authorize by hand) reads when it declares nothing.
     pub const DEFAULT_FOR_PEOPLE: ClientIdentity = Self::Nginx;
 
+    /// What a gateway credential issued before forms existed reads: nginx's escaped certificate was
+    /// the only certificate form then, so those gateways keep working, and none of them is
+    /// silently allowed to decide on a bare fingerprint.
+    pub const DEFAULT_FOR_GATEWAYS: ClientIdentity = Self::Nginx;
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Nginx => "nginx",

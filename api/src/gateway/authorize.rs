@@ -5,36 +5,15 @@ use actix_web::http::header::HeaderMap;
 use certmap_db::PgPool;
 use time::OffsetDateTime;
 
+use super::client_identity::Presented;
 use super::site_view::SiteView;
-use crate::domain::certificate::CertificateInfo;
 use crate::domain::directory::{directory_for, ClientCertificates};
-use crate::domain::mapping::parse_fingerprint;
 use crate::domain::resolve::Decision;
 use crate::http::db;
 use crate::http::problem::ApiError;
 
-/// How the client was identified by the gateway.
-pub enum Presented {
-    None,
-    Certificate(Box<CertificateInfo>),
-    Fingerprint(String),
-}
-
 pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
-}
-
-pub fn presented(headers: &HeaderMap) -> Result<Presented, ApiError> {
-    if let Some(text) = header(headers, "X-SSL-Client-Cert") {
-        let cert = crate::http::certificate_input::parse_text(text, "X-SSL-Client-Cert")?.0;
-        return Ok(Presented::Certificate(Box::new(cert.info().clone())));
-    }
-    for name in ["X-SSL-Client-SHA256", "X-SSL-Client-SHA1"] {
-        if let Some(fp) = header(headers, name) {
-            return Ok(Presented::Fingerprint(parse_fingerprint(fp).map_err(|r| r.at(name))?));
-        }
-    }
-    Ok(Presented::None)
 }
 
 pub enum Verdict {
@@ -72,8 +51,7 @@ pub async fn judge(pool: &PgPool, site: &SiteView, uri: &str, client: Presented)
                 None => {
                     let (site_id, mapping_id) = (site.id, m.id);
                     let info =
-                        db::run(pool, move |conn| SiteView::stored_certificate(conn, site_id, mapping_id))
-                            .await?;
+                        db::run(pool, move |conn| SiteView::stored_certificate(conn, site_id, mapping_id)).await?;
                     site.decide(&info, now)
                 }
             },
@@ -87,4 +65,3 @@ pub async fn judge(pool: &PgPool, site: &SiteView, uri: &str, client: Presented)
         _ => Verdict::Pass { user: None },
     })
 }
-

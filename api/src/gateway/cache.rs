@@ -482,7 +482,7 @@ mod tests {
     #[tokio::test]
     async fn a_client_removed_while_it_is_read_is_not_remembered() {
         let cache = cache();
-        let client = ("gw".to_owned(), "gateway".to_owned(), None);
+        let client = ApiClient { name: "gw".into(), role: "gateway".into(), sites: None, client_identity: None };
         let found = cache
             .api_client_with("ab", || async {
                 // `certmap api-client remove` commits after this read's snapshot.

@@ -22,6 +22,7 @@
 
 pub mod authorize;
 pub mod cache;
+pub mod client_identity;
 pub mod document;
 pub mod listener;
 pub mod site_view;

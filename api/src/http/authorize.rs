@@ -1,6 +1,7 @@
-//! Per-request authorization for gateways (nginx `auth_request`, custom proxies): given the
-//! client's certificate (or its fingerprint), the site and the original URI, say whether the
-//! request may pass and as whom — with the same decision code as `resolve`.
+//! Per-request authorization for gateways (nginx `auth_request`, Envoy `ext_authz`, Traefik
+//! `ForwardAuth`, Caddy `forward_auth`): given the client's certificate in the form the caller
+//! declared, the site and the original URI, say whether the request may pass and as whom — with
+//! the same decision code as `resolve`.
 
 use actix_web::http::StatusCode;
 use actix_web::{get, web, HttpRequest, HttpResponse};
@@ -11,7 +12,8 @@ use super::problem::{ApiError, Problem};
 use super::AppState;
 use crate::domain::names::SiteKey;
 use crate::domain::violation::Rejection;
-use crate::gateway::authorize::{header, judge, presented, Verdict};
+use crate::gateway::authorize::{header, judge, Verdict};
+use crate::gateway::client_identity::presented;
 
 pub const USER_HEADER: &str = "X-Certmap-User";
 pub const MAPPING_HEADER: &str = "X-Certmap-Mapping-Id";
@@ -35,35 +37,60 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
 
 /// Decide whether a gateway lets a client in
 ///
-/// Whether a client may pass the gateway, and as whom. Send the client certificate in
-/// `X-SSL-Client-Cert` (nginx's `$ssl_client_escaped_cert`, PEM, or the IIS one-line form) or
-/// only its fingerprint (`X-SSL-Client-SHA256` / `X-SSL-Client-SHA1`), the site in
-/// `X-Certmap-Site` (`id:N`, `name:S`, or bare: an integer is an id, anything else a name) and the request in `X-Original-URI`. 200 with `X-Certmap-User`
-/// when the path's directory takes certificates and this one maps; 200 without a user when the
-/// path needs none; 401 when a certificate is required and none was sent; 403 when it does not
+/// Whether a client may pass the gateway, and as whom: the site in `X-Certmap-Site` (`id:N`,
+/// `name:S`, or bare: an integer is an id, anything else a name), the request in
+/// `X-Original-URI`, and the client certificate in the ONE form the caller's
+/// credential declares (`certmap token issue --client-identity FORM`, `certmap api-client add
+/// --client-identity FORM`; without a declaration, `nginx`):
+///
+/// | form | header | value |
+/// |---|---|---|
+/// | `nginx` | `X-SSL-Client-Cert` | `$ssl_client_escaped_cert` (URL-encoded PEM; PEM and the IIS one-line form too) |
+/// | `apache` | `X-SSL-Client-Cert` | `%{SSL_CLIENT_CERT}s` through mod_headers (PEM with spaces for line breaks; `(null)` for none) |
+/// | `envoy` | `X-Forwarded-Client-Cert` | XFCC; the last element decides: its `Cert`, else its `Hash` as the fingerprint of a stored certificate |
+/// | `traefik` | `X-Forwarded-Tls-Client-Cert` | `passTLSClientCert` `pem: true`: base64 DER, comma-joined chain, the client's first; URL-escaped or not |
+/// | `caddy` | `X-Caddy-Client-Cert` | `{http.request.tls.client.certificate_der_base64}` or `{http.request.tls.client.fingerprint}`; an unexpanded `{...}` means none |
+/// | `haproxy` | `X-SSL-Client-DER` | `%[ssl_c_der,base64]` |
+/// | `rfc9440` | `Client-Cert`, `Client-Cert-Chain` | RFC 9440 byte sequences, `:<base64 DER>:` |
+/// | `fingerprint` | `X-SSL-Client-SHA256` or `X-SSL-Client-SHA1` | the certificate's hash, hex; only when declared |
+///
+/// Any OTHER form's header on the request is refused with 400 `unexpected-client-identity`: a
+/// client may have sent it past a gateway that did not clear it. An absent or empty header (or
+/// `(null)`, or a placeholder) means no certificate. 200 when the request may pass; the answer
+/// always carries `X-Certmap-User` and `X-Certmap-Mapping-Id`, empty when no mapping applies, so a
+/// gateway that copies them (Traefik `authResponseHeaders`, Caddy `copy_headers`) never forwards a
+/// client's own copy. 401 when a certificate is required and none was sent; 403 when it does not
 /// map, is disabled, expired or denied.
 #[utoipa::path(tag = "gateways", params(
         ("X-Certmap-Site" = String, Header, description = "The site: `id:N`, `name:S`, or bare (an integer is an id, anything else a name)"),
         ("X-Original-URI" = Option<String>, Header, description = "The request URI as the client sent it (default /)"),
-        ("X-SSL-Client-Cert" = Option<String>, Header, description = "The client certificate: URL-escaped PEM, PEM or the IIS one-line form"),
-        ("X-SSL-Client-SHA256" = Option<String>, Header, description = "Instead of the certificate: its SHA-256, hex"),
-        ("X-SSL-Client-SHA1" = Option<String>, Header, description = "Instead of the certificate: its SHA-1, hex"),
+        ("X-SSL-Client-Cert" = Option<String>, Header, description = "Forms nginx and apache: the client certificate as URL-escaped PEM, PEM, the IIS one-line form, or Apache's PEM with spaces"),
+        ("X-Forwarded-Client-Cert" = Option<String>, Header, description = "Form envoy: Envoy's XFCC"),
+        ("X-Forwarded-Tls-Client-Cert" = Option<String>, Header, description = "Form traefik: base64 DER certificates, comma-joined, the client's first"),
+        ("X-Caddy-Client-Cert" = Option<String>, Header, description = "Form caddy: base64 DER or the SHA-256 fingerprint, hex"),
+        ("X-SSL-Client-DER" = Option<String>, Header, description = "Form haproxy: base64 DER"),
+        ("Client-Cert" = Option<String>, Header, description = "Form rfc9440: `:<base64 DER>:`"),
+        ("Client-Cert-Chain" = Option<String>, Header, description = "Form rfc9440: the chain, byte sequences separated by commas"),
+        ("X-SSL-Client-SHA256" = Option<String>, Header, description = "Form fingerprint: the certificate's SHA-256, hex"),
+        ("X-SSL-Client-SHA1" = Option<String>, Header, description = "Form fingerprint: the certificate's SHA-1, hex"),
     ),
     responses(
         (status = 200, description = "The request may pass", headers(
-            ("X-Certmap-User" = Option<String>, description = "The mapped account, when the directory takes certificates"),
-            ("X-Certmap-Mapping-Id" = Option<String>, description = "The mapping that decided"))),
+            ("X-Certmap-User" = String, description = "The mapped account; empty when the path takes no certificate or none mapped"),
+            ("X-Certmap-Mapping-Id" = String, description = "The mapping that decided; empty when none did"))),
+        (status = 400, description = "A header of another client-identity form than the credential declares (`unexpected-client-identity`), or the declared one twice (`ambiguous-client-identity`); `errors[0].field` names it", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "A client certificate is required and none was sent", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The certificate does not map, is disabled or expired, or a deny rule matched", body = Problem, content_type = "application/problem+json"),
         (status = 404, response = super::problem::NotFound),
         (status = 422, response = super::problem::Unprocessable),
+        (status = 431, description = "A client-identity header is larger than 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 503, response = super::problem::Unavailable),
     ))]
 #[get("/authorize")]
 pub async fn authorize(state: web::Data<AppState>, caller: Caller, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     caller.may_read_config()?;
     let headers = req.headers();
-    let client = presented(headers)?;
+    let client = presented(caller.client_identity(), headers)?;
     let key = header(headers, "X-Certmap-Site").ok_or_else(|| {
         ApiError::from(
             Rejection::new("missing-site", "send the site in X-Certmap-Site (its name or id)").at("X-Certmap-Site"),
@@ -84,7 +111,7 @@ pub async fn authorize(state: web::Data<AppState>, caller: Caller, req: HttpRequ
         }
         Verdict::Pass { user: None } => {
             state.metrics.decided("pass");
-            HttpResponse::Ok().finish()
+            HttpResponse::Ok().insert_header((USER_HEADER, "")).insert_header((MAPPING_HEADER, "")).finish()
         }
         Verdict::CertificateRequired => {
             state.metrics.decided("certificate-required");

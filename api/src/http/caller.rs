@@ -14,6 +14,7 @@ use super::problem::ApiError;
 use super::AppState;
 use crate::auth::Role;
 use crate::domain::names::fold;
+use crate::domain::client_identity::ClientIdentity;
 use crate::tls::PeerCertificate;
 
 #[derive(Debug, Clone)]
@@ -25,6 +26,8 @@ pub struct Caller {
     pub role: Role,
     /// Folded site names (`domain::names::fold`) the token is limited to; None means every site.
     sites: Option<Vec<String>>,
+    /// The client-identity form the credential declares; None means the role's default.
+    declared_form: Option<ClientIdentity>,
     pub address: Option<String>,
 }
 
@@ -62,18 +65,25 @@ impl FromRequest for Caller {
 
 async fn by_certificate(req: &HttpRequest, state: &AppState, sha256: String) -> Result<Caller, ApiError> {
     let found = state.cache.api_client(&state.pool, &sha256).await?;
-    let (name, role, sites) = found.ok_or_else(|| ApiError::Unauthorized {
+    let client = found.ok_or_else(|| ApiError::Unauthorized {
         detail: format!(
             "the client certificate {sha256} is not registered (certmap api-client add) and no token was sent"
         ),
     })?;
-    let role = <Role as clap::ValueEnum>::from_str(&role, false)
+    let name = client.name;
+    let role = <Role as clap::ValueEnum>::from_str(&client.role, false)
         .map_err(|_| ApiError::Internal(format!("api client {name} has an unknown role")))?;
+    let declared_form = client
+        .client_identity
+        .map(|form| form.parse())
+        .transpose()
+        .map_err(|_| ApiError::Internal(format!("api client {name} has an unknown client-identity form")))?;
     Ok(Caller {
         subject: name,
         by_certificate: true,
         role,
-        sites: sites.map(|s| s.iter().map(|n| fold(n)).collect()),
+        sites: client.sites.map(|s| s.iter().map(|n| fold(n)).collect()),
+        declared_form,
         address: req.peer_addr().map(|a| a.ip().to_string()),
     })
 }
@@ -95,6 +105,7 @@ fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError>
         by_certificate: false,
         role: claims.role,
         sites: claims.sites.map(|s| s.iter().map(|n| fold(n)).collect()),
+        declared_form: claims.client_identity,
         address: req.peer_addr().map(|a| a.ip().to_string()),
     })
 }
@@ -104,6 +115,15 @@ impl Caller {
     pub fn actor(&self) -> String {
         let kind = if self.by_certificate { "client-cert" } else { "token" };
         format!("{kind}:{}", self.subject)
+    }
+
+    /// The one form authorize reads from this caller: what its credential declares, else the
+    /// default for its role.
+    pub fn client_identity(&self) -> ClientIdentity {
+        self.declared_form.unwrap_or(match self.role {
+            Role::Gateway => ClientIdentity::DEFAULT_FOR_GATEWAYS,
+            Role::Admin | Role::Editor | Role::Reader => ClientIdentity::DEFAULT_FOR_PEOPLE,
+        })
     }
 
     fn forbidden(&self, what: &str) -> ApiError {

@@ -55,6 +55,11 @@ pub enum ApiError {
     Invalid(Invalid),
     #[error("{detail}")]
     BadRequest { code: &'static str, detail: String },
+    /// A request header that may not be there, or not like this; the problem names it.
+    #[error("{detail}")]
+    BadHeader { code: &'static str, header: String, detail: String },
+    #[error("the {header} header is larger than the {limit} bytes it may hold")]
+    HeaderTooLarge { header: String, limit: usize },
     #[error("the request body is larger than the {limit} bytes this endpoint accepts")]
     PayloadTooLarge { limit: usize },
     #[error("this endpoint takes {expected}")]
@@ -88,7 +93,8 @@ impl ApiError {
                 [first, rest @ ..] if rest.iter().all(|v| v.code == first.code) => first.code,
                 _ => "validation-failed",
             },
-            Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
+            Self::BadRequest { code, .. } | Self::BadHeader { code, .. } | Self::Conflict { code, .. } => code,
+            Self::HeaderTooLarge { .. } => "header-too-large",
             Self::PayloadTooLarge { .. } => "payload-too-large",
             Self::UnsupportedMediaType { .. } => "unsupported-media-type",
             Self::Unauthorized { .. } => "unauthorized",
@@ -108,7 +114,8 @@ impl ApiError {
                 "The request breaks an IIS rule"
             }
             Self::Invalid(_) => "The request is not valid",
-            Self::BadRequest { .. } => "The request could not be read",
+            Self::BadRequest { .. } | Self::BadHeader { .. } => "The request could not be read",
+            Self::HeaderTooLarge { .. } => "A request header is too large",
             Self::PayloadTooLarge { .. } => "The request body is too large",
             Self::UnsupportedMediaType { .. } => "Unsupported media type",
             Self::Unauthorized { .. } => "Authentication required",
@@ -135,6 +142,20 @@ impl ApiError {
                     iis_symptom: v.iis_symptom.map(Into::into),
                 })
                 .collect(),
+            Self::BadHeader { code, header, detail } => {
+                vec![FieldProblem {
+                    field: header.clone(),
+                    code: (*code).into(),
+                    message: detail.clone(),
+                    iis_symptom: None,
+                }]
+            }
+            Self::HeaderTooLarge { header, .. } => vec![FieldProblem {
+                field: header.clone(),
+                code: "header-too-large".into(),
+                message: self.to_string(),
+                iis_symptom: None,
+            }],
             Self::Conflict { code, field, detail } => {
                 vec![FieldProblem {
                     field: (*field).into(),
@@ -165,7 +186,8 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::BadRequest { .. } | Self::BadHeader { .. } => StatusCode::BAD_REQUEST,
+            Self::HeaderTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
