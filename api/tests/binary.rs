@@ -14,16 +14,20 @@ use diesel::prelude::*;
 const BIN: &str = env!("CARGO_BIN_EXE_certmap");
 const PASSWORD: &str = "Tr0ub4dor&3-never-in-logs";
 
-/// A minimal HTTP/1.1 exchange, so this test depends on nothing but the binary.
-fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
+fn request_head(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], length: usize) -> String {
     let mut head =
-        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {length}\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
+    head
+}
+
+/// A minimal HTTP/1.1 exchange, so this test depends on nothing but the binary.
+fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(request_head(addr, method, path, headers, body.len()).as_bytes()).unwrap();
     stream.write_all(body).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
@@ -327,12 +331,7 @@ fn peak_rss(pid: u32) -> u64 {
 /// closes) is heard rather than failing the write.
 fn post_large(addr: &str, path: &str, headers: &[(&str, &str)], body: std::sync::Arc<Vec<u8>>) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
-    let mut head =
-        format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
+    let head = request_head(addr, "POST", path, headers, body.len());
     let mut writer = stream.try_clone().unwrap();
     let sending = std::thread::spawn(move || {
         let _ = writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(&body));
@@ -398,7 +397,11 @@ fn refusing_a_maximum_size_garbage_bulk_body_stays_under_100_mb() {
     let small = std::sync::Arc::new(b"1\n".repeat(4 * 1024 * 1024));
     let body = check("8 MiB of 1 lines", post_large(&addr, "/api/v1/sites/1/mappings:bulk", &ndjson, small), 422);
     let tail: String = body.chars().rev().take(400).collect::<Vec<_>>().into_iter().rev().collect();
-    assert!(body.contains("more-errors") && body.contains("999001 more items were refused"), "{} bytes: …{tail}", body.len());
+    assert!(
+        body.contains("more-errors") && body.contains("999001 more items were refused"),
+        "{} bytes: …{tail}",
+        body.len()
+    );
     let mut list = b"[".to_vec();
     list.extend(b"1,".repeat(4 * 1024 * 1024));
     list.extend(b"1]");

@@ -301,7 +301,6 @@ async fn a_site_scoped_admin_reads_only_its_sites_audit_events() {
     let h = [("authorization", auth.as_str())];
     let read = |path: String| {
         let app = &app;
-        let h = h;
         async move { app.request(awc::http::Method::GET, &path, &h, None).await.json() }
     };
     let sites_of = |page: &serde_json::Value| -> Vec<i64> {

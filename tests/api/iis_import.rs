@@ -322,7 +322,8 @@ async fn clear_text_passwords_are_sealed_and_changes_are_updates() {
 async fn an_error_blocks_the_item_it_names() {
     let app = TestApp::spawn().await;
     let ca = TestCa::new("CA");
-    let (alice, carol, dave) = (b64(&ca.client("alice").der), b64(&ca.client("carol").der), b64(&ca.client("dave").der));
+    let (alice, carol, dave) =
+        (b64(&ca.client("alice").der), b64(&ca.client("carol").der), b64(&ca.client("dave").der));
     let config = format!(
         r#"<configuration>
     <system.applicationHost><sites><site name="Shop" id="1" /></sites></system.applicationHost>

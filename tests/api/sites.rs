@@ -245,9 +245,13 @@ async fn names_fold_one_way_in_sql_and_in_rust() {
     for s in samples {
         let folded: String = app.sql(move |c| {
             use diesel::prelude::*;
-            diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>("certmap_fold(").bind::<diesel::sql_types::Text, _>(s).sql(")"))
-                .get_result(c)
-                .unwrap()
+            diesel::select(
+                diesel::dsl::sql::<diesel::sql_types::Text>("certmap_fold(")
+                    .bind::<diesel::sql_types::Text, _>(s)
+                    .sql(")"),
+            )
+            .get_result(c)
+            .unwrap()
         });
         assert_eq!(folded, certmap::domain::names::fold(s), "{s}");
     }

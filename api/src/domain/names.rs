@@ -71,9 +71,8 @@ impl SiteName {
         let s = self.0.as_str();
         let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
         let integer = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
-        let prefixed = ["id:", "name:"]
-            .iter()
-            .any(|p| s.get(..p.len()).is_some_and(|head| head.eq_ignore_ascii_case(p)));
+        let prefixed =
+            ["id:", "name:"].iter().any(|p| s.get(..p.len()).is_some_and(|head| head.eq_ignore_ascii_case(p)));
         integer || prefixed
     }
 

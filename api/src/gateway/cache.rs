@@ -24,10 +24,10 @@ use tokio::sync::Notify;
 
 use super::site_view::SiteView;
 use crate::domain::names::{fold, SiteKey};
+use crate::domain::violation::{Invalid, Rejection};
 use crate::http::db;
 use crate::http::metrics::CacheMetrics;
 use crate::http::problem::ApiError;
-use crate::domain::violation::{Invalid, Rejection};
 
 /// How long a cached site is trusted while change announcements cannot be heard.
 const UNHEARD_TRUST: Duration = Duration::from_secs(1);

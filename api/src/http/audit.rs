@@ -136,10 +136,9 @@ pub async fn list_audit(
     };
     // A token limited to some sites sees only their events, like every other read.
     let visible = caller.site_names();
-    let rows = db::run(&state.pool, move |conn| {
-        Ok(q::page(conn, visible, filter.site_id, since, page.after, page.limit)?)
-    })
-    .await?;
+    let rows =
+        db::run(&state.pool, move |conn| Ok(q::page(conn, visible, filter.site_id, since, page.after, page.limit)?))
+            .await?;
     let items: Vec<AuditEventBody> = rows.into_iter().map(AuditEventBody::from).collect();
     Ok(HttpResponse::Ok().json(Paginated::new(items, page.limit, |e| e.id)))
 }

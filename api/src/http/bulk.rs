@@ -318,12 +318,10 @@ pub async fn bulk_create(
     }
     // Role, site and scope before a byte of the body is read: a refused caller costs nothing.
     let check = caller.clone();
-    db::run(&state.pool, move |conn| {
-        match sites::find(conn, site_id)? {
-            Some(site) => check.check_site(&site.name, Access::Write),
-            None if check.is_site_scoped() => Err(Caller::out_of_scope()),
-            None => Err(ApiError::NotFound { what: "site" }),
-        }
+    db::run(&state.pool, move |conn| match sites::find(conn, site_id)? {
+        Some(site) => check.check_site(&site.name, Access::Write),
+        None if check.is_site_scoped() => Err(Caller::out_of_scope()),
+        None => Err(ApiError::NotFound { what: "site" }),
     })
     .await?;
     let batch = Batch::new(state.clone(), site_id);

@@ -13,8 +13,8 @@ use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use super::problem::ApiError;
 use super::AppState;
 use crate::auth::Role;
-use crate::domain::names::fold;
 use crate::domain::client_identity::ClientIdentity;
+use crate::domain::names::fold;
 use crate::tls::PeerCertificate;
 
 #[derive(Debug, Clone)]

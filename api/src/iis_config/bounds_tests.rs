@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use super::analyze;
 use super::round_trip_tests::options;
 use super::xml::MAX_INPUT_BYTES;
-use super::analyze;
 use crate::render::fixture;
 
 /// `head`, then `item(i)` for as long as the file stays under the limit, then `tail`.
@@ -35,7 +35,14 @@ fn shapes() -> Vec<(&'static str, String)> {
     vec![
         ("attributes on one element", fill("<configuration x", |i| format!(" a{i}=\"\""), "/>")),
         ("elements", fill("<configuration>", |_| "<a/>".into(), "</configuration>")),
-        ("sites", fill("<configuration><system.applicationHost><sites>", |i| format!("<site name=\"s{i}\"/>"), "</sites></system.applicationHost></configuration>")),
+        (
+            "sites",
+            fill(
+                "<configuration><system.applicationHost><sites>",
+                |i| format!("<site name=\"s{i}\"/>"),
+                "</sites></system.applicationHost></configuration>",
+            ),
+        ),
         (
             "bindings of one site",
             fill(
@@ -48,7 +55,9 @@ fn shapes() -> Vec<(&'static str, String)> {
             "locations of one site",
             fill(
                 "<configuration>",
-                |i| format!("<location path=\"S/d{}\"><system.webServer><security><access sslFlags=\"Ssl\"/></security></system.webServer></location>", i % 50_000),
+                |i| {
+                    format!("<location path=\"S/d{}\"><system.webServer><security><access sslFlags=\"Ssl\"/></security></system.webServer></location>", i % 50_000)
+                },
                 "</configuration>",
             ),
         ),
@@ -56,7 +65,9 @@ fn shapes() -> Vec<(&'static str, String)> {
             "one location, repeated",
             fill(
                 "<configuration>",
-                |_| "<location path=\"S/d\"><system.webServer><security><access sslFlags=\"Ssl\"/><authentication><anonymousAuthentication enabled=\"false\"/></authentication></security></system.webServer></location>".into(),
+                |_| {
+                    "<location path=\"S/d\"><system.webServer><security><access sslFlags=\"Ssl\"/><authentication><anonymousAuthentication enabled=\"false\"/></authentication></security></system.webServer></location>".into()
+                },
                 "</configuration>",
             ),
         ),
@@ -75,7 +86,9 @@ fn shapes() -> Vec<(&'static str, String)> {
             "many-to-one mappings",
             fill(
                 &mapping_section("<manyToOneMappings>"),
-                |i| format!("<add name=\"m{i}\" permissionMode=\"Deny\"><rules><add certificateField=\"Subject\" certificateSubField=\"CN\" matchCriteria=\"x\"/></rules></add>"),
+                |i| {
+                    format!("<add name=\"m{i}\" permissionMode=\"Deny\"><rules><add certificateField=\"Subject\" certificateSubField=\"CN\" matchCriteria=\"x\"/></rules></add>")
+                },
                 &format!("</manyToOneMappings>{MAPPING_TAIL}"),
             ),
         ),

@@ -225,7 +225,9 @@ fn element(e: &BytesStart<'_>, line: u32) -> Result<Element, XmlError> {
         if i >= MAX_ATTRIBUTES {
             return Err(XmlError::new(
                 "xml-too-many-attributes",
-                format!("<{name}> has more than {MAX_ATTRIBUTES} attributes; IIS configuration elements have a handful"),
+                format!(
+                    "<{name}> has more than {MAX_ATTRIBUTES} attributes; IIS configuration elements have a handful"
+                ),
                 Some(line),
             ));
         }

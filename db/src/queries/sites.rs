@@ -20,7 +20,11 @@ pub fn lock(conn: &mut PgConnection, id: i64) -> QueryResult<Option<Site>> {
 }
 
 pub fn find_by_name(conn: &mut PgConnection, name: &str) -> QueryResult<Option<Site>> {
-    sites::table.filter(certmap_fold(sites::name).eq(certmap_fold(name))).select(Site::as_select()).first(conn).optional()
+    sites::table
+        .filter(certmap_fold(sites::name).eq(certmap_fold(name)))
+        .select(Site::as_select())
+        .first(conn)
+        .optional()
 }
 
 /// One page in id order; `after` is the last id of the previous page; `names` (ASCII-folded) limits

@@ -195,8 +195,7 @@ impl Analyzer<'_> {
         for d in &dirs {
             // Ancestors (and the directory itself) in depth order, the server level first; in
             // file order within one path.
-            let mut chain: Vec<&(&Block, Option<VirtualPath>)> =
-                server_level.iter().map(|&i| &inherited[i]).collect();
+            let mut chain: Vec<&(&Block, Option<VirtualPath>)> = server_level.iter().map(|&i| &inherited[i]).collect();
             for key in ancestor_keys(&d.path) {
                 chain.extend(inherited_at.get(&key).into_iter().flatten().map(|&i| &inherited[i]));
             }
