@@ -149,6 +149,35 @@ async fn gateway_formats_options_and_refusals() {
 }
 
 #[actix_web::test]
+async fn trusted_cas_put_honours_if_match() {
+    let app = TestApp::spawn().await;
+    let (contoso, fabrikam) = (TestCa::new("Contoso CA"), TestCa::new("Fabrikam CA"));
+    let site = app.site(json!({"name": "S"})).await["id"].as_i64().unwrap();
+    let put = |if_match: &'static str, pem: String| {
+        let app = &app;
+        async move {
+            let headers = [("content-type", "application/x-pem-file"), ("if-match", if_match)];
+            app.request(Method::PUT, &format!("/api/v1/sites/{site}/trusted-cas"), &headers, Some(pem.as_bytes())).await
+        }
+    };
+    // The bundle is part of the site: it takes the site's ETag, which its own change moves.
+    let res = put("\"1\"", contoso.cert.pem.clone()).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["revision"], 2);
+    let site_now = app.get(&format!("/api/v1/sites/{site}")).await;
+    assert_eq!(site_now.header("etag"), Some("\"2\""));
+    assert_eq!(app.get(&format!("/api/v1/sites/{site}/trusted-cas")).await.json()["revision"], 2);
+
+    // A second admin still holding ETag "1" must not replace the bundle.
+    let p = put("\"1\"", fabrikam.cert.pem.clone()).await.problem(412, "precondition-failed");
+    assert!(p["detail"].as_str().unwrap().contains("\"2\""), "{p}");
+    let now = app.get(&format!("/api/v1/sites/{site}/trusted-cas")).await.json();
+    assert_eq!(now["revision"], 2);
+    assert!(now["certificates"][0]["subject"].as_str().unwrap().contains("CN=Contoso CA"), "{now}");
+    assert_eq!(put("*", fabrikam.cert.pem.clone()).await.status, 200);
+}
+
+#[actix_web::test]
 async fn trusted_cas_hold_ca_certificates_only() {
     let app = TestApp::spawn().await;
     let ca = TestCa::new("Contoso CA");

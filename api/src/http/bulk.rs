@@ -12,12 +12,12 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::audit::{record, Change};
+use super::audit::Change;
 use super::caller::{Access, Caller};
 use super::extract::{is_json, media_type, parse_json};
 use super::mappings::{CreateMapping, MappingRequest};
 use super::problem::ApiError;
-use super::sites::lock_site_for_write;
+use super::write::Writer;
 use super::{db, AppState};
 use crate::domain::violation::{Invalid, Rejection, Violation};
 
@@ -307,7 +307,8 @@ pub async fn bulk_create(
     path: web::Path<i64>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write(&state)?;
+    let check = caller.clone();
+    let writer = Writer::admit(&state, caller)?;
     let site_id = path.into_inner();
     let media = media_type(&req);
     let ndjson = media == "application/x-ndjson" || media == "application/jsonl";
@@ -317,7 +318,6 @@ pub async fn bulk_create(
         });
     }
     // Role, site and scope before a byte of the body is read: a refused caller costs nothing.
-    let check = caller.clone();
     db::run(&state.pool, move |conn| match sites::find(conn, site_id)? {
         Some(site) => check.check_site(&site.name, Access::Write),
         None if check.is_site_scoped() => Err(Caller::out_of_scope()),
@@ -334,50 +334,48 @@ pub async fn bulk_create(
     if rows.is_empty() && violations.is_empty() {
         violations.push(Rejection::new("empty-bulk", "the body holds no mappings").at(""));
     }
-    let result = db::transaction(&state.pool, move |conn| {
-        lock_site_for_write(conn, site_id, &caller)?;
-        let shas: Vec<String> = rows.iter().map(|r| r.certificate.sha256.clone()).collect();
-        for (sha, existing) in q::existing(conn, site_id, &shas)? {
-            violations.push(
-                Rejection::new(
-                    "duplicate-certificate",
-                    format!("this certificate is already mapped on this site by mapping {existing}"),
-                )
-                .at(format!("[{}].certificate", first_seen[&sha])),
-            );
-        }
-        if !violations.is_empty() {
-            violations.sort_by_key(|v| index_of(&v.field));
-            let total = violations.len() + unreported;
-            violations.truncate(MAX_REPORTED_ERRORS);
-            if total > MAX_REPORTED_ERRORS {
+    let result = writer
+        .under_site(site_id, move |conn, locked| {
+            let shas: Vec<String> = rows.iter().map(|r| r.certificate.sha256.clone()).collect();
+            for (sha, existing) in q::existing(conn, site_id, &shas)? {
                 violations.push(
-                    Rejection::new("more-errors", format!("{} more items were refused", total - MAX_REPORTED_ERRORS))
-                        .at(""),
+                    Rejection::new(
+                        "duplicate-certificate",
+                        format!("this certificate is already mapped on this site by mapping {existing}"),
+                    )
+                    .at(format!("[{}].certificate", first_seen[&sha])),
                 );
             }
-            return Err(ApiError::Invalid(Invalid(violations)));
-        }
-        let created = q::insert_many(conn, &rows)?;
-        let revision = sites::bump_revision(conn, site_id)?;
-        // One event for the batch: the certificates it added, not 100,000 copies of them.
-        let added: Vec<&str> = rows.iter().map(|r| r.certificate.sha256.as_str()).collect();
-        let after = serde_json::json!({"created": created, "sha256": added});
-        record(
-            conn,
-            &caller,
-            Change {
+            if !violations.is_empty() {
+                violations.sort_by_key(|v| index_of(&v.field));
+                let total = violations.len() + unreported;
+                violations.truncate(MAX_REPORTED_ERRORS);
+                if total > MAX_REPORTED_ERRORS {
+                    violations.push(
+                        Rejection::new(
+                            "more-errors",
+                            format!("{} more items were refused", total - MAX_REPORTED_ERRORS),
+                        )
+                        .at(""),
+                    );
+                }
+                return Err(ApiError::Invalid(Invalid(violations)));
+            }
+            let created = q::insert_many(conn, &rows)?;
+            // One event for the batch: the certificates it added, not 100,000 copies of them.
+            let added: Vec<&str> = rows.iter().map(|r| r.certificate.sha256.as_str()).collect();
+            let after = serde_json::json!({"created": created, "sha256": added});
+            let audit = Change {
                 action: "mapping.bulk_create",
                 site_id: Some(site_id),
                 resource: "mapping",
                 resource_id: None,
                 before: None,
                 after: Some(after),
-            },
-        )?;
-        Ok(BulkResult { site_id, created, revision })
-    })
-    .await?;
+            };
+            Ok((BulkResult { site_id, created, revision: locked.revision }, audit))
+        })
+        .await?;
     if result.created >= ANALYZE_FROM {
         // The rows are committed either way; stale statistics only make lookups slower.
         if let Err(e) = db::run(&state.pool, |conn| Ok(q::analyze(conn)?)).await {

@@ -4,20 +4,24 @@
 use actix_web::http::header;
 use actix_web::{get, put, web, HttpRequest, HttpResponse};
 use aws_lc_rs::digest;
+use certmap_db::models::Site;
 use certmap_db::queries::sites;
+use certmap_db::PgConnection;
+use diesel::QueryResult;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::audit::{record, Change};
+use super::audit::{json, record, Change};
 use super::caller::Caller;
 use super::certificate_input::certificate_violation;
 use super::etag::none_match;
 use super::extract::{media_type, read_body, DEFAULT_BODY_LIMIT};
 use crate::gateway::cache::{wait_of, Look};
 use super::problem::ApiError;
-use super::sites::{lock_site_for_write, require_site};
+use super::sites::require_site;
+use super::write::{stored, Names, SiteResource, Verb, Writer};
 use super::{db, AppState};
 use crate::domain::certificate::{Certificate, MAX_BUNDLE_BYTES};
 use crate::domain::violation::{Invalid, Rejection};
@@ -47,6 +51,9 @@ pub struct ConfigQuery {
     pub ca_bundle: Option<String>,
     /// Intermediate CAs allowed between a client certificate and the bundle, 1 to 10 (default 2).
     pub verify_depth: Option<u8>,
+    /// Absolute path where the gateway keeps the CRLs from `config/crl` (`certmap pull --crl-out`):
+    /// nginx `ssl_crl`, HAProxy `crl-file`, Apache `SSLCARevocationFile` (default: none).
+    pub crl_file: Option<String>,
     /// haproxy: absolute path of the map file from `config/haproxy-map` (default /etc/haproxy/certmap.map).
     pub map_file: Option<String>,
     /// haproxy: also emit minimal global and defaults sections (default false).
@@ -68,6 +75,7 @@ impl ConfigQuery {
             server_key: self.server_key.clone().unwrap_or(d.server_key),
             ca_bundle: self.ca_bundle.clone().unwrap_or(d.ca_bundle),
             verify_depth: self.verify_depth.unwrap_or(d.verify_depth),
+            crl_file: self.crl_file.clone(),
         }
     }
 
@@ -121,16 +129,20 @@ pub(super) fn short_hash(text: &str) -> String {
 }
 
 pub(super) fn pem_bundle(ders: &[Vec<u8>]) -> String {
+    pem_blocks("CERTIFICATE", ders)
+}
+
+pub(super) fn pem_blocks(label: &str, ders: &[Vec<u8>]) -> String {
     use base64::Engine as _;
     let mut out = String::new();
     for der in ders {
         let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        out.push_str(&format!("-----BEGIN {label}-----\n"));
         for line in b64.as_bytes().chunks(64) {
             out.push_str(std::str::from_utf8(line).unwrap_or_default());
             out.push('\n');
         }
-        out.push_str("-----END CERTIFICATE-----\n");
+        out.push_str(&format!("-----END {label}-----\n"));
     }
     out
 }
@@ -150,7 +162,7 @@ pub(super) fn pem_bundle(ders: &[Vec<u8>]) -> String {
 /// it may not read does not exist for it.
 #[utoipa::path(tag = "config", params(
         ("site_id" = i64, Path),
-        ("format" = String, Path, description = "iis, powershell, nginx, haproxy, haproxy-map, apache or ca-bundle"),
+        ("format" = String, Path, description = "iis, powershell, nginx, haproxy, haproxy-map, apache, ca-bundle or crl"),
         ("If-None-Match" = Option<String>, Header, description = "An ETag from a previous answer: 304 if unchanged"),
         ConfigQuery,
     ),
@@ -180,6 +192,14 @@ pub async fn site_config(
     if format_name == "ca-bundle" {
         return ca_bundle(&state, caller, site_id, &req).await;
     }
+    if format_name == "crl" {
+        let file_name = format!("certmap-site-{site_id}.crl.pem");
+        return super::crls::crl_file(&state, &req, file_name, move |conn| {
+            require_site(conn, site_id, &caller)?;
+            Ok(sites::trusted_cas(conn, site_id)?)
+        })
+        .await;
+    }
     let format = Format::parse(&format_name).ok_or(ApiError::NotFound { what: "format" })?;
     let wait = wait_of(query.wait)?;
     let (state, caller, req, query) = (&state, &caller, &req, &query);
@@ -188,12 +208,18 @@ pub async fn site_config(
         .long_poll(Some(site_id), wait, move || async move {
             let (headers, caller, state2) = (req.headers().clone(), caller.clone(), state.clone());
             let query_string = options_of(req.query_string());
+            let names_crl_file = query.crl_file.is_some();
             let snapshot = db::run(&state.pool, move |conn| {
                 conn.build_transaction().repeatable_read().run(|conn| {
                     let site = require_site(conn, site_id, &caller)?;
                     let now = OffsetDateTime::now_utc();
                     let retired = certmap_db::queries::mappings::retired_count(conn, site_id, now)?;
-                    let tag = etag(site.revision, retired, format.as_str(), &query_string);
+                    let revoked = super::render_input::revoked(conn, &site)?;
+                    let mut options = super::render_input::tag_options(&query_string, &revoked);
+                    if names_crl_file {
+                        options.push_str(&super::crls::versions_tag(conn)?);
+                    }
+                    let tag = etag(site.revision, retired, format.as_str(), &options);
                     if !secrets && none_match(&headers, &tag) {
                         let next_expiry = certmap_db::queries::mappings::next_expiry(conn, site_id, now)?;
                         return Ok(Err((tag, next_expiry)));
@@ -308,6 +334,43 @@ pub struct TrustedCas {
     pub certificates: Vec<TrustedCa>,
 }
 
+/// The trusted CAs as the write path sees them: a part of the site, guarded by the site's ETag.
+#[derive(Clone)]
+pub struct TrustedCasRow {
+    /// The site's.
+    id: i64,
+    revision: i64,
+    ders: Vec<Vec<u8>>,
+}
+
+stored!(TrustedCasRow);
+
+impl SiteResource for TrustedCasRow {
+    type Body = TrustedCas;
+    const NAMES: Names = Names { what: "site", audit: "trusted_cas", collection: "trusted-cas" };
+
+    fn lock(conn: &mut PgConnection, site: &Site, _: i64) -> QueryResult<Option<Self>> {
+        Ok(Some(Self { id: site.id, revision: site.revision, ders: sites::trusted_cas(conn, site.id)? }))
+    }
+
+    /// The bundle is replaced whole, never created or deleted on its own.
+    fn action(_: Verb) -> String {
+        "trusted_cas.replace".into()
+    }
+
+    fn audited(body: &TrustedCas) -> Option<serde_json::Value> {
+        json(&body.certificates)
+    }
+}
+
+impl TryFrom<TrustedCasRow> for TrustedCas {
+    type Error = ApiError;
+
+    fn try_from(row: TrustedCasRow) -> Result<Self, ApiError> {
+        describe(row.id, row.revision, &row.ders)
+    }
+}
+
 fn describe(site_id: i64, revision: i64, ders: &[Vec<u8>]) -> Result<TrustedCas, ApiError> {
     let certificates = ders
         .iter()
@@ -335,11 +398,18 @@ fn describe(site_id: i64, revision: i64, ders: &[Vec<u8>]) -> Result<TrustedCas,
 /// site's revision moves (so its ETag, rendered config and gateway snapshots change) and the change
 /// is audited. A token limited to other sites gets 403, also for a site id that does not exist (a
 /// 404 would tell it which ids exist).
-#[utoipa::path(tag = "config", params(("site_id" = i64, Path)),
+///
+/// `If-Match` is optional: the bundle is part of the site, so it takes the site's `ETag` (from GET
+/// on the site, or `"<revision>"` with the `revision` GET `.../trusted-cas` answers). When the site
+/// changed since, the PUT is refused with 412 `precondition-failed`, whose detail names the current
+/// ETag, and nothing is written.
+#[utoipa::path(tag = "config", params(("site_id" = i64, Path),
+    ("If-Match" = Option<String>, Header, description = "The site's ETag from a previous GET")),
     request_body(content((String = "application/x-pem-file"), (String = "text/plain")), description = "One or more PEM CA certificates"),
     responses(
         (status = 200, body = TrustedCas),
         (status = 404, response = super::problem::NotFound),
+        (status = 412, response = super::problem::PreconditionFailed),
         (status = 413, response = super::problem::TooLarge),
         (status = 415, response = super::problem::UnsupportedMedia),
         (status = 422, response = super::problem::Unprocessable),
@@ -353,7 +423,7 @@ pub async fn put_trusted_cas(
     path: web::Path<i64>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write(&state)?;
+    let writer = Writer::admit(&state, caller)?;
     let site_id = path.into_inner();
     let media = media_type(&req);
     if !(media == "application/x-pem-file" || media == "text/plain") {
@@ -382,27 +452,13 @@ pub async fn put_trusted_cas(
         return Err(Invalid(not_ca).into());
     }
     let ders: Vec<Vec<u8>> = certificates.iter().map(|c| c.der().to_vec()).collect();
-    let result = db::transaction(&state.pool, move |conn| {
-        lock_site_for_write(conn, site_id, &caller)?;
-        let before = describe(site_id, 0, &sites::trusted_cas(conn, site_id)?)?;
-        let revision = sites::set_trusted_cas(conn, site_id, &ders)?;
-        let after = describe(site_id, revision, &ders)?;
-        record(
-            conn,
-            &caller,
-            Change {
-                action: "trusted_cas.replace",
-                site_id: Some(site_id),
-                resource: "trusted_cas",
-                resource_id: Some(site_id),
-                before: super::audit::json(&before.certificates),
-                after: super::audit::json(&after.certificates),
-            },
-        )?;
-        Ok(after)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(result))
+    let row = writer
+        .update(&req, site_id, site_id, move |conn, locked, _: &TrustedCasRow| {
+            sites::set_trusted_cas(conn, site_id, &ders)?;
+            Ok(TrustedCasRow { id: site_id, revision: locked.revision, ders })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(TrustedCas::try_from(row)?))
 }
 
 /// List the site's trusted client CAs

@@ -2,21 +2,22 @@
 //! certificate mapping — IIS ignores it there and answers 401.2.
 
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
-use certmap_db::models::{Directory, DirectoryValues};
+use certmap_db::models::{Directory, DirectoryValues, Site};
 use certmap_db::queries::directories as q;
+use certmap_db::PgConnection;
+use diesel::QueryResult;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::audit::{json, Change};
 use super::caller::Caller;
-use super::etag::check_if_match;
 use super::extract::Json;
 use super::pagination::{PageQuery, Paginated};
 use super::problem::ApiError;
-use super::sites::{require_site, under_site};
-use super::{created, db, json_with_etag, AppState, API_PREFIX};
+use super::sites::require_site;
+use super::write::{Names, SiteResource, Writer};
+use super::{db, AppState};
 use crate::domain::directory::{ClientCertificates, DirectoryPolicy, DirectorySpec};
 use crate::domain::names::VirtualPath;
 use crate::domain::site::mapping_not_at_site_root;
@@ -203,8 +204,13 @@ impl TryFrom<Directory> for DirectoryBody {
     }
 }
 
-fn not_found() -> ApiError {
-    ApiError::NotFound { what: "directory" }
+impl SiteResource for Directory {
+    type Body = DirectoryBody;
+    const NAMES: Names = Names { what: "directory", audit: "directory", collection: "directories" };
+
+    fn lock(conn: &mut PgConnection, site: &Site, id: i64) -> QueryResult<Option<Self>> {
+        q::lock(conn, site.id, id)
+    }
 }
 
 /// List a site's directories
@@ -270,27 +276,11 @@ pub async fn create_directory(
     path: web::Path<i64>,
     Json(body): Json<DirectoryInput>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write(&state)?;
+    let writer = Writer::admit(&state, caller)?;
     let site_id = path.into_inner();
     let values = values_of(&body.apply(None)?);
-    let row = db::transaction(&state.pool, move |conn| {
-        under_site(conn, &caller, site_id, |conn| {
-            let row = q::insert(conn, site_id, &values)?;
-            let audit = Change {
-                action: "directory.create",
-                site_id: Some(site_id),
-                resource: "directory",
-                resource_id: Some(row.id),
-                before: None,
-                after: json(&DirectoryBody::try_from(row.clone())?),
-            };
-            Ok((row, audit))
-        })
-    })
-    .await?;
-    let location = format!("{API_PREFIX}/sites/{site_id}/directories/{}", row.id);
-    let revision = row.revision;
-    Ok(created(location, revision, &DirectoryBody::try_from(row)?))
+    let row = writer.create(site_id, move |conn| Ok(q::insert(conn, site_id, &values)?)).await?;
+    row.answer_created(site_id)
 }
 
 /// Get a directory
@@ -315,11 +305,10 @@ pub async fn get_directory(
     let (site_id, id) = path.into_inner();
     let row = db::run(&state.pool, move |conn| {
         require_site(conn, site_id, &caller)?;
-        q::find(conn, site_id, id)?.ok_or_else(not_found)
+        q::find(conn, site_id, id)?.ok_or_else(Directory::not_found)
     })
     .await?;
-    let revision = row.revision;
-    Ok(json_with_etag(HttpResponse::Ok(), revision, &DirectoryBody::try_from(row)?))
+    row.answer()
 }
 
 /// Change a directory
@@ -356,30 +345,16 @@ pub async fn update_directory(
     path: web::Path<(i64, i64)>,
     Json(body): Json<DirectoryInput>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write(&state)?;
+    let writer = Writer::admit(&state, caller)?;
     let (site_id, id) = path.into_inner();
     body.refuse_mapping_settings()?;
-    let headers = req.headers().clone();
-    let row = db::transaction(&state.pool, move |conn| {
-        under_site(conn, &caller, site_id, |conn| {
-            let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
-            check_if_match(&headers, current.revision)?;
-            let spec = body.apply(Some(spec_of(&current)?))?;
-            let row = q::update(conn, site_id, id, &values_of(&spec))?;
-            let audit = Change {
-                action: "directory.update",
-                site_id: Some(site_id),
-                resource: "directory",
-                resource_id: Some(id),
-                before: json(&DirectoryBody::try_from(current)?),
-                after: json(&DirectoryBody::try_from(row.clone())?),
-            };
-            Ok((row, audit))
+    let row = writer
+        .update(&req, site_id, id, move |conn, _, current: &Directory| {
+            let spec = body.apply(Some(spec_of(current)?))?;
+            Ok(q::update(conn, site_id, id, &values_of(&spec))?)
         })
-    })
-    .await?;
-    let revision = row.revision;
-    Ok(json_with_etag(HttpResponse::Ok(), revision, &DirectoryBody::try_from(row)?))
+        .await?;
+    row.answer()
 }
 
 /// Delete a directory
@@ -409,26 +384,9 @@ pub async fn delete_directory(
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write(&state)?;
+    let writer = Writer::admit(&state, caller)?;
     let (site_id, id) = path.into_inner();
-    let headers = req.headers().clone();
-    db::transaction(&state.pool, move |conn| {
-        under_site(conn, &caller, site_id, |conn| {
-            let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
-            check_if_match(&headers, current.revision)?;
-            q::delete(conn, site_id, id)?;
-            let audit = Change {
-                action: "directory.delete",
-                site_id: Some(site_id),
-                resource: "directory",
-                resource_id: Some(id),
-                before: json(&DirectoryBody::try_from(current)?),
-                after: None,
-            };
-            Ok(((), audit))
-        })
-    })
-    .await?;
+    writer.delete::<Directory>(&req, site_id, id, move |conn| q::delete(conn, site_id, id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -454,7 +412,7 @@ pub async fn refuse_directory_mappings(
     let (site_id, id) = path.into_inner();
     db::run(&state.pool, move |conn| {
         require_site(conn, site_id, &caller)?;
-        q::find(conn, site_id, id)?.ok_or_else(not_found)
+        q::find(conn, site_id, id)?.ok_or_else(Directory::not_found)
     })
     .await?;
     Err(mapping_not_at_site_root("directory_id").into())

@@ -1,23 +1,24 @@
 //! Many-to-one mappings: rules on a certificate's subject or issuer → an account, or a deny.
 
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
-use certmap_db::models::{ManyToOne, ManyToOneValues};
+use certmap_db::models::{ManyToOne, ManyToOneValues, Site};
 use certmap_db::queries::many_to_one as q;
+use certmap_db::PgConnection;
+use diesel::QueryResult;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::audit::{json, Change};
 use super::caller::Caller;
-use super::etag::check_if_match;
 use super::extract::Json;
 use super::mappings::seal_password;
 use super::pagination::{PageQuery, Paginated};
 use super::problem::ApiError;
 use super::serde_util::present;
-use super::sites::{require_site, under_site};
-use super::{created, db, json_with_etag, AppState, API_PREFIX};
+use super::sites::require_site;
+use super::write::{Names, SiteResource, Writer};
+use super::{db, AppState};
 use crate::domain::mapping::{parse_description, parse_mapping_name};
 use crate::domain::names::UserName;
 use crate::domain::resolve::{check_many_to_one, CertificateField, MatchCriteria, PermissionMode, Rule, SubField};
@@ -322,8 +323,13 @@ impl TryFrom<ManyToOne> for ManyToOneBody {
     }
 }
 
-fn not_found() -> ApiError {
-    ApiError::NotFound { what: "many-to-one mapping" }
+impl SiteResource for ManyToOne {
+    type Body = ManyToOneBody;
+    const NAMES: Names = Names { what: "many-to-one mapping", audit: "many_to_one", collection: "many-to-one" };
+
+    fn lock(conn: &mut PgConnection, site: &Site, id: i64) -> QueryResult<Option<Self>> {
+        q::lock(conn, site.id, id)
+    }
 }
 
 /// List a site's many-to-one mappings
@@ -391,27 +397,11 @@ pub async fn create_many_to_one(
     path: web::Path<i64>,
     Json(body): Json<CreateManyToOne>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write(&state)?;
+    let writer = Writer::admit(&state, caller)?;
     let site_id = path.into_inner();
     let values = body.build(&state.secrets)?;
-    let row = db::transaction(&state.pool, move |conn| {
-        under_site(conn, &caller, site_id, |conn| {
-            let row = q::insert(conn, site_id, &values)?;
-            let audit = Change {
-                action: "many_to_one.create",
-                site_id: Some(site_id),
-                resource: "many_to_one",
-                resource_id: Some(row.id),
-                before: None,
-                after: json(&ManyToOneBody::try_from(row.clone())?),
-            };
-            Ok((row, audit))
-        })
-    })
-    .await?;
-    let location = format!("{API_PREFIX}/sites/{site_id}/many-to-one/{}", row.id);
-    let revision = row.revision;
-    Ok(created(location, revision, &ManyToOneBody::try_from(row)?))
+    let row = writer.create(site_id, move |conn| Ok(q::insert(conn, site_id, &values)?)).await?;
+    row.answer_created(site_id)
 }
 
 /// Get a many-to-one mapping
@@ -436,11 +426,10 @@ pub async fn get_many_to_one(
     let (site_id, id) = path.into_inner();
     let row = db::run(&state.pool, move |conn| {
         require_site(conn, site_id, &caller)?;
-        q::find(conn, site_id, id)?.ok_or_else(not_found)
+        q::find(conn, site_id, id)?.ok_or_else(ManyToOne::not_found)
     })
     .await?;
-    let revision = row.revision;
-    Ok(json_with_etag(HttpResponse::Ok(), revision, &ManyToOneBody::try_from(row)?))
+    row.answer()
 }
 
 /// Change a many-to-one mapping
@@ -477,30 +466,14 @@ pub async fn update_many_to_one(
     path: web::Path<(i64, i64)>,
     Json(body): Json<UpdateManyToOne>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write(&state)?;
+    let writer = Writer::admit(&state, caller)?;
     let (site_id, id) = path.into_inner();
-    let headers = req.headers().clone();
-    let state2 = state.clone();
-    let row = db::transaction(&state.pool, move |conn| {
-        under_site(conn, &caller, site_id, |conn| {
-            let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
-            check_if_match(&headers, current.revision)?;
-            let values = body.apply(&state2.secrets, &current)?;
-            let row = q::update(conn, site_id, id, &values)?;
-            let audit = Change {
-                action: "many_to_one.update",
-                site_id: Some(site_id),
-                resource: "many_to_one",
-                resource_id: Some(id),
-                before: json(&ManyToOneBody::try_from(current)?),
-                after: json(&ManyToOneBody::try_from(row.clone())?),
-            };
-            Ok((row, audit))
+    let row = writer
+        .update(&req, site_id, id, move |conn, _, current: &ManyToOne| {
+            Ok(q::update(conn, site_id, id, &body.apply(&state.secrets, current)?)?)
         })
-    })
-    .await?;
-    let revision = row.revision;
-    Ok(json_with_etag(HttpResponse::Ok(), revision, &ManyToOneBody::try_from(row)?))
+        .await?;
+    row.answer()
 }
 
 /// Delete a many-to-one mapping
@@ -530,25 +503,8 @@ pub async fn delete_many_to_one(
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write(&state)?;
+    let writer = Writer::admit(&state, caller)?;
     let (site_id, id) = path.into_inner();
-    let headers = req.headers().clone();
-    db::transaction(&state.pool, move |conn| {
-        under_site(conn, &caller, site_id, |conn| {
-            let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
-            check_if_match(&headers, current.revision)?;
-            q::delete(conn, site_id, id)?;
-            let audit = Change {
-                action: "many_to_one.delete",
-                site_id: Some(site_id),
-                resource: "many_to_one",
-                resource_id: Some(id),
-                before: json(&ManyToOneBody::try_from(current)?),
-                after: None,
-            };
-            Ok(((), audit))
-        })
-    })
-    .await?;
+    writer.delete::<ManyToOne>(&req, site_id, id, move |conn| q::delete(conn, site_id, id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

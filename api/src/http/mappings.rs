@@ -2,28 +2,32 @@
 
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use base64::Engine as _;
-use certmap_db::models::{CertificateValues, Mapping, MappingValues, NewMapping};
+use certmap_db::models::{CertificateValues, Mapping, MappingValues, NewMapping, Site};
 use certmap_db::queries::mappings as q;
+use certmap_db::PgConnection;
+use diesel::QueryResult;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::audit::{json, Change};
 use super::caller::Caller;
 use super::certificate_input::{self, body_kind, BodyKind};
-use super::etag::check_if_match;
 use super::extract::{parse_json, read_body, DEFAULT_BODY_LIMIT};
 use super::pagination::{PageQuery, Paginated};
 use super::problem::ApiError;
 use super::serde_util::present;
-use super::sites::{require_site, under_site};
-use super::{created, db, json_with_etag, AppState, API_PREFIX};
+use super::crls::RevocationStatusBody;
+use super::sites::{policy_of, require_site};
+use super::write::{Names, SiteResource, Writer};
+use super::{created, db, json_with_etag, AppState};
 use crate::domain::certificate::Certificate;
 use crate::domain::mapping::{
     check_client_certificate, parse_description, parse_expires_at, parse_fingerprint, parse_window,
 };
 use crate::domain::names::UserName;
+use crate::domain::revocation::Policy;
+use crate::gateway::revocations::Held;
 use crate::domain::violation::{Collector, Invalid, Rejection};
 use crate::secrets::{Password, SecretKeys, SecretKind};
 
@@ -158,6 +162,10 @@ pub struct MappingBody {
     /// Things worth knowing about the input (e.g. extra certificates that were ignored).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Whether the certificate's CA has revoked it, by the CRLs held and the site's policy (in
+    /// GET and list answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<RevocationStatusBody>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -170,6 +178,14 @@ pub struct MappingFilterQuery {
     /// Certificates expiring within this window (e.g. `30d`, `12h`, `2w`), including expired ones.
     pub expiring_within: Option<String>,
     pub enabled: Option<bool>,
+    /// `revoked`: only mappings whose certificate a held CRL revokes.
+    pub revocation: Option<RevocationFilter>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationFilter {
+    Revoked,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -207,7 +223,22 @@ impl MappingBody {
             created_at: row.created_at,
             updated_at: row.updated_at,
             warnings: Vec::new(),
+            revocation: None,
         }
+    }
+
+    pub fn with_revocation(mut self, crls: &Held, policy: Policy, now: OffsetDateTime) -> Self {
+        self.revocation = Some(RevocationStatusBody::of(crls, policy, &self.issuer, &self.serial, now));
+        self
+    }
+}
+
+/// As of now: whether the certificate has expired is part of the answer.
+impl TryFrom<Mapping> for MappingBody {
+    type Error = ApiError;
+
+    fn try_from(row: Mapping) -> Result<Self, ApiError> {
+        Ok(Self::from_row(row, OffsetDateTime::now_utc()))
     }
 }
 
@@ -375,6 +406,7 @@ impl MappingFilterQuery {
             fingerprint,
             not_after_before: window.map(|w| now + w),
             enabled: self.enabled,
+            only: None,
         })
     }
 }
@@ -409,8 +441,13 @@ fn password_header(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn not_found() -> ApiError {
-    ApiError::NotFound { what: "mapping" }
+impl SiteResource for Mapping {
+    type Body = MappingBody;
+    const NAMES: Names = Names { what: "mapping", audit: "mapping", collection: "mappings" };
+
+    fn lock(conn: &mut PgConnection, site: &Site, id: i64) -> QueryResult<Option<Self>> {
+        q::lock(conn, site.id, id)
+    }
 }
 
 /// The mapping's certificate already exists on the site: name the mapping that has it.
@@ -429,7 +466,8 @@ pub fn duplicate(existing_id: i64) -> ApiError {
 /// Each mapping with its certificate (subject, issuer, fingerprints, validity, `expired` as of now)
 /// and account; never the password, only `has_password`. Filters combine: account (`user_name`,
 /// case-insensitive), certificate `fingerprint` (SHA-256 or SHA-1), `expiring_within` (e.g. `30d`,
-/// expired ones included) and `enabled`. Paged in id order, which stays stable while items are
+/// expired ones included), `enabled` and `revocation=revoked` (certificates a held CRL revokes).
+/// Each mapping says whether its certificate is revoked (`revocation`). Paged in id order, which stays stable while items are
 /// added: `limit` per page (default 50, at most 500); pass the answer's `next_cursor` as `cursor`
 /// for the next page; `next_cursor` is null on the last page.
 ///
@@ -453,13 +491,20 @@ pub async fn list_mappings(
     let site_id = path.into_inner();
     let page = page.page()?;
     let now = OffsetDateTime::now_utc();
-    let filter = filter.into_inner().filter(now)?;
-    let rows = db::run(&state.pool, move |conn| {
-        require_site(conn, site_id, &caller)?;
-        Ok(q::page(conn, site_id, &filter, page.after, page.limit)?)
+    let filter = filter.into_inner();
+    let only_revoked = filter.revocation.is_some();
+    let mut filter = filter.filter(now)?;
+    let (rows, policy) = db::run(&state.pool, move |conn| {
+        let site = require_site(conn, site_id, &caller)?;
+        if only_revoked {
+            filter.only = Some(super::render_input::revoked(conn, &site)?);
+        }
+        Ok((q::page(conn, site_id, &filter, page.after, page.limit)?, policy_of(&site).unwrap_or_default()))
     })
     .await?;
-    let items: Vec<MappingBody> = rows.into_iter().map(|r| MappingBody::from_row(r, now)).collect();
+    let crls = state.cache.revocations(&state.pool).await?;
+    let items: Vec<MappingBody> =
+        rows.into_iter().map(|r| MappingBody::from_row(r, now).with_revocation(&crls, policy, now)).collect();
     Ok(HttpResponse::Ok().json(Paginated::new(items, page.limit, |m| m.id)))
 }
 
@@ -507,7 +552,7 @@ pub async fn create_mapping(
     raw: web::Query<RawMappingQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write(&state)?;
+    let writer = Writer::admit(&state, caller)?;
     let site_id = path.into_inner();
     let kind = body_kind(&req)?;
     refuse_password_in_url(&req)?;
@@ -539,29 +584,16 @@ pub async fn create_mapping(
     };
     let now = OffsetDateTime::now_utc();
     let (new, warnings) = request.build(&state.secrets, site_id, now)?;
-    let row = db::transaction(&state.pool, move |conn| {
-        under_site(conn, &caller, site_id, |conn| {
+    let row = writer
+        .create(site_id, move |conn| {
             if let Some(existing) = q::find_by_certificate(conn, site_id, &new.certificate.sha256)? {
                 return Err(duplicate(existing.id));
             }
-            let row = q::insert(conn, &new)?;
-            let audit = Change {
-                action: "mapping.create",
-                site_id: Some(site_id),
-                resource: "mapping",
-                resource_id: Some(row.id),
-                before: None,
-                after: json(&MappingBody::from_row(row.clone(), now)),
-            };
-            Ok((row, audit))
+            Ok(q::insert(conn, &new)?)
         })
-    })
-    .await?;
-    let location = format!("{API_PREFIX}/sites/{site_id}/mappings/{}", row.id);
-    let revision = row.revision;
-    let mut body = MappingBody::from_row(row, now);
-    body.warnings = warnings;
-    Ok(created(location, revision, &body))
+        .await?;
+    let (location, revision) = (Mapping::location(site_id, row.id), row.revision);
+    Ok(created(location, revision, &MappingBody { warnings, ..MappingBody::from_row(row, now) }))
 }
 
 /// Get a one-to-one mapping
@@ -585,13 +617,14 @@ pub async fn get_mapping(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_read()?;
     let (site_id, id) = path.into_inner();
-    let row = db::run(&state.pool, move |conn| {
-        require_site(conn, site_id, &caller)?;
-        q::find(conn, site_id, id)?.ok_or_else(not_found)
+    let (row, policy) = db::run(&state.pool, move |conn| {
+        let site = require_site(conn, site_id, &caller)?;
+        Ok((q::find(conn, site_id, id)?.ok_or_else(Mapping::not_found)?, policy_of(&site).unwrap_or_default()))
     })
     .await?;
     let revision = row.revision;
-    Ok(json_with_etag(HttpResponse::Ok(), revision, &MappingBody::from_row(row, OffsetDateTime::now_utc())))
+    let (crls, now) = (state.cache.revocations(&state.pool).await?, OffsetDateTime::now_utc());
+    Ok(json_with_etag(HttpResponse::Ok(), revision, &MappingBody::from_row(row, now).with_revocation(&crls, policy, now)))
 }
 
 /// Change a one-to-one mapping
@@ -627,31 +660,15 @@ pub async fn update_mapping(
     path: web::Path<(i64, i64)>,
     super::extract::Json(body): super::extract::Json<UpdateMapping>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write(&state)?;
+    let writer = Writer::admit(&state, caller)?;
     let (site_id, id) = path.into_inner();
     body.refuse_certificate()?;
-    let headers = req.headers().clone();
-    let state2 = state.clone();
-    let row = db::transaction(&state.pool, move |conn| {
-        under_site(conn, &caller, site_id, |conn| {
-            let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
-            check_if_match(&headers, current.revision)?;
-            let values = body.apply(&state2.secrets, &current)?;
-            let row = q::update(conn, site_id, id, &values)?;
-            let audit = Change {
-                action: "mapping.update",
-                site_id: Some(site_id),
-                resource: "mapping",
-                resource_id: Some(id),
-                before: json(&MappingBody::from_row(current, OffsetDateTime::now_utc())),
-                after: json(&MappingBody::from_row(row.clone(), OffsetDateTime::now_utc())),
-            };
-            Ok((row, audit))
+    let row = writer
+        .update(&req, site_id, id, move |conn, _, current: &Mapping| {
+            Ok(q::update(conn, site_id, id, &body.apply(&state.secrets, current)?)?)
         })
-    })
-    .await?;
-    let revision = row.revision;
-    Ok(json_with_etag(HttpResponse::Ok(), revision, &MappingBody::from_row(row, OffsetDateTime::now_utc())))
+        .await?;
+    row.answer()
 }
 
 /// Delete a one-to-one mapping
@@ -681,26 +698,9 @@ pub async fn delete_mapping(
     req: HttpRequest,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.may_write(&state)?;
+    let writer = Writer::admit(&state, caller)?;
     let (site_id, id) = path.into_inner();
-    let headers = req.headers().clone();
-    db::transaction(&state.pool, move |conn| {
-        under_site(conn, &caller, site_id, |conn| {
-            let current = q::lock(conn, site_id, id)?.ok_or_else(not_found)?;
-            check_if_match(&headers, current.revision)?;
-            q::delete(conn, site_id, id)?;
-            let audit = Change {
-                action: "mapping.delete",
-                site_id: Some(site_id),
-                resource: "mapping",
-                resource_id: Some(id),
-                before: json(&MappingBody::from_row(current, OffsetDateTime::now_utc())),
-                after: None,
-            };
-            Ok(((), audit))
-        })
-    })
-    .await?;
+    writer.delete::<Mapping>(&req, site_id, id, move |conn| q::delete(conn, site_id, id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -10,6 +10,7 @@ pub mod bulk;
 pub mod caller;
 pub mod certificate_input;
 pub mod config;
+pub mod crls;
 pub mod db;
 pub mod directories;
 pub mod etag;
@@ -28,6 +29,7 @@ pub mod render_input;
 pub mod resolve;
 pub mod serde_util;
 pub mod sites;
+pub mod write;
 
 use std::sync::Arc;
 
@@ -68,6 +70,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(all_sites_config::routes)
             .configure(lint::routes)
             .configure(iis_import::routes)
+            .configure(crls::routes)
             .configure(audit::routes),
     );
 }

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use super::super::model::{At, Block, Scope, SCHEMES};
 use super::{parse_bool, place, Analyzer, SiteView, F, SECTION, SYMPTOM_500_19};
 use crate::domain::directory::{ClientCertificates, DirectoryPolicy, DirectorySpec};
-use crate::domain::lint::Severity;
 use crate::domain::names::VirtualPath;
 
 impl Analyzer<'_> {
@@ -18,45 +17,27 @@ impl Analyzer<'_> {
                 "ssl" => out.ssl = true,
                 "ssl128" => {
                     out.ssl = true;
-                    self.push(F {
-                        code: "ssl128-not-kept",
-                        severity: Severity::Info,
-                        message: "sslFlags holds Ssl128: certmap keeps Require SSL but not the 128-bit key requirement, and renders Ssl".into(),
-                        scope: Some(scope.clone()),
-                        line: flags.line,
-                        symptom: "none with TLS 1.2 or later, whose ciphers are all 128-bit or stronger",
-                        fix: "nothing, unless clients still negotiate export-grade ciphers; then keep Ssl128 in IIS by hand".into(),
-                        blocks: false,
-                    });
+                    self.push(F::info("ssl128-not-kept", Some(scope), flags.line)
+                        .says("sslFlags holds Ssl128: certmap keeps Require SSL but not the 128-bit key requirement, and renders Ssl")
+                        .symptom("none with TLS 1.2 or later, whose ciphers are all 128-bit or stronger")
+                        .fix("nothing, unless clients still negotiate export-grade ciphers; then keep Ssl128 in IIS by hand"));
                 }
                 "sslnegotiatecert" => out.negotiate = true,
                 "sslrequirecert" => out.require = true,
                 "sslmapcert" => {
                     self.repairs.push(format!("{}: dropped SslMapCert from sslFlags", place(scope)));
-                    self.push(F {
-                    code: "sslmapcert-not-valid",
-                    severity: Severity::Error,
-                    message: "sslFlags holds SslMapCert, an IIS 6 metabase flag: the IIS 7-10 schema has no such flag, and mapping is never switched on through sslFlags".into(),
-                    scope: Some(scope.clone()),
-                    line: flags.line,
-                    symptom: "500.19 (invalid sslFlags value) where the schema refuses it; at best no effect, and the mapping still does not run",
-                    fix: format!("remove SslMapCert from sslFlags; enable {SECTION} at the site root instead (certmap import with repair=true drops the flag)"),
-                    blocks: true,
-                })
+                    self.push(F::blocking("sslmapcert-not-valid", Some(scope), flags.line)
+                        .says("sslFlags holds SslMapCert, an IIS 6 metabase flag: the IIS 7-10 schema has no such flag, and mapping is never switched on through sslFlags")
+                        .symptom("500.19 (invalid sslFlags value) where the schema refuses it; at best no effect, and the mapping still does not run")
+                        .fix(format!("remove SslMapCert from sslFlags; enable {SECTION} at the site root instead (certmap import with repair=true drops the flag)")))
                 }
                 _ => {
                     let shown: String = token.chars().take(40).collect();
-                    self.push(F {
-                        code: "invalid-ssl-flags",
-                        severity: Severity::Error,
-                        message: format!("sslFlags holds {shown:?}, which is not one of None, Ssl, SslNegotiateCert, SslRequireCert, Ssl128"),
-                        scope: Some(scope.clone()),
-                        line: flags.line,
-                        symptom: SYMPTOM_500_19,
-                        fix: "use IIS Manager's SSL Settings, or write the flags as \"Ssl, SslNegotiateCert, SslRequireCert\"; certmap import with repair=true ignores the unknown flag".into(),
-                        // An error blocks its item: the directory's protection is not guessed.
-                        blocks: true,
-                    });
+                    // An error blocks its item: the directory's protection is not guessed.
+                    self.push(F::blocking("invalid-ssl-flags", Some(scope), flags.line)
+                        .says(format!("sslFlags holds {shown:?}, which is not one of None, Ssl, SslNegotiateCert, SslRequireCert, Ssl128"))
+                        .symptom(SYMPTOM_500_19)
+                        .fix("use IIS Manager's SSL Settings, or write the flags as \"Ssl, SslNegotiateCert, SslRequireCert\"; certmap import with repair=true ignores the unknown flag"));
                     self.repairs.push(format!("{}: ignored the unknown sslFlags value {shown:?}", place(scope)));
                 }
             }
@@ -73,16 +54,10 @@ impl Analyzer<'_> {
         scheme_lines: &[u32],
     ) {
         if policy.negotiates_certificates() && !policy.require_ssl {
-            self.push(F {
-                code: "client-cert-requires-ssl",
-                severity: Severity::Error,
-                message: format!("sslFlags asks for client certificates ({}) without Ssl: IIS only negotiates a client certificate over SSL, and IIS Manager cannot save \"Require client certificates\" without \"Require SSL\"", if policy.is_secured() { "SslRequireCert" } else { "SslNegotiateCert" }),
-                scope: Some(scope.clone()),
-                line,
-                symptom: "over plain HTTP the certificate is never requested, so the mapping never runs (403.7 once SSL is required)",
-                fix: "add Ssl to sslFlags (IIS Manager: SSL Settings, Require SSL); certmap import with repair=true adds it".into(),
-                blocks: true,
-            });
+            self.push(F::blocking("client-cert-requires-ssl", Some(scope), line)
+                .says(format!("sslFlags asks for client certificates ({}) without Ssl: IIS only negotiates a client certificate over SSL, and IIS Manager cannot save \"Require client certificates\" without \"Require SSL\"", if policy.is_secured() { "SslRequireCert" } else { "SslNegotiateCert" }))
+                .symptom("over plain HTTP the certificate is never requested, so the mapping never runs (403.7 once SSL is required)")
+                .fix("add Ssl to sslFlags (IIS Manager: SSL Settings, Require SSL); certmap import with repair=true adds it"));
             self.repairs.push(format!("{}: added Ssl to sslFlags", place(scope)));
             policy.require_ssl = true;
         }
@@ -94,16 +69,10 @@ impl Analyzer<'_> {
                     } else {
                         "IIS may authenticate the request with that scheme instead of the certificate"
                     };
-                    self.push(F {
-                        code: "secured-directory-allows-other-auth",
-                        severity: Severity::Error,
-                        message: format!("the directory requires client certificates but {name} is enabled: {why}"),
-                        scope: Some(scope.clone()),
-                        line: scheme_lines.get(i).copied().unwrap_or(line),
-                        symptom: "the mapping never triggers: requests run as the anonymous or another account instead of the mapped user",
-                        fix: format!("set <{name} enabled=\"false\"/> for this location; certmap import with repair=true does this"),
-                        blocks: true,
-                    });
+                    self.push(F::blocking("secured-directory-allows-other-auth", Some(scope), scheme_lines.get(i).copied().unwrap_or(line))
+                        .says(format!("the directory requires client certificates but {name} is enabled: {why}"))
+                        .symptom("the mapping never triggers: requests run as the anonymous or another account instead of the mapped user")
+                        .fix(format!("set <{name} enabled=\"false\"/> for this location; certmap import with repair=true does this")));
                     self.repairs.push(format!("{}: disabled {name}", place(scope)));
                     set_scheme(policy, i, false);
                 }
@@ -136,16 +105,12 @@ impl Analyzer<'_> {
                     Ok(p) => p,
                     Err(r) => {
                         if b.has_directory_settings() {
-                            self.push(F {
-                                code: "invalid-path",
-                                severity: Severity::Error,
-                                message: format!("the location {raw_site}{d} cannot be imported: {}", r.message),
-                                scope: Some(b.scope.clone()),
-                                line: b.line,
-                                symptom: "IIS cannot serve such a path",
-                                fix: "correct the location path".into(),
-                                blocks: false,
-                            });
+                            self.push(
+                                F::error("invalid-path", Some(&b.scope), b.line)
+                                    .says(format!("the location {raw_site}{d} cannot be imported: {}", r.message))
+                                    .symptom("IIS cannot serve such a path")
+                                    .fix("correct the location path"),
+                            );
                         }
                         continue;
                     }

@@ -4,7 +4,6 @@
 use super::super::model::{self, Collection, MappingSection, PasswordAttr, Scope};
 use super::{place, Analyzer, F, SYMPTOM_500_19, SYMPTOM_BAD_BLOB};
 use crate::domain::certificate::{Certificate, Validity};
-use crate::domain::lint::Severity;
 use crate::domain::mapping::{parse_description, parse_mapping_name, rfc3339};
 use crate::domain::names::{LogonDomain, UserName};
 use crate::domain::resolve::{CertificateField, MatchCriteria, PermissionMode, Rule, SubField, MAX_RULES};
@@ -72,42 +71,24 @@ impl Analyzer<'_> {
     ) -> Option<String> {
         match p? {
             PasswordAttr::Encrypted => {
-                self.push(F {
-                    code: "password-not-imported",
-                    severity: Severity::Warning,
-                    message: format!("the password of {owner} is encrypted by IIS's configuration provider, whose key never leaves that server: certmap cannot read it and does not import it"),
-                    scope: Some(scope.clone()),
-                    line,
-                    symptom: "401.1 Unauthorized (logon failure) once certmap's rendered config replaces this one without a password",
-                    fix: format!("after import, set the password of {owner} in certmap (PATCH the mapping with \"password\"), or keep setting it in IIS Manager"),
-                    blocks: false,
-                });
+                self.push(F::warning("password-not-imported", Some(scope), line)
+                    .says(format!("the password of {owner} is encrypted by IIS's configuration provider, whose key never leaves that server: certmap cannot read it and does not import it"))
+                    .symptom("401.1 Unauthorized (logon failure) once certmap's rendered config replaces this one without a password")
+                    .fix(format!("after import, set the password of {owner} in certmap (PATCH the mapping with \"password\"), or keep setting it in IIS Manager")));
                 None
             }
             PasswordAttr::Clear(pw) => {
-                self.push(F {
-                    code: "clear-text-password",
-                    severity: Severity::Warning,
-                    message: format!("the password of {owner} is in clear text: anyone who can read applicationHost.config can read it"),
-                    scope: Some(scope.clone()),
-                    line,
-                    symptom: "none: IIS accepts it, but the account's password is exposed",
-                    fix: "set it with IIS Manager or the PowerShell script certmap renders, so IIS encrypts it; certmap imports it encrypted at rest".into(),
-                    blocks: false,
-                });
+                self.push(F::warning("clear-text-password", Some(scope), line)
+                    .says(format!("the password of {owner} is in clear text: anyone who can read applicationHost.config can read it"))
+                    .symptom("none: IIS accepts it, but the account's password is exposed")
+                    .fix("set it with IIS Manager or the PowerShell script certmap renders, so IIS encrypts it; certmap imports it encrypted at rest"));
                 Some(pw.expose().to_owned())
             }
             PasswordAttr::Invalid => {
-                self.push(F {
-                    code: "invalid-password",
-                    severity: Severity::Warning,
-                    message: format!("the password of {owner} is empty, longer than 256 characters or holds control characters: not imported"),
-                    scope: Some(scope.clone()),
-                    line,
-                    symptom: "401.1 Unauthorized: logon failure",
-                    fix: format!("set the password of {owner} again"),
-                    blocks: false,
-                });
+                self.push(F::warning("invalid-password", Some(scope), line)
+                    .says(format!("the password of {owner} is empty, longer than 256 characters or holds control characters: not imported"))
+                    .symptom("401.1 Unauthorized: logon failure")
+                    .fix(format!("set the password of {owner} again")));
                 None
             }
         }
@@ -120,77 +101,53 @@ impl Analyzer<'_> {
             raw => self.bool_attr(scope, e.line, "enabled of a one-to-one mapping; the entry is not imported", raw)?,
         };
         let Some(raw) = &e.certificate else {
-            self.push(F {
-                code: "certificate-missing",
-                severity: Severity::Error,
-                message: "a one-to-one mapping has no certificate attribute (it is required: the collection's key)"
-                    .into(),
-                scope: Some(scope.clone()),
-                line: e.line,
-                symptom: SYMPTOM_500_19,
-                fix: "add the client certificate as base64 of its DER on one line, or remove the entry".into(),
-                blocks: false,
-            });
+            self.push(
+                F::error("certificate-missing", Some(scope), e.line)
+                    .says("a one-to-one mapping has no certificate attribute (it is required: the collection's key)")
+                    .symptom(SYMPTOM_500_19)
+                    .fix("add the client certificate as base64 of its DER on one line, or remove the entry"),
+            );
             return None;
         };
         let certificate = self.certificate(scope, e.line, raw)?;
         let who = e.user_name.as_deref().unwrap_or("");
         let owner = format!("the one-to-one mapping of {} ({who})", certificate.info().subject);
         let password = self.password(scope, e.line, &owner, e.password.as_ref());
-        let user_name = match UserName::parse(who) {
-            Ok(u) => u,
-            Err(r) => {
-                self.push(F {
-                    code: "invalid-user-name",
-                    severity: Severity::Error,
-                    message: format!(
+        let user_name =
+            match UserName::parse(who) {
+                Ok(u) => u,
+                Err(r) => {
+                    self.push(F::error("invalid-user-name", Some(scope), e.line)
+                    .says(format!(
                         "the certificate {} is mapped to an invalid account: {}",
                         certificate.info().subject,
                         r.message
-                    ),
-                    scope: Some(scope.clone()),
-                    line: e.line,
-                    symptom: "401.1 Unauthorized: IIS cannot log the account on",
-                    fix: "set userName to DOMAIN\\user, user@domain or user; the entry is not imported until then"
-                        .into(),
-                    blocks: false,
-                });
-                return None;
-            }
-        };
+                    ))
+                    .symptom("401.1 Unauthorized: IIS cannot log the account on")
+                    .fix("set userName to DOMAIN\\user, user@domain or user; the entry is not imported until then"));
+                    return None;
+                }
+            };
         let info = certificate.info();
         if info.is_ca {
-            self.push(F {
-                code: "certificate-is-ca",
-                severity: Severity::Warning,
-                message: format!(
+            self.push(F::warning("certificate-is-ca", Some(scope), e.line)
+                .says(format!(
                     "{} is a CA certificate, not a client certificate; certmap does not import it",
                     info.subject
-                ),
-                scope: Some(scope.clone()),
-                line: e.line,
-                symptom: "the mapping only matches a client presenting the CA certificate itself",
-                fix: "map the client certificates the CA issues (one-to-one), or use a many-to-one rule on the Issuer"
-                    .into(),
-                blocks: false,
-            });
+                ))
+                .symptom("the mapping only matches a client presenting the CA certificate itself")
+                .fix("map the client certificates the CA issues (one-to-one), or use a many-to-one rule on the Issuer"));
             return None;
         }
         match certificate.validity_at(self.options.now) {
             Validity::Valid => {}
-            v => self.push(F {
-                code: "certificate-expired",
-                severity: Severity::Warning,
-                message: match v {
+            v => self.push(F::warning("certificate-expired", Some(scope), e.line)
+                .says(match v {
                     Validity::Expired => format!("the certificate mapped to {user_name} ({}) expired on {}", info.subject, rfc3339(info.not_after)),
                     _ => format!("the certificate mapped to {user_name} ({}) is not valid before {}", info.subject, rfc3339(info.not_before)),
-                },
-                scope: Some(scope.clone()),
-                line: e.line,
-                symptom: "403.17: the client certificate has expired or is not yet valid",
-                fix: "map the client's renewed certificate (a renewed certificate is a new mapping) and remove this one; certmap imports it with allow_expired".into(),
-                blocks: false,
-            }),
+                })
+                .symptom("403.17: the client certificate has expired or is not yet valid")
+                .fix("map the client's renewed certificate (a renewed certificate is a new mapping) and remove this one; certmap imports it with allow_expired")),
         }
         Some(OneToOneDraft { line: e.line, user_name, enabled, certificate, password })
     }
@@ -221,17 +178,13 @@ impl Analyzer<'_> {
                 Err(e) => format!("a one-to-one certificate cannot be decoded: {damage}; {e}"),
                 Ok(c) => format!("the certificate of {} is damaged as IIS reads it: {damage}", c.info().subject),
             };
-            self.push(F {
-                code: "certificate-damaged",
-                severity: Severity::Error,
-                message,
-                scope: Some(scope.clone()),
-                line,
-                symptom: SYMPTOM_BAD_BLOB,
-                fix,
-                // An error blocks its entry: the cleaned certificate is imported only as a repair.
-                blocks: lenient.is_ok(),
-            });
+            // An error blocks its entry: the cleaned certificate is imported only as a repair.
+            self.push(
+                (if lenient.is_ok() { F::blocking } else { F::error })("certificate-damaged", Some(scope), line)
+                    .says(message)
+                    .symptom(SYMPTOM_BAD_BLOB)
+                    .fix(fix),
+            );
             if let Ok(c) = &lenient {
                 self.repairs.push(format!("{}: re-encoded the certificate of {}", place(scope), c.info().subject));
             }
@@ -241,16 +194,7 @@ impl Analyzer<'_> {
 
     pub(super) fn many_to_one(&mut self, scope: &Scope, e: &model::ManyToOneEntry) -> Option<ManyToOneDraft> {
         let bad = |a: &mut Self, code, message: String, symptom, fix: &str| {
-            a.push(F {
-                code,
-                severity: Severity::Error,
-                message,
-                scope: Some(scope.clone()),
-                line: e.line,
-                symptom,
-                fix: fix.into(),
-                blocks: false,
-            })
+            a.push(F::error(code, Some(scope), e.line).says(message).symptom(symptom).fix(fix))
         };
         let Some(name) = e.name.as_deref().and_then(|n| parse_mapping_name(n).ok()) else {
             bad(
@@ -288,16 +232,12 @@ impl Analyzer<'_> {
             None => None,
             Some(Ok(d)) => Some(d),
             Some(Err(r)) => {
-                self.push(F {
-                    code: "invalid-description",
-                    severity: Severity::Warning,
-                    message: format!("the description of {label} is not imported: {}", r.message),
-                    scope: Some(scope.clone()),
-                    line: e.line,
-                    symptom: "none: IIS does not use the description",
-                    fix: "shorten the description to 1024 characters without control characters".into(),
-                    blocks: false,
-                });
+                self.push(
+                    F::warning("invalid-description", Some(scope), e.line)
+                        .says(format!("the description of {label} is not imported: {}", r.message))
+                        .symptom("none: IIS does not use the description")
+                        .fix("shorten the description to 1024 characters without control characters"),
+                );
                 None
             }
         };
@@ -337,16 +277,10 @@ impl Analyzer<'_> {
             return None;
         }
         if rules.is_empty() {
-            self.push(F {
-                code: "many-to-one-without-rules",
-                severity: Severity::Warning,
-                message: format!("{label} has no rules, so nothing says which certificates it applies to; certmap does not import it"),
-                scope: Some(scope.clone()),
-                line: e.line,
-                symptom: "the mapping is not limited to any issuer or subject",
-                fix: "add at least one rule (e.g. Issuer CN = your issuing CA)".into(),
-                blocks: false,
-            });
+            self.push(F::warning("many-to-one-without-rules", Some(scope), e.line)
+                .says(format!("{label} has no rules, so nothing says which certificates it applies to; certmap does not import it"))
+                .symptom("the mapping is not limited to any issuer or subject")
+                .fix("add at least one rule (e.g. Issuer CN = your issuing CA)"));
             return None;
         }
         if rules.len() > MAX_RULES {
@@ -365,16 +299,7 @@ impl Analyzer<'_> {
     /// A rule converted, or its finding; false when the mapping cannot be imported.
     pub(super) fn rule(&mut self, scope: &Scope, label: &str, r: &model::RuleEntry, out: &mut Vec<Rule>) -> bool {
         let finding = |a: &mut Self, code, message: String, symptom, fix: &str| {
-            a.push(F {
-                code,
-                severity: Severity::Error,
-                message,
-                scope: Some(scope.clone()),
-                line: r.line,
-                symptom,
-                fix: fix.into(),
-                blocks: false,
-            });
+            a.push(F::error(code, Some(scope), r.line).says(message).symptom(symptom).fix(fix));
             false
         };
         let field = match CertificateField::parse(r.field.as_deref().unwrap_or("")) {

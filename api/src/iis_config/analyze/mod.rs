@@ -101,6 +101,44 @@ struct F {
     blocks: bool,
 }
 
+/// Findings are built in one expression — where and how bad, then what, what IIS does, the fix —
+/// so each of the dozens of rules reads as its words rather than as a struct's fields.
+impl F {
+    fn new(code: &'static str, severity: Severity, scope: Option<&Scope>, line: u32, blocks: bool) -> Self {
+        let (message, symptom, fix) = (String::new(), "", String::new());
+        Self { code, severity, message, scope: scope.cloned(), line, symptom, fix, blocks }
+    }
+
+    fn error(code: &'static str, scope: Option<&Scope>, line: u32) -> Self {
+        Self::new(code, Severity::Error, scope, line, false)
+    }
+
+    fn warning(code: &'static str, scope: Option<&Scope>, line: u32) -> Self {
+        Self::new(code, Severity::Warning, scope, line, false)
+    }
+
+    fn info(code: &'static str, scope: Option<&Scope>, line: u32) -> Self {
+        Self::new(code, Severity::Info, scope, line, false)
+    }
+
+    /// An error import refuses the file for, unless asked to repair it.
+    fn blocking(code: &'static str, scope: Option<&Scope>, line: u32) -> Self {
+        Self::new(code, Severity::Error, scope, line, true)
+    }
+
+    fn says(self, message: impl Into<String>) -> Self {
+        Self { message: message.into(), ..self }
+    }
+
+    fn symptom(self, symptom: &'static str) -> Self {
+        Self { symptom, ..self }
+    }
+
+    fn fix(self, fix: impl Into<String>) -> Self {
+        Self { fix: fix.into(), ..self }
+    }
+}
+
 struct Analyzer<'o> {
     options: &'o Options,
     findings: Vec<Finding>,
@@ -139,16 +177,12 @@ impl Analyzer<'_> {
 
     fn invalid_value(&mut self, scope: &Scope, line: u32, what: &str, raw: &str, expected: &str) {
         let shown: String = raw.chars().take(80).collect();
-        self.push(F {
-            code: "invalid-value",
-            severity: Severity::Error,
-            message: format!("{what} is {shown:?}, which IIS does not accept: expected {expected}"),
-            scope: Some(scope.clone()),
-            line,
-            symptom: SYMPTOM_500_19,
-            fix: format!("set {what} to {expected}"),
-            blocks: false,
-        });
+        self.push(
+            F::error("invalid-value", Some(scope), line)
+                .says(format!("{what} is {shown:?}, which IIS does not accept: expected {expected}"))
+                .symptom(SYMPTOM_500_19)
+                .fix(format!("set {what} to {expected}")),
+        );
     }
 
     fn bool_attr(&mut self, scope: &Scope, line: u32, what: &str, raw: Option<&str>) -> Option<bool> {
@@ -163,32 +197,25 @@ impl Analyzer<'_> {
     fn run(&mut self, mut config: model::Config) -> (Plan, Source) {
         let source = config.source;
         for cs in std::mem::take(&mut config.config_sources) {
-            self.push(F {
-                code: "config-source-not-read",
-                severity: Severity::Info,
-                message: format!(
-                    "<{}> takes its content from {:?} (configSource); certmap reads only this file",
-                    cs.element, cs.file
-                ),
-                scope: None,
-                line: cs.line,
-                symptom: "none: IIS reads the other file",
-                fix: format!("if {:?} holds sites or certificate mapping settings, lint and import it too", cs.file),
-                blocks: false,
-            });
+            self.push(
+                F::info("config-source-not-read", None, cs.line)
+                    .says(format!(
+                        "<{}> takes its content from {:?} (configSource); certmap reads only this file",
+                        cs.element, cs.file
+                    ))
+                    .symptom("none: IIS reads the other file")
+                    .fix(format!(
+                        "if {:?} holds sites or certificate mapping settings, lint and import it too",
+                        cs.file
+                    )),
+            );
         }
         self.scoping(&config);
         if config.site_names().is_empty() && config.blocks.is_empty() {
-            self.push(F {
-                code: "nothing-to-import",
-                severity: Severity::Info,
-                message: "the file configures no site, directory or certificate mapping".into(),
-                scope: None,
-                line: 1,
-                symptom: "none",
-                fix: "upload %windir%\\System32\\inetsrv\\config\\applicationHost.config, or a <location> exported from it".into(),
-                blocks: false,
-            });
+            self.push(F::info("nothing-to-import", None, 1)
+                .says("the file configures no site, directory or certificate mapping")
+                .symptom("none")
+                .fix("upload %windir%\\System32\\inetsrv\\config\\applicationHost.config, or a <location> exported from it"));
         }
         if source == Source::WebConfig {
             match &self.options.web_config_site {

@@ -5,7 +5,6 @@ use super::super::model::{self, Scope};
 use super::directories::set_scheme;
 use super::{parse_bool, Analyzer, F, SECTION, SYMPTOM_401_2};
 use crate::domain::directory::DirectoryPolicy;
-use crate::domain::lint::Severity;
 
 impl Analyzer<'_> {
     /// Where the mapping section is: the seed's mistake and its web.config cousin.
@@ -13,51 +12,33 @@ impl Analyzer<'_> {
         for b in &config.blocks {
             let Some(section) = &b.mapping else { continue };
             match &b.scope {
-                Scope::Directory(site, dir) => self.push(F {
-                    code: "mapping-not-at-site-root",
-                    severity: Severity::Error,
-                    message: format!(
+                Scope::Directory(site, dir) => self.push(F::blocking("mapping-not-at-site-root", Some(&b.scope), section.line)
+                    .says(format!(
                         "{SECTION} is configured for the directory {site}{dir}: IIS only honours certificate mapping at the site root (or server level), so on a directory it silently never runs"
-                    ),
-                    scope: Some(b.scope.clone()),
-                    line: section.line,
-                    symptom: SYMPTOM_401_2,
-                    fix: format!(
+                    ))
+                    .symptom(SYMPTOM_401_2)
+                    .fix(format!(
                         "move the {SECTION} section to <location path=\"{site}\"> in applicationHost.config and keep only access (SSL settings) and the authentication schemes on {site}{dir}; certmap import with repair=true does exactly this"
-                    ),
-                    blocks: true,
-                }),
-                Scope::WebConfig => self.push(F {
-                    code: "mapping-in-web-config",
-                    severity: Severity::Error,
-                    message: format!(
+                    ))),
+                Scope::WebConfig => self.push(F::blocking("mapping-in-web-config", None, section.line)
+                    .says(format!(
                         "{SECTION} is in a web.config: the section is locked (overrideModeDefault=\"Deny\") and belongs in applicationHost.config at the site root"
-                    ),
-                    scope: None,
-                    line: section.line,
-                    symptom: "500.19 Internal Server Error, 0x80070021: this configuration section cannot be used at this path (locked); unlocked below the site root it fails with 401.2, 0x80070005",
-                    fix: format!(
+                    ))
+                    .symptom("500.19 Internal Server Error, 0x80070021: this configuration section cannot be used at this path (locked); unlocked below the site root it fails with 401.2, 0x80070005")
+                    .fix(format!(
                         "move it to <location path=\"SITE\"> in applicationHost.config{}; certmap import with site=SITE&repair=true does this",
                         self.options.web_config_site.as_ref().map(|s| format!(" (here <location path=\"{s}\">)")).unwrap_or_default()
-                    ),
-                    blocks: true,
-                }),
+                    ))),
                 // IIS's own default, `enabled="false"` and nothing else, is not worth a word.
                 Scope::Server
                     if section.enabled.as_deref().and_then(parse_bool) == Some(true)
                         || !section.one_to_one.items.is_empty()
                         || !section.many_to_one.items.is_empty() =>
                 {
-                    self.push(F {
-                    code: "mapping-at-server-level",
-                    severity: Severity::Info,
-                    message: format!("{SECTION} is set at the server level: every site inherits it"),
-                    scope: Some(b.scope.clone()),
-                    line: section.line,
-                    symptom: "none: IIS applies it to every site that does not override it",
-                    fix: "certmap keeps mapping per site and imports these settings into each site of this file; configure the sites that need mapping individually".into(),
-                    blocks: false,
-                })
+                    self.push(F::info("mapping-at-server-level", Some(&b.scope), section.line)
+                        .says(format!("{SECTION} is set at the server level: every site inherits it"))
+                        .symptom("none: IIS applies it to every site that does not override it")
+                        .fix("certmap keeps mapping per site and imports these settings into each site of this file; configure the sites that need mapping individually"))
                 }
                 Scope::Server | Scope::Site(_) => {}
             }

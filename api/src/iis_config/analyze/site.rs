@@ -8,7 +8,6 @@ use super::entries::{Converted, ManyToOneDraft};
 use super::plan::{ManyToOnePlan, OneToOnePlan, SitePlan};
 use super::{parse_bool, place, Analyzer, SiteView, F, SECTION};
 use crate::domain::directory::DirectorySpec;
-use crate::domain::lint::Severity;
 use crate::domain::names::{fold, Hostname, LogonDomain, SiteName};
 use crate::domain::site::MappingSettings;
 use crate::secrets::Password;
@@ -23,40 +22,28 @@ impl Analyzer<'_> {
 
     pub(super) fn switches(&mut self, scope: &Scope, line: u32, s: &MappingSettings, ones: usize, manys: usize) {
         if !s.enabled && ones + manys > 0 {
-            self.push(F {
-                code: "mapping-disabled",
-                severity: Severity::Warning,
-                message: format!("{SECTION} has {ones} one-to-one and {manys} many-to-one mappings but is not enabled (enabled is false, IIS's default)"),
-                scope: Some(scope.clone()),
-                line,
-                symptom: "IIS ignores every mapping: requests to directories that require a certificate fail with 401.2",
-                fix: format!("set enabled=\"true\" on {SECTION} at the site root"),
-                blocks: false,
-            });
+            self.push(F::warning("mapping-disabled", Some(scope), line)
+                .says(format!("{SECTION} has {ones} one-to-one and {manys} many-to-one mappings but is not enabled (enabled is false, IIS's default)"))
+                .symptom("IIS ignores every mapping: requests to directories that require a certificate fail with 401.2")
+                .fix(format!("set enabled=\"true\" on {SECTION} at the site root")));
         }
         if s.enabled && !s.one_to_one_enabled && ones > 0 {
-            self.push(F {
-                code: "one-to-one-disabled",
-                severity: Severity::Warning,
-                message: format!("{ones} one-to-one mappings exist but oneToOneCertificateMappingsEnabled is false"),
-                scope: Some(scope.clone()),
-                line,
-                symptom: "IIS skips the one-to-one mappings: those certificates get 401.1",
-                fix: "set oneToOneCertificateMappingsEnabled=\"true\", or remove the one-to-one mappings".into(),
-                blocks: false,
-            });
+            self.push(
+                F::warning("one-to-one-disabled", Some(scope), line)
+                    .says(format!("{ones} one-to-one mappings exist but oneToOneCertificateMappingsEnabled is false"))
+                    .symptom("IIS skips the one-to-one mappings: those certificates get 401.1")
+                    .fix("set oneToOneCertificateMappingsEnabled=\"true\", or remove the one-to-one mappings"),
+            );
         }
         if s.enabled && !s.many_to_one_enabled && manys > 0 {
-            self.push(F {
-                code: "many-to-one-disabled",
-                severity: Severity::Warning,
-                message: format!("{manys} many-to-one mappings exist but manyToOneCertificateMappingsEnabled is false"),
-                scope: Some(scope.clone()),
-                line,
-                symptom: "IIS skips the many-to-one rules: certificates they would match get 401.1",
-                fix: "set manyToOneCertificateMappingsEnabled=\"true\", or remove the many-to-one mappings".into(),
-                blocks: false,
-            });
+            self.push(
+                F::warning("many-to-one-disabled", Some(scope), line)
+                    .says(format!(
+                        "{manys} many-to-one mappings exist but manyToOneCertificateMappingsEnabled is false"
+                    ))
+                    .symptom("IIS skips the many-to-one rules: certificates they would match get 401.1")
+                    .fix("set manyToOneCertificateMappingsEnabled=\"true\", or remove the many-to-one mappings"),
+            );
         }
     }
 
@@ -71,34 +58,24 @@ impl Analyzer<'_> {
         let line = decl.map(|d| d.line).or(first_block.map(|b| b.line)).unwrap_or(1);
         let site_scope = Scope::Site(raw_name.to_owned());
         if config.sites.is_some() && decl.is_none() {
-            self.push(F {
-                code: "unknown-site",
-                severity: Severity::Warning,
-                message: format!("<location path> names the site {raw_name:?}, which system.applicationHost/sites does not declare"),
-                scope: Some(site_scope.clone()),
-                line,
-                symptom: "IIS applies the settings to no site",
-                fix: "correct the site name in the location path (IIS compares it case-insensitively); certmap imports it as a site of that name".into(),
-                blocks: false,
-            });
+            self.push(F::warning("unknown-site", Some(&site_scope), line)
+                .says(format!("<location path> names the site {raw_name:?}, which system.applicationHost/sites does not declare"))
+                .symptom("IIS applies the settings to no site")
+                .fix("correct the site name in the location path (IIS compares it case-insensitively); certmap imports it as a site of that name"));
         }
         let name = match SiteName::parse_new(raw_name) {
             Ok(n) => n,
             Err(r) => {
-                self.push(F {
-                    code: "invalid-site-name",
-                    severity: Severity::Error,
-                    message: format!("the site name {raw_name:?} cannot be imported: {}", r.message),
-                    scope: Some(site_scope),
-                    line,
-                    symptom: if r.code == "ambiguous-site-name" {
-                        "none in IIS; in certmap a gateway's X-Certmap-Site would read the name as a site id"
-                    } else {
-                        "IIS Manager refuses such a name"
-                    },
-                    fix: "rename the site".into(),
-                    blocks: false,
-                });
+                self.push(
+                    F::error("invalid-site-name", Some(&site_scope), line)
+                        .says(format!("the site name {raw_name:?} cannot be imported: {}", r.message))
+                        .symptom(if r.code == "ambiguous-site-name" {
+                            "none in IIS; in certmap a gateway's X-Certmap-Site would read the name as a site id"
+                        } else {
+                            "IIS Manager refuses such a name"
+                        })
+                        .fix("rename the site"),
+                );
                 return None;
             }
         };
@@ -144,26 +121,22 @@ impl Analyzer<'_> {
         let mapping_usable = mapping.enabled && (mapping.one_to_one_enabled || mapping.many_to_one_enabled);
         if !mapping_usable && moved.is_empty() {
             for (_, dir_line, scope) in secured {
-                self.push(F {
-                    code: "secured-directory-without-site-mapping",
-                    severity: Severity::Error,
-                    message: format!(
-                        "{} requires client certificates and allows no other authentication, but the site has {}",
-                        place(scope),
-                        if site_mapping_before_repair {
-                            format!("{SECTION} disabled")
-                        } else {
-                            format!("no {SECTION} at its root")
-                        }
-                    ),
-                    scope: Some(scope.clone()),
-                    line: *dir_line,
-                    symptom: "401.2 Unauthorized: no enabled authentication method can log the request on",
-                    fix: format!(
+                self.push(
+                    F::error("secured-directory-without-site-mapping", Some(scope), *dir_line)
+                        .says(format!(
+                            "{} requires client certificates and allows no other authentication, but the site has {}",
+                            place(scope),
+                            if site_mapping_before_repair {
+                                format!("{SECTION} disabled")
+                            } else {
+                                format!("no {SECTION} at its root")
+                            }
+                        ))
+                        .symptom("401.2 Unauthorized: no enabled authentication method can log the request on")
+                        .fix(format!(
                         "enable {SECTION} at <location path=\"{name}\"> with the one-to-one or many-to-one mappings"
-                    ),
-                    blocks: false,
-                });
+                    )),
+                );
             }
         }
         let directories: Vec<DirectorySpec> = located.into_iter().map(|(d, _, _)| d).collect();
@@ -171,16 +144,10 @@ impl Analyzer<'_> {
             && one_to_one.len() + many_to_one.len() > 0
             && !directories.iter().any(|d| d.policy.negotiates_certificates())
         {
-            self.push(F {
-                code: "ssl-ignores-certificates",
-                severity: Severity::Warning,
-                message: format!("{name} has enabled certificate mappings but no location of the site asks for a client certificate (sslFlags never has SslNegotiateCert or SslRequireCert)"),
-                scope: Some(site_scope),
-                line: last_line,
-                symptom: "the mapping never triggers: with SSL Settings at Ignore IIS does not request a certificate",
-                fix: "set sslFlags=\"Ssl, SslNegotiateCert, SslRequireCert\" (SSL Settings: Require SSL, client certificates Require) on the directories to protect, with anonymous authentication off".into(),
-                blocks: false,
-            });
+            self.push(F::warning("ssl-ignores-certificates", Some(&site_scope), last_line)
+                .says(format!("{name} has enabled certificate mappings but no location of the site asks for a client certificate (sslFlags never has SslNegotiateCert or SslRequireCert)"))
+                .symptom("the mapping never triggers: with SSL Settings at Ignore IIS does not request a certificate")
+                .fix("set sslFlags=\"Ssl, SslNegotiateCert, SslRequireCert\" (SSL Settings: Require SSL, client certificates Require) on the directories to protect, with anonymous authentication off"));
         }
         Some(SitePlan { name, line, hostnames, mapping, directories, one_to_one, many_to_one })
     }
@@ -202,16 +169,10 @@ impl Analyzer<'_> {
             for d in c.one_to_one.items.iter().flatten() {
                 let sha = d.certificate.info().sha256.clone();
                 if let Some(first) = seen.get(&sha) {
-                    self.push(F {
-                        code: "duplicate-certificate",
-                        severity: Severity::Error,
-                        message: format!("the certificate of {} is mapped again (first on line {first}): a certificate is the key of oneToOneMappings and may appear once per site", d.certificate.info().subject),
-                        scope: Some(scope.clone()),
-                        line: d.line,
-                        symptom: "500.19: cannot add duplicate collection entry of type 'add' with unique key attribute 'certificate'",
-                        fix: "remove one of the entries; until then certmap imports neither, since IIS refuses the file and which account was meant is unknown".into(),
-                        blocks: false,
-                    });
+                    self.push(F::error("duplicate-certificate", Some(scope), d.line)
+                        .says(format!("the certificate of {} is mapped again (first on line {first}): a certificate is the key of oneToOneMappings and may appear once per site", d.certificate.info().subject))
+                        .symptom("500.19: cannot add duplicate collection entry of type 'add' with unique key attribute 'certificate'")
+                        .fix("remove one of the entries; until then certmap imports neither, since IIS refuses the file and which account was meant is unknown"));
                     duplicated.insert(sha);
                     continue;
                 }
@@ -245,16 +206,10 @@ impl Analyzer<'_> {
             }
             for d in c.many_to_one.items.iter().flatten() {
                 if let Some(&first) = lines.get(&fold(&d.name)) {
-                    self.push(F {
-                        code: "duplicate-many-to-one-name",
-                        severity: Severity::Error,
-                        message: format!("the many-to-one mapping {:?} is defined again (first on line {first}): the name is the collection's key", d.name),
-                        scope: Some(scope.clone()),
-                        line: d.line,
-                        symptom: "500.19: cannot add duplicate collection entry of type 'add' with unique key attribute 'name'",
-                        fix: "rename or remove one of them; until then certmap imports neither".into(),
-                        blocks: false,
-                    });
+                    self.push(F::error("duplicate-many-to-one-name", Some(scope), d.line)
+                        .says(format!("the many-to-one mapping {:?} is defined again (first on line {first}): the name is the collection's key", d.name))
+                        .symptom("500.19: cannot add duplicate collection entry of type 'add' with unique key attribute 'name'")
+                        .fix("rename or remove one of them; until then certmap imports neither"));
                     duplicated.insert(fold(&d.name));
                     continue;
                 }
