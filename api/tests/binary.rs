@@ -44,9 +44,14 @@ struct Server {
 
 impl Server {
     fn start(url: &str, data_dir: &std::path::Path) -> (Self, String) {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", url, "--data-dir"])
-            .arg(data_dir)
+        let mut command = Command::new(BIN);
+        command.args(["serve", "--listen", "127.0.0.1:0", "--database-url", url, "--data-dir"]).arg(data_dir);
+        Self::spawn(command).expect("the server starts")
+    }
+
+    /// The server's first lines until it listens; Err with everything it printed if it exits first.
+    fn spawn(mut command: Command) -> Result<(Self, String), String> {
+        let mut child = command
             .env("CERTMAP_LOG", "debug")
             .env_remove("CERTMAP_JWT_SECRET")
             .env_remove("CERTMAP_SECRET_KEY")
@@ -64,15 +69,21 @@ impl Server {
                 BufReader::new(pipe).lines().map_while(Result::ok).for_each(|l| drop(tx.send(l)))
             });
         }
+        // Only the readers hold senders: the channel ends when the process has closed both pipes.
+        drop(tx);
         let mut server = Self { child, lines, log: Vec::new() };
         let addr = loop {
-            let line = server.lines.recv_timeout(Duration::from_secs(60)).expect("the server prints where it listens");
+            let Ok(line) = server.lines.recv_timeout(Duration::from_secs(60)) else {
+                let _ = server.child.wait();
+                let log = std::mem::take(&mut server.log);
+                return Err(server.drain(log));
+            };
             server.log.push(line.clone());
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
         };
-        (server, addr)
+        Ok((server, addr))
     }
 
     /// SIGTERM, then everything it printed.
@@ -155,6 +166,13 @@ fn serves_logs_no_secret_stops_on_sigterm_and_rotates_the_key() {
 
     let (status, log) = server.stop();
     assert!(status.success(), "graceful stop on SIGTERM: {status}\n{log}");
+    assert!(log.lines().next().is_some_and(|l| l.contains("data directory: ") && l.contains("--data-dir")), "{log}");
+    // Request lines are filed as requests; a refusal names its problem code and whose it was.
+    let refused = log.lines().find(|l| l.contains("status=422")).unwrap_or_else(|| panic!("no 422 line: {log}"));
+    assert!(refused.contains("certmap::request") && !refused.contains("certmap::startup"), "{refused}");
+    assert!(refused.contains("invalid-") && refused.contains("token:certmap-cli"), "code and caller: {refused}");
+    let anonymous = log.lines().find(|l| l.contains("status=401")).unwrap_or_else(|| panic!("no 401 line: {log}"));
+    assert!(anonymous.contains("unauthorized"), "{anonymous}");
     assert!(log.contains("certmap stopped"), "{log}");
     assert!(log.contains("/api/v1/sites/1/mappings"), "requests are logged: {log}");
     assert!(!log.contains(PASSWORD), "the password reached the log:\n{log}");
@@ -211,6 +229,8 @@ fn openapi_and_migrate_commands() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot reach the database"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "the password in a URL is redacted: {stderr}");
+    assert_eq!(stderr.matches("cannot reach the database").count(), 1, "said once: {stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("cannot reach"), "fatal errors go to stderr only");
 }
 
 /// `certmap lint` needs no server or database: compiler-style lines, exit 1 on errors.
@@ -274,6 +294,33 @@ fn lint_prints_findings_like_a_compiler() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A second `certmap serve` on a data directory whose private cluster one already runs is refused
+/// before it touches the cluster, and the first one keeps serving.
+#[test]
+fn a_second_server_on_one_data_directory_is_refused() {
+    let data_dir = scratch_dir("lock");
+    let serve = || {
+        let mut command = Command::new(BIN);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .env_remove("CERTMAP_DATABASE_URL");
+        command
+    };
+    let (first, addr) = Server::spawn(serve()).expect("the first server starts its private cluster");
+    let log = match Server::spawn(serve()) {
+        Ok((second, _)) => panic!("a second server started: {}", second.stop().1),
+        Err(log) => log,
+    };
+    assert!(log.contains("already serving") && log.contains(&data_dir.display().to_string()), "{log}");
+    assert!(log.contains(&format!("pid {}", first.child.id())), "names who holds it: {log}");
+    assert!(!log.contains("PostgreSQL cluster stopped"), "{log}");
+    assert_eq!(http(&addr, "GET", "/readyz", &[], b"").0, 200, "the first server still has its database");
+    let (status, log) = first.stop();
+    assert!(status.success(), "{log}");
+    let _ = std::fs::remove_dir_all(&data_dir);
 }
 
 #[test]

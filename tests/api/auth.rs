@@ -49,20 +49,22 @@ async fn nothing_but_health_and_docs_answers_without_a_token() {
     assert_eq!(app.get("/api/v1/sites").await.json()["items"], json!([]), "the refused write changed nothing");
 }
 
+/// A valid token, but signed by another server's secret.
+fn token_of_another_server() -> String {
+    let config = certmap::auth::AuthConfig {
+        secret: Some("another-server-secret-of-enough-length!".into()),
+        ..Default::default()
+    };
+    let keys = certmap::auth::JwtKeys::load(&config, std::path::Path::new("/nonexistent")).unwrap();
+    keys.issue("a", Role::Admin, None, time::Duration::hours(1))
+}
+
 #[actix_web::test]
 async fn every_bad_token_is_a_401() {
     let app = TestApp::spawn().await;
     let secret_app_keys = &app.keys;
     let expired = secret_app_keys.issue("a", Role::Admin, None, time::Duration::minutes(-5));
-    let other_server = certmap::auth::JwtKeys::load(
-        &certmap::auth::AuthConfig {
-            secret: Some("another-server-secret-of-enough-length!".into()),
-            ..Default::default()
-        },
-        std::path::Path::new("/nonexistent"),
-    )
-    .unwrap()
-    .issue("a", Role::Admin, None, time::Duration::hours(1));
+    let other_server = token_of_another_server();
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let body = URL_SAFE_NO_PAD.encode(claims(json!({})).to_string());
     let alg_none = format!("{header}.{body}.");
@@ -85,6 +87,32 @@ async fn every_bad_token_is_a_401() {
             .await
             .problem(401, "unauthorized");
         assert!(p["detail"].is_string(), "{why}");
+    }
+}
+
+/// The two 401s a new user meets first say what happened in their terms and what to do, never
+/// the JWT library's words.
+#[actix_web::test]
+async fn a_token_from_another_server_or_garbage_says_what_to_do() {
+    let app = TestApp::spawn().await;
+    let other_server = token_of_another_server();
+    let detail = |token: String| {
+        let app = &app;
+        async move {
+            let res =
+                app.request(awc::http::Method::GET, "/api/v1/sites", &[("authorization", &bearer(&token))], None).await;
+            res.problem(401, "unauthorized")["detail"].as_str().unwrap().to_owned()
+        }
+    };
+    let other = detail(other_server).await;
+    assert!(other.contains("signed with a different secret than this server's"), "{other}");
+    assert!(other.contains("certmap token issue") && other.contains("--data-dir"), "{other}");
+    for garbage in ["not-a-jwt", "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.x", "%%%.%%%.%%%"] {
+        let message = detail(garbage.to_owned()).await;
+        assert!(message.contains("is not a certmap token") && message.contains("certmap token issue"), "{message}");
+        for internal in ["JSON error", "InvalidToken", "malformed token", "Base64"] {
+            assert!(!message.contains(internal), "{garbage}: {message}");
+        }
     }
 }
 

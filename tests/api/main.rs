@@ -19,6 +19,7 @@ mod mappings;
 mod openapi;
 mod pull;
 mod readme;
+mod repository;
 mod revocation;
 mod sites;
 mod snapshot;

@@ -197,9 +197,7 @@ async fn read_json_array(mut payload: actix_web::dev::Payload, batch: Batch) -> 
                 serde_json::error::Category::Data => ApiError::Invalid(Invalid::one(
                     Rejection::new("invalid-field", "the body must be a JSON array of mapping objects").at(""),
                 )),
-                _ => {
-                    ApiError::BadRequest { code: "malformed-json", detail: format!("the body is not valid JSON: {e}") }
-                }
+                _ => super::extract::malformed(&e),
             },
         )?;
         Ok::<_, ApiError>(batch)

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix_web::http::header;
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
 
 use super::problem::ApiError;
 use super::AppState;
@@ -49,16 +49,21 @@ impl FromRequest for Caller {
                 .cloned()
                 .ok_or_else(|| ApiError::Internal("no application state".into()))?;
             // A token, when sent, decides; otherwise a registered client certificate may.
-            if req.headers().contains_key(header::AUTHORIZATION) {
-                return authenticate(&req, &state);
-            }
-            match req.conn_data::<PeerCertificate>().cloned() {
-                Some(PeerCertificate(sha256)) => by_certificate(&req, &state, sha256).await,
-                None => Err(ApiError::Unauthorized {
-                    detail: "send a bearer token: Authorization: Bearer <token> (issue one with `certmap token issue`)"
-                        .into(),
-                }),
-            }
+            let caller = if req.headers().contains_key(header::AUTHORIZATION) {
+                authenticate(&req, &state)
+            } else {
+                match req.conn_data::<PeerCertificate>().cloned() {
+                    Some(PeerCertificate(sha256)) => by_certificate(&req, &state, sha256).await,
+                    None => Err(ApiError::Unauthorized {
+                        detail:
+                            "send a bearer token: Authorization: Bearer <token> (issue one with `certmap token issue`)"
+                                .into(),
+                    }),
+                }
+            }?;
+            // For the request log line, which names whose request was refused.
+            req.extensions_mut().insert(caller.clone());
+            Ok(caller)
         })
     }
 }

@@ -1,6 +1,6 @@
 //! Test helpers that hand rendered text to the real software (xmllint, nginx, haproxy, apache2,
-//! grep -P for PCRE). Each check is skipped with a printed message when its binary is absent, so a
-//! developer machine without them still runs the rest; CI installs them.
+//! grep -P for PCRE). A check whose program is absent fails with the package to install, unless
+//! CERTMAP_SKIP_GATEWAY_TESTS=1 asks to skip it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -27,8 +27,10 @@ pub fn find(candidates: &[&str]) -> Option<PathBuf> {
     None
 }
 
-fn skip(what: &str) {
-    println!("SKIPPED: {what} is not installed; the real-software check did not run");
+/// The program is missing: the test fails naming the package to install (or, with
+/// CERTMAP_SKIP_GATEWAY_TESTS=1, returns having said it skipped).
+fn skip(program: &str) {
+    certmap_db::testtools::require(&[program]);
 }
 
 pub fn tempdir(tag: &str) -> PathBuf {
@@ -59,6 +61,14 @@ pub fn xmllint(xml: &str) {
     let file = dir.join("fragment.xml");
     std::fs::write(&file, xml).unwrap();
     assert_ok("xmllint", &run(Command::new(bin).arg("--noout").arg(&file)), xml);
+}
+
+/// `pcre_matches` answered None: fails saying why, unless CERTMAP_SKIP_GATEWAY_TESTS=1.
+pub fn no_pcre() {
+    assert!(
+        !certmap_db::testtools::require(&["grep"]),
+        "grep -P (PCRE) does not work here: GNU grep built with PCRE is needed"
+    );
 }
 
 /// Does PCRE (as `grep -P`, which nginx, HAProxy and Apache share the dialect of) find `regex` in
@@ -160,7 +170,7 @@ pub fn apache_t(dir: &Path, rendered: &str, listen: &str) {
         .into_iter()
         .map(Path::new)
         .find(|p| p.join("mod_ssl.so").exists());
-    let Some(modules) = modules else { return skip("apache2 modules (mod_ssl.so)") };
+    let Some(modules) = modules else { return skip("apache2") };
     let site = dir.join("site.conf");
     std::fs::write(&site, rendered).unwrap();
     let mut conf = format!(

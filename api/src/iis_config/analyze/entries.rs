@@ -175,6 +175,7 @@ impl Analyzer<'_> {
                 Err(_) => "export the client certificate again as Base-64 encoded X.509 (.cer) and paste its base64 on one line, without the BEGIN/END lines; this entry is not imported".to_owned(),
             };
             let message = match &lenient {
+                Err(e) if e.to_string() == damage => format!("a one-to-one certificate cannot be decoded: {damage}"),
                 Err(e) => format!("a one-to-one certificate cannot be decoded: {damage}; {e}"),
                 Ok(c) => format!("the certificate of {} is damaged as IIS reads it: {damage}", c.info().subject),
             };
