@@ -17,6 +17,7 @@ mod long_poll;
 mod many_to_one;
 mod mappings;
 mod openapi;
+mod per_request;
 mod pull;
 mod readme;
 mod repository;

@@ -23,7 +23,7 @@ pub struct PullArgs {
     /// The site's numeric id, or its name (case-insensitive, as IIS compares them).
     #[arg(long, env = "CERTMAP_SITE")]
     pub site: String,
-    #[arg(long, env = "CERTMAP_PULL_FORMAT", value_parser = ["nginx", "haproxy", "haproxy-map", "apache", "iis", "powershell"])]
+    #[arg(long, env = "CERTMAP_PULL_FORMAT", value_parser = ["nginx", "haproxy", "haproxy-map", "apache", "caddy", "iis", "powershell"])]
     pub format: String,
     /// The file the gateway reads; replaced atomically (its mode and owner are kept).
     #[arg(long, env = "CERTMAP_PULL_OUT")]
@@ -38,7 +38,8 @@ pub struct PullArgs {
     #[arg(long, env = "CERTMAP_PULL_CRL_OUT")]
     pub crl_out: Option<PathBuf>,
     /// An option of the config endpoint as key=value (listen, upstream, header, server_cert,
-    /// server_key, ca_bundle, verify_depth, crl_file, map_file, standalone); repeat for several.
+    /// server_key, ca_bundle, verify_depth, crl_file, map_file, standalone, mode, certmap, certmap_auth,
+    /// token_file, client_cert, client_key, certmap_ca); repeat for several.
     /// CERTMAP_PULL_OPTIONS takes them comma-separated.
     #[arg(
         long = "option",

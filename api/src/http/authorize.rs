@@ -40,10 +40,10 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
 /// Decide whether a gateway lets a client in
 ///
 /// Whether a client may pass the gateway, and as whom: the site in `X-Certmap-Site` (`id:N`,
-/// `name:S`, or bare: an integer is an id, anything else a name), the request in
-/// `X-Original-URI`, and the client certificate in the ONE form the caller's
-/// credential declares (`certmap token issue --client-identity FORM`, `certmap api-client add
-/// --client-identity FORM`; without a declaration, `nginx`):
+/// `name:S`, or bare: an integer is an id, anything else a name), the request in `X-Original-URI`
+/// (for the `traefik` form, Traefik's own `X-Forwarded-Uri` first), and the client certificate in
+/// the ONE form the caller's credential declares (`certmap token issue --client-identity FORM`,
+/// `certmap api-client add --client-identity FORM`; without a declaration, `nginx`):
 ///
 /// | form | header | value |
 /// |---|---|---|
@@ -107,7 +107,7 @@ pub async fn authorize(state: web::Data<AppState>, caller: Caller, req: HttpRequ
     let key = SiteKey::parse(key).map_err(|r| ApiError::from(r.at("X-Certmap-Site")))?;
     let site = state.cache.view_by_key(&state.pool, &key).await?;
     caller.check_site(site.name.as_str(), Access::Read)?;
-    let uri = header(headers, "X-Original-URI").unwrap_or("/");
+    let uri = caller.client_identity().uri_headers().iter().find_map(|name| header(headers, name)).unwrap_or("/");
     let crls = state.cache.revocations(&state.pool).await?;
     let verdict = judge(&state.pool, &site, &crls, uri, client).await?;
     Ok(match verdict {

@@ -137,6 +137,27 @@ pub fn gateway_options(pki: &Pki) -> super::GatewayOptions {
     }
 }
 
+/// Per-request options whose files exist, for a real check: a token file holding `token_line` (in
+/// the gateway's syntax), and mTLS to an https certmap with the throwaway PKI's files.
+pub fn authorize_options(
+    dir: &Path,
+    pki: &Pki,
+    token_line: &str,
+) -> (super::AuthorizeOptions, super::AuthorizeOptions) {
+    let token = dir.join("authorize-token.conf");
+    std::fs::write(&token, token_line).unwrap();
+    let token_file = super::AuthorizeOptions { token_file: token.display().to_string(), ..Default::default() };
+    let mtls = super::AuthorizeOptions {
+        certmap: "https://127.0.0.1:8443".into(),
+        certmap_auth: "mtls".into(),
+        client_cert: pki.cert.display().to_string(),
+        client_key: pki.key.display().to_string(),
+        certmap_ca: pki.ca.display().to_string(),
+        ..Default::default()
+    };
+    (token_file, mtls)
+}
+
 /// `nginx -t` on a minimal nginx.conf that includes `rendered` inside `http {}`.
 pub fn nginx_t(dir: &Path, rendered: &str) {
     let Some(bin) = find(&["nginx"]) else { return skip("nginx") };
@@ -189,4 +210,15 @@ pub fn apache_t(dir: &Path, rendered: &str, listen: &str) {
     let out =
         run(Command::new(bin).arg("-t").arg("-f").arg(&file).env("APACHE_RUN_DIR", dir).env("APACHE_LOG_DIR", dir));
     assert_ok("apache2 -t", &out, rendered);
+}
+
+/// `caddy validate` on the rendered Caddyfile alone. Caddy is a newer gateway here, so unlike the
+/// checks above its absence fails the test rather than skipping it.
+pub fn caddy_validate(dir: &Path, rendered: &str) {
+    let bin = find(&["caddy"]).expect("caddy is not installed: apt-get install caddy (.ci/run installs it)");
+    let file = dir.join("Caddyfile");
+    std::fs::write(&file, rendered).unwrap();
+    let out =
+        run(Command::new(bin).args(["validate", "--adapter", "caddyfile", "--config"]).arg(&file).env("HOME", dir));
+    assert_ok("caddy validate", &out, rendered);
 }
