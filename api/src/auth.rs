@@ -239,6 +239,7 @@ impl JwtKeys {
     }
 
     fn verify_signed(&self, token: &str) -> Result<Claims, AuthError> {
+        refuse_critical_extensions(token)?;
         let header = decode_header(token).map_err(|_| AuthError::Invalid(NOT_A_TOKEN.into()))?;
         let candidates = self
             .verifying
@@ -267,6 +268,22 @@ impl JwtKeys {
         }
         Err(last)
     }
+}
+
+/// RFC 7515 §4.1.11: a recipient must refuse a token whose `crit` header names an extension it does
+/// not understand, and certmap understands none. jsonwebtoken's `Header` drops unknown members, so
+/// the protected header is read again here.
+fn refuse_critical_extensions(token: &str) -> Result<(), AuthError> {
+    use base64::Engine as _;
+    let invalid = |m: &str| AuthError::Invalid(m.into());
+    let encoded = token.split('.').next().unwrap_or_default();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded).map_err(|_| invalid(NOT_A_TOKEN))?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&json).map_err(|_| invalid(NOT_A_TOKEN))?;
+    if header.contains_key("crit") {
+        return Err(invalid("the token's header lists critical extensions (crit), which certmap does not understand"));
+    }
+    Ok(())
 }
 
 /// For text that is no JWT at all: jsonwebtoken's "JSON error: expected value" or "InvalidToken"
@@ -358,6 +375,40 @@ mod tests {
         )
         .unwrap();
         assert_eq!(new.verify(&token).unwrap().role, Role::Reader);
+    }
+
+    #[test]
+    fn a_token_with_critical_extensions_is_refused() {
+        let k = keys();
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let claims = Claims {
+            sub: "a".into(),
+            role: Role::Admin,
+            sites: None,
+            client_identity: None,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            exp: now + 600,
+            nbf: now,
+            iat: now,
+            jti: "j".into(),
+        };
+        let sign = |header: serde_json::Value| {
+            use base64::Engine as _;
+            let b64 = |v: &serde_json::Value| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+            };
+            let input = format!("{}.{}", b64(&header), b64(&serde_json::to_value(&claims).unwrap()));
+            let key = EncodingKey::from_secret("x".repeat(40).as_bytes());
+            format!("{input}.{}", jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256).unwrap())
+        };
+        let plain = sign(serde_json::json!({"alg": "HS256", "typ": "JWT"}));
+        assert_eq!(k.verify(&plain).unwrap().sub, "a", "the hand-built token is otherwise valid");
+        for crit in [serde_json::json!(["exp"]), serde_json::json!(["b64"]), serde_json::json!([])] {
+            let token = sign(serde_json::json!({"alg": "HS256", "typ": "JWT", "crit": crit}));
+            let err = k.verify(&token).unwrap_err().to_string();
+            assert!(err.contains("crit"), "{crit}: {err}");
+        }
     }
 
     #[test]

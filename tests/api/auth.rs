@@ -330,3 +330,27 @@ async fn answers_are_never_cached_or_sniffed() {
     assert!(docs.header("content-security-policy").unwrap().contains("default-src 'self'"));
     assert!(res.header("server").is_none(), "no server banner");
 }
+
+#[actix_web::test]
+async fn a_site_scoped_admin_reads_only_its_sites_audit_events() {
+    let app = TestApp::spawn().await;
+    let mine = app.site(json!({"name": "Mine"})).await["id"].as_i64().unwrap();
+    let theirs = app.site(json!({"name": "Theirs"})).await["id"].as_i64().unwrap();
+    app.secured_directory(theirs, "/secure").await;
+    let auth = bearer(&app.token(Role::Admin, &["MINE"]));
+    let h = [("authorization", auth.as_str())];
+    let read = |path: String| {
+        let app = &app;
+        async move { app.request(awc::http::Method::GET, &path, &h, None).await.json() }
+    };
+    let sites_of = |page: &serde_json::Value| -> Vec<i64> {
+        page["items"].as_array().unwrap().iter().map(|e| e["site_id"].as_i64().unwrap_or(-1)).collect()
+    };
+    let everything = read("/api/v1/audit".into()).await;
+    assert_eq!(sites_of(&everything), [mine], "only Mine's creation: {everything:#}");
+    assert_eq!(read(format!("/api/v1/audit?site_id={theirs}")).await["items"], json!([]));
+    assert_eq!(sites_of(&read(format!("/api/v1/audit?site_id={mine}")).await), [mine]);
+    // An unlimited admin still sees both.
+    let all = app.get("/api/v1/audit").await.json();
+    assert!(sites_of(&all).contains(&theirs), "{all:#}");
+}

@@ -4,7 +4,7 @@
 use time::{Duration, OffsetDateTime};
 
 use super::directory::DirectoryPolicy;
-use super::names::VirtualPath;
+use super::names::{SiteName, VirtualPath};
 use super::site::MappingSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -64,6 +64,7 @@ pub struct DirectoryFacts<'a> {
 }
 
 pub struct SiteFacts<'a> {
+    pub name: &'a SiteName,
     pub settings: &'a MappingSettings,
     pub directories: Vec<DirectoryFacts<'a>>,
     pub one_to_one: Vec<OneToOneFacts<'a>>,
@@ -106,6 +107,19 @@ pub fn lint_site(site: &SiteFacts<'_>) -> Vec<Finding> {
             path: None,
             mapping_id: None,
         });
+    }
+    if site.name.reads_as_site_key() {
+        findings.push(site_finding(
+            "ambiguous-site-name",
+            Severity::Warning,
+            format!(
+                "the site name {:?} reads as a site id in X-Certmap-Site: gateways must send `name:{}` (or `id:N`), or rename the site",
+                site.name.as_str(),
+                site.name
+            ),
+            "none in IIS; a gateway sending the bare name is decided against another site",
+            "rename the site to a name that is not a number, or have its gateways send X-Certmap-Site: name:NAME",
+        ));
     }
     mapping_findings(site, &mut findings);
 
@@ -244,7 +258,9 @@ mod tests {
 
     fn codes(settings: &MappingSettings, dirs: &[(&str, DirectoryPolicy)]) -> Vec<&'static str> {
         let paths: Vec<VirtualPath> = dirs.iter().map(|(p, _)| VirtualPath::parse(p).unwrap()).collect();
+        let name = SiteName::parse("S").unwrap();
         let facts = SiteFacts {
+            name: &name,
             settings,
             directories: paths
                 .iter()
@@ -273,7 +289,9 @@ mod tests {
         manys: Vec<ManyToOneFacts<'_>>,
     ) -> Vec<&'static str> {
         let path = VirtualPath::parse("/secure").unwrap();
+        let name = SiteName::parse("S").unwrap();
         let facts = SiteFacts {
+            name: &name,
             settings: &settings,
             directories: vec![DirectoryFacts { path: &path, policy: secured() }],
             one_to_one: ones,

@@ -14,6 +14,7 @@ use super::problem::ApiError;
 use super::AppState;
 use crate::auth::Role;
 use crate::domain::client_identity::ClientIdentity;
+use crate::domain::names::fold;
 use crate::tls::PeerCertificate;
 
 #[derive(Debug, Clone)]
@@ -23,7 +24,7 @@ pub struct Caller {
     /// True when the caller authenticated with a registered client certificate.
     pub by_certificate: bool,
     pub role: Role,
-    /// Lowercased site names the token is limited to; None means every site.
+    /// Folded site names (`domain::names::fold`) the token is limited to; None means every site.
     sites: Option<Vec<String>>,
     /// The client-identity form the credential declares; None means the role's default.
     declared_form: Option<ClientIdentity>,
@@ -86,7 +87,7 @@ async fn by_certificate(req: &HttpRequest, state: &AppState, sha256: String) -> 
         subject: name,
         by_certificate: true,
         role,
-        sites: client.sites.map(|s| s.into_iter().map(|n| n.to_lowercase()).collect()),
+        sites: client.sites.map(|s| s.iter().map(|n| fold(n)).collect()),
         declared_form,
         address: req.peer_addr().map(|a| a.ip().to_string()),
     })
@@ -108,7 +109,7 @@ fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError>
         subject: claims.sub,
         by_certificate: false,
         role: claims.role,
-        sites: claims.sites.map(|s| s.into_iter().map(|n| n.to_lowercase()).collect()),
+        sites: claims.sites.map(|s| s.iter().map(|n| fold(n)).collect()),
         declared_form: claims.client_identity,
         address: req.peer_addr().map(|a| a.ip().to_string()),
     })
@@ -166,13 +167,13 @@ impl Caller {
         self.sites.is_some()
     }
 
-    /// The lowercased names the token is limited to, for filtering in SQL.
+    /// The folded names the token is limited to, for filtering in SQL (`certmap_fold`).
     pub fn site_names(&self) -> Option<Vec<String>> {
         self.sites.clone()
     }
 
     pub fn sees(&self, site_name: &str) -> bool {
-        self.sites.as_ref().is_none_or(|sites| sites.contains(&site_name.to_lowercase()))
+        self.sites.as_ref().is_none_or(|sites| sites.contains(&fold(site_name)))
     }
 
     pub fn out_of_scope() -> ApiError {

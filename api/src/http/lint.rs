@@ -110,6 +110,7 @@ pub async fn site_lint(
     let spec = spec_of(&site)?;
     let dir_specs = dirs.iter().map(super::directories::spec_of).collect::<Result<Vec<_>, _>>()?;
     let facts = SiteFacts {
+        name: &spec.name,
         settings: &spec.mapping,
         directories: dir_specs.iter().map(|d| DirectoryFacts { path: &d.path, policy: d.policy }).collect(),
         one_to_one: ones
