@@ -79,15 +79,31 @@ pub fn finish(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
         if !path.starts_with(crate::http::API_PREFIX) {
             continue;
         }
+        // One handler answering several methods gets one operation per method, each with the
+        // handler's id; OpenAPI wants every operationId unique, so the method joins the id.
+        let several = [&item.get, &item.post, &item.put, &item.patch, &item.delete, &item.head, &item.options]
+            .into_iter()
+            .filter(|op| op.is_some())
+            .count()
+            > 1;
         let ops = [
-            (&mut item.get, false),
-            (&mut item.post, true),
-            (&mut item.put, true),
-            (&mut item.patch, true),
-            (&mut item.delete, true),
+            (&mut item.get, false, "get"),
+            (&mut item.post, true, "post"),
+            (&mut item.put, true, "put"),
+            (&mut item.patch, true, "patch"),
+            (&mut item.delete, true, "delete"),
+            (&mut item.head, false, "head"),
+            (&mut item.options, false, "options"),
         ];
-        for (op, write) in ops {
+        let shared_id = several && {
+            let ids: Vec<_> = ops.iter().filter_map(|(op, _, _)| op.as_ref()?.operation_id.clone()).collect();
+            ids.windows(2).any(|w| w[0] == w[1])
+        };
+        for (op, write, method) in ops {
             let Some(op) = op.as_mut() else { continue };
+            if shared_id {
+                op.operation_id = op.operation_id.take().map(|id| format!("{id}_{method}"));
+            }
             op.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
             let responses = &mut op.responses.responses;
             responses.insert("401".into(), RefOr::Ref(Ref::from_response_name("Unauthorized")));

@@ -242,3 +242,40 @@ async fn every_form_can_be_registered_for_an_api_client() {
         app.sql(|c| certmap_db::queries::api_clients::insert(c, "gw", &"f".repeat(64), "gateway", None, Some("bogus")));
     assert!(bogus.is_err(), "the database refuses a form certmap does not know");
 }
+
+/// Envoy's ext_authz HTTP service calls `path_prefix` + the client's path and query, with the
+/// client's method (envoy/source/extensions/filters/common/ext_authz/ext_authz_http_impl.cc; the
+/// `method_override` proposal, envoyproxy/envoy#44564, exists because the method is forwarded).
+#[actix_web::test]
+async fn envoy_ext_authz_is_decided_by_the_path_it_calls_with_any_method() {
+    let app = TestApp::spawn().await;
+    let ca = TestCa::new("Contoso CA");
+    let alice = ca.client("alice");
+    site_with_alice(&app, &alice).await;
+    let envoy = bearer(app.token_declaring(Role::Gateway, ClientIdentity::Envoy));
+    let call = |method: &str, path: &str, xfcc: Option<String>| {
+        let mut req = app
+            .client
+            .request(awc::http::Method::from_bytes(method.as_bytes()).unwrap(), app.url(&format!("/api/v1/authorize{path}")))
+            .insert_header(("authorization", envoy.as_str()))
+            .insert_header(("x-certmap-site", "Default Web Site"))
+            // Ignored on this route: the path is the request's own.
+            .insert_header(("x-original-uri", "/public"));
+        if let Some(xfcc) = xfcc {
+            req = req.insert_header(("x-forwarded-client-cert", xfcc));
+        }
+        req.send()
+    };
+    let xfcc = sent(ClientIdentity::Envoy, &alice).remove(0).1;
+    for method in ["GET", "POST", "DELETE", "PATCH", "PUT", "OPTIONS", "HEAD"] {
+        let ok = call(method, "/secure/report?x=1", Some(xfcc.clone())).await.unwrap();
+        assert_eq!(ok.status().as_u16(), 200, "{method}");
+        assert_eq!(ok.headers().get("x-certmap-user").unwrap(), "CONTOSO\\alice", "{method}");
+        let none = call(method, "/Secure/report", None).await.unwrap();
+        assert_eq!(none.status().as_u16(), 401, "{method}: /Secure is /secure to IIS");
+    }
+    let public = call("POST", "/elsewhere", None).await.unwrap();
+    assert_eq!(public.status().as_u16(), 200);
+    assert_eq!(public.headers().get("x-certmap-user").unwrap(), "");
+    assert_eq!(call("GET", "/", None).await.unwrap().status().as_u16(), 200, "the site root");
+}

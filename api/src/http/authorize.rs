@@ -4,7 +4,7 @@
 //! the same decision code as `resolve`.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, web, HttpRequest, HttpResponse};
+use actix_web::{get, route, web, HttpRequest, HttpResponse};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::caller::{Access, Caller};
@@ -21,7 +21,7 @@ pub const MAPPING_HEADER: &str = "X-Certmap-Mapping-Id";
 pub const REVOCATION_HEADER: &str = "X-Certmap-Revocation";
 
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(authorize);
+    cfg.service(authorize).service(authorize_by_path);
 }
 
 fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
@@ -96,6 +96,57 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
     ))]
 #[get("/authorize")]
 pub async fn authorize(state: web::Data<AppState>, caller: Caller, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let uri = caller.client_identity().uri_headers().iter().find_map(|name| header(req.headers(), name)).unwrap_or("/");
+    decide(&state, &caller, &req, uri).await
+}
+
+/// Decide a request named by this URL's path (Envoy ext_authz)
+///
+/// The same decision as `GET /api/v1/authorize`, for gateways that cannot send the request's URI
+/// in a header: Envoy's `ext_authz` HTTP service calls `path_prefix` followed by the client's
+/// own path and query, with the client's own method. With `path_prefix: /api/v1/authorize`, the
+/// request `DELETE /secure/a?b=1` arrives as `DELETE /api/v1/authorize/secure/a?b=1`, and certmap
+/// decides `/secure/a?b=1`. Any method is answered alike; `X-Original-URI` is ignored here, since
+/// the path is the request's own. Headers, credentials and answers are as for `GET
+/// /api/v1/authorize`.
+#[utoipa::path(method(get, post, put, delete, patch, head, options), tag = "gateways",
+    params(
+        ("path" = String, Path, description = "The client's request path, without its leading `/`"),
+        ("X-Certmap-Site" = String, Header, description = "The site: `id:N`, `name:S`, or bare (an integer is an id, anything else a name)"),
+    ),
+    responses(
+        (status = 200, description = "The request may pass (`X-Certmap-User`, `X-Certmap-Mapping-Id` as for GET /api/v1/authorize)"),
+        (status = 400, description = "A header of another client-identity form than the credential declares", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "A client certificate is required and none was sent", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The certificate does not map, is disabled, expired or revoked, or a deny rule matched", body = Problem, content_type = "application/problem+json"),
+        (status = 404, response = super::problem::NotFound),
+        (status = 422, response = super::problem::Unprocessable),
+        (status = 431, description = "A client-identity header is larger than 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 503, response = super::problem::Unavailable),
+    ))]
+#[route(
+    "/authorize/{path:.*}",
+    method = "GET",
+    method = "POST",
+    method = "PUT",
+    method = "DELETE",
+    method = "PATCH",
+    method = "HEAD",
+    method = "OPTIONS"
+)]
+pub async fn authorize_by_path(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    // The raw path and query as sent (still percent-encoded, as X-Original-URI would carry them).
+    let full = req.uri().path_and_query().map_or("", |p| p.as_str());
+    let uri = full.strip_prefix(super::API_PREFIX).and_then(|rest| rest.strip_prefix("/authorize")).unwrap_or("/");
+    let uri = if uri.starts_with('/') { uri.to_owned() } else { format!("/{uri}") };
+    decide(&state, &caller, &req, &uri).await
+}
+
+async fn decide(state: &AppState, caller: &Caller, req: &HttpRequest, uri: &str) -> Result<HttpResponse, ApiError> {
     caller.may_read_config()?;
     let headers = req.headers();
     let client = presented(caller.client_identity(), headers)?;
@@ -107,7 +158,6 @@ pub async fn authorize(state: web::Data<AppState>, caller: Caller, req: HttpRequ
     let key = SiteKey::parse(key).map_err(|r| ApiError::from(r.at("X-Certmap-Site")))?;
     let site = state.cache.view_by_key(&state.pool, &key).await?;
     caller.check_site(site.name.as_str(), Access::Read)?;
-    let uri = caller.client_identity().uri_headers().iter().find_map(|name| header(headers, name)).unwrap_or("/");
     let crls = state.cache.revocations(&state.pool).await?;
     let verdict = judge(&state.pool, &site, &crls, uri, client).await?;
     Ok(match verdict {
