@@ -1,6 +1,7 @@
 //! Test data for `bench/run`: many distinct, real client certificates made fast (one key, one
 //! serial each, signed by one CA), written as NDJSON ready for the bulk endpoint, with the SHA-256
-//! of each certificate on its own line, and the CA and a server certificate a gateway can load.
+//! of each certificate on its own line, the CA and a server certificate a gateway can load, and a
+//! CRL of the CA revoking COUNT other serials (`crl.der`), to measure authorize with a large CRL.
 //!
 //! `cargo run --release --example bench_certs -- DIR COUNT`
 
@@ -73,5 +74,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     ndjson.flush()?;
     sha.flush()?;
+
+    // Serials after the mapped ones: the CRL is as large as the site, and revokes none of it.
+    let crl = rcgen::CertificateRevocationListParams {
+        this_update: now - Duration::minutes(1),
+        next_update: now + Duration::days(3650),
+        crl_number: SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: (0..count as u64)
+            .map(|i| rcgen::RevokedCertParams {
+                serial_number: SerialNumber::from((count as u64 + 1 + i).to_be_bytes().to_vec()),
+                revocation_time: now - Duration::days(1),
+                reason_code: Some(rcgen::RevocationReason::Superseded),
+                invalidity_date: None,
+            })
+            .collect(),
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    };
+    std::fs::write(dir.join("crl.der"), crl.signed_by(&issuer)?.der())?;
     Ok(())
 }

@@ -47,6 +47,9 @@ pub struct ServeConfig {
     pub max_long_polls: usize,
     /// HTTPS (and optionally client certificates); plain HTTP without it.
     pub tls: Option<crate::tls::TlsConfig>,
+    /// How often CRLs are fetched again from their distribution points at the latest (sooner when
+    /// one nears its nextUpdate).
+    pub crl_refresh: std::time::Duration,
 }
 
 /// The URL with any password replaced, for logs and errors.

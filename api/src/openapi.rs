@@ -31,6 +31,7 @@ and for IIS rules the `iis_symptom` it prevents.",
         (name = "audit", description = "Who changed what (admins only)"),
         (name = "config", description = "Rendered IIS, PowerShell, nginx and HAProxy configuration, and the client CA bundle"),
         (name = "gateways", description = "What gateways ask at request time"),
+        (name = "revocation", description = "Certificate revocation lists held per trusted CA, shared by every replica"),
     ),
     components(
         schemas(Problem, FieldProblem),

@@ -138,6 +138,7 @@ pub struct Application {
     addr: SocketAddr,
     database: Database,
     listener: actix_web::rt::task::JoinHandle<()>,
+    crl_fetch: actix_web::rt::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -151,14 +152,15 @@ impl Application {
             started = Some(serve(&config, &database.url)?);
             Ok(())
         })?;
-        let (server, addr, cache) = started.expect("set when or_close succeeds");
+        let (server, addr, cache, pool) = started.expect("set when or_close succeeds");
         let listener = actix_web::rt::spawn(crate::gateway::listener::listen(database.url.clone(), cache));
+        let crl_fetch = actix_web::rt::spawn(crate::crl_fetch::run(pool, database.url.clone(), config.crl_refresh));
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         if !addr.ip().is_loopback() && config.tls.is_none() {
             tracing::warn!(%addr, "LISTENING ON A NON-LOOPBACK ADDRESS WITHOUT TLS: tokens and passwords cross the network in clear; pass --tls-cert and --tls-key");
         }
         tracing::info!("certmap listening on {scheme}://{addr} (API docs at {scheme}://{addr}/docs/)");
-        Ok(Self { server, addr, database, listener })
+        Ok(Self { server, addr, database, listener, crl_fetch })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -173,18 +175,21 @@ impl Application {
     pub async fn run_until_stopped(self) -> Result<(), StartError> {
         let result = self.server.await;
         self.listener.abort();
+        self.crl_fetch.abort();
         tracing::info!("certmap stopped");
         self.database.close();
         Ok(result?)
     }
 }
 
-fn serve(config: &ServeConfig, url: &str) -> Result<(Server, SocketAddr, Arc<GatewayCache>), StartError> {
+type Started = (Server, SocketAddr, Arc<GatewayCache>, certmap_db::PgPool);
+
+fn serve(config: &ServeConfig, url: &str) -> Result<Started, StartError> {
     let secrets =
         SecretKeys::load(config.secrets.key.as_deref(), config.secrets.old_keys.as_deref(), &config.data_dir)?;
     let auth = JwtKeys::load(&config.auth, &config.data_dir)?;
     let pool = connect_pool(url, config.db_pool_size, Duration::from_secs(5));
-    let state = app_state(pool, secrets, auth, config.writes_per_minute, config.max_long_polls);
+    let state = app_state(pool.clone(), secrets, auth, config.writes_per_minute, config.max_long_polls);
     let cache = state.cache.clone();
     let listener =
         TcpListener::bind(config.listen).map_err(|source| StartError::Bind { addr: config.listen, source })?;
@@ -200,7 +205,7 @@ fn serve(config: &ServeConfig, url: &str) -> Result<(Server, SocketAddr, Arc<Gat
         Some(tls) => server.listen_rustls_0_23(listener, crate::tls::server_config(tls)?)?,
         None => server.listen(listener)?,
     };
-    Ok((server.run(), addr, cache))
+    Ok((server.run(), addr, cache, pool))
 }
 
 pub fn build_app(

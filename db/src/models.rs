@@ -17,6 +17,8 @@ pub struct Site {
     pub revision: i64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    pub revocation_check: String,
+    pub revocation_when_unknown: String,
 }
 
 /// Every column a user sets: written whole on create and on update, after the domain rules have
@@ -31,6 +33,8 @@ pub struct SiteValues {
     pub many_to_one_enabled: bool,
     pub logon_method: String,
     pub default_logon_domain: String,
+    pub revocation_check: String,
+    pub revocation_when_unknown: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

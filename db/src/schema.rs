@@ -14,6 +14,8 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         trusted_cas -> Array<Bytea>,
+        revocation_check -> Text,
+        revocation_when_unknown -> Text,
     }
 }
 
@@ -114,11 +116,42 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    crls (id) {
+        id -> Int8,
+        ca_sha256 -> Text,
+        issuer -> Text,
+        der -> Bytea,
+        der_sha256 -> Text,
+        crl_number -> Nullable<Text>,
+        this_update -> Timestamptz,
+        next_update -> Nullable<Timestamptz>,
+        entries -> Int4,
+        source -> Text,
+        fetch_outcome -> Nullable<Text>,
+        fetched_at -> Nullable<Timestamptz>,
+        stored_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    crl_entries (crl_id, serial) {
+        crl_id -> Int8,
+        serial -> Text,
+        revoked_at -> Timestamptz,
+        reason -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(crl_entries -> crls (crl_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     sites,
     directories,
     mappings,
     many_to_one_mappings,
     audit_events,
-    api_clients
+    api_clients,
+    crls,
+    crl_entries
 );

@@ -64,8 +64,9 @@ pub(crate) fn curl(tls: &[&str], dir: &Path, client: Option<&str>, url: &str) ->
 
 pub(crate) struct Pki {
     pub(crate) dir: PathBuf,
-    clients: TestCa,
-    alice: TestCert,
+    pub(crate) clients: TestCa,
+    pub(crate) alice: TestCert,
+    pub(crate) bob: TestCert,
     expired: TestCert,
 }
 
@@ -85,7 +86,7 @@ impl Pki {
             std::fs::write(dir.join(format!("{name}.pem")), &cert.pem).unwrap();
             std::fs::write(dir.join(format!("{name}.key")), &cert.key_pem).unwrap();
         }
-        Self { dir, clients, alice, expired }
+        Self { dir, clients, alice, bob, expired }
     }
 
     /// The options every gateway format shares: where it listens, what it fronts, its TLS files.
@@ -147,7 +148,7 @@ impl Drop for Gateway {
 }
 
 /// The config as a user fetches it with curl, written where the gateway will read it.
-async fn fetch_config(app: &TestApp, site: i64, format: &str, query: &str, file: &Path) -> certmap_tests::Response {
+pub(crate) async fn fetch_config(app: &TestApp, site: i64, format: &str, query: &str, file: &Path) -> certmap_tests::Response {
     let config = app.get(&format!("/api/v1/sites/{site}/config/{format}?{query}")).await;
     assert_eq!(config.status, 200, "{}", config.text());
     std::fs::write(file, &config.body).unwrap();
@@ -216,15 +217,9 @@ async fn nginx_serves_the_rendered_config_unmodified() {
     let (port, upstream) = (free_port(), echo_upstream());
     let query = pki.gateway_query(port, upstream, "server.pem");
     fetch_config(&app, site, "nginx", &query, &pki.dir.join("certmap.conf")).await;
-    std::fs::write(pki.dir.join("nginx.conf"), nginx_conf(&pki.dir)).unwrap();
-    let conf = pki.path("nginx.conf");
-    let test = Command::new("nginx").args(["-t", "-q", "-p"]).arg(&pki.dir).arg("-c").arg(&conf).output().unwrap();
-    assert!(test.status.success(), "nginx -t: {}", String::from_utf8_lossy(&test.stderr));
-    let mut nginx = Gateway(
-        Command::new("nginx").arg("-p").arg(&pki.dir).arg("-c").arg(&conf).stderr(Stdio::null()).spawn().unwrap(),
-    );
-    pki.wait_until_serving(port, &mut nginx);
+    let _nginx = start_nginx(&pki, port);
     check(&pki, port);
+    let conf = pki.path("nginx.conf");
 
     // Disable alice through the API, fetch again, reload: she is refused without a hand edit.
     let alice_id = app.get(&format!("/api/v1/sites/{site}/mappings?user_name=CONTOSO%5Calice")).await.json()["items"]
@@ -265,25 +260,7 @@ async fn haproxy_serves_the_rendered_config_unmodified() {
         pki.path("certmap.map")
     );
     fetch_config(&app, site, "haproxy", &query, &pki.dir.join("haproxy.cfg")).await;
-    let cfg = pki.dir.join("haproxy.cfg");
-    let test = Command::new("haproxy").args(["-c", "-q", "-f"]).arg(&cfg).output().unwrap();
-    assert!(
-        test.status.success(),
-        "haproxy -c: {}{}",
-        String::from_utf8_lossy(&test.stdout),
-        String::from_utf8_lossy(&test.stderr)
-    );
-    let mut haproxy = Gateway(
-        Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    pki.wait_until_serving(port, &mut haproxy);
+    let _haproxy = start_haproxy(&pki, port);
     check(&pki, port);
 }
 
@@ -316,11 +293,49 @@ async fn apache_serves_the_rendered_config_unmodified() {
     let site = seed(&app, &pki).await;
     let (port, upstream) = (free_port(), echo_upstream());
     let query = pki.gateway_query(port, upstream, "server.pem");
-    let config = fetch_config(&app, site, "apache", &query, &pki.dir.join("certmap-apache.conf")).await;
+    fetch_config(&app, site, "apache", &query, &pki.dir.join("certmap-apache.conf")).await;
+    let _httpd = start_apache(&pki, port);
+    check(&pki, port);
+}
+
+/// nginx on the `certmap.conf` in `pki.dir` (checked with `nginx -t` first), serving on `port`.
+pub(crate) fn start_nginx(pki: &Pki, port: u16) -> Gateway {
+    std::fs::write(pki.dir.join("nginx.conf"), nginx_conf(&pki.dir)).unwrap();
+    let conf = pki.path("nginx.conf");
+    let test = Command::new("nginx").args(["-t", "-q", "-p"]).arg(&pki.dir).arg("-c").arg(&conf).output().unwrap();
+    assert!(test.status.success(), "nginx -t: {}", String::from_utf8_lossy(&test.stderr));
+    let mut nginx = Gateway(
+        Command::new("nginx").arg("-p").arg(&pki.dir).arg("-c").arg(&conf).stderr(Stdio::null()).spawn().unwrap(),
+    );
+    pki.wait_until_serving(port, &mut nginx);
+    nginx
+}
+
+/// HAProxy on the `haproxy.cfg` in `pki.dir` (checked with `haproxy -c` first), serving on `port`.
+pub(crate) fn start_haproxy(pki: &Pki, port: u16) -> Gateway {
+    let cfg = pki.dir.join("haproxy.cfg");
+    let test = Command::new("haproxy").args(["-c", "-q", "-f"]).arg(&cfg).output().unwrap();
+    assert!(
+        test.status.success(),
+        "haproxy -c: {}{}",
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr)
+    );
+    let mut haproxy = Gateway(
+        Command::new("haproxy").arg("-db").arg("-f").arg(&cfg).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
+    );
+    pki.wait_until_serving(port, &mut haproxy);
+    haproxy
+}
+
+/// Apache on the `certmap-apache.conf` in `pki.dir` (checked with `apache2 -t` first), serving on
+/// `port`.
+pub(crate) fn start_apache(pki: &Pki, port: u16) -> Gateway {
+    let apache = "/usr/sbin/apache2";
     let conf = pki.dir.join("httpd.conf");
     std::fs::write(&conf, apache_conf(&pki.dir, port)).unwrap();
     let test = Command::new(apache).arg("-t").arg("-f").arg(&conf).output().unwrap();
-    assert!(test.status.success(), "apache2 -t: {}\n{}", String::from_utf8_lossy(&test.stderr), config.text());
+    assert!(test.status.success(), "apache2 -t: {}", String::from_utf8_lossy(&test.stderr));
     // -DFOREGROUND: the process we hold is the parent, which takes its children down on SIGTERM.
     let mut httpd = Gateway(
         Command::new(apache)
@@ -333,5 +348,5 @@ async fn apache_serves_the_rendered_config_unmodified() {
             .unwrap(),
     );
     pki.wait_until_serving(port, &mut httpd);
-    check(&pki, port);
+    httpd
 }

@@ -24,6 +24,7 @@ fn config(server: &str, token: &str, site: &str, out: &Path) -> PullConfig {
         format: "nginx".into(),
         out: out.to_owned(),
         ca_out: None,
+        crl_out: None,
         options: Vec::new(),
         check: None,
         reload: None,
@@ -132,6 +133,7 @@ async fn nginx_follows_the_api_and_keeps_its_last_good_config() {
     let agent_config = || PullConfig {
         options: options(&pki.gateway_query(port, upstream, "server.pem")),
         ca_out: Some(pki.dir.join("client-ca.pem")),
+        crl_out: None,
         check: Some(format!("{nginx} -t -q")),
         reload: Some(format!("{nginx} -s reload")),
         ..config(&app.url(""), &gateway_token, &site.to_string(), &out)
@@ -353,4 +355,54 @@ async fn two_replicas_and_an_agent_keep_nginx_in_step() {
     agent.stop().expect("an outage does not end the agent");
     assert_eq!(std::fs::read(&out).unwrap(), last);
     drop(db);
+}
+
+/// `--crl-out` with `crl_file`: a CRL uploaded to certmap reaches nginx's `ssl_crl` file through the
+/// agent, which reloads nginx; bob, mapped and admitted before, then fails verification at nginx.
+#[actix_web::test]
+async fn a_new_crl_reaches_nginx_through_the_agent() {
+    assert!(have("nginx") && have("curl"), "nginx or curl is not installed: apt-get install nginx curl (.ci/run does)");
+    let app = TestApp::spawn().await;
+    let pki = Pki::new("pull-crl");
+    let site = seed(&app, &pki).await;
+    app.mapping(site, json!({"certificate": pki.bob.pem, "user_name": "CONTOSO\\bob"})).await;
+    let upload = |number: u64, revoked: Vec<&certmap_tests::certs::TestCert>| {
+        let crl = pki.clients.crl(number, time::OffsetDateTime::now_utc(), &revoked);
+        let app = &app;
+        async move {
+            let res = app
+                .request(awc::http::Method::POST, "/api/v1/crls", &[("content-type", "application/pkix-crl")], Some(&crl))
+                .await;
+            assert_eq!(res.status, 200, "{}", res.text());
+        }
+    };
+    upload(1, vec![]).await;
+    let (port, upstream) = (free_port(), echo_upstream());
+    let conf = pki.dir.join("nginx.conf");
+    std::fs::write(&conf, nginx_conf(&pki.dir)).unwrap();
+    let crl_file = pki.dir.join("crl.pem");
+    let nginx = format!("nginx -p {} -c {}", pki.dir.display(), conf.display());
+    let query = format!("{}&crl_file={}", pki.gateway_query(port, upstream, "server.pem"), crl_file.display());
+    let agent_config = || PullConfig {
+        options: options(&query),
+        crl_out: Some(crl_file.clone()),
+        check: Some(format!("{nginx} -t -q")),
+        reload: Some(format!("{nginx} -s reload")),
+        ..config(&app.url(""), &app.token(Role::Gateway, &[]), &site.to_string(), &pki.dir.join("certmap.conf"))
+    };
+    once(PullConfig { reload: None, ..agent_config() }).await.expect("the first config and CRL install");
+    let mut gateway = Gateway(
+        Command::new("nginx").arg("-p").arg(&pki.dir).arg("-c").arg(&conf).stderr(Stdio::null()).spawn().unwrap(),
+    );
+    pki.wait_until_serving(port, &mut gateway);
+    assert_eq!(pki.get(port, "/secure/page", Some("bob")), (200, "user=CONTOSO\\bob".into()));
+
+    let agent = Agent::start(agent_config());
+    upload(2, vec![&pki.bob]).await;
+    assert!(
+        eventually(|| pki.get(port, "/secure/page", Some("bob")).0 == 400 && nginx_workers(&pki.dir) == 1),
+        "nginx refuses bob's revoked certificate once the agent installed the new CRL"
+    );
+    assert_eq!(pki.get(port, "/secure/page", Some("alice")), (200, "user=CONTOSO\\alice".into()));
+    agent.stop().expect("a stopped agent ends cleanly");
 }

@@ -14,7 +14,8 @@ async fn create_answers_201_with_location_etag_and_iis_defaults() {
     assert_eq!(site["hostnames"], json!(["www.contoso.com"]));
     assert_eq!(
         site["certificate_mapping"],
-        json!({"enabled": false, "one_to_one_enabled": true, "many_to_one_enabled": true, "logon_method": "ClearText", "default_logon_domain": ""})
+        json!({"enabled": false, "one_to_one_enabled": true, "many_to_one_enabled": true, "logon_method": "ClearText", "default_logon_domain": "",
+            "revocation": {"check": "crl", "when_unknown": "deny"}})
     );
     assert_eq!(site["revision"], 1);
 

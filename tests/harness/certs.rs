@@ -57,6 +57,22 @@ impl TestCa {
         TestCert { pem: cert.pem(), der: cert.der().to_vec(), key_pem: key.serialize_pem() }
     }
 
+    /// A client certificate naming `url` as its CRL distribution point.
+    pub fn client_with_crl_url(&self, cn: &str, url: &str) -> TestCert {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::OrganizationName, "Contoso");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::days(1);
+        params.not_after = now + Duration::days(365);
+        params.crl_distribution_points = vec![rcgen::CrlDistributionPoint { uris: vec![url.to_owned()] }];
+        let serial = self.serial.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        params.serial_number = Some(SerialNumber::from(serial.to_be_bytes().to_vec()));
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        TestCert { pem: cert.pem(), der: cert.der().to_vec(), key_pem: key.serialize_pem() }
+    }
+
     /// Many distinct certificates fast: one key, a serial each (as a bulk benchmark would make them).
     pub fn many(&self, n: usize, prefix: &str) -> Vec<TestCert> {
         let key = KeyPair::generate().unwrap();
@@ -86,6 +102,39 @@ impl TestCa {
         params.not_after = now + Duration::days(30);
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         TestCert { pem: cert.pem(), der: cert.der().to_vec(), key_pem: key.serialize_pem() }
+    }
+
+    /// A CRL (DER) signed by this CA revoking `revoked` (key compromise, an hour ago), valid from
+    /// `this_update` for a week.
+    pub fn crl(&self, number: u64, this_update: OffsetDateTime, revoked: &[&TestCert]) -> Vec<u8> {
+        let params = rcgen::CertificateRevocationListParams {
+            this_update,
+            next_update: this_update + Duration::days(7),
+            crl_number: SerialNumber::from(number),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|cert| {
+                    let (_, parsed) = x509_parser::parse_x509_certificate(&cert.der).unwrap();
+                    rcgen::RevokedCertParams {
+                        serial_number: SerialNumber::from(parsed.raw_serial().to_vec()),
+                        revocation_time: this_update - Duration::hours(1),
+                        reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                        invalidity_date: None,
+                    }
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        params.signed_by(&self.issuer).unwrap().der().to_vec()
+    }
+
+    /// `crl` as one PEM block.
+    pub fn crl_pem(&self, number: u64, this_update: OffsetDateTime, revoked: &[&TestCert]) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(self.crl(number, this_update, revoked));
+        let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+        format!("-----BEGIN X509 CRL-----\n{}\n-----END X509 CRL-----\n", lines.join("\n"))
     }
 
     pub fn expired(&self, cn: &str) -> TestCert {

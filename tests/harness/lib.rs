@@ -39,11 +39,18 @@ pub struct Options {
     /// Serve HTTPS (talk to it with curl: the harness client speaks plain HTTP).
     pub tls: Option<certmap::tls::TlsConfig>,
     pub max_long_polls: usize,
+    pub crl_refresh: std::time::Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { writes_per_minute: 100_000, jwt_public_keys: None, tls: None, max_long_polls: 10_000 }
+        Self {
+            writes_per_minute: 100_000,
+            jwt_public_keys: None,
+            tls: None,
+            max_long_polls: 10_000,
+            crl_refresh: std::time::Duration::from_secs(3600),
+        }
     }
 }
 
@@ -121,6 +128,7 @@ impl TestApp {
             workers: 1,
             db_pool_size: 4,
             max_long_polls: options.max_long_polls,
+            crl_refresh: options.crl_refresh,
             tls: options.tls,
         };
         let (started, ready) = std::sync::mpsc::channel();

@@ -32,8 +32,13 @@ pub struct PullArgs {
     /// and rolled back together with --out.
     #[arg(long)]
     pub ca_out: Option<PathBuf>,
+    /// Also keep the CRLs of the site's trusted CAs (`config/crl`) in this file, replaced, checked
+    /// and rolled back together with --out. Pass `--option crl_file=` naming the same file, so the
+    /// config names it and its ETag moves with every new CRL.
+    #[arg(long)]
+    pub crl_out: Option<PathBuf>,
     /// An option of the config endpoint as key=value (listen, upstream, header, server_cert,
-    /// server_key, ca_bundle, verify_depth, map_file, standalone); repeat for several.
+    /// server_key, ca_bundle, verify_depth, crl_file, map_file, standalone); repeat for several.
     #[arg(long = "option", value_name = "KEY=VALUE", value_parser = crate::pull::parse_option)]
     pub options: Vec<(String, String)>,
     /// Run by `sh -c` with the new file in place, e.g. 'nginx -t -q'; a failure puts the previous
@@ -72,6 +77,7 @@ impl PullArgs {
             format: self.format,
             out: self.out,
             ca_out: self.ca_out,
+            crl_out: self.crl_out,
             options: self.options,
             check: self.check,
             reload: self.reload,

@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// Long-poll requests (`?wait=`) allowed to wait at once; beyond it they are answered at once.
     #[arg(long, env = "CERTMAP_MAX_LONG_POLLS", default_value_t = 10_000)]
     pub max_long_polls: usize,
+    /// Seconds between fetches of each CRL distribution point at the latest (sooner before a
+    /// CRL's nextUpdate).
+    #[arg(long, env = "CERTMAP_CRL_REFRESH", default_value_t = 3600)]
+    pub crl_refresh: u64,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -51,6 +55,7 @@ impl ServeArgs {
             workers: self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             db_pool_size: self.db_pool_size,
             max_long_polls: self.max_long_polls,
+            crl_refresh: std::time::Duration::from_secs(self.crl_refresh.max(1)),
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Some(crate::tls::TlsConfig {
                     cert: cert.clone(),

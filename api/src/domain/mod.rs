@@ -3,10 +3,12 @@
 
 pub mod certificate;
 pub mod client_identity;
+pub mod crl;
 pub mod directory;
 pub mod lint;
 pub mod mapping;
 pub mod names;
 pub mod resolve;
+pub mod revocation;
 pub mod site;
 pub mod violation;

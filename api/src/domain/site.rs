@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::names::{Hostname, LogonDomain, SiteName};
+use super::revocation::Policy;
 use super::violation::{Invalid, Rejection, Violation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,6 +80,8 @@ pub struct SiteSpec {
     pub name: SiteName,
     pub hostnames: Vec<Hostname>,
     pub mapping: MappingSettings,
+    /// Not IIS's (Schannel checks revocation itself): what certmap and the gateways it feeds do.
+    pub revocation: Policy,
 }
 
 pub const MAX_HOSTNAMES: usize = 100;

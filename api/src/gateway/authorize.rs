@@ -6,9 +6,11 @@ use certmap_db::PgPool;
 use time::OffsetDateTime;
 
 use super::client_identity::Presented;
+use super::revocations::Held;
 use super::site_view::SiteView;
 use crate::domain::directory::{directory_for, ClientCertificates};
 use crate::domain::resolve::Decision;
+use crate::domain::revocation::{Revocation, Status, WhenUnknown};
 use crate::http::db;
 use crate::http::problem::ApiError;
 
@@ -17,9 +19,14 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 pub enum Verdict {
-    Pass { user: Option<(String, i64)> },
+    /// `revocation_unknown`: the site's policy lets a certificate whose revocation cannot be
+    /// decided pass, and this one's could not.
+    Pass { user: Option<(String, i64)>, revocation_unknown: bool },
     CertificateRequired,
     Refused(String),
+    /// Whatever maps it: a mapping never outranks the CA's word.
+    Revoked(Revocation),
+    RevocationUnknown,
 }
 
 fn refusal(decision: &Decision) -> String {
@@ -32,20 +39,43 @@ fn refusal(decision: &Decision) -> String {
 
 /// From the cached site alone, except for a certificate known only by fingerprint whose answer
 /// depends on many-to-one rules: those need its names, read from the database.
-pub async fn judge(pool: &PgPool, site: &SiteView, uri: &str, client: Presented) -> Result<Verdict, ApiError> {
+pub async fn judge(
+    pool: &PgPool,
+    site: &SiteView,
+    crls: &Held,
+    uri: &str,
+    client: Presented,
+) -> Result<Verdict, ApiError> {
     let needs =
         directory_for(uri, &site.directories).map_or(ClientCertificates::Ignore, |d| d.policy.client_certificates);
     let now = OffsetDateTime::now_utc();
+    let revocation = match &client {
+        _ if needs == ClientCertificates::Ignore => None,
+        Presented::None => None,
+        Presented::Certificate(info) => Some(crls.status(site.revocation, &info.issuer, &info.serial, now)),
+        // Known by fingerprint alone: only a stored certificate's issuer and serial are known.
+        Presented::Fingerprint(fp) => {
+            site.by_fingerprint(fp).map(|m| crls.status(site.revocation, &m.issuer, &m.serial, now))
+        }
+    };
+    match revocation {
+        Some(Status::Revoked(r)) => return Ok(Verdict::Revoked(r)),
+        Some(Status::Unknown) if site.revocation.when_unknown == WhenUnknown::Deny => {
+            return Ok(Verdict::RevocationUnknown)
+        }
+        _ => {}
+    }
+    let pass = |user| Verdict::Pass { user, revocation_unknown: revocation == Some(Status::Unknown) };
     let decision = match client {
         Presented::None if needs == ClientCertificates::Require => return Ok(Verdict::CertificateRequired),
-        _ if needs == ClientCertificates::Ignore => return Ok(Verdict::Pass { user: None }),
-        Presented::None => return Ok(Verdict::Pass { user: None }),
+        _ if needs == ClientCertificates::Ignore => return Ok(pass(None)),
+        Presented::None => return Ok(pass(None)),
         Presented::Certificate(info) => site.decide(&info, now),
         Presented::Fingerprint(fp) => match site.by_fingerprint(&fp) {
             None if needs == ClientCertificates::Require => {
                 return Ok(Verdict::Refused("no mapping for this fingerprint".into()))
             }
-            None => return Ok(Verdict::Pass { user: None }),
+            None => return Ok(pass(None)),
             Some(m) => match site.decide_stored(m, now) {
                 Some(decision) => decision,
                 None => {
@@ -59,9 +89,9 @@ pub async fn judge(pool: &PgPool, site: &SiteView, uri: &str, client: Presented)
     };
     Ok(match (&decision, needs) {
         (Decision::OneToOne { mapping_id, user_name } | Decision::ManyToOne { mapping_id, user_name, .. }, _) => {
-            Verdict::Pass { user: Some((user_name.clone(), *mapping_id)) }
+            pass(Some((user_name.clone(), *mapping_id)))
         }
         (_, ClientCertificates::Require) => Verdict::Refused(refusal(&decision)),
-        _ => Verdict::Pass { user: None },
+        _ => pass(None),
     })
 }

@@ -22,6 +22,7 @@ use certmap_db::PgPool;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
+use super::revocations::{Held, Revocations};
 use super::site_view::SiteView;
 use crate::http::db;
 use crate::http::metrics::CacheMetrics;
@@ -63,6 +64,7 @@ pub struct GatewayCache {
     /// Moves (under the `clients` lock) at each announced change, so an answer read before it is
     /// not kept.
     clients_generation: AtomicU64,
+    revocations: Revocations,
 }
 
 /// What the table said of a certificate, at which epoch and when.
@@ -122,6 +124,7 @@ impl GatewayCache {
             metrics,
             clients: Mutex::default(),
             clients_generation: AtomicU64::new(0),
+            revocations: Revocations::default(),
         }
     }
 
@@ -284,6 +287,21 @@ impl GatewayCache {
 
     /// Drops the site's slot if it holds no view and nobody else holds it: any client may name
     /// any id, so slots must not outlive the requests that made them unless they cache something.
+    /// The CRLs held, from memory while nothing says they changed.
+    pub async fn revocations(&self, pool: &PgPool) -> Result<Arc<Held>, ApiError> {
+        let epoch = self.epoch.load(Ordering::Acquire);
+        self.revocations.held(pool, epoch, |epoch, at| self.trusted(Some((epoch, at)))).await
+    }
+
+    /// A CRL was stored or removed: every document may drop a mapping, so every waiter looks again.
+    pub fn crls_changed(&self) {
+        self.revocations.changed();
+        for slot in lock(&self.slots).values() {
+            slot.changed.notify_waiters();
+        }
+        self.any_change.notify_waiters();
+    }
+
     fn release(&self, site_id: i64) {
         let mut slots = lock(&self.slots);
         if slots.get(&site_id).is_some_and(|s| Arc::strong_count(s) == 1 && lock(&s.view).is_none()) {

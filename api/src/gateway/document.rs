@@ -1,6 +1,6 @@
 //! The snapshot document: what a gateway needs of a site, in one JSON document — the directories'
-//! policies and every enabled mapping valid now, never a password. Stable order, so the same state
-//! gives the same bytes and the same ETag.
+//! policies and every enabled mapping valid now and not revoked, never a password. Stable order,
+//! so the same state gives the same bytes and the same ETag.
 
 use std::sync::Arc;
 
@@ -11,8 +11,10 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::cache::GatewayCache;
+use super::revocations::Held;
 use super::site_view::{Document, SiteView};
 use crate::domain::resolve::PermissionMode;
+use crate::domain::revocation::Status;
 use crate::http::directories::ClientCertificatesBody;
 use crate::http::many_to_one::{PermissionModeBody, RuleBody};
 use crate::http::problem::ApiError;
@@ -70,14 +72,41 @@ pub struct Snapshot {
     pub many_to_one: Vec<SnapshotManyToOne>,
 }
 
-/// The document, how many enabled mappings time alone leaves out (part of the ETag, so a mapping
-/// expiring changes the tag although the revision did not move), and the next instant that count
-/// changes.
-pub fn build(site: &SiteView, now: OffsetDateTime) -> (Snapshot, usize, Option<OffsetDateTime>) {
+/// A document as built, with what its ETag must reflect beyond the site's revision.
+pub struct Built {
+    pub snapshot: Snapshot,
+    /// How many enabled mappings time alone leaves out, so a mapping expiring changes the tag
+    /// although the revision did not move.
+    pub retired: usize,
+    /// The mappings left out because their certificate is revoked, in id order.
+    pub revoked: Vec<i64>,
+    /// The next instant time alone changes the document.
+    pub valid_until: Option<OffsetDateTime>,
+}
+
+impl Built {
+    /// `"revision-retired"`, and a digest of the revoked mappings once there are any, so a new CRL
+    /// revoking a mapped certificate moves the tag.
+    pub fn tag(&self, revision: i64) -> String {
+        if self.revoked.is_empty() {
+            return format!("\"{revision}-{}\"", self.retired);
+        }
+        let ids: Vec<String> = self.revoked.iter().map(i64::to_string).collect();
+        let digest = digest::digest(&digest::SHA256, ids.join(",").as_bytes());
+        format!("\"{revision}-{}-r{}\"", self.retired, &hex::encode(digest)[..16])
+    }
+}
+
+pub fn build(site: &SiteView, now: OffsetDateTime, crls: &Held) -> Built {
     let mut retired = 0;
+    let mut revoked = Vec::new();
     let mut valid_until: Option<OffsetDateTime> = None;
     let mut one_to_one = Vec::new();
     for m in site.mappings.iter().filter(|m| m.enabled) {
+        if let Status::Revoked(_) = crls.status(site.revocation, &m.issuer, &m.serial, now) {
+            revoked.push(m.id);
+            continue;
+        }
         // Certificate bounds are inclusive; a mapping's own expiry is not.
         let changes = [
             Some(m.not_before).filter(|&t| t > now),
@@ -129,6 +158,7 @@ pub fn build(site: &SiteView, now: OffsetDateTime) -> (Snapshot, usize, Option<O
             many_to_one_enabled: mapping.many_to_one_enabled,
             logon_method: LogonMethodBody::from(mapping.logon_method),
             default_logon_domain: mapping.default_logon_domain.as_str().to_owned(),
+            revocation: site.revocation.into(),
         },
         directories: site
             .directories
@@ -147,7 +177,7 @@ pub fn build(site: &SiteView, now: OffsetDateTime) -> (Snapshot, usize, Option<O
         one_to_one,
         many_to_one,
     };
-    (snapshot, retired, valid_until)
+    Built { snapshot, retired, revoked, valid_until }
 }
 
 /// Every snapshot the caller may read.
@@ -163,10 +193,11 @@ pub struct Visible(Vec<(i64, Arc<Document>)>);
 /// Read from the cache; `sees` says which site names the caller may read.
 pub async fn visible(cache: &GatewayCache, pool: &PgPool, sees: impl Fn(&str) -> bool) -> Result<Visible, ApiError> {
     let now = OffsetDateTime::now_utc();
+    let crls = cache.revocations(pool).await?;
     let mut docs = Vec::new();
     for id in cache.site_ids(pool).await? {
         match cache.view(pool, id).await {
-            Ok(view) if sees(view.name.as_str()) => docs.push((id, view.document(now)?)),
+            Ok(view) if sees(view.name.as_str()) => docs.push((id, view.document(now, &crls)?)),
             // Deleted since the list was read.
             Ok(_) | Err(ApiError::NotFound { .. }) => {}
             Err(e) => return Err(e),

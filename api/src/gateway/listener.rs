@@ -1,7 +1,7 @@
-//! Hears PostgreSQL announce changes to sites (`certmap_sites`) and to registered API clients
-//! (`certmap_api_clients`) and tells the gateway cache, so a change made through any replica (or
-//! the CLI) reaches this one's cache and long-pollers at once. Reconnects with backoff and jitter;
-//! while disconnected the cache trusts nothing for long.
+//! Hears PostgreSQL announce changes to sites (`certmap_sites`), to registered API clients
+//! (`certmap_api_clients`) and to the CRLs held (`certmap_crls`) and tells the gateway cache, so a
+//! change made through any replica (or the CLI) reaches this one's cache and long-pollers at once.
+//! Reconnects with backoff and jitter; while disconnected the cache trusts nothing for long.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +13,7 @@ use super::cache::GatewayCache;
 
 const SITES: &str = "certmap_sites";
 const API_CLIENTS: &str = "certmap_api_clients";
+const CRLS: &str = "certmap_crls";
 /// How often the connection must prove it is alive. A server gone without a word (a failover, a
 /// dropped route, a frozen host) sends no error: without asking, the listener would go on
 /// believing it hears every change while the cache trusted what it no longer hears about, for the
@@ -64,7 +65,7 @@ async fn hear(config: &tokio_postgres::Config, cache: &GatewayCache, heartbeat: 
     let connect = tokio::time::timeout(heartbeat, config.connect(NoTls));
     let (client, mut connection) = connect.await.map_err(|_| Lost::Silent(heartbeat))??;
     let mut messages = stream::poll_fn(move |cx| connection.poll_message(cx));
-    let statement = format!("LISTEN {SITES}; LISTEN {API_CLIENTS}");
+    let statement = format!("LISTEN {SITES}; LISTEN {API_CLIENTS}; LISTEN {CRLS}");
     {
         let listen = client.batch_execute(&statement);
         tokio::pin!(listen);
@@ -106,6 +107,7 @@ async fn hear(config: &tokio_postgres::Config, cache: &GatewayCache, heartbeat: 
         if let AsyncMessage::Notification(n) = message? {
             match (n.channel(), parse(n.payload())) {
                 (API_CLIENTS, _) => cache.clients_changed(),
+                (CRLS, _) => cache.crls_changed(),
                 (_, Some((site, revision))) => cache.announced(site, revision),
                 (_, None) => tracing::warn!(payload = n.payload(), "unreadable site change announcement"),
             }

@@ -19,10 +19,14 @@
 //!   request ends, however it ends.
 //! - **Time moves documents without a revision.** A mapping that expires (or becomes valid)
 //!   changes the document and its ETag at that instant; held requests look again then.
+//! - **Revocation from memory.** The CRLs held are loaded once per change ([`revocations`],
+//!   announced as `certmap_crls`); a new CRL that revokes a mapped certificate drops it from the
+//!   document and moves the ETag without a site revision.
 
 pub mod authorize;
 pub mod cache;
 pub mod client_identity;
 pub mod document;
 pub mod listener;
+pub mod revocations;
 pub mod site_view;

@@ -13,12 +13,14 @@ use certmap_db::PgConnection;
 use flate2::write::GzEncoder;
 use time::OffsetDateTime;
 
+use super::revocations::Held;
 use crate::domain::certificate::{Certificate, CertificateInfo};
 use crate::domain::directory::DirectorySpec;
 use crate::domain::names::SiteName;
 use crate::domain::resolve::{
     resolve, resolve_before_rules, Decision, ManyToOneView, OneToOneView, PermissionMode, Rule,
 };
+use crate::domain::revocation::Policy;
 use crate::domain::site::MappingSettings;
 use crate::http::directories;
 use crate::http::many_to_one::{mode_of, rules_of};
@@ -40,6 +42,7 @@ pub struct SiteView {
     pub name: SiteName,
     pub hostnames: Vec<String>,
     pub settings: MappingSettings,
+    pub revocation: Policy,
     /// Sorted by path.
     pub directories: Vec<DirectorySpec>,
     /// Every one-to-one mapping, enabled or not, in id order.
@@ -58,6 +61,8 @@ pub struct Document {
     pub gzip: Bytes,
     /// The first instant a mapping starts or stops being valid; the document is rebuilt then.
     pub valid_until: Option<OffsetDateTime>,
+    /// Which load of the CRLs it left revoked mappings out by; rebuilt after another.
+    crls: u64,
 }
 
 impl SiteView {
@@ -91,6 +96,7 @@ impl SiteView {
             name: spec.name,
             hostnames: spec.hostnames.iter().map(|h| h.as_str().to_owned()).collect(),
             settings: spec.mapping,
+            revocation: spec.revocation,
             directories,
             mappings,
             many_to_one,
@@ -145,19 +151,22 @@ impl SiteView {
     }
 
     /// The snapshot document as of `now`, built once per revision (and again when a mapping
-    /// starts or stops being valid).
-    pub fn document(&self, now: OffsetDateTime) -> Result<Arc<Document>, ApiError> {
+    /// starts or stops being valid, or a new CRL is held).
+    pub fn document(&self, now: OffsetDateTime, crls: &Held) -> Result<Arc<Document>, ApiError> {
         let mut slot = self.document.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(doc) = slot.as_ref().filter(|d| d.valid_until.is_none_or(|until| now < until)) {
+        if let Some(doc) =
+            slot.as_ref().filter(|d| d.crls == crls.id && d.valid_until.is_none_or(|until| now < until))
+        {
             return Ok(doc.clone());
         }
-        let (snapshot, retired, valid_until) = super::document::build(self, now);
-        let json = serde_json::to_vec(&snapshot).map_err(|e| ApiError::Internal(format!("snapshot: {e}")))?;
+        let built = super::document::build(self, now, crls);
+        let json = serde_json::to_vec(&built.snapshot).map_err(|e| ApiError::Internal(format!("snapshot: {e}")))?;
         let doc = Arc::new(Document {
-            tag: format!("\"{}-{retired}\"", self.revision),
+            tag: built.tag(self.revision),
             gzip: gzip(&json)?.into(),
             json: json.into(),
-            valid_until,
+            valid_until: built.valid_until,
+            crls: crls.id,
         });
         *slot = Some(doc.clone());
         Ok(doc)

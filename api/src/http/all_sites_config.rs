@@ -71,7 +71,7 @@ fn visible(conn: &mut PgConnection, caller: &Caller) -> Result<Vec<(i64, i64)>, 
 /// is a 422 naming the site and the problem; no site is ever left out silently. Passwords only
 /// with `include_secrets=true` (admins; one audit entry per site).
 #[utoipa::path(tag = "config", params(
-        ("format" = String, Path, description = "iis, powershell, nginx, haproxy, haproxy-map, apache or ca-bundle"),
+        ("format" = String, Path, description = "iis, powershell, nginx, haproxy, haproxy-map, apache, ca-bundle or crl"),
         ("If-None-Match" = Option<String>, Header, description = "An ETag from a previous answer: 304 if no included site changed"),
         ConfigQuery,
     ),
@@ -101,6 +101,16 @@ pub async fn all_sites_config(
     if format_name == "ca-bundle" {
         return ca_bundle(&state, caller, &req).await;
     }
+    if format_name == "crl" {
+        return super::crls::crl_file(&state, &req, "certmap-all-sites.crl.pem".into(), move |conn| {
+            let mut ders = Vec::new();
+            for (site_id, _) in visible(conn, &caller)? {
+                ders.extend(sites::trusted_cas(conn, site_id)?);
+            }
+            Ok(ders)
+        })
+        .await;
+    }
     let format = Format::parse(&format_name).ok_or(ApiError::NotFound { what: "format" })?;
     let wait = wait_of(query.wait)?;
     let (state, caller, req, query) = (&state, &caller, &req, &query);
@@ -109,6 +119,7 @@ pub async fn all_sites_config(
         .long_poll(None, wait, move || async move {
             let (headers, caller, state2) = (req.headers().clone(), caller.clone(), state.clone());
             let query_string = options_of(req.query_string());
+            let names_crl_file = query.crl_file.is_some();
             let loaded = db::run(&state.pool, move |conn| {
                 conn.build_transaction().repeatable_read().run(|conn| {
                     let now = OffsetDateTime::now_utc();
@@ -116,7 +127,17 @@ pub async fn all_sites_config(
                         .into_iter()
                         .map(|(id, revision)| Ok((id, revision, mappings::retired_count(conn, id, now)?)))
                         .collect::<Result<Vec<Version>, ApiError>>()?;
-                    let tag = etag(&versions, format.as_str(), &query_string);
+                    let mut options = query_string.clone();
+                    for &(site_id, _, _) in &versions {
+                        if let Some(site) = sites::find(conn, site_id)? {
+                            let revoked = super::render_input::revoked(conn, &site)?;
+                            options = super::render_input::tag_options(&options, &revoked);
+                        }
+                    }
+                    if names_crl_file {
+                        options.push_str(&super::crls::versions_tag(conn)?);
+                    }
+                    let tag = etag(&versions, format.as_str(), &options);
                     if !secrets && none_match(&headers, &tag) {
                         let mut next_expiry = None;
                         for &(site_id, _, _) in &versions {

@@ -16,6 +16,8 @@ use crate::gateway::client_identity::presented;
 
 pub const USER_HEADER: &str = "X-Certmap-User";
 pub const MAPPING_HEADER: &str = "X-Certmap-Mapping-Id";
+/// On a pass whose certificate's revocation could not be decided (the site allows that).
+pub const REVOCATION_HEADER: &str = "X-Certmap-Revocation";
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(authorize);
@@ -59,6 +61,11 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
 /// gateway that copies them (Traefik `authResponseHeaders`, Caddy `copy_headers`) never forwards a
 /// client's own copy. 401 when a certificate is required and none was sent; 403 when it does not
 /// map, is disabled, expired or denied.
+///
+/// Revocation is decided first, from the CRLs held in memory: a revoked certificate is 403
+/// `certificate-revoked` whatever maps it; one whose issuer's CRL is past its nextUpdate is 403
+/// `revocation-unknown`, or passes with `X-Certmap-Revocation: unknown` when the site's policy
+/// says `when_unknown: allow`. While no CRL is held for the issuer, nothing is refused for it.
 #[utoipa::path(tag = "gateways", params(
         ("X-Certmap-Site" = String, Header, description = "The site's name or id"),
         ("X-Original-URI" = Option<String>, Header, description = "The request URI as the client sent it (default /)"),
@@ -75,10 +82,11 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
     responses(
         (status = 200, description = "The request may pass", headers(
             ("X-Certmap-User" = String, description = "The mapped account; empty when the path takes no certificate or none mapped"),
-            ("X-Certmap-Mapping-Id" = String, description = "The mapping that decided; empty when none did"))),
+            ("X-Certmap-Mapping-Id" = String, description = "The mapping that decided; empty when none did"),
+            ("X-Certmap-Revocation" = Option<String>, description = "`unknown` when the certificate's revocation could not be decided and the site allows that"))),
         (status = 400, description = "A header of another client-identity form than the credential declares (`unexpected-client-identity`), or the declared one twice (`ambiguous-client-identity`); `errors[0].field` names it", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "A client certificate is required and none was sent", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The certificate does not map, is disabled or expired, or a deny rule matched", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The certificate does not map, is disabled, expired or revoked, its revocation is unknown, or a deny rule matched", body = Problem, content_type = "application/problem+json"),
         (status = 404, response = super::problem::NotFound),
         (status = 422, response = super::problem::Unprocessable),
         (status = 431, description = "A client-identity header is larger than 64 KiB", body = Problem, content_type = "application/problem+json"),
@@ -97,18 +105,45 @@ pub async fn authorize(state: web::Data<AppState>, caller: Caller, req: HttpRequ
     let site = state.cache.view_by_key(&state.pool, key).await?;
     caller.check_site(site.name.as_str(), Access::Read)?;
     let uri = header(headers, "X-Original-URI").unwrap_or("/");
-    let verdict = judge(&state.pool, &site, uri, client).await?;
+    let crls = state.cache.revocations(&state.pool).await?;
+    let verdict = judge(&state.pool, &site, &crls, uri, client).await?;
     Ok(match verdict {
-        Verdict::Pass { user: Some((user, id)) } => {
-            state.metrics.decided("mapped");
-            HttpResponse::Ok()
-                .insert_header((USER_HEADER, user))
-                .insert_header((MAPPING_HEADER, id.to_string()))
-                .finish()
+        Verdict::Pass { user, revocation_unknown } => {
+            let mut response = HttpResponse::Ok();
+            if revocation_unknown {
+                response.insert_header((REVOCATION_HEADER, "unknown"));
+            }
+            // Both headers always, empty when nobody mapped: Caddy copies a declared header the
+            // answer lacks as its literal placeholder.
+            let (user, id) = match user {
+                Some((user, id)) => {
+                    state.metrics.decided("mapped");
+                    (user, id.to_string())
+                }
+                None => {
+                    state.metrics.decided("pass");
+                    (String::new(), String::new())
+                }
+            };
+            response.insert_header((USER_HEADER, user)).insert_header((MAPPING_HEADER, id)).finish()
         }
-        Verdict::Pass { user: None } => {
-            state.metrics.decided("pass");
-            HttpResponse::Ok().insert_header((USER_HEADER, "")).insert_header((MAPPING_HEADER, "")).finish()
+        Verdict::Revoked(r) => {
+            state.metrics.decided("revoked");
+            let reason = r.reason.map_or(String::new(), |r| format!(" ({})", r.as_str()));
+            let at = r.revoked_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+            denial(
+                StatusCode::FORBIDDEN,
+                "certificate-revoked",
+                format!("the client certificate was revoked by its CA at {at}{reason}"),
+            )
+        }
+        Verdict::RevocationUnknown => {
+            state.metrics.decided("revocation-unknown");
+            denial(
+                StatusCode::FORBIDDEN,
+                "revocation-unknown",
+                "the CRL held for the certificate's issuer is past its nextUpdate, and the site denies what cannot be checked".into(),
+            )
         }
         Verdict::CertificateRequired => {
             state.metrics.decided("certificate-required");

@@ -51,6 +51,9 @@ pub struct ConfigQuery {
     pub ca_bundle: Option<String>,
     /// Intermediate CAs allowed between a client certificate and the bundle, 1 to 10 (default 2).
     pub verify_depth: Option<u8>,
+    /// Absolute path where the gateway keeps the CRLs from `config/crl` (`certmap pull --crl-out`):
+    /// nginx `ssl_crl`, HAProxy `crl-file`, Apache `SSLCARevocationFile` (default: none).
+    pub crl_file: Option<String>,
     /// haproxy: absolute path of the map file from `config/haproxy-map` (default /etc/haproxy/certmap.map).
     pub map_file: Option<String>,
     /// haproxy: also emit minimal global and defaults sections (default false).
@@ -72,6 +75,7 @@ impl ConfigQuery {
             server_key: self.server_key.clone().unwrap_or(d.server_key),
             ca_bundle: self.ca_bundle.clone().unwrap_or(d.ca_bundle),
             verify_depth: self.verify_depth.unwrap_or(d.verify_depth),
+            crl_file: self.crl_file.clone(),
         }
     }
 
@@ -125,16 +129,20 @@ pub(super) fn short_hash(text: &str) -> String {
 }
 
 pub(super) fn pem_bundle(ders: &[Vec<u8>]) -> String {
+    pem_blocks("CERTIFICATE", ders)
+}
+
+pub(super) fn pem_blocks(label: &str, ders: &[Vec<u8>]) -> String {
     use base64::Engine as _;
     let mut out = String::new();
     for der in ders {
         let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        out.push_str(&format!("-----BEGIN {label}-----\n"));
         for line in b64.as_bytes().chunks(64) {
             out.push_str(std::str::from_utf8(line).unwrap_or_default());
             out.push('\n');
         }
-        out.push_str("-----END CERTIFICATE-----\n");
+        out.push_str(&format!("-----END {label}-----\n"));
     }
     out
 }
@@ -154,7 +162,7 @@ pub(super) fn pem_bundle(ders: &[Vec<u8>]) -> String {
 /// it may not read does not exist for it.
 #[utoipa::path(tag = "config", params(
         ("site_id" = i64, Path),
-        ("format" = String, Path, description = "iis, powershell, nginx, haproxy, haproxy-map, apache or ca-bundle"),
+        ("format" = String, Path, description = "iis, powershell, nginx, haproxy, haproxy-map, apache, ca-bundle or crl"),
         ("If-None-Match" = Option<String>, Header, description = "An ETag from a previous answer: 304 if unchanged"),
         ConfigQuery,
     ),
@@ -184,6 +192,14 @@ pub async fn site_config(
     if format_name == "ca-bundle" {
         return ca_bundle(&state, caller, site_id, &req).await;
     }
+    if format_name == "crl" {
+        let file_name = format!("certmap-site-{site_id}.crl.pem");
+        return super::crls::crl_file(&state, &req, file_name, move |conn| {
+            require_site(conn, site_id, &caller)?;
+            Ok(sites::trusted_cas(conn, site_id)?)
+        })
+        .await;
+    }
     let format = Format::parse(&format_name).ok_or(ApiError::NotFound { what: "format" })?;
     let wait = wait_of(query.wait)?;
     let (state, caller, req, query) = (&state, &caller, &req, &query);
@@ -192,12 +208,18 @@ pub async fn site_config(
         .long_poll(Some(site_id), wait, move || async move {
             let (headers, caller, state2) = (req.headers().clone(), caller.clone(), state.clone());
             let query_string = options_of(req.query_string());
+            let names_crl_file = query.crl_file.is_some();
             let snapshot = db::run(&state.pool, move |conn| {
                 conn.build_transaction().repeatable_read().run(|conn| {
                     let site = require_site(conn, site_id, &caller)?;
                     let now = OffsetDateTime::now_utc();
                     let retired = certmap_db::queries::mappings::retired_count(conn, site_id, now)?;
-                    let tag = etag(site.revision, retired, format.as_str(), &query_string);
+                    let revoked = super::render_input::revoked(conn, &site)?;
+                    let mut options = super::render_input::tag_options(&query_string, &revoked);
+                    if names_crl_file {
+                        options.push_str(&super::crls::versions_tag(conn)?);
+                    }
+                    let tag = etag(site.revision, retired, format.as_str(), &options);
                     if !secrets && none_match(&headers, &tag) {
                         let next_expiry = certmap_db::queries::mappings::next_expiry(conn, site_id, now)?;
                         return Ok(Err((tag, next_expiry)));

@@ -93,7 +93,8 @@ pub async fn site_snapshot(
         .long_poll(Some(site_id), wait_of(query.wait)?, move || async move {
             let view = state.cache.view(&state.pool, site_id).await?;
             caller.check_site(view.name.as_str(), Access::Read)?;
-            let doc = view.document(OffsetDateTime::now_utc())?;
+            let crls = state.cache.revocations(&state.pool).await?;
+            let doc = view.document(OffsetDateTime::now_utc(), &crls)?;
             Ok(if none_match(req.headers(), &doc.tag) {
                 Look::Unchanged { answer: not_modified(&doc.tag), recheck_at: doc.valid_until }
             } else {

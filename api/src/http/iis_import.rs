@@ -22,6 +22,7 @@ use super::mappings::{certificate_values, MappingBody};
 use super::problem::ApiError;
 use super::sites::{lock_site_for_write, SiteBody};
 use super::{db, AppState};
+use crate::domain::revocation::{Check, WhenUnknown};
 use crate::domain::certificate::Validity;
 use crate::domain::directory::DirectorySpec;
 use crate::domain::lint::Severity;
@@ -364,6 +365,10 @@ fn import_site(
         many_to_one_enabled: plan.mapping.many_to_one_enabled,
         logon_method: plan.mapping.logon_method.as_str().to_owned(),
         default_logon_domain: plan.mapping.default_logon_domain.as_str().to_owned(),
+        // IIS's files say nothing of certmap's revocation policy: an import keeps it.
+        revocation_check: current.map_or_else(|| Check::default().as_str().to_owned(), |c| c.revocation_check.clone()),
+        revocation_when_unknown: current
+            .map_or_else(|| WhenUnknown::default().as_str().to_owned(), |c| c.revocation_when_unknown.clone()),
     };
     let (site, action) = match sites::find_by_name(conn, plan.name.as_str())? {
         None => {

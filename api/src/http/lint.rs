@@ -12,7 +12,9 @@ use super::problem::ApiError;
 use super::sites::{require_site, spec_of};
 use super::{db, AppState};
 use crate::domain::lint::{lint_site, DirectoryFacts, Finding, ManyToOneFacts, OneToOneFacts, SiteFacts};
+use crate::domain::certificate::Certificate;
 use crate::domain::resolve::PermissionMode;
+use crate::domain::revocation;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(site_lint);
@@ -72,8 +74,10 @@ impl From<Finding> for FindingBody {
 ///
 /// Every finding for the site, errors first.
 ///
-/// Configurations IIS accepts but that will not work, each with the IIS symptom it causes. Nothing
-/// is changed. 404 when the site does not exist, also for a token limited to other sites (a site it
+/// Configurations IIS accepts but that will not work, each with the IIS symptom it causes, and
+/// revocation: `certificate-revoked` (error) per mapping whose certificate a held CRL revokes,
+/// `crl-expired` (error) and `crl-expiring` (warning, within a day) per trusted CA whose CRL is
+/// past or near its nextUpdate. Nothing is changed. 404 when the site does not exist, also for a token limited to other sites (a site it
 /// may not read does not exist for it).
 #[utoipa::path(tag = "lint", params(("site_id" = i64, Path)), responses(
     (status = 200, body = LintReport),
@@ -88,14 +92,16 @@ pub async fn site_lint(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_read()?;
     let site_id = path.into_inner();
-    let (site, dirs, ones, manys) = db::transaction(&state.pool, move |conn| {
+    let (site, dirs, ones, manys, revoked, cas) = db::transaction(&state.pool, move |conn| {
         let site = require_site(conn, site_id, &caller)?;
         Ok((
-            site,
             directories::all(conn, site_id)?,
             mappings::lint_facts(conn, site_id)?,
             many_to_one::all(conn, site_id)?,
+            super::render_input::revoked(conn, &site)?,
+            certmap_db::queries::sites::trusted_cas(conn, site_id)?,
         ))
+        .map(|(d, o, m, r, c)| (site, d, o, m, r, c))
     })
     .await?;
     let spec = spec_of(&site)?;
@@ -125,6 +131,20 @@ pub async fn site_lint(
             .collect(),
         now: OffsetDateTime::now_utc(),
     };
-    let findings = lint_site(&facts).into_iter().map(FindingBody::from).collect();
+    let held = state.cache.revocations(&state.pool).await?;
+    let subjects: Vec<String> = cas
+        .iter()
+        .filter_map(|der| Certificate::from_der(der).ok())
+        .map(|c| c.info().subject.clone())
+        .collect();
+    let crls: Vec<(&str, Option<OffsetDateTime>)> = subjects
+        .iter()
+        .filter_map(|s| held.index.crl_for(s).map(|crl| (s.as_str(), crl.next_update)))
+        .collect();
+    let mut findings = lint_site(&facts);
+    findings.extend(revocation::lint(spec.revocation, &revoked, &crls, facts.now));
+    // Errors first, as lint_site orders its own.
+    findings.sort_by_key(|f| f.severity);
+    let findings = findings.into_iter().map(FindingBody::from).collect();
     Ok(HttpResponse::Ok().json(LintReport { site_id, revision: site.revision, findings }))
 }

@@ -17,14 +17,17 @@ use super::extract::{parse_json, read_body, DEFAULT_BODY_LIMIT};
 use super::pagination::{PageQuery, Paginated};
 use super::problem::ApiError;
 use super::serde_util::present;
-use super::sites::require_site;
+use super::crls::RevocationStatusBody;
+use super::sites::{policy_of, require_site};
 use super::write::{Names, SiteResource, Writer};
-use super::{created, db, AppState};
+use super::{created, db, json_with_etag, AppState};
 use crate::domain::certificate::Certificate;
 use crate::domain::mapping::{
     check_client_certificate, parse_description, parse_expires_at, parse_fingerprint, parse_window,
 };
 use crate::domain::names::UserName;
+use crate::domain::revocation::Policy;
+use crate::gateway::revocations::Held;
 use crate::domain::violation::{Collector, Invalid, Rejection};
 use crate::secrets::{Password, SecretKeys, SecretKind};
 
@@ -159,6 +162,10 @@ pub struct MappingBody {
     /// Things worth knowing about the input (e.g. extra certificates that were ignored).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Whether the certificate's CA has revoked it, by the CRLs held and the site's policy (in
+    /// GET and list answers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<RevocationStatusBody>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -171,6 +178,14 @@ pub struct MappingFilterQuery {
     /// Certificates expiring within this window (e.g. `30d`, `12h`, `2w`), including expired ones.
     pub expiring_within: Option<String>,
     pub enabled: Option<bool>,
+    /// `revoked`: only mappings whose certificate a held CRL revokes.
+    pub revocation: Option<RevocationFilter>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationFilter {
+    Revoked,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -208,7 +223,13 @@ impl MappingBody {
             created_at: row.created_at,
             updated_at: row.updated_at,
             warnings: Vec::new(),
+            revocation: None,
         }
+    }
+
+    pub fn with_revocation(mut self, crls: &Held, policy: Policy, now: OffsetDateTime) -> Self {
+        self.revocation = Some(RevocationStatusBody::of(crls, policy, &self.issuer, &self.serial, now));
+        self
     }
 }
 
@@ -385,6 +406,7 @@ impl MappingFilterQuery {
             fingerprint,
             not_after_before: window.map(|w| now + w),
             enabled: self.enabled,
+            only: None,
         })
     }
 }
@@ -444,7 +466,8 @@ pub fn duplicate(existing_id: i64) -> ApiError {
 /// Each mapping with its certificate (subject, issuer, fingerprints, validity, `expired` as of now)
 /// and account; never the password, only `has_password`. Filters combine: account (`user_name`,
 /// case-insensitive), certificate `fingerprint` (SHA-256 or SHA-1), `expiring_within` (e.g. `30d`,
-/// expired ones included) and `enabled`. Paged in id order, which stays stable while items are
+/// expired ones included), `enabled` and `revocation=revoked` (certificates a held CRL revokes).
+/// Each mapping says whether its certificate is revoked (`revocation`). Paged in id order, which stays stable while items are
 /// added: `limit` per page (default 50, at most 500); pass the answer's `next_cursor` as `cursor`
 /// for the next page; `next_cursor` is null on the last page.
 ///
@@ -468,13 +491,20 @@ pub async fn list_mappings(
     let site_id = path.into_inner();
     let page = page.page()?;
     let now = OffsetDateTime::now_utc();
-    let filter = filter.into_inner().filter(now)?;
-    let rows = db::run(&state.pool, move |conn| {
-        require_site(conn, site_id, &caller)?;
-        Ok(q::page(conn, site_id, &filter, page.after, page.limit)?)
+    let filter = filter.into_inner();
+    let only_revoked = filter.revocation.is_some();
+    let mut filter = filter.filter(now)?;
+    let (rows, policy) = db::run(&state.pool, move |conn| {
+        let site = require_site(conn, site_id, &caller)?;
+        if only_revoked {
+            filter.only = Some(super::render_input::revoked(conn, &site)?);
+        }
+        Ok((q::page(conn, site_id, &filter, page.after, page.limit)?, policy_of(&site).unwrap_or_default()))
     })
     .await?;
-    let items: Vec<MappingBody> = rows.into_iter().map(|r| MappingBody::from_row(r, now)).collect();
+    let crls = state.cache.revocations(&state.pool).await?;
+    let items: Vec<MappingBody> =
+        rows.into_iter().map(|r| MappingBody::from_row(r, now).with_revocation(&crls, policy, now)).collect();
     Ok(HttpResponse::Ok().json(Paginated::new(items, page.limit, |m| m.id)))
 }
 
@@ -587,12 +617,14 @@ pub async fn get_mapping(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_read()?;
     let (site_id, id) = path.into_inner();
-    let row = db::run(&state.pool, move |conn| {
-        require_site(conn, site_id, &caller)?;
-        q::find(conn, site_id, id)?.ok_or_else(Mapping::not_found)
+    let (row, policy) = db::run(&state.pool, move |conn| {
+        let site = require_site(conn, site_id, &caller)?;
+        Ok((q::find(conn, site_id, id)?.ok_or_else(Mapping::not_found)?, policy_of(&site).unwrap_or_default()))
     })
     .await?;
-    row.answer()
+    let revision = row.revision;
+    let (crls, now) = (state.cache.revocations(&state.pool).await?, OffsetDateTime::now_utc());
+    Ok(json_with_etag(HttpResponse::Ok(), revision, &MappingBody::from_row(row, now).with_revocation(&crls, policy, now)))
 }
 
 /// Change a one-to-one mapping

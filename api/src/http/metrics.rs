@@ -1,5 +1,6 @@
 //! `GET /metrics` in the Prometheus text format: requests by route and status, latency, the
-//! gateway cache, long-pollers, authorize outcomes and the database pool.
+//! gateway cache, long-pollers, authorize outcomes, the database pool, and revocation (revoked
+//! mappings per site, CRL age per issuer).
 
 use std::time::Duration;
 
@@ -35,6 +36,16 @@ pub struct RouteLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SiteLabels {
+    pub site: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IssuerLabels {
+    pub issuer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
@@ -59,6 +70,8 @@ pub struct Metrics {
     pool_connections: Gauge,
     pool_idle: Gauge,
     listening: Gauge,
+    mapped_revoked: Family<SiteLabels, Gauge>,
+    crl_age: Family<IssuerLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -91,7 +104,26 @@ impl Default for Metrics {
             "1 while site changes are heard from PostgreSQL",
             listening.clone(),
         );
-        Self { registry, requests, latency, authorize, cache, pool_connections, pool_idle, listening }
+        let mapped_revoked = Family::<SiteLabels, Gauge>::default();
+        registry.register(
+            "mapped_revoked_certificates",
+            "Enabled mappings whose certificate a held CRL revokes, by site",
+            mapped_revoked.clone(),
+        );
+        let crl_age = Family::<IssuerLabels, Gauge>::default();
+        registry.register("crl_age_seconds", "Seconds since the thisUpdate of the CRL held, by issuer", crl_age.clone());
+        Self {
+            registry,
+            requests,
+            latency,
+            authorize,
+            cache,
+            pool_connections,
+            pool_idle,
+            listening,
+            mapped_revoked,
+            crl_age,
+        }
     }
 }
 
@@ -122,6 +154,18 @@ pub async fn metrics(state: web::Data<AppState>, _caller: Caller) -> Result<Http
     m.pool_connections.set(i64::from(pool.connections));
     m.pool_idle.set(i64::from(pool.idle_connections));
     m.listening.set(i64::from(state.cache.is_listening()));
+    let revoked = super::db::run(&state.pool, |conn| Ok(certmap_db::queries::crls::revoked_per_site(conn)?)).await?;
+    m.mapped_revoked.clear();
+    for count in revoked {
+        m.mapped_revoked.get_or_create(&SiteLabels { site: count.site }).set(count.n);
+    }
+    let held = state.cache.revocations(&state.pool).await?;
+    let now = time::OffsetDateTime::now_utc();
+    m.crl_age.clear();
+    for (issuer, crl) in held.index.crls() {
+        let age = (now - crl.this_update).whole_seconds();
+        m.crl_age.get_or_create(&IssuerLabels { issuer: issuer.to_owned() }).set(age);
+    }
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &m.registry)
         .map_err(|e| ApiError::Internal(format!("metrics: {e}")))?;

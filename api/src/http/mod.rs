@@ -10,6 +10,7 @@ pub mod bulk;
 pub mod caller;
 pub mod certificate_input;
 pub mod config;
+pub mod crls;
 pub mod db;
 pub mod directories;
 pub mod etag;
@@ -69,6 +70,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(all_sites_config::routes)
             .configure(lint::routes)
             .configure(iis_import::routes)
+            .configure(crls::routes)
             .configure(audit::routes),
     );
 }

@@ -7,7 +7,9 @@ use certmap_db::PgConnection;
 use super::caller::Caller;
 use super::many_to_one::{mode_of, rules_of};
 use super::problem::ApiError;
-use super::sites::{require_site, spec_of};
+use super::sites::{policy_of, require_site, spec_of};
+use crate::domain::revocation::Check;
+use certmap_db::models::Site;
 use crate::domain::names::UserName;
 use crate::render::snapshot::{CertificateFacts, StoredCertificate};
 use crate::render::{ManyToOne, OneToOne, SiteSnapshot};
@@ -26,9 +28,14 @@ pub fn load(
     let corrupt = |what: String| ApiError::Internal(format!("site {site_id}: {what}"));
     let directories =
         directories::all(conn, site_id)?.iter().map(super::directories::spec_of).collect::<Result<Vec<_>, _>>()?;
+    let revoked = revoked(conn, &site)?;
     let mut one_to_one = Vec::new();
     mappings::for_snapshot(conn, site_id, |row| {
         let m = row.mapping;
+        // A revoked certificate is rendered nowhere, like an expired mapping.
+        if revoked.binary_search(&m.id).is_ok() {
+            return Ok(());
+        }
         let password = match (secrets, &row.password_enc) {
             (Some(keys), Some(blob)) => {
                 Some(keys.decrypt(SecretKind::OneToOne, blob).map_err(|e| corrupt(format!("mapping {}: {e}", m.id)))?)
@@ -93,4 +100,23 @@ pub fn load(
         one_to_one,
         many_to_one: many,
     })
+}
+
+/// The site's enabled mappings whose certificate a held CRL revokes (none when its policy checks
+/// nothing), in id order.
+pub fn revoked(conn: &mut PgConnection, site: &Site) -> Result<Vec<i64>, ApiError> {
+    if policy_of(site).unwrap_or_default().check == Check::Off {
+        return Ok(Vec::new());
+    }
+    Ok(certmap_db::queries::crls::revoked_mapping_ids(conn, site.id)?)
+}
+
+/// The rendering options as an ETag names them, with the revoked mappings appended: a new CRL
+/// that revokes a mapped certificate changes the output, and so the tag, without a revision.
+pub fn tag_options(query_string: &str, revoked: &[i64]) -> String {
+    if revoked.is_empty() {
+        return query_string.to_owned();
+    }
+    let ids: Vec<String> = revoked.iter().map(i64::to_string).collect();
+    format!("{query_string}#revoked={}", ids.join(","))
 }

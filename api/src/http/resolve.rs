@@ -13,7 +13,8 @@ use super::certificate_input::{self, body_kind, BodyKind};
 use super::extract::{parse_json, read_body, DEFAULT_BODY_LIMIT};
 use super::many_to_one::{mode_of, rules_of};
 use super::problem::ApiError;
-use super::sites::{require_site, spec_of};
+use super::crls::{RevocationStatus, RevocationStatusBody};
+use super::sites::{policy_of, require_site, spec_of};
 use super::{db, AppState};
 use crate::domain::certificate::CertificateInfo;
 use crate::domain::resolve::{resolve, Decision, ManyToOneView, OneToOneView};
@@ -38,6 +39,8 @@ pub enum Outcome {
     ManyToOne,
     Denied,
     NoMapping,
+    /// The certificate's CA revoked it: refused whatever maps it (`revocation` has the facts).
+    Revoked,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -61,6 +64,8 @@ pub struct Resolution {
     pub sha256: String,
     pub subject: String,
     pub issuer: String,
+    /// By the CRLs held and the site's revocation policy, as authorize decides.
+    pub revocation: RevocationStatusBody,
 }
 
 /// What IIS would decide for this certificate on this site, read in the caller's transaction:
@@ -129,12 +134,14 @@ pub async fn resolve_certificate(
         BodyKind::RawCertificate => certificate_input::parse_bytes(&body, "certificate")?,
     };
     let info = cert.info().clone();
-    let decision = db::transaction(&state.pool, move |conn| {
+    let (decision, policy) = db::transaction(&state.pool, move |conn| {
         let site = require_site(conn, site_id, &caller)?;
-        decide(conn, &site, &info)
+        Ok((decide(conn, &site, &info)?, policy_of(&site).unwrap_or_default()))
     })
     .await?;
     let info = cert.info();
+    let crls = state.cache.revocations(&state.pool).await?;
+    let revocation = RevocationStatusBody::of(&crls, policy, &info.issuer, &info.serial, OffsetDateTime::now_utc());
     let mut out = Resolution {
         outcome: Outcome::NoMapping,
         user_name: decision.user_name().map(str::to_owned),
@@ -145,6 +152,7 @@ pub async fn resolve_certificate(
         sha256: info.sha256.clone(),
         subject: info.subject.clone(),
         issuer: info.issuer.clone(),
+        revocation,
     };
     match &decision {
         Decision::OneToOne { mapping_id, .. } => {
@@ -166,6 +174,10 @@ pub async fn resolve_certificate(
             out.reason = Some(reason.as_str().into());
             out.iis_symptom = Some(decision.iis_symptom().into());
         }
+    }
+    if out.revocation.status == RevocationStatus::Revoked {
+        out.outcome = Outcome::Revoked;
+        out.user_name = None;
     }
     Ok(HttpResponse::Ok().json(out))
 }

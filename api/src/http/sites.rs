@@ -16,6 +16,7 @@ use super::pagination::{PageQuery, Paginated};
 use super::problem::ApiError;
 use super::{created, db, json_with_etag, AppState, API_PREFIX};
 use crate::domain::names::{LogonDomain, SiteName};
+use crate::domain::revocation::{Check, Policy, WhenUnknown};
 use crate::domain::site::{parse_hostnames, LogonMethod, MappingSettings, SiteSpec};
 use crate::domain::violation::{Collector, Invalid};
 
@@ -64,6 +65,83 @@ pub struct MappingSettingsBody {
     pub logon_method: LogonMethodBody,
     /// Domain for mapped user names given without one; empty for none.
     pub default_logon_domain: String,
+    pub revocation: RevocationBody,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationCheckBody {
+    Off,
+    Crl,
+    Ocsp,
+    CrlAndOcsp,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenUnknownBody {
+    Deny,
+    Allow,
+}
+
+/// Whether certmap (authorize, resolve, snapshots, rendered config) checks that a client
+/// certificate is not revoked. `unknown` means a CRL is held for the certificate's issuer but is
+/// past its nextUpdate; while no CRL is held for an issuer its certificates are `not_checked` and
+/// pass. `ocsp` and `crl_and_ocsp` are refused (422 `revocation-check-unsupported`) until certmap
+/// queries OCSP responders.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct RevocationBody {
+    pub check: RevocationCheckBody,
+    pub when_unknown: WhenUnknownBody,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationPatch {
+    /// Default `crl`.
+    pub check: Option<RevocationCheckBody>,
+    /// Default `deny`: 403 `revocation-unknown`; `allow` passes with `X-Certmap-Revocation: unknown`.
+    pub when_unknown: Option<WhenUnknownBody>,
+}
+
+impl From<Policy> for RevocationBody {
+    fn from(p: Policy) -> Self {
+        Self {
+            check: match p.check {
+                Check::Off => RevocationCheckBody::Off,
+                Check::Crl => RevocationCheckBody::Crl,
+                Check::Ocsp => RevocationCheckBody::Ocsp,
+                Check::CrlAndOcsp => RevocationCheckBody::CrlAndOcsp,
+            },
+            when_unknown: match p.when_unknown {
+                WhenUnknown::Deny => WhenUnknownBody::Deny,
+                WhenUnknown::Allow => WhenUnknownBody::Allow,
+            },
+        }
+    }
+}
+
+impl RevocationPatch {
+    fn apply(self, mut base: Policy, errors: &mut Collector) -> Policy {
+        if let Some(check) = self.check {
+            let check = match check {
+                RevocationCheckBody::Off => Check::Off,
+                RevocationCheckBody::Crl => Check::Crl,
+                RevocationCheckBody::Ocsp => Check::Ocsp,
+                RevocationCheckBody::CrlAndOcsp => Check::CrlAndOcsp,
+            };
+            if let Some(check) = errors.take(check.supported().map_err(|r| r.at("certificate_mapping.revocation.check"))) {
+                base.check = check;
+            }
+        }
+        if let Some(w) = self.when_unknown {
+            base.when_unknown = match w {
+                WhenUnknownBody::Deny => WhenUnknown::Deny,
+                WhenUnknownBody::Allow => WhenUnknown::Allow,
+            };
+        }
+        base
+    }
 }
 
 /// Any subset of the mapping settings; omitted fields keep their current (or IIS default) value.
@@ -76,6 +154,7 @@ pub struct MappingSettingsPatch {
     pub logon_method: Option<LogonMethodBody>,
     #[schema(example = "CONTOSO")]
     pub default_logon_domain: Option<String>,
+    pub revocation: Option<RevocationPatch>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -148,12 +227,18 @@ impl MappingSettingsPatch {
 }
 
 impl CreateSite {
-    fn into_spec(self) -> Result<SiteSpec, Invalid> {
+    fn into_spec(mut self) -> Result<SiteSpec, Invalid> {
         let mut errors = Collector::default();
         let name = errors.take(SiteName::parse(&self.name).map_err(|r| r.at("name")));
         let hostnames = errors.take_all(parse_hostnames(&self.hostnames));
+        let revocation = self.certificate_mapping.revocation.take().unwrap_or_default().apply(Policy::default(), &mut errors);
         let mapping = self.certificate_mapping.apply(MappingSettings::default(), &mut errors);
-        errors.finish(|| SiteSpec { name: name.expect("checked"), hostnames: hostnames.expect("checked"), mapping })
+        errors.finish(|| SiteSpec {
+            name: name.expect("checked"),
+            hostnames: hostnames.expect("checked"),
+            mapping,
+            revocation,
+        })
     }
 }
 
@@ -168,11 +253,22 @@ impl UpdateSite {
             Some(h) => errors.take_all(parse_hostnames(&h)),
             None => Some(current.hostnames),
         };
-        let mapping = match self.certificate_mapping {
-            Some(p) => p.apply(current.mapping, &mut errors),
-            None => current.mapping,
+        let (mapping, revocation) = match self.certificate_mapping {
+            Some(mut p) => {
+                let revocation = match p.revocation.take() {
+                    Some(r) => r.apply(current.revocation, &mut errors),
+                    None => current.revocation,
+                };
+                (p.apply(current.mapping, &mut errors), revocation)
+            }
+            None => (current.mapping, current.revocation),
         };
-        errors.finish(|| SiteSpec { name: name.expect("checked"), hostnames: hostnames.expect("checked"), mapping })
+        errors.finish(|| SiteSpec {
+            name: name.expect("checked"),
+            hostnames: hostnames.expect("checked"),
+            mapping,
+            revocation,
+        })
     }
 }
 
@@ -189,7 +285,12 @@ pub fn spec_of(row: &Site) -> Result<SiteSpec, ApiError> {
             logon_method: row.logon_method.parse().map_err(|_| corrupt("logon method"))?,
             default_logon_domain: LogonDomain::parse(&row.default_logon_domain).map_err(|_| corrupt("logon domain"))?,
         },
+        revocation: policy_of(row).ok_or_else(|| corrupt("revocation policy"))?,
     })
+}
+
+pub fn policy_of(row: &Site) -> Option<Policy> {
+    Some(Policy { check: row.revocation_check.parse().ok()?, when_unknown: row.revocation_when_unknown.parse().ok()? })
 }
 
 fn values_of(spec: &SiteSpec) -> SiteValues {
@@ -201,12 +302,15 @@ fn values_of(spec: &SiteSpec) -> SiteValues {
         many_to_one_enabled: spec.mapping.many_to_one_enabled,
         logon_method: spec.mapping.logon_method.as_str().to_owned(),
         default_logon_domain: spec.mapping.default_logon_domain.as_str().to_owned(),
+        revocation_check: spec.revocation.check.as_str().to_owned(),
+        revocation_when_unknown: spec.revocation.when_unknown.as_str().to_owned(),
     }
 }
 
 impl From<Site> for SiteBody {
     fn from(row: Site) -> Self {
         let logon_method = row.logon_method.parse::<LogonMethod>().unwrap_or_default().into();
+        let revocation = policy_of(&row).unwrap_or_default().into();
         Self {
             id: row.id,
             name: row.name,
@@ -216,6 +320,7 @@ impl From<Site> for SiteBody {
                 one_to_one_enabled: row.one_to_one_enabled,
                 many_to_one_enabled: row.many_to_one_enabled,
                 logon_method,
+                revocation,
                 default_logon_domain: row.default_logon_domain,
             },
             revision: row.revision,

@@ -26,6 +26,8 @@ pub struct PullConfig {
     pub out: PathBuf,
     /// Where the site's client CA bundle goes, replaced together with `out`.
     pub ca_out: Option<PathBuf>,
+    /// Where the CRLs of the site's trusted CAs go (`config/crl`), replaced together with `out`.
+    pub crl_out: Option<PathBuf>,
     /// Query options of the config endpoint, in the order given (the ETag covers them).
     pub options: Vec<(String, String)>,
     pub check: Option<String>,
@@ -168,6 +170,13 @@ async fn fetch(
         match server.config(site_id, "ca-bundle", &[], None, Duration::ZERO).await? {
             Fetched::Changed { body, .. } => files.push((ca_out.clone(), body)),
             Fetched::Unchanged => return Err(Failure::Retry("the CA bundle answered 304 to a plain GET".into())),
+        }
+    }
+    if let Some(crl_out) = &config.crl_out {
+        // The config's ETag moves with every CRL stored when its options name a crl_file.
+        match server.config(site_id, "crl", &[], None, Duration::ZERO).await? {
+            Fetched::Changed { body, .. } => files.push((crl_out.clone(), body)),
+            Fetched::Unchanged => return Err(Failure::Retry("the CRL file answered 304 to a plain GET".into())),
         }
     }
     Ok(Some((etag, files)))

@@ -109,6 +109,11 @@ fn virtual_host(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result
     let _ = writeln!(w, "    SSLCACertificateFile {}", gw.ca_bundle);
     let _ = writeln!(w, "    SSLVerifyClient optional");
     let _ = writeln!(w, "    SSLVerifyDepth {}", gw.verify_depth);
+    if let Some(crl) = gw.crl_file {
+        let _ = writeln!(w, "    # A revoked client certificate fails the handshake; an expired CRL fails every one.");
+        let _ = writeln!(w, "    SSLCARevocationFile {crl}");
+        let _ = writeln!(w, "    SSLCARevocationCheck chain");
+    }
     let _ = writeln!(w, "    # SSL_CLIENT_I_DN in RFC 2253 form, which the issuers below are written in.");
     let _ = writeln!(w, "    SSLOptions -LegacyDNStringFormat");
     w.push('\n');

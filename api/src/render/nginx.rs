@@ -183,6 +183,11 @@ fn server(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(), R
     let _ = writeln!(w, "    ssl_client_certificate {};", gw.ca_bundle);
     let _ = writeln!(w, "    ssl_verify_client optional;");
     let _ = writeln!(w, "    ssl_verify_depth {};", gw.verify_depth);
+    if let Some(crl) = gw.crl_file {
+        let _ = writeln!(w, "    # A revoked client certificate fails verification. Once a CRL here passes its nextUpdate,");
+        let _ = writeln!(w, "    # every client certificate of that CA fails: keep the file current (certmap pull --crl-out).");
+        let _ = writeln!(w, "    ssl_crl {crl};");
+    }
 
     for d in innermost_first(&site.directories).into_iter().filter(|d| !d.path.is_root()) {
         refuse_control("a directory path", d.path.as_str())?;

@@ -32,6 +32,9 @@ pub struct GatewayOptions {
     pub ca_bundle: String,
     /// How many intermediate CAs may sit between a client certificate and the bundle.
     pub verify_depth: u8,
+    /// The PEM CRLs of the trusted CAs (certmap serves them at `.../config/crl`): with it the
+    /// gateway refuses a revoked client certificate itself.
+    pub crl_file: Option<String>,
 }
 
 impl Default for GatewayOptions {
@@ -44,6 +47,7 @@ impl Default for GatewayOptions {
             server_key: "/etc/certmap/server.key".into(),
             ca_bundle: "/etc/certmap/client-ca.pem".into(),
             verify_depth: 2,
+            crl_file: None,
         }
     }
 }
@@ -73,6 +77,7 @@ pub(crate) struct Gateway<'a> {
     pub server_key: &'a str,
     pub ca_bundle: &'a str,
     pub verify_depth: u8,
+    pub crl_file: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +106,7 @@ impl GatewayOptions {
             server_key: check_path("server_key", &self.server_key)?,
             ca_bundle: check_path("ca_bundle", &self.ca_bundle)?,
             verify_depth: self.verify_depth,
+            crl_file: self.crl_file.as_deref().map(|f| check_path("crl_file", f)).transpose()?,
         })
     }
 }

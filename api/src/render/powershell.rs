@@ -92,6 +92,13 @@ fn preamble(w: &mut String, sites: &[SiteSnapshot], header: &[String]) {
     let _ = writeln!(w, "    finally {{ [Runtime.InteropServices.Marshal]::ZeroFreeBSTR($bstr) }}");
     let _ = writeln!(w, "}}");
     w.push('\n');
+    // netsh http add/update sslcert documents verifyclientcertrevocation=enable, but the binding
+    // is keyed by the server certificate's hash and appid, which certmap does not hold.
+    let _ = writeln!(w, "# Revocation: Schannel checks client certificates against their CA's CRL on the HTTPS");
+    let _ = writeln!(w, "# binding (the default). `netsh http show sslcert` must say 'Verify Client Certificate");
+    let _ = writeln!(w, "# Revocation : Enabled'; if not, `netsh http update sslcert ipport=0.0.0.0:443 certhash=<server");
+    let _ = writeln!(w, "# certificate hash> appid=<guid> verifyclientcertrevocation=enable`. This script does not");
+    let _ = writeln!(w, "# touch the binding: certmap does not know the server certificate it is keyed by.");
     let _ = writeln!(w, "$apphost = 'MACHINE/WEBROOT/APPHOST'");
 }
 

@@ -123,6 +123,7 @@ pub fn gateway_options(pki: &Pki) -> super::GatewayOptions {
         server_key: pki.key.to_str().unwrap().into(),
         ca_bundle: pki.ca.to_str().unwrap().into(),
         verify_depth: 2,
+        crl_file: None,
     }
 }
 

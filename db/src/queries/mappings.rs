@@ -16,6 +16,8 @@ pub struct MappingFilter {
     /// Certificates whose notAfter is before this instant.
     pub not_after_before: Option<OffsetDateTime>,
     pub enabled: Option<bool>,
+    /// Only these mappings (e.g. those a CRL revokes).
+    pub only: Option<Vec<i64>>,
 }
 
 pub fn insert(conn: &mut PgConnection, new: &NewMapping) -> QueryResult<Mapping> {
@@ -154,6 +156,9 @@ pub fn page(
     }
     if let Some(enabled) = filter.enabled {
         query = query.filter(mappings::enabled.eq(enabled));
+    }
+    if let Some(ids) = &filter.only {
+        query = query.filter(mappings::id.eq_any(ids.clone()));
     }
     query.order(mappings::id).limit(limit).load(conn)
 }

@@ -1,5 +1,6 @@
 pub mod api_clients;
 pub mod audit;
+pub mod crls;
 pub mod directories;
 pub mod many_to_one;
 pub mod mappings;

@@ -95,7 +95,7 @@ pub(super) fn describe(cert: &X509Certificate<'_>, der: &[u8]) -> Result<Certifi
 
 /// The magnitude of the two's-complement serial: CAs emit positive serials, but a negative one
 /// must still print as a plain hex number.
-fn serial_hex(raw: &[u8]) -> String {
+pub(crate) fn serial_hex(raw: &[u8]) -> String {
     let mut bytes = raw.to_vec();
     if raw.first().is_some_and(|b| b & 0x80 != 0) {
         bytes.iter_mut().for_each(|b| *b = !*b);

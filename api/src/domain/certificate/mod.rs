@@ -25,6 +25,7 @@ use x509_parser::prelude::FromDer;
 
 pub use error::CertificateError;
 pub use facts::CertificateInfo;
+pub(crate) use facts::serial_hex;
 
 use facts::describe;
 use pem::{damaged, decode_block, is_certificate_label, pem_blocks, refusal_for_label};

@@ -1,0 +1,336 @@
+//! What certmap knows of revocation and what it decides from it: a site's policy, whether a new
+//! CRL may replace the one held, and a certificate's status against the CRLs held.
+//!
+//! A certificate is `not_checked` while no CRL is held for its issuer, so sites that existed
+//! before revocation was known keep working; once a CRL is held it is `good` or `revoked`, and
+//! `unknown` when that CRL is past its nextUpdate (what `when_unknown` then decides).
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use time::OffsetDateTime;
+
+use super::crl::{Crl, CrlNumber, Reason};
+use super::lint::{Finding, Severity};
+use super::violation::Rejection;
+
+/// How far a CRL's thisUpdate may lie ahead of this host's clock before it is refused as being
+/// from the future: clocks of CA hosts and certmap hosts differ by seconds, not minutes.
+pub const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Check {
+    Off,
+    #[default]
+    Crl,
+    Ocsp,
+    CrlAndOcsp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhenUnknown {
+    #[default]
+    Deny,
+    Allow,
+}
+
+impl Check {
+    pub const ALL: [Check; 4] = [Self::Off, Self::Crl, Self::Ocsp, Self::CrlAndOcsp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Crl => "crl",
+            Self::Ocsp => "ocsp",
+            Self::CrlAndOcsp => "crl_and_ocsp",
+        }
+    }
+
+    /// Whether certmap can do this check. OCSP is not built yet: a policy asking for it is
+    /// refused rather than silently checked by CRL alone.
+    pub fn supported(self) -> Result<Self, Rejection> {
+        match self {
+            Self::Off | Self::Crl => Ok(self),
+            Self::Ocsp | Self::CrlAndOcsp => Err(Rejection::new(
+                "revocation-check-unsupported",
+                format!(
+                    "certmap does not query OCSP responders yet, so check {:?} cannot be honoured; use \"crl\"",
+                    self.as_str()
+                ),
+            )),
+        }
+    }
+}
+
+impl FromStr for Check {
+    type Err = Rejection;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s).ok_or_else(|| {
+            Rejection::new(
+                "invalid-revocation-check",
+                format!("{s:?} is not a check: use off, crl, ocsp or crl_and_ocsp"),
+            )
+        })
+    }
+}
+
+impl WhenUnknown {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Deny => "deny",
+            Self::Allow => "allow",
+        }
+    }
+}
+
+impl FromStr for WhenUnknown {
+    type Err = Rejection;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "deny" => Ok(Self::Deny),
+            "allow" => Ok(Self::Allow),
+            _ => Err(Rejection::new("invalid-when-unknown", format!("{s:?} is not deny or allow"))),
+        }
+    }
+}
+
+/// A site's revocation policy: default check by CRL, deny when unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Policy {
+    pub check: Check,
+    pub when_unknown: WhenUnknown,
+}
+
+/// What is held for one issuer, as far as replacing it is concerned.
+pub struct HeldVersion<'a> {
+    pub number: Option<&'a CrlNumber>,
+    pub this_update: OffsetDateTime,
+}
+
+/// A new CRL may replace the held one when it is not older (by CRL number when both carry one,
+/// else by thisUpdate), and it may be held at all only once it is in force.
+pub fn may_replace(new: &Crl, held: Option<HeldVersion<'_>>, now: OffsetDateTime) -> Result<(), Rejection> {
+    if new.this_update > now + CLOCK_SKEW {
+        return Err(Rejection::new(
+            "crl-not-yet-valid",
+            format!("the CRL's thisUpdate is {}, in the future; check the CA's clock", new.this_update),
+        ));
+    }
+    let Some(held) = held else { return Ok(()) };
+    let older = match (new.number.as_ref(), held.number) {
+        (Some(new_number), Some(held_number)) => new_number < held_number,
+        _ => new.this_update < held.this_update,
+    };
+    if older {
+        return Err(Rejection::new(
+            "crl-older-than-current",
+            format!(
+                "a newer CRL is held for this CA (number {}, thisUpdate {}); this one would undo revocations",
+                held.number.map_or("none", CrlNumber::as_str),
+                held.this_update
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A revoked certificate's facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Revocation {
+    pub revoked_at: OffsetDateTime,
+    pub reason: Option<Reason>,
+}
+
+/// The CRL held for one issuer, indexed by serial.
+#[derive(Debug, Clone)]
+pub struct HeldCrl {
+    pub ca_sha256: String,
+    pub this_update: OffsetDateTime,
+    pub next_update: Option<OffsetDateTime>,
+    pub source: String,
+    pub revoked: HashMap<String, Revocation>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Good,
+    Revoked(Revocation),
+    Unknown,
+    NotChecked,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Good => "good",
+            Self::Revoked(_) => "revoked",
+            Self::Unknown => "unknown",
+            Self::NotChecked => "not_checked",
+        }
+    }
+}
+
+/// Every CRL held, by the issuer's DN as certmap writes it (the CA's subject, which is what its
+/// certificates name as issuer).
+#[derive(Debug, Default)]
+pub struct RevocationIndex {
+    by_issuer: HashMap<String, HeldCrl>,
+}
+
+impl RevocationIndex {
+    pub fn new(crls: impl IntoIterator<Item = (String, HeldCrl)>) -> Self {
+        Self { by_issuer: crls.into_iter().collect() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_issuer.is_empty()
+    }
+
+    pub fn crl_for(&self, issuer: &str) -> Option<&HeldCrl> {
+        self.by_issuer.get(issuer)
+    }
+
+    pub fn crls(&self) -> impl Iterator<Item = (&str, &HeldCrl)> {
+        self.by_issuer.iter().map(|(issuer, crl)| (issuer.as_str(), crl))
+    }
+
+    /// A revoked certificate stays revoked whatever the CRL's age: a CA never un-revokes except
+    /// for a hold, and the next CRL says so.
+    pub fn status(&self, policy: Policy, issuer: &str, serial: &str, now: OffsetDateTime) -> Status {
+        if policy.check == Check::Off {
+            return Status::NotChecked;
+        }
+        let Some(crl) = self.by_issuer.get(issuer) else { return Status::NotChecked };
+        if let Some(revocation) = crl.revoked.get(serial) {
+            return Status::Revoked(*revocation);
+        }
+        match crl.next_update {
+            Some(next) if now > next => Status::Unknown,
+            _ => Status::Good,
+        }
+    }
+}
+
+/// How long before a CRL's nextUpdate lint warns: nginx and HAProxy refuse every client of the CA
+/// once the CRL file they hold is past it.
+pub const CRL_EXPIRY_WARNING: time::Duration = time::Duration::days(1);
+
+/// Revocation findings for a site: each enabled mapping whose certificate is revoked, and each CRL
+/// of its trusted CAs that is past, or close to, its nextUpdate.
+pub fn lint(
+    policy: Policy,
+    revoked_mappings: &[i64],
+    crls: &[(&str, Option<OffsetDateTime>)],
+    now: OffsetDateTime,
+) -> Vec<Finding> {
+    if policy.check == Check::Off {
+        return Vec::new();
+    }
+    let mut findings: Vec<Finding> = revoked_mappings
+        .iter()
+        .map(|&id| Finding {
+            code: "certificate-revoked",
+            severity: Severity::Error,
+            message: format!("mapping {id}'s certificate is revoked by its CA: certmap and the gateways refuse it; delete the mapping"),
+            iis_symptom: "403.13 Client certificate revoked (Schannel checks revocation itself)",
+            path: None,
+            mapping_id: Some(id),
+        })
+        .collect();
+    for &(issuer, next_update) in crls {
+        let Some(next) = next_update else { continue };
+        let (code, severity, when) = if now > next {
+            ("crl-expired", Severity::Error, "passed")
+        } else if next - now < CRL_EXPIRY_WARNING {
+            ("crl-expiring", Severity::Warning, "is less than a day away")
+        } else {
+            continue;
+        };
+        findings.push(Finding {
+            code,
+            severity,
+            message: format!(
+                "the CRL held for {issuer} has a nextUpdate ({next}) that {when}: its certificates are `unknown` after it, \
+                 and nginx and HAProxy holding that CRL refuse every client of the CA; upload or fetch a newer one"
+            ),
+            iis_symptom: "Schannel cannot complete the revocation check once the CA's CRL is stale",
+            path: None,
+            mapping_id: None,
+        });
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::crl::tests::{ca, crl};
+
+    fn held(next_update: Option<OffsetDateTime>) -> RevocationIndex {
+        let at = OffsetDateTime::now_utc() - time::Duration::days(1);
+        let revoked = [("0b".to_owned(), Revocation { revoked_at: at, reason: Some(Reason::KeyCompromise) })];
+        RevocationIndex::new([(
+            "CN=CA".to_owned(),
+            HeldCrl {
+                ca_sha256: "00".into(),
+                this_update: at,
+                next_update,
+                source: "upload".into(),
+                revoked: revoked.into_iter().collect(),
+            },
+        )])
+    }
+
+    #[test]
+    fn statuses() {
+        let now = OffsetDateTime::now_utc();
+        let index = held(Some(now + time::Duration::days(1)));
+        let policy = Policy::default();
+        assert!(matches!(index.status(policy, "CN=CA", "0b", now), Status::Revoked(_)));
+        assert_eq!(index.status(policy, "CN=CA", "0c", now), Status::Good);
+        assert_eq!(index.status(policy, "CN=Other", "0b", now), Status::NotChecked);
+        let off = Policy { check: Check::Off, ..policy };
+        assert_eq!(index.status(off, "CN=CA", "0b", now), Status::NotChecked);
+        let stale = held(Some(now - time::Duration::seconds(1)));
+        assert_eq!(stale.status(policy, "CN=CA", "0c", now), Status::Unknown);
+        assert!(matches!(stale.status(policy, "CN=CA", "0b", now), Status::Revoked(_)));
+    }
+
+    #[test]
+    fn older_and_future_crls_are_refused() {
+        let ca = ca("Test CA");
+        let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+        let c5 = Crl::from_der(&crl(&ca, 5, now, &[])).unwrap();
+        let c4 = Crl::from_der(&crl(&ca, 4, now + time::Duration::minutes(1), &[])).unwrap();
+        fn held(c: &Crl) -> Option<HeldVersion<'_>> {
+            Some(HeldVersion { number: c.number.as_ref(), this_update: c.this_update })
+        }
+        assert_eq!(may_replace(&c4, held(&c5), now).unwrap_err().code, "crl-older-than-current");
+        may_replace(&c5, held(&c4), now).unwrap();
+        may_replace(&c5, held(&c5), now).unwrap();
+        let future = Crl::from_der(&crl(&ca, 6, now + time::Duration::hours(1), &[])).unwrap();
+        assert_eq!(may_replace(&future, None, now).unwrap_err().code, "crl-not-yet-valid");
+    }
+
+    #[test]
+    fn lint_names_revoked_mappings_and_stale_crls() {
+        let now = OffsetDateTime::now_utc();
+        let crls = [
+            ("CN=Old", Some(now - time::Duration::hours(1))),
+            ("CN=Soon", Some(now + time::Duration::hours(2))),
+            ("CN=Fine", Some(now + time::Duration::days(6))),
+        ];
+        let codes: Vec<_> = lint(Policy::default(), &[7], &crls, now).iter().map(|f| (f.code, f.mapping_id)).collect();
+        assert_eq!(codes, [("certificate-revoked", Some(7)), ("crl-expired", None), ("crl-expiring", None)]);
+        assert!(lint(Policy { check: Check::Off, ..Policy::default() }, &[7], &crls, now).is_empty());
+    }
+
+    #[test]
+    fn only_what_is_built_is_accepted() {
+        assert_eq!("crl".parse::<Check>().unwrap().supported().unwrap(), Check::Crl);
+        assert_eq!("ocsp".parse::<Check>().unwrap().supported().unwrap_err().code, "revocation-check-unsupported");
+        assert_eq!("sometimes".parse::<Check>().unwrap_err().code, "invalid-revocation-check");
+    }
+}
