@@ -4,6 +4,8 @@ FROM rust:1-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# .git is not in the build context: pass the revision for `certmap --version` (api/build.rs).
+ARG CERTMAP_GIT_REVISION=""
 RUN cargo build --release --locked -p certmap
 
 # An nginx gateway that follows certmap (`docker compose --profile gateway up`): the official

@@ -239,12 +239,18 @@ impl JwtKeys {
     }
 
     fn verify_signed(&self, token: &str) -> Result<Claims, AuthError> {
-        let header = decode_header(token).map_err(|e| AuthError::Invalid(format!("malformed token: {e}")))?;
+        refuse_critical_extensions(token)?;
+        let header = decode_header(token).map_err(|_| AuthError::Invalid(NOT_A_TOKEN.into()))?;
         let candidates = self
             .verifying
             .iter()
             .filter(|k| k.algorithm == header.alg && header.kid.as_ref().is_none_or(|kid| *kid == k.kid));
-        let mut last = AuthError::Invalid(format!("no key accepts {:?} tokens with this kid", header.alg));
+        let mut last = AuthError::Invalid(format!(
+            "the token was signed with a different secret than this server's (none of its keys accepts {:?} \
+             tokens with that kid): issue one for this server with `certmap token issue` reading the server's data \
+             directory (--data-dir / CERTMAP_DATA_DIR) or its CERTMAP_JWT_SECRET",
+            header.alg
+        ));
         for key in candidates {
             let mut validation = Validation::new(key.algorithm);
             validation.set_issuer(&[ISSUER]);
@@ -264,6 +270,27 @@ impl JwtKeys {
     }
 }
 
+/// RFC 7515 §4.1.11: a recipient must refuse a token whose `crit` header names an extension it does
+/// not understand, and certmap understands none. jsonwebtoken's `Header` drops unknown members, so
+/// the protected header is read again here.
+fn refuse_critical_extensions(token: &str) -> Result<(), AuthError> {
+    use base64::Engine as _;
+    let invalid = |m: &str| AuthError::Invalid(m.into());
+    let encoded = token.split('.').next().unwrap_or_default();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded).map_err(|_| invalid(NOT_A_TOKEN))?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&json).map_err(|_| invalid(NOT_A_TOKEN))?;
+    if header.contains_key("crit") {
+        return Err(invalid("the token's header lists critical extensions (crit), which certmap does not understand"));
+    }
+    Ok(())
+}
+
+/// For text that is no JWT at all: jsonwebtoken's "JSON error: expected value" or "InvalidToken"
+/// mean nothing to whoever pasted half a token or the wrong text.
+const NOT_A_TOKEN: &str = "the bearer token is not a certmap token (a JWT: three base64url parts joined by dots); \
+                           paste the whole output of `certmap token issue`";
+
 fn describe(e: &jsonwebtoken::errors::Error) -> String {
     use jsonwebtoken::errors::ErrorKind as K;
     match e.kind() {
@@ -274,6 +301,7 @@ fn describe(e: &jsonwebtoken::errors::Error) -> String {
         K::InvalidIssuer => "the token was not issued for certmap (iss)".into(),
         K::InvalidAlgorithm => "the token's algorithm is not accepted".into(),
         K::MissingRequiredClaim(c) => format!("the token lacks the {c} claim"),
+        K::InvalidToken | K::Base64(_) | K::Json(_) | K::Utf8(_) => NOT_A_TOKEN.into(),
         _ => "the token is not valid".into(),
     }
 }
@@ -347,6 +375,40 @@ mod tests {
         )
         .unwrap();
         assert_eq!(new.verify(&token).unwrap().role, Role::Reader);
+    }
+
+    #[test]
+    fn a_token_with_critical_extensions_is_refused() {
+        let k = keys();
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        let claims = Claims {
+            sub: "a".into(),
+            role: Role::Admin,
+            sites: None,
+            client_identity: None,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            exp: now + 600,
+            nbf: now,
+            iat: now,
+            jti: "j".into(),
+        };
+        let sign = |header: serde_json::Value| {
+            use base64::Engine as _;
+            let b64 = |v: &serde_json::Value| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+            };
+            let input = format!("{}.{}", b64(&header), b64(&serde_json::to_value(&claims).unwrap()));
+            let key = EncodingKey::from_secret("x".repeat(40).as_bytes());
+            format!("{input}.{}", jsonwebtoken::crypto::sign(input.as_bytes(), &key, Algorithm::HS256).unwrap())
+        };
+        let plain = sign(serde_json::json!({"alg": "HS256", "typ": "JWT"}));
+        assert_eq!(k.verify(&plain).unwrap().sub, "a", "the hand-built token is otherwise valid");
+        for crit in [serde_json::json!(["exp"]), serde_json::json!(["b64"]), serde_json::json!([])] {
+            let token = sign(serde_json::json!({"alg": "HS256", "typ": "JWT", "crit": crit}));
+            let err = k.verify(&token).unwrap_err().to_string();
+            assert!(err.contains("crit"), "{crit}: {err}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod crl_fetch;
+pub mod data_dir;
 pub mod domain;
 pub mod gateway;
 pub mod http;

@@ -9,7 +9,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::{self, Next};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
 use certmap_db::cluster::{ClusterError, ClusterOptions, LocalCluster};
 use certmap_db::{connect_pool, migrate, PgConnection};
 use diesel::{Connection, RunQueryDsl};
@@ -18,9 +18,11 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::auth::JwtKeys;
 use crate::config::{redact, DatabaseSource, ServeConfig};
+use crate::data_dir::ServeLock;
 use crate::http::extract::{path_config, query_config};
 use crate::gateway::cache::GatewayCache;
 use crate::http::methods::AllowedMethods;
+use crate::http::caller::Caller;
 use crate::http::problem::ApiError;
 use crate::http::{app_state, routes, AppState};
 use crate::secrets::SecretKeys;
@@ -139,10 +141,16 @@ pub struct Application {
     database: Database,
     listener: actix_web::rt::task::JoinHandle<()>,
     crl_fetch: actix_web::rt::task::JoinHandle<()>,
+    /// Released only after the private cluster has stopped.
+    _lock: Option<ServeLock>,
 }
 
 impl Application {
     pub async fn build(config: ServeConfig) -> Result<Self, StartError> {
+        let lock = match &config.database {
+            DatabaseSource::Embedded { data_dir } => Some(ServeLock::acquire(data_dir).map_err(StartError::Input)?),
+            DatabaseSource::Url(_) => None,
+        };
         let source = config.database.clone();
         let database = actix_web::rt::task::spawn_blocking(move || Database::open(&source))
             .await
@@ -159,8 +167,8 @@ impl Application {
         if !addr.ip().is_loopback() && config.tls.is_none() {
             tracing::warn!(%addr, "LISTENING ON A NON-LOOPBACK ADDRESS WITHOUT TLS: tokens and passwords cross the network in clear; pass --tls-cert and --tls-key");
         }
-        tracing::info!("certmap listening on {scheme}://{addr} (API docs at {scheme}://{addr}/docs/)");
-        Ok(Self { server, addr, database, listener, crl_fetch })
+        tracing::info!("certmap listening on {scheme}://{addr} (console at {scheme}://{addr}/, API docs at /docs/)");
+        Ok(Self { server, addr, database, listener, crl_fetch, _lock: lock })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -234,6 +242,8 @@ pub fn build_app(
             .url("/openapi.json", spec)
             .config(SwaggerConfig::new(["/openapi.json"]).validator_url("none")),
     )
+    // `/` too: a person who types the server's address lands in the console.
+    .configure(crate::http::console::routes)
     .route(
         "/docs",
         web::get().to(|| async { HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish() }),
@@ -304,12 +314,16 @@ async fn observe(
         state.metrics.observe(method.as_str(), response.request().match_pattern().as_deref(), status.as_u16(), took);
     }
     // Reads that succeed are what gateways send by the ten thousand a second: a line each would
-    // cost more than answering them (count them in /metrics; CERTMAP_LOG=certmap=debug logs them).
+    // cost more than answering them (count them in /metrics; CERTMAP_LOG=certmap::request=debug
+    // logs them). A refusal says which problem and whose request it was; never the token.
     let micros = took.as_micros() as u64;
+    let status_code = status.as_u16();
+    let code = response.response().error().and_then(|e| e.as_error::<ApiError>()).map(ApiError::code);
+    let caller = response.request().extensions().get::<Caller>().map(Caller::actor);
     if matches!(method, Method::GET | Method::HEAD) && !status.is_client_error() && !status.is_server_error() {
-        tracing::debug!(%method, %path, status = status.as_u16(), micros, "request");
+        tracing::debug!(target: "certmap::request", %method, %path, status = status_code, micros, caller, "request");
     } else {
-        tracing::info!(%method, %path, status = status.as_u16(), micros, "request");
+        tracing::info!(target: "certmap::request", %method, %path, status = status_code, micros, code, caller, "request");
     }
     Ok(response)
 }

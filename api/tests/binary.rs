@@ -14,16 +14,20 @@ use diesel::prelude::*;
 const BIN: &str = env!("CARGO_BIN_EXE_certmap");
 const PASSWORD: &str = "Tr0ub4dor&3-never-in-logs";
 
-/// A minimal HTTP/1.1 exchange, so this test depends on nothing but the binary.
-fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).unwrap();
+fn request_head(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], length: usize) -> String {
     let mut head =
-        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {length}\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
+    head
+}
+
+/// A minimal HTTP/1.1 exchange, so this test depends on nothing but the binary.
+fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(request_head(addr, method, path, headers, body.len()).as_bytes()).unwrap();
     stream.write_all(body).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
@@ -40,9 +44,14 @@ struct Server {
 
 impl Server {
     fn start(url: &str, data_dir: &std::path::Path) -> (Self, String) {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", url, "--data-dir"])
-            .arg(data_dir)
+        let mut command = Command::new(BIN);
+        command.args(["serve", "--listen", "127.0.0.1:0", "--database-url", url, "--data-dir"]).arg(data_dir);
+        Self::spawn(command).expect("the server starts")
+    }
+
+    /// The server's first lines until it listens; Err with everything it printed if it exits first.
+    fn spawn(mut command: Command) -> Result<(Self, String), String> {
+        let mut child = command
             .env("CERTMAP_LOG", "debug")
             .env_remove("CERTMAP_JWT_SECRET")
             .env_remove("CERTMAP_SECRET_KEY")
@@ -60,15 +69,21 @@ impl Server {
                 BufReader::new(pipe).lines().map_while(Result::ok).for_each(|l| drop(tx.send(l)))
             });
         }
+        // Only the readers hold senders: the channel ends when the process has closed both pipes.
+        drop(tx);
         let mut server = Self { child, lines, log: Vec::new() };
         let addr = loop {
-            let line = server.lines.recv_timeout(Duration::from_secs(60)).expect("the server prints where it listens");
+            let Ok(line) = server.lines.recv_timeout(Duration::from_secs(60)) else {
+                let _ = server.child.wait();
+                let log = std::mem::take(&mut server.log);
+                return Err(server.drain(log));
+            };
             server.log.push(line.clone());
             if let Some(rest) = line.split("listening on http://").nth(1) {
                 break rest.split_whitespace().next().unwrap().to_owned();
             }
         };
-        (server, addr)
+        Ok((server, addr))
     }
 
     /// SIGTERM, then everything it printed.
@@ -151,6 +166,13 @@ fn serves_logs_no_secret_stops_on_sigterm_and_rotates_the_key() {
 
     let (status, log) = server.stop();
     assert!(status.success(), "graceful stop on SIGTERM: {status}\n{log}");
+    assert!(log.lines().next().is_some_and(|l| l.contains("data directory: ") && l.contains("--data-dir")), "{log}");
+    // Request lines are filed as requests; a refusal names its problem code and whose it was.
+    let refused = log.lines().find(|l| l.contains("status=422")).unwrap_or_else(|| panic!("no 422 line: {log}"));
+    assert!(refused.contains("certmap::request") && !refused.contains("certmap::startup"), "{refused}");
+    assert!(refused.contains("invalid-") && refused.contains("token:certmap-cli"), "code and caller: {refused}");
+    let anonymous = log.lines().find(|l| l.contains("status=401")).unwrap_or_else(|| panic!("no 401 line: {log}"));
+    assert!(anonymous.contains("unauthorized"), "{anonymous}");
     assert!(log.contains("certmap stopped"), "{log}");
     assert!(log.contains("/api/v1/sites/1/mappings"), "requests are logged: {log}");
     assert!(!log.contains(PASSWORD), "the password reached the log:\n{log}");
@@ -207,6 +229,8 @@ fn openapi_and_migrate_commands() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot reach the database"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "the password in a URL is redacted: {stderr}");
+    assert_eq!(stderr.matches("cannot reach the database").count(), 1, "said once: {stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("cannot reach"), "fatal errors go to stderr only");
 }
 
 /// `certmap lint` needs no server or database: compiler-style lines, exit 1 on errors.
@@ -272,6 +296,33 @@ fn lint_prints_findings_like_a_compiler() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A second `certmap serve` on a data directory whose private cluster one already runs is refused
+/// before it touches the cluster, and the first one keeps serving.
+#[test]
+fn a_second_server_on_one_data_directory_is_refused() {
+    let data_dir = scratch_dir("lock");
+    let serve = || {
+        let mut command = Command::new(BIN);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .env_remove("CERTMAP_DATABASE_URL");
+        command
+    };
+    let (first, addr) = Server::spawn(serve()).expect("the first server starts its private cluster");
+    let log = match Server::spawn(serve()) {
+        Ok((second, _)) => panic!("a second server started: {}", second.stop().1),
+        Err(log) => log,
+    };
+    assert!(log.contains("already serving") && log.contains(&data_dir.display().to_string()), "{log}");
+    assert!(log.contains(&format!("pid {}", first.child.id())), "names who holds it: {log}");
+    assert!(!log.contains("PostgreSQL cluster stopped"), "{log}");
+    assert_eq!(http(&addr, "GET", "/readyz", &[], b"").0, 200, "the first server still has its database");
+    let (status, log) = first.stop();
+    assert!(status.success(), "{log}");
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
 #[test]
 fn credentials_declare_their_client_identity_form() {
     use base64::Engine;
@@ -314,4 +365,101 @@ fn credentials_declare_their_client_identity_form() {
     let client = certmap_db::queries::api_clients::find(&mut conn, &sha).unwrap().unwrap();
     assert_eq!(client.client_identity.as_deref(), Some("haproxy"));
     let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// The peak resident memory of a process (VmHWM), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM in /proc/PID/status");
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+/// Sends a body while reading the answer, so a server that answers before reading it all (and
+/// closes) is heard rather than failing the write.
+fn post_large(addr: &str, path: &str, headers: &[(&str, &str)], body: std::sync::Arc<Vec<u8>>) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let head = request_head(addr, "POST", path, headers, body.len());
+    let mut writer = stream.try_clone().unwrap();
+    let sending = std::thread::spawn(move || {
+        let _ = writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(&body));
+    });
+    let mut response = Vec::new();
+    let mut buf = [0u8; 65536];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        response.extend_from_slice(&buf[..n]);
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    sending.join().unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+/// Issue 17, item 1: a bulk import of garbage at the body limit, out of scope or not, costs the
+/// server less than 100 MB above idle (it grew by 800 MB for 8 MB of `1\n` lines).
+#[test]
+fn refusing_a_maximum_size_garbage_bulk_body_stays_under_100_mb() {
+    const LIMIT: usize = certmap::http::bulk::BULK_BODY_LIMIT;
+    let db = testdb::server().create_database();
+    let data_dir = scratch_dir("bulk-memory");
+    let (server, addr) = Server::start(db.url(), &data_dir);
+    let token = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["token", "issue", "--ttl", "10m", "--data-dir"])
+            .arg(&data_dir)
+            .args(args)
+            .env_remove("CERTMAP_JWT_SECRET")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        format!("Bearer {}", String::from_utf8(out.stdout).unwrap().trim())
+    };
+    let admin = token(&["--role", "admin"]);
+    let editor = token(&["--role", "editor", "--site", "Mine"]);
+    for name in ["Mine", "Theirs"] {
+        let body = format!(r#"{{"name": "{name}"}}"#);
+        let json = [("Content-Type", "application/json"), ("Authorization", admin.as_str())];
+        assert_eq!(http(&addr, "POST", "/api/v1/sites", &json, body.as_bytes()).0, 201);
+    }
+    let pid = server.child.id();
+    let idle = peak_rss(pid);
+    let ndjson = [("Content-Type", "application/x-ndjson"), ("Authorization", editor.as_str())];
+    let array = [("Content-Type", "application/json"), ("Authorization", editor.as_str())];
+    let ones = std::sync::Arc::new(b"1\n".repeat(LIMIT / 2));
+    let check = |what: &str, (status, body): (u16, String), want: u16| {
+        assert_eq!(status, want, "{what}: {}", body.chars().take(500).collect::<String>());
+        let grown = peak_rss(pid).saturating_sub(idle);
+        eprintln!("{what}: peak {} MB above idle", grown / 1_000_000);
+        assert!(grown < 100_000_000, "{what}: the server grew by {grown} bytes");
+        body
+    };
+    // Out of scope: refused before the body is read.
+    check("out of scope", post_large(&addr, "/api/v1/sites/2/mappings:bulk", &ndjson, ones.clone()), 403);
+    // In scope, every line bad: the first 1,000 refusals and a count (past 1,000,000 items the
+    // rest are not read as mappings; that is one more refusal).
+    let small = std::sync::Arc::new(b"1\n".repeat(4 * 1024 * 1024));
+    let body = check("8 MiB of 1 lines", post_large(&addr, "/api/v1/sites/1/mappings:bulk", &ndjson, small), 422);
+    let tail: String = body.chars().rev().take(400).collect::<Vec<_>>().into_iter().rev().collect();
+    assert!(
+        body.contains("more-errors") && body.contains("999001 more items were refused"),
+        "{} bytes: …{tail}",
+        body.len()
+    );
+    let mut list = b"[".to_vec();
+    list.extend(b"1,".repeat(4 * 1024 * 1024));
+    list.extend(b"1]");
+    check("a JSON array of 4M numbers", post_large(&addr, "/api/v1/sites/1/mappings:bulk", &array, list.into()), 422);
+    // The maximum: 512 MiB of the longest lines there may be.
+    let line_len = 1024 * 1024;
+    let mut longest = Vec::with_capacity(LIMIT);
+    while longest.len() + line_len <= LIMIT {
+        longest.extend(std::iter::repeat_n(b'x', line_len - 1));
+        longest.push(b'\n');
+    }
+    check("512 MiB of long lines", post_large(&addr, "/api/v1/sites/1/mappings:bulk", &ndjson, longest.into()), 422);
+    drop(server);
 }

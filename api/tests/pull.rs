@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use certmap_db::testdb::scratch_dir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_certmap");
-const TOKEN: &str = "eyJ-gateway-token-that-must-stay-secret";
+const TOKEN: &str = "eyJ-gateway.token-that-must.stay-secret";
 
 /// A stand-in for certmap that gives each connection the next canned answer and reports the
 /// request head it received.
@@ -105,7 +105,7 @@ fn a_refused_token_ends_the_agent_with_the_servers_reason_and_leaves_the_file() 
 fn options_the_agent_owns_are_refused_on_the_command_line() {
     for option in ["wait=5", "include_secrets=true", "listen"] {
         let output = Command::new(BIN)
-            .args(["pull", "--server", "http://127.0.0.1:1", "--token", "t", "--site", "1", "--format", "nginx"])
+            .args(["pull", "--server", "http://127.0.0.1:1", "--token", "t.t.t", "--site", "1", "--format", "nginx"])
             .args(["--out", "/nonexistent/x", "--option", option])
             .output()
             .unwrap();
@@ -136,5 +136,74 @@ fn an_outage_is_waited_out_and_sigterm_stops_the_agent_cleanly() {
     let status = child.wait().unwrap();
     assert!(status.success(), "SIGTERM is a clean stop: {status}");
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "last good\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Configured by its CERTMAP_PULL_* variables alone, as the systemd unit runs it: it says what it
+/// installed, when certmap answers again after an outage, and when it stops.
+#[test]
+fn the_agent_says_what_it_installed_when_certmap_is_back_and_when_it_stops() {
+    use std::process::Stdio;
+    use std::time::Duration;
+    let config = "server { listen 127.0.0.1:8443 ssl; }\n";
+    let bundle = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    let (server, heads) = fake_server(vec![
+        answer("503 Service Unavailable", "", "{}"),
+        answer("200 OK", "ETag: \"8.0-nginx-1a2b3c4d\"\r\n", config),
+        answer("200 OK", "", bundle),
+    ]);
+    let dir = scratch_dir("pull-env");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (out, ca_out) = (dir.join("certmap.conf"), dir.join("client-ca.pem"));
+    let mut child = Command::new(BIN)
+        .arg("pull")
+        .env("CERTMAP_SERVER", &server)
+        .env("CERTMAP_TOKEN", TOKEN)
+        .env("CERTMAP_SITE", "8")
+        .env("CERTMAP_PULL_FORMAT", "nginx")
+        .env("CERTMAP_PULL_OUT", &out)
+        .env("CERTMAP_PULL_CA_OUT", &ca_out)
+        .env("CERTMAP_PULL_OPTIONS", "listen=127.0.0.1:8443,upstream=http://127.0.0.1:9000")
+        .env("CERTMAP_PULL_INTERVAL_MS", "10")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, lines) = mpsc::channel();
+    for pipe in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || BufReader::new(pipe).lines().map_while(Result::ok).for_each(|l| drop(tx.send(l))));
+    }
+    let mut log = Vec::new();
+    while !log.iter().any(|l: &String| l.contains("back in step")) {
+        match lines.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => log.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("no 'back in step' after the outage:\n{}", log.join("\n"));
+            }
+        }
+    }
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(child.wait().unwrap().success());
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(5)) {
+        log.push(line);
+    }
+    let log = log.join("\n");
+    assert!(
+        heads.recv().unwrap().contains("listen=127.0.0.1%3A8443&upstream="),
+        "CERTMAP_PULL_OPTIONS reach the server"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), config);
+    assert_eq!(std::fs::read_to_string(&ca_out).unwrap(), bundle);
+    let installed = |what: &str, file: &std::path::Path| {
+        log.lines().any(|l| l.contains(what) && l.contains(&file.display().to_string()))
+    };
+    assert!(installed("installed a new config", &out), "{log}");
+    assert!(installed("installed the CA bundle", &ca_out), "{log}");
+    assert!(log.contains("certmap pull stopped"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,6 +8,7 @@ pub mod pool;
 pub mod queries;
 pub mod schema;
 pub mod testdb;
+pub mod testtools;
 
 pub use diesel::pg::PgConnection;
 pub use error::{classify, DbErrorKind};

@@ -1,7 +1,7 @@
 //! One database per test, cloned from a template migrated once per test process — the shape of
 //! crates.io's test-db crate. The server is `CERTMAP_TEST_DATABASE_URL` when set, otherwise a private
-//! cluster under the system temp directory, started on first use and left running for the next run
-//! (stop it with `pg_ctl -D $TMPDIR/certmap-test-pg/postgres stop`).
+//! cluster of this checkout's target directory, started on first use and left running for the next
+//! run; the first test process prints where it is and how to stop it.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -50,8 +50,11 @@ impl Drop for TestDatabase {
 /// The process-wide test server, started and templated on first use.
 pub fn server() -> &'static TestServer {
     static SERVER: OnceLock<TestServer> = OnceLock::new();
-    SERVER
-        .get_or_init(|| TestServer::start().unwrap_or_else(|e| panic!("cannot prepare the test database server: {e}")))
+    SERVER.get_or_init(|| {
+        TestServer::start().unwrap_or_else(|e| {
+            panic!("cannot prepare the test database server (cluster in {}): {e}", cluster_location().display())
+        })
+    })
 }
 
 impl TestServer {
@@ -87,12 +90,15 @@ impl TestServer {
     }
 }
 
-/// A private cluster shared by every test process of this user; a file lock keeps two processes
-/// from initialising it at once.
+/// A private cluster shared by the test processes of one target directory (so two checkouts, or
+/// two users, never share one); a file lock keeps two processes from initialising it at once.
 fn shared_cluster() -> Result<LocalCluster, Box<dyn std::error::Error>> {
-    let dir = std::env::temp_dir().join("certmap-test-pg");
-    let lock = File::create(std::env::temp_dir().join("certmap-test-pg.lock"))?;
+    let (dir, target) = cluster_dir();
+    let lock = File::create(dir.with_extension("lock"))?;
     lock.lock()?;
+    if !dir.join("postgres").join("PG_VERSION").exists() {
+        eprintln!("creating the test PostgreSQL cluster of {} in {}", target.display(), dir.display());
+    }
     let options = ClusterOptions {
         // Throwaway data: durability only costs time here.
         extra_settings: vec![
@@ -103,6 +109,34 @@ fn shared_cluster() -> Result<LocalCluster, Box<dyn std::error::Error>> {
         ],
     };
     Ok(LocalCluster::ensure_running(&dir, &options)?)
+}
+
+/// `$TMPDIR/certmap-test-pg-<hash of the target directory>`: in the temp directory because the
+/// `postgres` user must reach it when the tests run as root (a target directory in root's home is
+/// out of its reach) and the socket path must stay short; named after the target directory
+/// because that is what a checkout owns.
+fn cluster_dir() -> (PathBuf, PathBuf) {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // Test binaries live in <target>/<profile>/deps.
+    let target = exe
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == "deps"))
+        .and_then(|deps| deps.parent()?.parent())
+        .unwrap_or_else(|| exe.parent().unwrap_or(&exe))
+        .to_path_buf();
+    let target = target.canonicalize().unwrap_or(target);
+    // FNV-1a: stable across Rust releases, unlike DefaultHasher, so the name stays the same.
+    let hash = target
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3));
+    (std::env::temp_dir().join(format!("certmap-test-pg-{:08x}", hash as u32)), target)
+}
+
+/// Where this process's test cluster lives, for messages.
+pub fn cluster_location() -> PathBuf {
+    cluster_dir().0
 }
 
 /// Databases left by test processes that no longer run (killed, or aborted before dropping).

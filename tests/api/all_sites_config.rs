@@ -11,7 +11,7 @@ use certmap_tests::certs::{TestCa, TestCert};
 use certmap_tests::TestApp;
 use serde_json::json;
 
-use crate::gateways::{curl, echo_upstream, free_port, have};
+use crate::gateways::{curl, echo_upstream, free_port, require};
 
 /// Two sites with host names of their own, alice mapped on both to a different account, and a
 /// third site a scoped token cannot see.
@@ -234,8 +234,8 @@ fn assert_tool(what: &str, out: std::process::Output, file: &str) {
 }
 
 fn xmllint(xml: &str) {
-    if !have("xmllint") {
-        return eprintln!("SKIPPED: xmllint is not installed");
+    if !require(&["xmllint"]) {
+        return;
     }
     let dir = certmap_db::testdb::scratch_dir("all-sites-xml");
     std::fs::create_dir_all(&dir).unwrap();
@@ -293,8 +293,8 @@ async fn gateway_setup(label: &str) -> (TestApp, Seeded, Files) {
 
 #[actix_web::test]
 async fn nginx_serves_two_sites_from_one_file() {
-    if !have("nginx") || !have("curl") {
-        return eprintln!("SKIPPED: nginx or curl is not installed (.ci/run installs both)");
+    if !require(&["nginx", "curl"]) {
+        return;
     }
     let (app, _s, files) = gateway_setup("all-nginx").await;
     let (port, upstream) = (free_port(), echo_upstream());
@@ -322,8 +322,8 @@ async fn nginx_serves_two_sites_from_one_file() {
 
 #[actix_web::test]
 async fn haproxy_serves_two_sites_from_one_frontend_and_one_map() {
-    if !have("haproxy") || !have("curl") {
-        return eprintln!("SKIPPED: haproxy or curl is not installed (.ci/run installs both)");
+    if !require(&["haproxy", "curl"]) {
+        return;
     }
     let (app, _s, files) = gateway_setup("all-haproxy").await;
     let (port, upstream) = (free_port(), echo_upstream());
@@ -352,8 +352,8 @@ async fn haproxy_serves_two_sites_from_one_frontend_and_one_map() {
 #[actix_web::test]
 async fn apache_accepts_two_sites_in_one_file() {
     let apache = "/usr/sbin/apache2";
-    if !Path::new(apache).exists() || !Path::new("/usr/lib/apache2/modules/mod_ssl.so").exists() {
-        return eprintln!("SKIPPED: apache2 (Debian layout) is not installed (.ci/run installs it)");
+    if !require(&["apache2"]) {
+        return;
     }
     let (app, _s, files) = gateway_setup("all-apache").await;
     let port = free_port();

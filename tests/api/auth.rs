@@ -1,3 +1,4 @@
+use awc::http::Method;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use certmap::auth::Role;
@@ -49,20 +50,22 @@ async fn nothing_but_health_and_docs_answers_without_a_token() {
     assert_eq!(app.get("/api/v1/sites").await.json()["items"], json!([]), "the refused write changed nothing");
 }
 
+/// A valid token, but signed by another server's secret.
+fn token_of_another_server() -> String {
+    let config = certmap::auth::AuthConfig {
+        secret: Some("another-server-secret-of-enough-length!".into()),
+        ..Default::default()
+    };
+    let keys = certmap::auth::JwtKeys::load(&config, std::path::Path::new("/nonexistent")).unwrap();
+    keys.issue("a", Role::Admin, None, time::Duration::hours(1))
+}
+
 #[actix_web::test]
 async fn every_bad_token_is_a_401() {
     let app = TestApp::spawn().await;
     let secret_app_keys = &app.keys;
     let expired = secret_app_keys.issue("a", Role::Admin, None, time::Duration::minutes(-5));
-    let other_server = certmap::auth::JwtKeys::load(
-        &certmap::auth::AuthConfig {
-            secret: Some("another-server-secret-of-enough-length!".into()),
-            ..Default::default()
-        },
-        std::path::Path::new("/nonexistent"),
-    )
-    .unwrap()
-    .issue("a", Role::Admin, None, time::Duration::hours(1));
+    let other_server = token_of_another_server();
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let body = URL_SAFE_NO_PAD.encode(claims(json!({})).to_string());
     let alg_none = format!("{header}.{body}.");
@@ -85,6 +88,32 @@ async fn every_bad_token_is_a_401() {
             .await
             .problem(401, "unauthorized");
         assert!(p["detail"].is_string(), "{why}");
+    }
+}
+
+/// The two 401s a new user meets first say what happened in their terms and what to do, never
+/// the JWT library's words.
+#[actix_web::test]
+async fn a_token_from_another_server_or_garbage_says_what_to_do() {
+    let app = TestApp::spawn().await;
+    let other_server = token_of_another_server();
+    let detail = |token: String| {
+        let app = &app;
+        async move {
+            let res =
+                app.request(awc::http::Method::GET, "/api/v1/sites", &[("authorization", &bearer(&token))], None).await;
+            res.problem(401, "unauthorized")["detail"].as_str().unwrap().to_owned()
+        }
+    };
+    let other = detail(other_server).await;
+    assert!(other.contains("signed with a different secret than this server's"), "{other}");
+    assert!(other.contains("certmap token issue") && other.contains("--data-dir"), "{other}");
+    for garbage in ["not-a-jwt", "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.x", "%%%.%%%.%%%"] {
+        let message = detail(garbage.to_owned()).await;
+        assert!(message.contains("is not a certmap token") && message.contains("certmap token issue"), "{message}");
+        for internal in ["JSON error", "InvalidToken", "malformed token", "Base64"] {
+            assert!(!message.contains(internal), "{garbage}: {message}");
+        }
     }
 }
 
@@ -252,6 +281,17 @@ async fn every_write_is_audited_atomically_without_secrets() {
     app.get("/api/v1/audit?since=yesterday").await.problem(422, "invalid-since");
     let future = app.get("/api/v1/audit?since=2999-01-01T00:00:00Z").await.json();
     assert_eq!(future["items"], json!([]));
+    // By actor, exactly as events name it (the console's audit filter).
+    let editor = format!("Bearer {}", app.token(Role::Editor, &[]));
+    let body = serde_json::to_vec(&json!({"hostnames": ["b.example"]})).unwrap();
+    let headers = [("authorization", editor.as_str()), ("content-type", "application/json")];
+    assert_eq!(app.request(Method::PATCH, &format!("/api/v1/sites/{site}"), &headers, Some(&body)).await.status, 200);
+    let by_editor = app.get("/api/v1/audit?actor=token:test-editor").await.json();
+    let by_editor: Vec<&str> = by_editor["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(by_editor, ["site.update"]);
+    let by_admin = app.get(&format!("/api/v1/audit?actor=token:test-admin&site_id={site}")).await.json();
+    assert_eq!(by_admin["items"].as_array().unwrap().len(), 3, "{by_admin:#}");
+    assert_eq!(app.get("/api/v1/audit?actor=token:nobody").await.json()["items"], json!([]));
     // The table refuses edits, whoever connects.
     let changed = app.sql(|c| diesel::sql_query("UPDATE audit_events SET actor = 'nobody'").execute(c));
     assert!(changed.is_err());
@@ -289,4 +329,28 @@ async fn answers_are_never_cached_or_sniffed() {
     assert_eq!(docs.header("x-frame-options"), Some("DENY"));
     assert!(docs.header("content-security-policy").unwrap().contains("default-src 'self'"));
     assert!(res.header("server").is_none(), "no server banner");
+}
+
+#[actix_web::test]
+async fn a_site_scoped_admin_reads_only_its_sites_audit_events() {
+    let app = TestApp::spawn().await;
+    let mine = app.site(json!({"name": "Mine"})).await["id"].as_i64().unwrap();
+    let theirs = app.site(json!({"name": "Theirs"})).await["id"].as_i64().unwrap();
+    app.secured_directory(theirs, "/secure").await;
+    let auth = bearer(&app.token(Role::Admin, &["MINE"]));
+    let h = [("authorization", auth.as_str())];
+    let read = |path: String| {
+        let app = &app;
+        async move { app.request(awc::http::Method::GET, &path, &h, None).await.json() }
+    };
+    let sites_of = |page: &serde_json::Value| -> Vec<i64> {
+        page["items"].as_array().unwrap().iter().map(|e| e["site_id"].as_i64().unwrap_or(-1)).collect()
+    };
+    let everything = read("/api/v1/audit".into()).await;
+    assert_eq!(sites_of(&everything), [mine], "only Mine's creation: {everything:#}");
+    assert_eq!(read(format!("/api/v1/audit?site_id={theirs}")).await["items"], json!([]));
+    assert_eq!(sites_of(&read(format!("/api/v1/audit?site_id={mine}")).await), [mine]);
+    // An unlimited admin still sees both.
+    let all = app.get("/api/v1/audit").await.json();
+    assert!(sites_of(&all).contains(&theirs), "{all:#}");
 }

@@ -142,3 +142,45 @@ async fn gateways_ask_per_request_and_get_iis_answers() {
     .problem(404, "not-found");
     app.request(Method::GET, "/api/v1/authorize", &[("authorization", "")], None).await.problem(401, "unauthorized");
 }
+
+#[actix_web::test]
+async fn a_site_name_never_reads_as_another_sites_id() {
+    let app = TestApp::spawn().await;
+    let first = app.site(json!({"name": "First"})).await["id"].as_i64().unwrap();
+    app.secured_directory(first, "/secure").await;
+    for name in ["2", "+1", "0001", "id:1", "name:x"] {
+        app.post("/api/v1/sites", &json!({"name": name})).await.problem(422, "ambiguous-site-name");
+    }
+    let renamed = app.patch(&format!("/api/v1/sites/{first}"), &[], &json!({"name": "7"})).await;
+    renamed.problem(422, "ambiguous-site-name");
+    // A numeric name stored before the rule: lint reports it, and `name:` reaches it.
+    let legacy: i64 = app.sql(|c| {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Id {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            id: i64,
+        }
+        diesel::sql_query(format!("INSERT INTO sites (name) VALUES ('{first}') RETURNING id"))
+            .get_result::<Id>(c)
+            .unwrap()
+            .id
+    });
+    let lint = app.get(&format!("/api/v1/sites/{legacy}/lint")).await.json();
+    assert!(lint["findings"].to_string().contains("ambiguous-site-name"), "{lint:#}");
+    let gateway = format!("Bearer {}", app.token(Role::Gateway, &[]));
+    let ask = |site: String| {
+        let app = &app;
+        let gateway = gateway.clone();
+        async move {
+            let h = [("authorization", gateway.as_str()), ("x-certmap-site", &site), ("x-original-uri", "/secure/x")];
+            app.request(Method::GET, "/api/v1/authorize", &h, None).await
+        }
+    };
+    // `first` is both the id of First (secured) and the name of the legacy site (open).
+    ask(first.to_string()).await.problem(401, "client-certificate-required");
+    ask(format!("id:{first}")).await.problem(401, "client-certificate-required");
+    assert_eq!(ask(format!("name:{first}")).await.status, 200, "the legacy site, which secures nothing");
+    assert_eq!(ask("name:first".into()).await.status, 401);
+    ask("id:x".into()).await.problem(422, "invalid-site-key");
+}

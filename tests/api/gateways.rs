@@ -11,9 +11,8 @@ use certmap_tests::certs::{TestCa, TestCert};
 use certmap_tests::TestApp;
 use serde_json::json;
 
-pub(crate) fn have(binary: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {binary}")]).output().is_ok_and(|o| o.status.success())
-}
+/// A test needing a program that is missing fails with the package to install.
+pub(crate) use certmap_db::testtools::require;
 
 pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -207,8 +206,7 @@ fn check(pki: &Pki, port: u16) {
 
 #[actix_web::test]
 async fn nginx_serves_the_rendered_config_unmodified() {
-    if !have("nginx") || !have("curl") {
-        eprintln!("SKIPPED: nginx or curl is not installed (.ci/run installs both)");
+    if !require(&["nginx", "curl"]) {
         return;
     }
     let app = TestApp::spawn().await;
@@ -243,8 +241,7 @@ async fn nginx_serves_the_rendered_config_unmodified() {
 
 #[actix_web::test]
 async fn haproxy_serves_the_rendered_config_unmodified() {
-    if !have("haproxy") || !have("curl") {
-        eprintln!("SKIPPED: haproxy or curl is not installed (.ci/run installs both)");
+    if !require(&["haproxy", "curl"]) {
         return;
     }
     let app = TestApp::spawn().await;
@@ -283,9 +280,7 @@ fn apache_conf(dir: &Path, port: u16) -> String {
 
 #[actix_web::test]
 async fn apache_serves_the_rendered_config_unmodified() {
-    let apache = "/usr/sbin/apache2";
-    if !Path::new(apache).exists() || !Path::new("/usr/lib/apache2/modules/mod_ssl.so").exists() || !have("curl") {
-        eprintln!("SKIPPED: apache2 (Debian layout) or curl is not installed (.ci/run installs both)");
+    if !require(&["apache2", "curl"]) {
         return;
     }
     let app = TestApp::spawn().await;

@@ -14,6 +14,17 @@ async fn healthz_and_readyz_answer_when_the_database_is_up() {
     assert_eq!(ready.json()["status"], "ready");
 }
 
+/// Someone who types the server's address lands in the console, not a 404.
+#[actix_web::test]
+async fn the_root_leads_to_the_console() {
+    let app = TestApp::spawn().await;
+    for method in [awc::http::Method::GET, awc::http::Method::HEAD] {
+        let res = app.request(method, "/", &[("authorization", "")], None).await;
+        assert_eq!(res.status, 302, "{}", res.text());
+        assert_eq!(res.header("location"), Some("/ui/"));
+    }
+}
+
 /// A private cluster of this test's own, so stopping it disturbs no other test.
 struct OwnCluster {
     cluster: LocalCluster,

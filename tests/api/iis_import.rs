@@ -9,36 +9,10 @@ use serde_json::{json, Value};
 
 const XML: (&str, &str) = ("content-type", "application/xml");
 
-/// The seed write-up's setup: the mapping section configured on the directory to secure.
+/// The seed write-up's setup: the mapping section configured on the directory to secure (the
+/// console's browser tests import the same file).
 fn seed_config(cert_b64: &str) -> String {
-    format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<configuration>
-    <system.applicationHost>
-        <sites>
-            <site name="Default Web Site" id="1">
-                <bindings><binding protocol="https" bindingInformation="*:443:www.contoso.com" /></bindings>
-            </site>
-        </sites>
-    </system.applicationHost>
-    <location path="Default Web Site/secure">
-        <system.webServer>
-            <security>
-                <access sslFlags="Ssl, SslNegotiateCert, SslRequireCert" />
-                <authentication>
-                    <anonymousAuthentication enabled="false" />
-                    <iisClientCertificateMappingAuthentication enabled="true" oneToOneCertificateMappingsEnabled="true">
-                        <oneToOneMappings>
-                            <add userName="CONTOSO\alice" password="[enc:IISCngProvider:c2VjcmV0:enc]" certificate="{cert_b64}" />
-                        </oneToOneMappings>
-                    </iisClientCertificateMappingAuthentication>
-                </authentication>
-            </security>
-        </system.webServer>
-    </location>
-</configuration>
-"#
-    )
+    include_str!("../fixtures/seed-applicationHost.config").replace("CERTIFICATE", cert_b64)
 }
 
 fn b64(der: &[u8]) -> String {
@@ -314,4 +288,51 @@ async fn clear_text_passwords_are_sealed_and_changes_are_updates() {
         app.get(&format!("/api/v1/sites/{site}/mappings")).await.json()["items"][0]["user_name"],
         "CONTOSO\\carol2"
     );
+}
+
+/// A finding of severity error blocks the item it names: a certificate mapped twice (IIS refuses
+/// the file, and which account was meant is unknown) is imported for neither account.
+#[actix_web::test]
+async fn an_error_blocks_the_item_it_names() {
+    let app = TestApp::spawn().await;
+    let ca = TestCa::new("CA");
+    let (alice, carol, dave) =
+        (b64(&ca.client("alice").der), b64(&ca.client("carol").der), b64(&ca.client("dave").der));
+    let config = format!(
+        r#"<configuration>
+    <system.applicationHost><sites><site name="Shop" id="1" /></sites></system.applicationHost>
+    <location path="Shop">
+        <system.webServer><security><authentication>
+            <iisClientCertificateMappingAuthentication enabled="true">
+                <oneToOneMappings>
+                    <add userName="CONTOSO\alice" certificate="{alice}" />
+                    <add userName="CONTOSO\bob" certificate="{alice}" />
+                    <add userName="CONTOSO\carol" certificate="{carol}" />
+                    <add userName="CONTOSO\dave" enabled="maybe" certificate="{dave}" />
+                </oneToOneMappings>
+                <manyToOneMappings>
+                    <add name="staff" userName="CONTOSO\staff"><rules><add certificateField="Subject" certificateSubField="CN" matchCriteria="a*" /></rules></add>
+                    <add name="STAFF" userName="CONTOSO\other"><rules><add certificateField="Subject" certificateSubField="CN" matchCriteria="b*" /></rules></add>
+                    <add name="ops" userName="CONTOSO\ops"><rules><add certificateField="Subject" certificateSubField="CN" compareCaseSensitive="perhaps" matchCriteria="o*" /></rules></add>
+                </manyToOneMappings>
+            </iisClientCertificateMappingAuthentication>
+        </authentication></security></system.webServer>
+    </location>
+</configuration>"#
+    );
+    let lint = post_xml(&app, "/api/v1/lint/iis", &config).await.json();
+    let codes = lint["findings"].to_string();
+    assert!(codes.contains("duplicate-certificate") && codes.contains("duplicate-many-to-one-name"), "{lint:#}");
+    let done = post_xml(&app, "/api/v1/import/iis", &config).await;
+    assert_eq!(done.status, 200, "{}", done.text());
+    let site = done.json()["sites"][0]["id"].as_i64().unwrap();
+    let users: Vec<String> = app.get(&format!("/api/v1/sites/{site}/mappings")).await.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user_name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(users, ["CONTOSO\\carol"], "neither alice nor bob, and no guessed flag");
+    let rules = app.get(&format!("/api/v1/sites/{site}/many-to-one")).await.json();
+    assert_eq!(rules["items"], json!([]), "neither staff mapping, nor one with an unreadable rule: {rules:#}");
 }

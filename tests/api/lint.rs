@@ -14,6 +14,7 @@ async fn a_secured_directory_without_enabled_mapping_is_a_finding_until_mapping_
     assert_eq!(findings[0]["severity"], "warning");
     assert_eq!(findings[0]["path"], "/secure");
     assert!(findings[0]["iis_symptom"].as_str().unwrap().contains("401.2"));
+    assert!(findings[0]["fix"].as_str().unwrap().contains("enable certificate mapping"), "{report:#}");
 
     app.patch(&format!("/api/v1/sites/{site}"), &[], &json!({"certificate_mapping": {"enabled": true}})).await;
     // Enabled, but nobody is mapped yet: every certificate would get 401.1.

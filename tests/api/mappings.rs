@@ -46,6 +46,29 @@ async fn a_pem_with_line_breaks_becomes_a_one_line_iis_mapping() {
     assert_eq!(app.get(&format!("/api/v1/sites/{s}")).await.json()["revision"], 2);
 }
 
+/// A PEM pasted into a JSON string with its line breaks left raw is malformed JSON: the refusal
+/// says how to send it instead, and nothing is stored.
+#[actix_web::test]
+async fn a_pem_pasted_raw_into_json_is_refused_with_the_two_ways_that_work() {
+    let app = TestApp::spawn().await;
+    let alice = TestCa::new("Contoso CA").client("alice");
+    let s = site(&app, "Default Web Site").await;
+    let body = format!("{{\"certificate\": \"{}\", \"user_name\": \"CONTOSO\\\\alice\"}}", alice.pem);
+    let res = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/sites/{s}/mappings"),
+            &[("content-type", "application/json")],
+            Some(body.as_bytes()),
+        )
+        .await;
+    let p = res.problem(400, "malformed-json");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains("control character"), "{detail}");
+    assert!(detail.contains(r"\n") && detail.contains("Content-Type: application/x-pem-file"), "{detail}");
+    assert_eq!(count(&app, s).await, 0);
+}
+
 #[actix_web::test]
 async fn every_form_a_user_has_is_accepted() {
     let app = TestApp::spawn().await;

@@ -11,7 +11,7 @@ use certmap::pull::{run, PullConfig, PullError};
 use certmap_tests::TestApp;
 use serde_json::json;
 
-use crate::gateways::{echo_upstream, free_port, have, nginx_conf, seed, Gateway, Pki};
+use crate::gateways::{echo_upstream, free_port, nginx_conf, require, seed, Gateway, Pki};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -117,8 +117,7 @@ async fn set_alice(app: &TestApp, site: i64, enabled: bool) {
 
 #[actix_web::test]
 async fn nginx_follows_the_api_and_keeps_its_last_good_config() {
-    if !have("nginx") || !have("curl") {
-        eprintln!("SKIPPED: nginx or curl is not installed (.ci/run installs both)");
+    if !require(&["nginx", "curl"]) {
         return;
     }
     let app = TestApp::spawn().await;
@@ -219,13 +218,19 @@ async fn once_installs_resolves_names_and_stops_at_refusals() {
     };
     once(by_name).await.expect("a gateway token names its site");
     assert_eq!(std::fs::read(&out).unwrap(), expected.body);
+    let metrics = app.get("/metrics").await.text();
+    assert!(
+        !metrics.lines().any(|l| l.starts_with("http_requests") && l.contains("status=\"403\"")),
+        "a gateway token finds its site without a refused request in the server's log: {metrics}"
+    );
 
     // What no retry can fix ends the agent with a message that says what to do.
     let other_site = app.token(Role::Gateway, &["Another Site"]);
     let refusals = [
         (config(&server, &other_site, "Default Web Site", &out), "no site named"),
         (config(&server, &admin, "No Such Site", &out), "no site named"),
-        (config(&server, "not-a-token", &site.to_string(), &out), "401"),
+        (config(&server, "not-a-token", &site.to_string(), &out), "not a certmap token"),
+        (config(&server, "not.a.token", &site.to_string(), &out), "401"),
         (config(&server, &admin, "999999", &out), "404"),
         (
             PullConfig {
@@ -302,8 +307,7 @@ async fn https_with_a_private_ca_and_a_registered_client_certificate() {
 /// nginx keeps its last good config while both are stopped.
 #[actix_web::test]
 async fn two_replicas_and_an_agent_keep_nginx_in_step() {
-    if !have("nginx") || !have("curl") {
-        eprintln!("SKIPPED: nginx or curl is not installed (.ci/run installs both)");
+    if !require(&["nginx", "curl"]) {
         return;
     }
     let db = actix_web::rt::task::spawn_blocking(|| certmap_db::testdb::server().create_database()).await.unwrap();
@@ -361,7 +365,9 @@ async fn two_replicas_and_an_agent_keep_nginx_in_step() {
 /// agent, which reloads nginx; bob, mapped and admitted before, then fails verification at nginx.
 #[actix_web::test]
 async fn a_new_crl_reaches_nginx_through_the_agent() {
-    assert!(have("nginx") && have("curl"), "nginx or curl is not installed: apt-get install nginx curl (.ci/run does)");
+    if !require(&["nginx", "curl"]) {
+        return;
+    }
     let app = TestApp::spawn().await;
     let pki = Pki::new("pull-crl");
     let site = seed(&app, &pki).await;

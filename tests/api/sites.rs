@@ -1,3 +1,5 @@
+use awc::http::Method;
+use certmap::auth::Role;
 use certmap_tests::TestApp;
 use serde_json::json;
 
@@ -32,6 +34,21 @@ async fn names_are_unique_case_insensitively() {
     let p = app.post("/api/v1/sites", &json!({"name": "CONTOSO"})).await.problem(409, "duplicate-site-name");
     assert_eq!(p["errors"][0]["field"], "name");
     assert_eq!(app.get("/api/v1/sites").await.json()["items"].as_array().unwrap().len(), 1);
+}
+
+#[actix_web::test]
+async fn nested_settings_must_be_objects_not_arrays_of_their_fields() {
+    let app = TestApp::spawn().await;
+    let site = app.site(json!({"name": "Contoso"})).await;
+    let id = site["id"].as_i64().unwrap();
+    for body in [
+        json!({"certificate_mapping": {"enabled": true, "revocation": [null, null]}}),
+        json!({"certificate_mapping": [true, null, null, null, null, null]}),
+    ] {
+        let p = app.patch(&format!("/api/v1/sites/{id}"), &[], &body).await.problem(422, "invalid-field");
+        assert!(p["errors"][0]["field"].as_str().unwrap().starts_with("certificate_mapping"), "{p}");
+    }
+    assert_eq!(app.get(&format!("/api/v1/sites/{id}")).await.json(), site);
 }
 
 #[actix_web::test]
@@ -219,4 +236,42 @@ async fn site_names_with_xml_and_unicode_round_trip() {
         let site = app.site(json!({"name": name})).await;
         assert_eq!(app.get(&format!("/api/v1/sites/{}", site["id"])).await.json()["name"], name);
     }
+}
+
+/// Names compare one way in SQL and in Rust, so a scope check and a lookup never disagree.
+#[actix_web::test]
+async fn names_fold_one_way_in_sql_and_in_rust() {
+    let app = TestApp::spawn().await;
+    let kontoso = app.site(json!({"name": "Kontoso"})).await["id"].as_i64().unwrap();
+    let istanbul = app.site(json!({"name": "İstanbul"})).await["id"].as_i64().unwrap();
+    // The Kelvin sign lowercases to an ASCII k in Unicode: a token for "Kontoso" (Kelvin) is not
+    // a token for "Kontoso".
+    let kelvin = format!("Bearer {}", app.token(Role::Admin, &["\u{212A}ontoso"]));
+    let h = [("authorization", kelvin.as_str())];
+    app.request(Method::GET, &format!("/api/v1/sites/{kontoso}"), &h, None).await.problem(404, "not-found");
+    assert_eq!(app.request(Method::GET, "/api/v1/sites", &h, None).await.json()["items"], json!([]));
+    // A token for "İSTANBUL" sees "İstanbul" both by id and in the list.
+    let upper = format!("Bearer {}", app.token(Role::Reader, &["İSTANBUL"]));
+    let h = [("authorization", upper.as_str())];
+    assert_eq!(app.request(Method::GET, &format!("/api/v1/sites/{istanbul}"), &h, None).await.status, 200);
+    let list = app.request(Method::GET, "/api/v1/sites", &h, None).await.json();
+    assert_eq!(list["items"][0]["id"], istanbul, "{list:#}");
+    // The database's fold is Rust's, letter for letter.
+    let samples = ["Kontoso", "\u{212A}elvin", "İstanbul", "ſecure", "STRASSE", "Straße", "ΣΊΣΥΦΟΣ", "ＡＢＣ", "Ǆ"];
+    for s in samples {
+        let folded: String = app.sql(move |c| {
+            use diesel::prelude::*;
+            diesel::select(
+                diesel::dsl::sql::<diesel::sql_types::Text>("certmap_fold(")
+                    .bind::<diesel::sql_types::Text, _>(s)
+                    .sql(")"),
+            )
+            .get_result(c)
+            .unwrap()
+        });
+        assert_eq!(folded, certmap::domain::names::fold(s), "{s}");
+    }
+    // Uniqueness follows the same rule.
+    app.post("/api/v1/sites", &json!({"name": "KONTOSO"})).await.problem(409, "duplicate-site-name");
+    assert_eq!(app.post("/api/v1/sites", &json!({"name": "\u{212A}ontoso"})).await.status, 201);
 }

@@ -43,8 +43,7 @@ fn curl(port: u16, files: &Files, method: &str, path: &str, client: Option<&str>
 
 #[actix_web::test]
 async fn https_with_registered_client_certificates() {
-    if Command::new("curl").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: curl is not installed (.ci/run installs it)");
+    if !certmap_db::testtools::require(&["curl"]) {
         return;
     }
     let files = Files(certmap_db::testdb::scratch_dir("tls"));

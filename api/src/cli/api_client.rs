@@ -1,4 +1,4 @@
-//! `certmap api-client add`: register a client certificate as a caller with a role.
+//! `certmap api-client add|list|remove`: the client certificates that authenticate callers (mTLS).
 
 use std::path::PathBuf;
 
@@ -8,12 +8,26 @@ use clap::{Args, Subcommand};
 use super::DatabaseArgs;
 use crate::domain::certificate::Certificate;
 use crate::domain::client_identity::ClientIdentity;
+use crate::domain::mapping::rfc3339;
 use crate::startup::{Database, StartError};
 
 #[derive(Debug, Subcommand)]
 pub enum ApiClientCommand {
     /// Register a client certificate with a role (and optionally sites).
     Add(ApiClientArgs),
+    /// List the registered client certificates.
+    List(DatabaseArgs),
+    /// Remove a registered client by its id or name (every client of that name); its
+    /// certificate stops authenticating at once, on every replica.
+    Remove(RemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// The id `list` shows, or the name given to `add`.
+    pub client: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }
 
 #[derive(Debug, Args)]
@@ -38,7 +52,15 @@ pub struct ApiClientArgs {
     pub database: DatabaseArgs,
 }
 
-pub fn add(args: &ApiClientArgs) -> Result<(), StartError> {
+pub fn run(command: &ApiClientCommand) -> Result<(), StartError> {
+    match command {
+        ApiClientCommand::Add(args) => add(args),
+        ApiClientCommand::List(args) => list(args),
+        ApiClientCommand::Remove(args) => remove(args),
+    }
+}
+
+fn add(args: &ApiClientArgs) -> Result<(), StartError> {
     let bytes = std::fs::read(&args.cert)?;
     let cert = Certificate::parse_bytes(&bytes)
         .map_err(|e| StartError::Input(format!("{}: {e}", args.cert.display())))?
@@ -46,11 +68,10 @@ pub fn add(args: &ApiClientArgs) -> Result<(), StartError> {
     let sha256 = cert.info().sha256.clone();
     let sites = (!args.sites.is_empty()).then(|| args.sites.clone());
     let mut id = None;
-    let database = Database::open(&args.database.source())?.or_close(|db| {
-        let mut conn = db.connect()?;
+    with_connection(&args.database, |conn| {
         id = Some(
             api_clients::insert(
-                &mut conn,
+                conn,
                 &args.name,
                 &sha256,
                 args.role.as_str(),
@@ -61,7 +82,6 @@ pub fn add(args: &ApiClientArgs) -> Result<(), StartError> {
         );
         Ok(())
     })?;
-    database.close();
     let form = args.client_identity.map_or_else(|| "undeclared: nginx".to_owned(), |f| f.to_string());
     println!(
         "registered api client {} ({}, role {}, client identity {form}) for certificate sha256 {sha256}",
@@ -69,5 +89,63 @@ pub fn add(args: &ApiClientArgs) -> Result<(), StartError> {
         args.name,
         args.role.as_str()
     );
+    Ok(())
+}
+
+fn list(args: &DatabaseArgs) -> Result<(), StartError> {
+    let mut clients = Vec::new();
+    with_connection(args, |conn| {
+        clients = api_clients::list(conn).map_err(|e| StartError::Input(format!("cannot list the clients: {e}")))?;
+        Ok(())
+    })?;
+    if clients.is_empty() {
+        println!("no api clients are registered (add one with `certmap api-client add`)");
+        return Ok(());
+    }
+    println!(
+        "{:>4}  {:<20}  {:<7}  {:<24}  {:<11}  {:<20}  certificate sha256",
+        "id", "name", "role", "sites", "identity", "registered"
+    );
+    for c in clients {
+        let sites = c.sites.map_or_else(|| "(every site)".to_owned(), |s| s.join(", "));
+        let registered = rfc3339(c.created_at.replace_nanosecond(0).unwrap_or(c.created_at));
+        let identity = c.client_identity.unwrap_or_else(|| "(nginx)".to_owned());
+        println!(
+            "{:>4}  {:<20}  {:<7}  {:<24}  {:<11}  {:<20}  {}",
+            c.id, c.name, c.role, sites, identity, registered, c.sha256
+        );
+    }
+    Ok(())
+}
+
+fn remove(args: &RemoveArgs) -> Result<(), StartError> {
+    let mut removed = 0;
+    with_connection(&args.database, |conn| {
+        removed = api_clients::remove(conn, &args.client)
+            .map_err(|e| StartError::Input(format!("cannot remove the client: {e}")))?;
+        Ok(())
+    })?;
+    match removed {
+        0 => Err(StartError::Input(format!(
+            "no api client has the id or name {:?}; `certmap api-client list` shows them",
+            args.client
+        ))),
+        n => {
+            println!(
+                "removed {n} api client(s) named or numbered {:?}; their certificates no longer authenticate",
+                args.client
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Opens the database (starting the private cluster if need be), runs `step` and closes again.
+fn with_connection(
+    args: &DatabaseArgs,
+    step: impl FnOnce(&mut diesel::PgConnection) -> Result<(), StartError>,
+) -> Result<(), StartError> {
+    let (_, source) = args.resolve()?;
+    Database::open(&source)?.or_close(|db| step(&mut db.connect()?))?.close();
     Ok(())
 }

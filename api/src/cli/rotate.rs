@@ -15,7 +15,8 @@ use crate::startup::{Database, StartError};
 
 /// Prints what was done.
 pub fn run(args: &DatabaseArgs) -> Result<(), StartError> {
-    let r = rotate(&args.source(), &args.data_dir, &SecretConfig::from_env())?;
+    let (data_dir, source) = args.resolve()?;
+    let r = rotate(&source, &data_dir.path, &SecretConfig::from_env())?;
     if r.new_key_file {
         println!("generated a new key in secret.key; the previous key is kept in secret.key.old");
     }

@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::DatabaseArgs;
 use crate::config::{SecretConfig, ServeConfig};
+use crate::startup::StartError;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -44,11 +45,15 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    pub fn config(&self) -> ServeConfig {
-        ServeConfig {
+    /// The configuration, after the data directory was chosen (and logged: it decides where the
+    /// database and the secrets are, the first thing to know when something is off).
+    pub fn config(&self) -> Result<ServeConfig, StartError> {
+        let (data_dir, database) = self.database.resolve()?;
+        tracing::info!("data directory: {data_dir}");
+        Ok(ServeConfig {
             listen: self.listen,
-            database: self.database.source(),
-            data_dir: self.database.data_dir.clone(),
+            database,
+            data_dir: data_dir.path,
             secrets: SecretConfig::from_env(),
             auth: crate::auth::AuthConfig::from_env(),
             writes_per_minute: self.write_rate,
@@ -64,6 +69,6 @@ impl ServeArgs {
                 }),
                 _ => None,
             },
-        }
+        })
     }
 }

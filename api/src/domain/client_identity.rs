@@ -61,6 +61,16 @@ impl ClientIdentity {
         }
     }
 
+    /// Where a gateway of this form says which URI the client asked for, first found wins. Traefik's
+    /// ForwardAuth cannot set a header from the request, but always sets `X-Forwarded-Uri` itself
+    /// (over any client copy), while passing a client-sent `X-Original-URI` through.
+    pub fn uri_headers(self) -> &'static [&'static str] {
+        match self {
+            Self::Traefik => &["x-forwarded-uri", "x-original-uri"],
+            _ => &["x-original-uri"],
+        }
+    }
+
     /// The request headers this form is read from (lower case, as HTTP/2 and actix see them).
     pub fn headers(self) -> &'static [&'static str] {
         match self {

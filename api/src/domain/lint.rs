@@ -4,7 +4,7 @@
 use time::{Duration, OffsetDateTime};
 
 use super::directory::DirectoryPolicy;
-use super::names::VirtualPath;
+use super::names::{SiteName, VirtualPath};
 use super::site::MappingSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -30,6 +30,8 @@ pub struct Finding {
     pub severity: Severity,
     pub message: String,
     pub iis_symptom: &'static str,
+    /// What to change in certmap so the finding goes away, in the console's and the API's terms.
+    pub fix: &'static str,
     /// The directory the finding is about; `None` for the site itself.
     pub path: Option<String>,
     /// The one-to-one or many-to-one mapping the finding is about.
@@ -62,6 +64,7 @@ pub struct DirectoryFacts<'a> {
 }
 
 pub struct SiteFacts<'a> {
+    pub name: &'a SiteName,
     pub settings: &'a MappingSettings,
     pub directories: Vec<DirectoryFacts<'a>>,
     pub one_to_one: Vec<OneToOneFacts<'a>>,
@@ -87,6 +90,7 @@ pub fn lint_site(site: &SiteFacts<'_>) -> Vec<Finding> {
                     if settings.enabled { ", one_to_one_enabled or many_to_one_enabled" } else { "" },
                 ),
                 iis_symptom: "401.2 Unauthorized: no enabled authentication method can log the request on",
+                fix: "enable certificate mapping in the site's settings, with one-to-one or many-to-one mappings switched on",
                 path: Some(dir.path.to_string()),
                 mapping_id: None,
             });
@@ -99,9 +103,23 @@ pub fn lint_site(site: &SiteFacts<'_>) -> Vec<Finding> {
             severity: Severity::Info,
             message: "certificate mapping is enabled but no directory asks for a client certificate (client_certificates is ignore everywhere), so no request is ever mapped".into(),
             iis_symptom: "the mapping never triggers: with SSL settings set to Ignore IIS does not request a certificate",
+            fix: "set a directory's client certificates to Accept or Require (with Require SSL), or disable mapping on the site",
             path: None,
             mapping_id: None,
         });
+    }
+    if site.name.reads_as_site_key() {
+        findings.push(site_finding(
+            "ambiguous-site-name",
+            Severity::Warning,
+            format!(
+                "the site name {:?} reads as a site id in X-Certmap-Site: gateways must send `name:{}` (or `id:N`), or rename the site",
+                site.name.as_str(),
+                site.name
+            ),
+            "none in IIS; a gateway sending the bare name is decided against another site",
+            "rename the site to a name that is not a number, or have its gateways send X-Certmap-Site: name:NAME",
+        ));
     }
     mapping_findings(site, &mut findings);
 
@@ -109,8 +127,14 @@ pub fn lint_site(site: &SiteFacts<'_>) -> Vec<Finding> {
     findings
 }
 
-fn site_finding(code: &'static str, severity: Severity, message: String, iis_symptom: &'static str) -> Finding {
-    Finding { code, severity, message, iis_symptom, path: None, mapping_id: None }
+fn site_finding(
+    code: &'static str,
+    severity: Severity,
+    message: String,
+    iis_symptom: &'static str,
+    fix: &'static str,
+) -> Finding {
+    Finding { code, severity, message, iis_symptom, fix, path: None, mapping_id: None }
 }
 
 fn mapping_findings(site: &SiteFacts<'_>, findings: &mut Vec<Finding>) {
@@ -122,6 +146,7 @@ fn mapping_findings(site: &SiteFacts<'_>, findings: &mut Vec<Finding>) {
             Severity::Warning,
             format!("the site has {ones} one-to-one and {manys} many-to-one mappings but certificate mapping is disabled: set certificate_mapping.enabled"),
             "IIS ignores every mapping; requests to secured directories fail with 401.2",
+            "enable certificate mapping in the site's settings, or delete the mappings",
         ));
     }
     if settings.enabled && !settings.one_to_one_enabled && ones > 0 {
@@ -130,6 +155,7 @@ fn mapping_findings(site: &SiteFacts<'_>, findings: &mut Vec<Finding>) {
             Severity::Warning,
             format!("{ones} one-to-one mappings exist but one_to_one_enabled is false"),
             "IIS skips the one-to-one mappings: those certificates get 401.1",
+            "switch one-to-one mappings on in the site's settings, or delete them",
         ));
     }
     if settings.enabled && !settings.many_to_one_enabled && manys > 0 {
@@ -138,6 +164,7 @@ fn mapping_findings(site: &SiteFacts<'_>, findings: &mut Vec<Finding>) {
             Severity::Warning,
             format!("{manys} many-to-one mappings exist but many_to_one_enabled is false"),
             "IIS skips the many-to-one rules: certificates they would match get 401.1",
+            "switch many-to-one mappings on in the site's settings, or delete them",
         ));
     }
     let any_enabled =
@@ -148,14 +175,16 @@ fn mapping_findings(site: &SiteFacts<'_>, findings: &mut Vec<Finding>) {
             Severity::Warning,
             "certificate mapping is enabled and a directory requires certificates, but no enabled mapping can log anyone on".into(),
             "401.1 Unauthorized for every client certificate",
+            "add or enable a one-to-one mapping, or an allow many-to-one mapping",
         ));
     }
     for m in site.one_to_one.iter().filter(|m| m.enabled) {
-        let mapping = |code, severity, message, iis_symptom| Finding {
+        let mapping = |code, severity, message, iis_symptom, fix| Finding {
             code,
             severity,
             message,
             iis_symptom,
+            fix,
             path: None,
             mapping_id: Some(m.id),
         };
@@ -169,6 +198,7 @@ fn mapping_findings(site: &SiteFacts<'_>, findings: &mut Vec<Finding>) {
                     super::mapping::rfc3339(m.not_after)
                 ),
                 "403.17: the client certificate has expired",
+                "map the user's renewed certificate (a new mapping), then disable or delete this one",
             ));
         } else if m.not_after < site.now + EXPIRY_WARNING {
             findings.push(mapping(
@@ -180,6 +210,7 @@ fn mapping_findings(site: &SiteFacts<'_>, findings: &mut Vec<Finding>) {
                     super::mapping::rfc3339(m.not_after)
                 ),
                 "401.1 after renewal until the new certificate is mapped",
+                "map the renewed certificate before this date: a renewed certificate is a new mapping",
             ));
         }
         if settings.enabled && !m.has_password {
@@ -191,6 +222,7 @@ fn mapping_findings(site: &SiteFacts<'_>, findings: &mut Vec<Finding>) {
                     m.user_name, settings.logon_method
                 ),
                 "401.1 Unauthorized: logon failure",
+                "set the account's password on the mapping; it is encrypted and never shown again",
             ));
         }
     }
@@ -203,6 +235,7 @@ fn mapping_findings(site: &SiteFacts<'_>, findings: &mut Vec<Finding>) {
                 m.name
             ),
             iis_symptom: "401.1 Unauthorized: logon failure",
+            fix: "set the account's password on the many-to-one mapping; it is encrypted and never shown again",
             path: None,
             mapping_id: Some(m.id),
         });
@@ -225,7 +258,9 @@ mod tests {
 
     fn codes(settings: &MappingSettings, dirs: &[(&str, DirectoryPolicy)]) -> Vec<&'static str> {
         let paths: Vec<VirtualPath> = dirs.iter().map(|(p, _)| VirtualPath::parse(p).unwrap()).collect();
+        let name = SiteName::parse("S").unwrap();
         let facts = SiteFacts {
+            name: &name,
             settings,
             directories: paths
                 .iter()
@@ -254,7 +289,9 @@ mod tests {
         manys: Vec<ManyToOneFacts<'_>>,
     ) -> Vec<&'static str> {
         let path = VirtualPath::parse("/secure").unwrap();
+        let name = SiteName::parse("S").unwrap();
         let facts = SiteFacts {
+            name: &name,
             settings: &settings,
             directories: vec![DirectoryFacts { path: &path, policy: secured() }],
             one_to_one: ones,

@@ -9,6 +9,14 @@ fn has_control(s: &str) -> bool {
     s.chars().any(char::is_control)
 }
 
+/// How names are compared everywhere — site names in scopes, lookups and uniqueness, account and
+/// rule names: ASCII letters fold, nothing else does. The database's `certmap_fold()` is the same
+/// function, so a check in Rust and a lookup in SQL never disagree (Unicode lowercasing maps the
+/// Kelvin sign to `k` and `İ` to two characters; PostgreSQL's `lower()` follows the locale).
+pub fn fold(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
 /// An IIS site name ("Default Web Site"). IIS compares names case-insensitively.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SiteName(String);
@@ -41,8 +49,63 @@ impl SiteName {
         Ok(Self(raw.to_owned()))
     }
 
+    /// A name for a new or renamed site: also refuses names a gateway's `X-Certmap-Site` would read
+    /// as a site id (`2`, `+1`, `0001`) or as the explicit `id:`/`name:` forms, so a header never
+    /// means two sites. Stored names from before this rule still load through [`SiteName::parse`];
+    /// lint reports them.
+    pub fn parse_new(raw: &str) -> Result<Self, Rejection> {
+        let name = Self::parse(raw)?;
+        if name.reads_as_site_key() {
+            return Err(Rejection::new(
+                "ambiguous-site-name",
+                format!(
+                    "{raw:?} reads as a site id in X-Certmap-Site: a site name must not be an integer or start with \"id:\" or \"name:\""
+                ),
+            ));
+        }
+        Ok(name)
+    }
+
+    /// True when `X-Certmap-Site: <this name>` would not name this site by name.
+    pub fn reads_as_site_key(&self) -> bool {
+        let s = self.0.as_str();
+        let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+        let integer = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+        let prefixed =
+            ["id:", "name:"].iter().any(|p| s.get(..p.len()).is_some_and(|head| head.eq_ignore_ascii_case(p)));
+        integer || prefixed
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// How a gateway names a site in `X-Certmap-Site`: `id:N`, `name:S`, or bare — an integer is an
+/// id, anything else a name (new sites cannot have integer names, see [`SiteName::parse_new`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SiteKey {
+    Id(i64),
+    Name(String),
+}
+
+impl SiteKey {
+    pub fn parse(raw: &str) -> Result<Self, Rejection> {
+        let bad_id = || {
+            Rejection::new("invalid-site-key", format!("{raw:?}: after \"id:\" comes a site id (a positive integer)"))
+        };
+        let head = |p: &str| raw.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+        if head("id:") {
+            let id = raw[3..].parse::<i64>().ok().filter(|id| *id > 0 && raw[3..].bytes().all(|b| b.is_ascii_digit()));
+            return id.map(Self::Id).ok_or_else(bad_id);
+        }
+        if head("name:") {
+            return Ok(Self::Name(raw[5..].to_owned()));
+        }
+        match raw.parse::<i64>() {
+            Ok(id) => Ok(Self::Id(id)),
+            Err(_) => Ok(Self::Name(raw.to_owned())),
+        }
     }
 }
 
@@ -246,6 +309,29 @@ mod tests {
             assert_eq!(SiteName::parse(bad).unwrap_err().code, "invalid-site-name", "{bad:?}");
         }
         assert!(SiteName::parse(&"é".repeat(255)).is_ok(), "the limit counts characters, not bytes");
+    }
+
+    #[test]
+    fn new_site_names_never_read_as_an_id() {
+        for bad in ["2", "+1", "0001", "-3", "99999999999999999999999", "id:4", "ID:x", "name:Shop", "Name:"] {
+            assert_eq!(SiteName::parse_new(bad).unwrap_err().code, "ambiguous-site-name", "{bad:?}");
+            assert!(SiteName::parse(bad).is_ok(), "stored names still load: {bad:?}");
+        }
+        for ok in ["2nd site", "Site 2", "1.5", "0x10", "ids:1", "named"] {
+            assert!(SiteName::parse_new(ok).is_ok(), "{ok:?}");
+        }
+    }
+
+    #[test]
+    fn site_keys() {
+        assert_eq!(SiteKey::parse("2").unwrap(), SiteKey::Id(2));
+        assert_eq!(SiteKey::parse("id:2").unwrap(), SiteKey::Id(2));
+        assert_eq!(SiteKey::parse("name:2").unwrap(), SiteKey::Name("2".into()));
+        assert_eq!(SiteKey::parse("NAME:id:3").unwrap(), SiteKey::Name("id:3".into()));
+        assert_eq!(SiteKey::parse("Shop").unwrap(), SiteKey::Name("Shop".into()));
+        for bad in ["id:", "id:x", "id:+2", "id:-2", "id: 2"] {
+            assert_eq!(SiteKey::parse(bad).unwrap_err().code, "invalid-site-key", "{bad:?}");
+        }
     }
 
     #[test]

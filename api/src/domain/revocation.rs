@@ -235,6 +235,7 @@ pub fn lint(
             severity: Severity::Error,
             message: format!("mapping {id}'s certificate is revoked by its CA: certmap and the gateways refuse it; delete the mapping"),
             iis_symptom: "403.13 Client certificate revoked (Schannel checks revocation itself)",
+            fix: "delete the mapping; map the user's new certificate when the CA has issued one",
             path: None,
             mapping_id: Some(id),
         })
@@ -256,6 +257,7 @@ pub fn lint(
                  and nginx and HAProxy holding that CRL refuse every client of the CA; upload or fetch a newer one"
             ),
             iis_symptom: "Schannel cannot complete the revocation check once the CA's CRL is stale",
+            fix: "upload the CA's current CRL, or let certmap fetch it from the CA's distribution point",
             path: None,
             mapping_id: None,
         });

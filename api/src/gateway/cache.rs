@@ -24,10 +24,11 @@ use tokio::sync::Notify;
 
 use super::revocations::{Held, Revocations};
 use super::site_view::SiteView;
+use crate::domain::names::{fold, SiteKey};
+use crate::domain::violation::{Invalid, Rejection};
 use crate::http::db;
 use crate::http::metrics::CacheMetrics;
 use crate::http::problem::ApiError;
-use crate::domain::violation::{Invalid, Rejection};
 
 /// How long a cached site is trusted while change announcements cannot be heard.
 const UNHEARD_TRUST: Duration = Duration::from_secs(1);
@@ -183,24 +184,25 @@ impl GatewayCache {
             return Err(ApiError::NotFound { what: "site" });
         };
         let view = Arc::new(view);
-        lock(&self.names).insert(view.name.as_str().to_lowercase(), site_id);
+        lock(&self.names).insert(fold(view.name.as_str()), site_id);
         *lock(&slot.view) = Some(view.clone());
         *lock(&slot.checked) = Some((epoch, Instant::now()));
         Ok(view)
     }
 
     /// The site a gateway names by id or by name.
-    pub async fn view_by_key(&self, pool: &PgPool, key: &str) -> Result<Arc<SiteView>, ApiError> {
-        if let Ok(id) = key.parse::<i64>() {
-            return self.view(pool, id).await;
-        }
-        let known = lock(&self.names).get(&key.to_lowercase()).copied();
+    pub async fn view_by_key(&self, pool: &PgPool, key: &SiteKey) -> Result<Arc<SiteView>, ApiError> {
+        let key = match key {
+            SiteKey::Id(id) => return self.view(pool, *id).await,
+            SiteKey::Name(name) => name.as_str(),
+        };
+        let known = lock(&self.names).get(&fold(key)).copied();
         if let Some(id) = known {
             match self.view(pool, id).await {
                 // A rename leaves the old name pointing here until this check.
                 Ok(view) if view.name.as_str().eq_ignore_ascii_case(key) => return Ok(view),
                 Ok(_) | Err(ApiError::NotFound { .. }) => {
-                    lock(&self.names).remove(&key.to_lowercase());
+                    lock(&self.names).remove(&fold(key));
                 }
                 Err(e) => return Err(e),
             }

@@ -14,13 +14,23 @@ use super::etag::none_match;
 use crate::gateway::cache::{wait_of, Look};
 use super::problem::ApiError;
 use super::{db, AppState};
-use crate::render::{self, Format, IisOptions, PowerShellOptions, RenderError, SiteSnapshot};
+use crate::render::{self, Format, IisOptions, Mode, PowerShellOptions, RenderError, SiteSnapshot};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(all_sites_config);
 }
 
 fn render(format: Format, sites: &[SiteSnapshot], query: &ConfigQuery) -> Result<String, RenderError> {
+    if query.mode()? == Mode::Authorize {
+        if let Some(refused) = render::authorize::cannot_ask(format) {
+            return Err(refused);
+        }
+        let authorize = query.authorize();
+        return match format {
+            Format::Caddy => render::caddy::render_all(sites, &query.gateway(), Some(&authorize)),
+            _ => render::nginx::render_all_authorize(sites, &query.gateway(), &authorize),
+        };
+    }
     match format {
         Format::Iis => render::iis::render_all(sites, &IisOptions::default()),
         Format::PowerShell => render::powershell::render_all(sites, &PowerShellOptions::default()),
@@ -28,6 +38,7 @@ fn render(format: Format, sites: &[SiteSnapshot], query: &ConfigQuery) -> Result
         Format::Haproxy => render::haproxy::render_all(sites, &query.haproxy()),
         Format::HaproxyMap => render::haproxy::haproxy_map_all(sites),
         Format::Apache => render::apache::render_all(sites, &query.gateway()),
+        Format::Caddy => render::caddy::render_all(sites, &query.gateway(), None),
     }
 }
 
@@ -53,8 +64,9 @@ fn visible(conn: &mut PgConnection, caller: &Caller) -> Result<Vec<(i64, i64)>, 
 /// site's `<location>`s; `powershell` one script with one `param()` block; `nginx` one file with
 /// each site's maps and a `server` named by its host names, behind a `default_server` that
 /// rejects other names (no handshake without a site's SNI, 421 for another Host); `apache` a
-/// name-based `<VirtualHost>` per site behind a first, refusing one; `ca-bundle` the union of the
-/// sites' trusted CAs, each once.
+/// name-based `<VirtualHost>` per site behind a first, refusing one; `caddy` one site block per
+/// site, by host name; `ca-bundle` the union of the sites' trusted CAs, each once. `mode=authorize`
+/// works here as for one site (nginx, caddy), each site's requests naming their site to certmap.
 ///
 /// `haproxy` is one `frontend certmap_sites` that picks the site by the Host header (a name that
 /// is no site's gets 421) and applies that site's directories; it reads ONE map file, this
@@ -71,7 +83,7 @@ fn visible(conn: &mut PgConnection, caller: &Caller) -> Result<Vec<(i64, i64)>, 
 /// is a 422 naming the site and the problem; no site is ever left out silently. Passwords only
 /// with `include_secrets=true` (admins; one audit entry per site).
 #[utoipa::path(tag = "config", params(
-        ("format" = String, Path, description = "iis, powershell, nginx, haproxy, haproxy-map, apache, ca-bundle or crl"),
+        ("format" = String, Path, description = "iis, powershell, nginx, haproxy, haproxy-map, apache, caddy, ca-bundle or crl"),
         ("If-None-Match" = Option<String>, Header, description = "An ETag from a previous answer: 304 if no included site changed"),
         ConfigQuery,
     ),

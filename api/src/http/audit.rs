@@ -96,6 +96,8 @@ impl From<AuditEvent> for AuditEventBody {
 #[into_params(parameter_in = Query)]
 pub struct AuditFilter {
     pub site_id: Option<i64>,
+    /// Exactly as events show it, e.g. `token:alice` or `client-cert:gw1`.
+    pub actor: Option<String>,
     /// RFC 3339: events at or after this instant.
     pub since: Option<String>,
 }
@@ -106,7 +108,10 @@ pub struct AuditFilter {
 /// `remote_addr`), what (`action`, `resource`) and the resource before and after. Passwords never
 /// appear in it. The log is append-only; events of a deleted site stay.
 ///
-/// Admins only: any other role gets 403. Filter by `site_id` and `since` (RFC 3339, inclusive).
+/// Admins only: any other role gets 403. An admin token limited to some sites sees only the events
+/// of those sites (as they exist now): events of other sites, of deleted sites and without a site
+/// do not exist for it. Filter by `site_id`, `actor` (as events show it, e.g. `token:alice`) and
+/// `since` (RFC 3339, inclusive).
 /// Paged newest first: `limit` per page (default 50, at most 500); pass the answer's `next_cursor`
 /// as `cursor` for older events; `next_cursor` is null on the last page.
 #[utoipa::path(tag = "audit", params(AuditFilter, PageQuery), responses(
@@ -132,8 +137,12 @@ pub async fn list_audit(
         })?),
         None => None,
     };
-    let rows =
-        db::run(&state.pool, move |conn| Ok(q::page(conn, filter.site_id, since, page.after, page.limit)?)).await?;
+    // A token limited to some sites sees only their events, like every other read.
+    let visible = caller.site_names();
+    let rows = db::run(&state.pool, move |conn| {
+        Ok(q::page(conn, visible, filter.site_id, filter.actor.as_deref(), since, page.after, page.limit)?)
+    })
+    .await?;
     let items: Vec<AuditEventBody> = rows.into_iter().map(AuditEventBody::from).collect();
     Ok(HttpResponse::Ok().json(Paginated::new(items, page.limit, |e| e.id)))
 }

@@ -10,6 +10,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::caller::{Access, Caller};
 use super::problem::{ApiError, Problem};
 use super::AppState;
+use crate::domain::names::SiteKey;
 use crate::domain::violation::Rejection;
 use crate::gateway::authorize::{header, judge, Verdict};
 use crate::gateway::client_identity::presented;
@@ -38,10 +39,11 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
 
 /// Decide whether a gateway lets a client in
 ///
-/// Whether a client may pass the gateway, and as whom: the site in `X-Certmap-Site` (name or id),
-/// the request in `X-Original-URI`, and the client certificate in the ONE form the caller's
-/// credential declares (`certmap token issue --client-identity FORM`, `certmap api-client add
-/// --client-identity FORM`; without a declaration, `nginx`):
+/// Whether a client may pass the gateway, and as whom: the site in `X-Certmap-Site` (`id:N`,
+/// `name:S`, or bare: an integer is an id, anything else a name), the request in `X-Original-URI`
+/// (for the `traefik` form, Traefik's own `X-Forwarded-Uri` first), and the client certificate in
+/// the ONE form the caller's credential declares (`certmap token issue --client-identity FORM`,
+/// `certmap api-client add --client-identity FORM`; without a declaration, `nginx`):
 ///
 /// | form | header | value |
 /// |---|---|---|
@@ -67,7 +69,7 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
 /// `revocation-unknown`, or passes with `X-Certmap-Revocation: unknown` when the site's policy
 /// says `when_unknown: allow`. While no CRL is held for the issuer, nothing is refused for it.
 #[utoipa::path(tag = "gateways", params(
-        ("X-Certmap-Site" = String, Header, description = "The site's name or id"),
+        ("X-Certmap-Site" = String, Header, description = "The site: `id:N`, `name:S`, or bare (an integer is an id, anything else a name)"),
         ("X-Original-URI" = Option<String>, Header, description = "The request URI as the client sent it (default /)"),
         ("X-SSL-Client-Cert" = Option<String>, Header, description = "Forms nginx and apache: the client certificate as URL-escaped PEM, PEM, the IIS one-line form, or Apache's PEM with spaces"),
         ("X-Forwarded-Client-Cert" = Option<String>, Header, description = "Form envoy: Envoy's XFCC"),
@@ -102,9 +104,10 @@ pub async fn authorize(state: web::Data<AppState>, caller: Caller, req: HttpRequ
             Rejection::new("missing-site", "send the site in X-Certmap-Site (its name or id)").at("X-Certmap-Site"),
         )
     })?;
-    let site = state.cache.view_by_key(&state.pool, key).await?;
+    let key = SiteKey::parse(key).map_err(|r| ApiError::from(r.at("X-Certmap-Site")))?;
+    let site = state.cache.view_by_key(&state.pool, &key).await?;
     caller.check_site(site.name.as_str(), Access::Read)?;
-    let uri = header(headers, "X-Original-URI").unwrap_or("/");
+    let uri = caller.client_identity().uri_headers().iter().find_map(|name| header(headers, name)).unwrap_or("/");
     let crls = state.cache.revocations(&state.pool).await?;
     let verdict = judge(&state.pool, &site, &crls, uri, client).await?;
     Ok(match verdict {

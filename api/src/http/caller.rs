@@ -8,12 +8,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix_web::http::header;
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
 
 use super::problem::ApiError;
 use super::AppState;
 use crate::auth::Role;
 use crate::domain::client_identity::ClientIdentity;
+use crate::domain::names::fold;
 use crate::tls::PeerCertificate;
 
 #[derive(Debug, Clone)]
@@ -23,7 +24,7 @@ pub struct Caller {
     /// True when the caller authenticated with a registered client certificate.
     pub by_certificate: bool,
     pub role: Role,
-    /// Lowercased site names the token is limited to; None means every site.
+    /// Folded site names (`domain::names::fold`) the token is limited to; None means every site.
     sites: Option<Vec<String>>,
     /// The client-identity form the credential declares; None means the role's default.
     declared_form: Option<ClientIdentity>,
@@ -48,16 +49,21 @@ impl FromRequest for Caller {
                 .cloned()
                 .ok_or_else(|| ApiError::Internal("no application state".into()))?;
             // A token, when sent, decides; otherwise a registered client certificate may.
-            if req.headers().contains_key(header::AUTHORIZATION) {
-                return authenticate(&req, &state);
-            }
-            match req.conn_data::<PeerCertificate>().cloned() {
-                Some(PeerCertificate(sha256)) => by_certificate(&req, &state, sha256).await,
-                None => Err(ApiError::Unauthorized {
-                    detail: "send a bearer token: Authorization: Bearer <token> (issue one with `certmap token issue`)"
-                        .into(),
-                }),
-            }
+            let caller = if req.headers().contains_key(header::AUTHORIZATION) {
+                authenticate(&req, &state)
+            } else {
+                match req.conn_data::<PeerCertificate>().cloned() {
+                    Some(PeerCertificate(sha256)) => by_certificate(&req, &state, sha256).await,
+                    None => Err(ApiError::Unauthorized {
+                        detail:
+                            "send a bearer token: Authorization: Bearer <token> (issue one with `certmap token issue`)"
+                                .into(),
+                    }),
+                }
+            }?;
+            // For the request log line, which names whose request was refused.
+            req.extensions_mut().insert(caller.clone());
+            Ok(caller)
         })
     }
 }
@@ -81,7 +87,7 @@ async fn by_certificate(req: &HttpRequest, state: &AppState, sha256: String) -> 
         subject: name,
         by_certificate: true,
         role,
-        sites: client.sites.map(|s| s.into_iter().map(|n| n.to_lowercase()).collect()),
+        sites: client.sites.map(|s| s.iter().map(|n| fold(n)).collect()),
         declared_form,
         address: req.peer_addr().map(|a| a.ip().to_string()),
     })
@@ -103,7 +109,7 @@ fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError>
         subject: claims.sub,
         by_certificate: false,
         role: claims.role,
-        sites: claims.sites.map(|s| s.into_iter().map(|n| n.to_lowercase()).collect()),
+        sites: claims.sites.map(|s| s.iter().map(|n| fold(n)).collect()),
         declared_form: claims.client_identity,
         address: req.peer_addr().map(|a| a.ip().to_string()),
     })
@@ -161,13 +167,13 @@ impl Caller {
         self.sites.is_some()
     }
 
-    /// The lowercased names the token is limited to, for filtering in SQL.
+    /// The folded names the token is limited to, for filtering in SQL (`certmap_fold`).
     pub fn site_names(&self) -> Option<Vec<String>> {
         self.sites.clone()
     }
 
     pub fn sees(&self, site_name: &str) -> bool {
-        self.sites.as_ref().is_none_or(|sites| sites.contains(&site_name.to_lowercase()))
+        self.sites.as_ref().is_none_or(|sites| sites.contains(&fold(site_name)))
     }
 
     pub fn out_of_scope() -> ApiError {

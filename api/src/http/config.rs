@@ -25,7 +25,9 @@ use super::write::{stored, Names, SiteResource, Verb, Writer};
 use super::{db, AppState};
 use crate::domain::certificate::{Certificate, MAX_BUNDLE_BYTES};
 use crate::domain::violation::{Invalid, Rejection};
-use crate::render::{self, Format, GatewayOptions, HaproxyOptions, IisOptions, PowerShellOptions, RenderError};
+use crate::render::{
+    self, AuthorizeOptions, Format, GatewayOptions, HaproxyOptions, IisOptions, Mode, PowerShellOptions, RenderError,
+};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(site_config).service(put_trusted_cas).service(get_trusted_cas);
@@ -58,6 +60,24 @@ pub struct ConfigQuery {
     pub map_file: Option<String>,
     /// haproxy: also emit minimal global and defaults sections (default false).
     pub standalone: Option<bool>,
+    /// `map` (default): the mappings are rendered into the file. `authorize` (nginx, caddy): the
+    /// gateway asks certmap's `/api/v1/authorize` on every request, so a change needs no reload;
+    /// the other formats answer 422.
+    pub mode: Option<String>,
+    /// authorize: http(s)://host:port where the gateway reaches certmap (default http://127.0.0.1:8080).
+    pub certmap: Option<String>,
+    /// authorize: how the gateway proves itself to certmap: `token-file` (default; the file holds the
+    /// Authorization header with a gateway token, in the gateway's syntax) or `mtls` (a client
+    /// certificate registered with `certmap api-client add`, needs https). No token is ever rendered.
+    pub certmap_auth: Option<String>,
+    /// authorize: absolute path of the token file (default /etc/certmap/authorize-token.conf).
+    pub token_file: Option<String>,
+    /// authorize, mtls: the gateway's client certificate (default /etc/certmap/gateway-client.pem).
+    pub client_cert: Option<String>,
+    /// authorize, mtls: its key (default /etc/certmap/gateway-client.key).
+    pub client_key: Option<String>,
+    /// authorize, https: the CA bundle that verifies certmap's certificate (default /etc/ssl/certs/ca-certificates.crt).
+    pub certmap_ca: Option<String>,
     /// With `If-None-Match`: seconds (at most 60) to hold the request until the config changes,
     /// then answer; 304 when it has not. How `certmap pull` follows a site.
     #[param(maximum = 60)]
@@ -76,6 +96,22 @@ impl ConfigQuery {
             ca_bundle: self.ca_bundle.clone().unwrap_or(d.ca_bundle),
             verify_depth: self.verify_depth.unwrap_or(d.verify_depth),
             crl_file: self.crl_file.clone(),
+        }
+    }
+
+    pub(super) fn mode(&self) -> Result<Mode, RenderError> {
+        self.mode.as_deref().map_or(Ok(Mode::Map), Mode::parse)
+    }
+
+    pub(super) fn authorize(&self) -> AuthorizeOptions {
+        let d = AuthorizeOptions::default();
+        AuthorizeOptions {
+            certmap: self.certmap.clone().unwrap_or(d.certmap),
+            certmap_auth: self.certmap_auth.clone().unwrap_or(d.certmap_auth),
+            token_file: self.token_file.clone().unwrap_or(d.token_file),
+            client_cert: self.client_cert.clone().unwrap_or(d.client_cert),
+            client_key: self.client_key.clone().unwrap_or(d.client_key),
+            certmap_ca: self.certmap_ca.clone().unwrap_or(d.certmap_ca),
         }
     }
 
@@ -107,6 +143,15 @@ impl From<RenderError> for ApiError {
 }
 
 fn render(format: Format, site: &render::SiteSnapshot, query: &ConfigQuery) -> Result<String, RenderError> {
+    if query.mode()? == Mode::Authorize {
+        if let Some(refused) = render::authorize::cannot_ask(format) {
+            return Err(refused);
+        }
+        return match format {
+            Format::Caddy => render::caddy::render_authorize(site, &query.gateway(), &query.authorize()),
+            _ => render::nginx::render_authorize(site, &query.gateway(), &query.authorize()),
+        };
+    }
     match format {
         Format::Iis => render::iis::render(site, &IisOptions::default()),
         Format::PowerShell => render::powershell::render(site, &PowerShellOptions::default()),
@@ -114,6 +159,7 @@ fn render(format: Format, site: &render::SiteSnapshot, query: &ConfigQuery) -> R
         Format::Haproxy => render::haproxy::render(site, &query.haproxy()),
         Format::HaproxyMap => render::haproxy::haproxy_map(site),
         Format::Apache => render::apache::render(site, &query.gateway()),
+        Format::Caddy => render::caddy::render(site, &query.gateway()),
     }
 }
 
@@ -150,9 +196,18 @@ pub(super) fn pem_blocks(label: &str, ders: &[Vec<u8>]) -> String {
 /// Render one site's configuration
 ///
 /// The site's configuration for IIS (`iis`: an applicationHost.config fragment; `powershell`: a
-/// WebAdministration script) or a gateway (`nginx`, `haproxy`, `haproxy-map`, `apache`), or the client CA
-/// bundle the gateway trusts (`ca-bundle`). Passwords are left out unless an admin asks with
-/// `include_secrets=true`, which is recorded in the audit log.
+/// WebAdministration script) or a gateway (`nginx`, `haproxy`, `haproxy-map`, `apache`, `caddy`: a
+/// Caddyfile for Caddy 2.6 or later), or the client CA bundle the gateway trusts (`ca-bundle`).
+/// Passwords are left out unless an admin asks with `include_secrets=true`, which is recorded in
+/// the audit log.
+///
+/// `mode=authorize` (nginx, caddy) renders per-request mode instead of the mappings: the gateway
+/// does mTLS and asks `GET /api/v1/authorize` on every request (nginx `auth_request`, Caddy
+/// `forward_auth`), sending only its declared client-identity header and clearing the client's
+/// copies of every identity header, so a disabled mapping is refused on the next request without a
+/// reload. It authenticates to certmap with a token file it includes (`certmap_auth=token-file`) or
+/// a registered client certificate (`mtls`); no token is ever written into the file. The other
+/// formats answer 422 `format-cannot-express` saying why.
 ///
 /// The `ETag` follows the site's revision (and mappings reaching their expiry): `If-None-Match`
 /// with the current one answers 304, at once or, with `wait`, when nothing changed before the time
@@ -162,7 +217,7 @@ pub(super) fn pem_blocks(label: &str, ders: &[Vec<u8>]) -> String {
 /// it may not read does not exist for it.
 #[utoipa::path(tag = "config", params(
         ("site_id" = i64, Path),
-        ("format" = String, Path, description = "iis, powershell, nginx, haproxy, haproxy-map, apache, ca-bundle or crl"),
+        ("format" = String, Path, description = "iis, powershell, nginx, haproxy, haproxy-map, apache, caddy, ca-bundle or crl"),
         ("If-None-Match" = Option<String>, Header, description = "An ETag from a previous answer: 304 if unchanged"),
         ConfigQuery,
     ),

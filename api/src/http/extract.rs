@@ -91,8 +91,15 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-fn malformed(e: &serde_json::Error) -> ApiError {
-    ApiError::BadRequest { code: "malformed-json", detail: format!("the body is not valid JSON: {e}") }
+pub(crate) fn malformed(e: &serde_json::Error) -> ApiError {
+    // The usual cause: a PEM pasted into a JSON string with its line breaks left raw.
+    let hint = if e.to_string().contains("control character") {
+        ". A JSON string cannot hold a raw line break: write each one as \\n, or send the certificate \
+         as it is with Content-Type: application/x-pem-file and the other fields as query parameters"
+    } else {
+        ""
+    };
+    ApiError::BadRequest { code: "malformed-json", detail: format!("the body is not valid JSON: {e}{hint}") }
 }
 
 /// serde's "at line 1 column 42" means nothing to someone who sent a one-line body; the field

@@ -26,7 +26,7 @@ use crate::domain::revocation::{Check, WhenUnknown};
 use crate::domain::certificate::Validity;
 use crate::domain::directory::DirectorySpec;
 use crate::domain::lint::Severity;
-use crate::domain::names::SiteName;
+use crate::domain::names::{fold, SiteName};
 use crate::domain::violation::{Invalid, Rejection, Violation};
 use crate::iis_config::{self, xml::MAX_INPUT_BYTES, Analysis, Finding, Options, SitePlan, Source};
 use crate::secrets::{SecretKeys, SecretKind};
@@ -588,7 +588,7 @@ fn import_many_to_one(
 ) -> Result<ImportedItem, ApiError> {
     let rules = serde_json::to_value(m.rules.iter().map(RuleBody::from).collect::<Vec<_>>())
         .map_err(|e| ApiError::Internal(format!("rules as JSON: {e}")))?;
-    let current = existing.iter().find(|r| r.name.to_lowercase() == m.name.to_lowercase());
+    let current = existing.iter().find(|r| fold(&r.name) == fold(&m.name));
     let sealed = m.password.as_ref().map(|p| secrets.encrypt(SecretKind::ManyToOne, p));
     let values = ManyToOneValues {
         name: current.map_or_else(|| m.name.clone(), |c| c.name.clone()),

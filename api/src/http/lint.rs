@@ -36,6 +36,8 @@ pub struct FindingBody {
     pub message: String,
     /// What IIS does with this configuration.
     pub iis_symptom: String,
+    /// What to change so the finding goes away.
+    pub fix: String,
     /// The directory concerned; absent for the site itself.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -64,6 +66,7 @@ impl From<Finding> for FindingBody {
             },
             message: f.message,
             iis_symptom: f.iis_symptom.into(),
+            fix: f.fix.into(),
             path: f.path,
             mapping_id: f.mapping_id,
         }
@@ -107,6 +110,7 @@ pub async fn site_lint(
     let spec = spec_of(&site)?;
     let dir_specs = dirs.iter().map(super::directories::spec_of).collect::<Result<Vec<_>, _>>()?;
     let facts = SiteFacts {
+        name: &spec.name,
         settings: &spec.mapping,
         directories: dir_specs.iter().map(|d| DirectoryFacts { path: &d.path, policy: d.policy }).collect(),
         one_to_one: ones

@@ -179,6 +179,7 @@ pub struct MappingFilterQuery {
     pub expiring_within: Option<String>,
     pub enabled: Option<bool>,
     /// `revoked`: only mappings whose certificate a held CRL revokes.
+    #[param(inline)]
     pub revocation: Option<RevocationFilter>,
 }
 

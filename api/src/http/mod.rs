@@ -1,6 +1,7 @@
 //! The actix-web layer: extraction, errors, and one module per resource; the gateway routes'
-//! handlers are here too, their machinery in `crate::gateway`. Every route is registered
-//! through utoipa-actix-web, so no route exists without its OpenAPI operation.
+//! handlers are here too, their machinery in `crate::gateway`. Every API route is registered
+//! through utoipa-actix-web, so no route exists without its OpenAPI operation; the console's
+//! static files (`console`) are not API operations and stay out of the spec, like `/docs/`.
 
 pub mod all_sites_config;
 pub mod audit;
@@ -10,6 +11,7 @@ pub mod bulk;
 pub mod caller;
 pub mod certificate_input;
 pub mod config;
+pub mod console;
 pub mod crls;
 pub mod db;
 pub mod directories;

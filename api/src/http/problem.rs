@@ -87,7 +87,8 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn code(&self) -> &'static str {
+    /// The stable `code` of the problem this error answers with.
+    pub fn code(&self) -> &'static str {
         match self {
             Self::Invalid(Invalid(vs)) => match vs.as_slice() {
                 [first, rest @ ..] if rest.iter().all(|v| v.code == first.code) => first.code,

@@ -154,6 +154,7 @@ pub struct MappingSettingsPatch {
     pub logon_method: Option<LogonMethodBody>,
     #[schema(example = "CONTOSO")]
     pub default_logon_domain: Option<String>,
+    #[serde(default, deserialize_with = "super::serde_util::object")]
     pub revocation: Option<RevocationPatch>,
 }
 
@@ -191,6 +192,7 @@ pub struct CreateSite {
 pub struct UpdateSite {
     pub name: Option<String>,
     pub hostnames: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "super::serde_util::object")]
     pub certificate_mapping: Option<MappingSettingsPatch>,
 }
 
@@ -229,7 +231,7 @@ impl MappingSettingsPatch {
 impl CreateSite {
     fn into_spec(mut self) -> Result<SiteSpec, Invalid> {
         let mut errors = Collector::default();
-        let name = errors.take(SiteName::parse(&self.name).map_err(|r| r.at("name")));
+        let name = errors.take(SiteName::parse_new(&self.name).map_err(|r| r.at("name")));
         let hostnames = errors.take_all(parse_hostnames(&self.hostnames));
         let revocation = self.certificate_mapping.revocation.take().unwrap_or_default().apply(Policy::default(), &mut errors);
         let mapping = self.certificate_mapping.apply(MappingSettings::default(), &mut errors);
@@ -246,7 +248,9 @@ impl UpdateSite {
     fn apply(self, current: SiteSpec) -> Result<SiteSpec, Invalid> {
         let mut errors = Collector::default();
         let name = match self.name {
-            Some(n) => errors.take(SiteName::parse(&n).map_err(|r| r.at("name"))),
+            // Keeping a name that predates the id rule is not a new ambiguity.
+            Some(n) if n == current.name.as_str() => Some(current.name),
+            Some(n) => errors.take(SiteName::parse_new(&n).map_err(|r| r.at("name"))),
             None => Some(current.name),
         };
         let hostnames = match self.hostnames {

@@ -440,7 +440,12 @@ fn repairs_fix_what_certmap_refuses_to_store() {
     blocking.sort();
     assert_eq!(
         blocking,
-        ["client-cert-requires-ssl", "secured-directory-allows-other-auth", "secured-directory-allows-other-auth"],
+        [
+            "client-cert-requires-ssl",
+            "secured-directory-allows-other-auth",
+            "secured-directory-allows-other-auth",
+            "sslmapcert-not-valid"
+        ],
         "{:#?}",
         a.findings
     );
@@ -448,7 +453,7 @@ fn repairs_fix_what_certmap_refuses_to_store() {
     assert!(secure.policy.require_ssl && secure.policy.is_secured());
     assert!(!secure.policy.anonymous_auth && !secure.policy.basic_auth);
     assert_eq!(secure.policy.check(), Ok(()));
-    assert_eq!(a.plan.repairs.len(), 3, "{:?}", a.plan.repairs);
+    assert_eq!(a.plan.repairs.len(), 4, "{:?}", a.plan.repairs);
 }
 
 /// Settings at the server level reach every site root; certmap stores them on the root directory

@@ -9,6 +9,8 @@ pub mod report;
 pub mod xml;
 
 #[cfg(test)]
+mod bounds_tests;
+#[cfg(test)]
 mod corpus_tests;
 #[cfg(test)]
 mod round_trip_tests;

@@ -172,7 +172,7 @@ impl Config {
         let declared = self.sites.iter().flatten().map(|s| s.name.clone());
         let located = self.blocks.iter().filter_map(|b| b.scope.site().map(str::to_owned));
         for name in declared.chain(located) {
-            if seen.insert(name.to_lowercase()) {
+            if seen.insert(crate::domain::names::fold(&name)) {
                 out.push(name);
             }
         }

@@ -2,8 +2,9 @@
 //! on. Configuration files are untrusted uploads, so the reader refuses what has no place in an IIS
 //! configuration and could be used to exhaust memory or time: a DTD (and with it every entity
 //! declaration, so no entity can expand), input over [`MAX_INPUT_BYTES`], an attribute over
-//! [`MAX_ATTRIBUTE_CHARS`], nesting deeper than [`MAX_DEPTH`] and more than [`MAX_ELEMENTS`]
-//! elements. Namespaces are ignored: elements and attributes are known by their local names.
+//! [`MAX_ATTRIBUTE_CHARS`], more than [`MAX_ATTRIBUTES`] attributes on one element, nesting deeper
+//! than [`MAX_DEPTH`] and more than [`MAX_ELEMENTS`] elements. Every step is linear in the input.
+//! Namespaces are ignored: elements and attributes are known by their local names.
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -16,6 +17,10 @@ pub const MAX_ATTRIBUTE_CHARS: usize = 128 * 1024;
 /// applicationHost.config nests about ten deep.
 pub const MAX_DEPTH: usize = 64;
 pub const MAX_ELEMENTS: usize = 200_000;
+/// IIS elements carry a handful of attributes (a `<site>` or `<add>` under twenty); quick-xml's
+/// duplicate check compares each attribute with every earlier one, so 200,000 attributes on one
+/// element took half a minute. Duplicates are found with a set here, and the count is capped.
+pub const MAX_ATTRIBUTES: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Element {
@@ -215,10 +220,28 @@ fn unknown_entity(name: &str, line: u32) -> XmlError {
 fn element(e: &BytesStart<'_>, line: u32) -> Result<Element, XmlError> {
     let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
     let mut attrs = Vec::new();
-    for attr in e.attributes().with_checks(true) {
+    let mut seen = std::collections::HashSet::new();
+    for (i, attr) in e.attributes().with_checks(false).enumerate() {
+        if i >= MAX_ATTRIBUTES {
+            return Err(XmlError::new(
+                "xml-too-many-attributes",
+                format!(
+                    "<{name}> has more than {MAX_ATTRIBUTES} attributes; IIS configuration elements have a handful"
+                ),
+                Some(line),
+            ));
+        }
         let attr = attr.map_err(|err| {
             XmlError::new("xml-malformed", format!("a malformed attribute in <{name}>: {err}"), Some(line))
         })?;
+        if !seen.insert(attr.key.as_ref().to_vec()) {
+            let shown = String::from_utf8_lossy(attr.key.as_ref()).chars().take(40).collect::<String>();
+            return Err(XmlError::new(
+                "xml-malformed",
+                format!("a malformed attribute in <{name}>: {shown} appears twice"),
+                Some(line),
+            ));
+        }
         let key = String::from_utf8_lossy(attr.key.local_name().as_ref()).into_owned();
         if attr.key.as_ref() == b"xmlns" || attr.key.as_ref().starts_with(b"xmlns:") {
             continue;
@@ -285,6 +308,9 @@ mod tests {
         assert_eq!(parse(&long).unwrap_err().code, "xml-attribute-too-long");
         let escaped = format!("<x a=\"{}\"/>", "&amp;".repeat(MAX_ATTRIBUTE_CHARS + 1));
         assert_eq!(parse(&escaped).unwrap_err().code, "xml-attribute-too-long");
+        let crowded: String = (0..=MAX_ATTRIBUTES).map(|i| format!(" a{i}=\"\"")).collect();
+        assert_eq!(parse(&format!("<x{crowded}/>")).unwrap_err().code, "xml-too-many-attributes");
+        assert_eq!(parse("<x a=\"1\" b=\"2\" a=\"3\"/>").unwrap_err().code, "xml-malformed");
         let many = format!("<x>{}</x>", "<a/>".repeat(MAX_ELEMENTS));
         assert_eq!(parse(&many).unwrap_err().code, "xml-too-large");
         assert_eq!(decode(&vec![b' '; MAX_INPUT_BYTES + 1]).unwrap_err().code, "xml-too-large");

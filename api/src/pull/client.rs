@@ -102,6 +102,11 @@ impl Server {
         if credentials.token.is_none() && credentials.client_cert.is_none() {
             return Err("give a token (CERTMAP_TOKEN) or a client certificate (--client-cert)".into());
         }
+        if credentials.token.as_deref().is_some_and(|t| t.trim().split('.').count() != 3) {
+            return Err("CERTMAP_TOKEN is not a certmap token (a JWT: three base64url parts joined by dots); \
+                        paste the whole output of `certmap token issue --role gateway`"
+                .into());
+        }
         let client = awc::Client::builder().connector(connector).disable_redirects().finish();
         Ok(Self { client, api: format!("{base}/api/v1"), token: credentials.token })
     }
@@ -112,25 +117,15 @@ impl Server {
         if let Ok(id) = site.parse::<i64>() {
             return Ok(id);
         }
+        // A gateway token may not list sites: asking would only leave a 403 in the server's log at
+        // every start. Its role claim, read without checking (the server checks), says so ahead.
+        if self.token.as_deref().and_then(claimed_role).as_deref() == Some("gateway") {
+            return self.site_id_from_snapshots(site).await;
+        }
         let url = format!("{}/sites", self.api);
         let (status, _, body) = self.get(&url, &[("name", site)], None, Duration::ZERO).await?;
-        let not_found = || Failure::Fatal(format!("no site named {site:?} (or not one this token may see)"));
         if status == StatusCode::FORBIDDEN {
-            let url = format!("{}/snapshot", self.api);
-            let (status, _, body) = self.get(&url, &[], None, Duration::ZERO).await?;
-            if status != StatusCode::OK {
-                return Err(refusal(status, &url, &body));
-            }
-            let all: serde_json::Value =
-                serde_json::from_slice(&body).map_err(|e| Failure::Retry(format!("{url}: not snapshots: {e}")))?;
-            // IIS compares site names case-insensitively, and so does certmap.
-            return all["sites"]
-                .as_array()
-                .and_then(|sites| {
-                    sites.iter().find(|s| s["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(site)))
-                })
-                .and_then(|s| s["site_id"].as_i64())
-                .ok_or_else(not_found);
+            return self.site_id_from_snapshots(site).await;
         }
         if status != StatusCode::OK {
             return Err(refusal(status, &url, &body));
@@ -141,7 +136,23 @@ impl Server {
             .as_array()
             .and_then(|items| items.first())
             .and_then(|site| site["id"].as_i64())
-            .ok_or_else(not_found)
+            .ok_or_else(|| not_found(site))
+    }
+
+    async fn site_id_from_snapshots(&self, site: &str) -> Result<i64, Failure> {
+        let url = format!("{}/snapshot", self.api);
+        let (status, _, body) = self.get(&url, &[], None, Duration::ZERO).await?;
+        if status != StatusCode::OK {
+            return Err(refusal(status, &url, &body));
+        }
+        let all: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| Failure::Retry(format!("{url}: not snapshots: {e}")))?;
+        // IIS compares site names case-insensitively, and so does certmap.
+        all["sites"]
+            .as_array()
+            .and_then(|sites| sites.iter().find(|s| s["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(site))))
+            .and_then(|s| s["site_id"].as_i64())
+            .ok_or_else(|| not_found(site))
     }
 
     /// `GET .../config/{format}`; with an ETag, a 304 (held up to `wait`) when nothing changed.
@@ -195,6 +206,18 @@ impl Server {
     }
 }
 
+fn not_found(site: &str) -> Failure {
+    Failure::Fatal(format!("no site named {site:?} (or not one this token may see)"))
+}
+
+/// The `role` claim of a JWT, unverified: only a hint for which request to make first.
+fn claimed_role(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.trim().split('.').nth(1)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    serde_json::from_slice::<serde_json::Value>(&json).ok()?["role"].as_str().map(str::to_owned)
+}
+
 /// The `detail` of a problem+json answer, or the start of whatever else came back.
 fn problem(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
@@ -240,9 +263,21 @@ mod tests {
     }
 
     #[test]
+    fn a_tokens_role_is_read_without_a_key() {
+        use base64::Engine as _;
+        let part = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+        let jwt = format!("{}.{}.sig", part(r#"{"alg":"HS256"}"#), part(r#"{"sub":"gw","role":"gateway"}"#));
+        assert_eq!(claimed_role(&jwt).as_deref(), Some("gateway"));
+        assert_eq!(claimed_role("garbage"), None);
+        assert_eq!(claimed_role("a.b.c"), None);
+    }
+
+    #[test]
     fn only_http_and_https_servers_and_some_credential() {
-        assert!(Server::new("ftp://certmap", token("t")).is_err());
-        assert!(Server::new("http://certmap:8080/", token("t")).is_ok());
+        assert!(Server::new("ftp://certmap", token("t.t.t")).is_err());
+        assert!(Server::new("http://certmap:8080/", token("t.t.t")).is_ok());
+        let garbage = Server::new("http://certmap:8080/", token("pasted-half")).err().unwrap_or_default();
+        assert!(garbage.contains("not a certmap token"), "{garbage}");
         let none = Credentials { token: None, ca_cert: None, client_cert: None };
         assert!(Server::new("http://certmap:8080/", none).err().unwrap_or_default().contains("CERTMAP_TOKEN"));
         let (cert, key) = (Path::new("gw.pem"), Path::new("gw.key"));

@@ -70,6 +70,15 @@ pub fn signalled() -> std::io::Result<impl Future<Output = ()>> {
 /// Runs until `stop` resolves (Ok), or a refusal no retry can fix (Err). With `once`, one
 /// exchange and any failure is an Err.
 pub async fn run(config: PullConfig, stop: impl Future<Output = ()>) -> Result<(), PullError> {
+    let once = config.once;
+    let result = run_until(config, stop).await;
+    if result.is_ok() && !once {
+        tracing::info!("certmap pull stopped; the gateway keeps serving its current config");
+    }
+    result
+}
+
+async fn run_until(config: PullConfig, stop: impl Future<Output = ()>) -> Result<(), PullError> {
     let mut stop = std::pin::pin!(stop);
     let credentials = Credentials {
         token: config.token.clone(),
@@ -104,6 +113,8 @@ pub async fn run(config: PullConfig, stop: impl Future<Output = ()>) -> Result<(
         "keeping the gateway config in step with certmap"
     );
     let mut state = State::default();
+    // Set by a failed exchange, so the first one to succeed afterwards says the outage is over.
+    let mut failing = false;
     loop {
         let started = Instant::now();
         // Only the request may be cut short by a stop; once an answer is in, it is installed,
@@ -124,12 +135,16 @@ pub async fn run(config: PullConfig, stop: impl Future<Output = ()>) -> Result<(
         let delay = match outcome {
             Ok(()) if config.once => return Ok(()),
             Ok(()) => {
+                if std::mem::take(&mut failing) {
+                    tracing::info!(server = %config.server, "back in step: certmap answers again and the gateway has its current config");
+                }
                 backoff.reset();
                 config.interval.saturating_sub(started.elapsed())
             }
             Err(Failure::Fatal(m)) => return Err(PullError(m)),
             Err(Failure::Retry(m)) if config.once => return Err(PullError(m)),
             Err(Failure::Retry(m)) => {
+                failing = true;
                 let delay = backoff.next();
                 tracing::warn!(retry_in_ms = delay.as_millis() as u64, "{m}; the gateway keeps its last good config");
                 delay
@@ -249,12 +264,9 @@ async fn apply(files: &Files, etag: Option<&str>, config: &PullConfig) -> Applie
         }
     }
     for (path, body) in &changed {
-        tracing::info!(
-            etag,
-            bytes = body.len(),
-            file = %path.display(),
-            "installed a new config"
-        );
+        let what =
+            if Some(*path) == config.ca_out.as_deref() { "installed the CA bundle" } else { "installed a new config" };
+        tracing::info!(etag, bytes = body.len(), file = %path.display(), "{what}");
     }
     match reload(config).await {
         Ok(()) => Applied::Reloaded,

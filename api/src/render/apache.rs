@@ -362,14 +362,8 @@ pub(crate) fn setenv_value(user: &str) -> Result<String, RenderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::{fixture, realcheck};
-
-    fn without_many_to_one(mut s: SiteSnapshot) -> SiteSnapshot {
-        for m in &mut s.many_to_one {
-            m.enabled = false;
-        }
-        s
-    }
+    use crate::render::fixture::{self, without_many_to_one};
+    use crate::render::realcheck;
 
     fn opts() -> GatewayOptions {
         GatewayOptions { upstream: "http://127.0.0.1:9000".into(), ..GatewayOptions::default() }

@@ -166,3 +166,20 @@ pub fn two_sites() -> Vec<SiteSnapshot> {
     }
     vec![site(), second]
 }
+
+/// For the formats that refuse many-to-one mappings: the same site with them disabled.
+pub fn without_many_to_one(mut s: SiteSnapshot) -> SiteSnapshot {
+    for m in &mut s.many_to_one {
+        m.enabled = false;
+    }
+    s
+}
+
+/// Per-request mode to a certmap on HTTPS, the gateway presenting a client certificate.
+pub fn mtls_to_certmap() -> super::AuthorizeOptions {
+    super::AuthorizeOptions {
+        certmap: "https://certmap.contoso.com:8443".into(),
+        certmap_auth: "mtls".into(),
+        ..Default::default()
+    }
+}

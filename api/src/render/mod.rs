@@ -1,11 +1,13 @@
 //! Renderers: pure functions from a [`SiteSnapshot`] to the text a server accepts (IIS
-//! applicationHost.config, PowerShell, nginx, HAProxy, Apache). No HTTP, SQL or async here.
+//! applicationHost.config, PowerShell, nginx, HAProxy, Apache, Caddy). No HTTP, SQL or async here.
 //!
 //! Every renderer either expresses the site's mappings faithfully or returns
 //! [`RenderError::Unsupported`] naming what it cannot express: a gateway that silently drops a
 //! Deny rule or a secured directory fails open.
 
 pub mod apache;
+pub mod authorize;
+pub mod caddy;
 pub mod haproxy;
 pub mod iis;
 pub mod nginx;
@@ -22,6 +24,7 @@ pub(crate) mod fixture;
 #[cfg(test)]
 mod realcheck;
 
+pub use authorize::{AuthorizeOptions, Mode};
 pub use options::{GatewayOptions, HaproxyOptions, IisOptions, PowerShellOptions};
 pub use snapshot::{ManyToOne, OneToOne, SiteSnapshot, StoredCertificate};
 
@@ -62,11 +65,12 @@ pub enum Format {
     Haproxy,
     HaproxyMap,
     Apache,
+    Caddy,
 }
 
 impl Format {
-    pub const ALL: [Self; 6] =
-        [Self::Iis, Self::PowerShell, Self::Nginx, Self::Haproxy, Self::HaproxyMap, Self::Apache];
+    pub const ALL: [Self; 7] =
+        [Self::Iis, Self::PowerShell, Self::Nginx, Self::Haproxy, Self::HaproxyMap, Self::Apache, Self::Caddy];
 
     /// The `{format}` path segment.
     pub fn as_str(self) -> &'static str {
@@ -77,6 +81,7 @@ impl Format {
             Self::Haproxy => "haproxy",
             Self::HaproxyMap => "haproxy-map",
             Self::Apache => "apache",
+            Self::Caddy => "caddy",
         }
     }
 
@@ -110,6 +115,7 @@ impl Format {
             Self::Haproxy => "haproxy.cfg",
             Self::HaproxyMap => "map",
             Self::Apache => "apache.conf",
+            Self::Caddy => "Caddyfile",
         }
     }
 }

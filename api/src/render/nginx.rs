@@ -31,6 +31,7 @@
 
 use std::fmt::Write as _;
 
+use super::authorize::{self, Authorize, AuthorizeOptions, CertmapAuth};
 use super::dn;
 use super::options::{Gateway, GatewayOptions};
 use super::path::{innermost_first, path_regex};
@@ -170,7 +171,9 @@ fn many_to_one_entries(site: &SiteSnapshot) -> Result<Vec<Entry>, RenderError> {
     Ok(m2o)
 }
 
-fn server(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(), RenderError> {
+/// The opening of a site's `server {}`: where it listens, its names, and the client certificate
+/// asked for in the handshake, `why` saying who decides what it is worth.
+fn server_tls(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>, why: &str) {
     let _ = writeln!(w, "server {{");
     let _ = writeln!(w, "    listen {} ssl;", gw.listen);
     if !site.hostnames.is_empty() {
@@ -179,7 +182,7 @@ fn server(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(), R
     }
     let _ = writeln!(w, "    ssl_certificate {};", gw.server_cert);
     let _ = writeln!(w, "    ssl_certificate_key {};", gw.server_key);
-    let _ = writeln!(w, "    # Asked for during the handshake (TLS 1.3 has no renegotiation); each location decides.");
+    let _ = writeln!(w, "    # {why}");
     let _ = writeln!(w, "    ssl_client_certificate {};", gw.ca_bundle);
     let _ = writeln!(w, "    ssl_verify_client optional;");
     let _ = writeln!(w, "    ssl_verify_depth {};", gw.verify_depth);
@@ -188,6 +191,10 @@ fn server(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(), R
         let _ = writeln!(w, "    # every client certificate of that CA fails: keep the file current (certmap pull --crl-out).");
         let _ = writeln!(w, "    ssl_crl {crl};");
     }
+}
+
+fn server(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(), RenderError> {
+    server_tls(w, site, gw, "Asked for during the handshake (TLS 1.3 has no renegotiation); each location decides.");
 
     for d in innermost_first(&site.directories).into_iter().filter(|d| !d.path.is_root()) {
         refuse_control("a directory path", d.path.as_str())?;
@@ -215,6 +222,145 @@ fn location_body(w: &mut String, id: i64, policy: &DirectoryPolicy, gw: &Gateway
         let _ = writeln!(w, "        proxy_set_header {} \"\";", gw.header);
     }
     let _ = writeln!(w, "        proxy_pass {};", gw.upstream.url());
+}
+
+/// Per-request mode: no maps, one `server {}` that asks certmap on every request with
+/// `auth_request` (see [`super::authorize`]).
+pub fn render_authorize(
+    site: &SiteSnapshot,
+    options: &GatewayOptions,
+    authorize: &AuthorizeOptions,
+) -> Result<String, RenderError> {
+    let (gw, az) = (options.validate()?, authorize.validate()?);
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(
+        w,
+        "# certmap site {} revision {}, per-request mode: include this file inside http {{}}.",
+        site.id, site.revision
+    );
+    let _ = writeln!(
+        w,
+        "# certmap decides every request at {}{}; nothing here changes",
+        az.certmap.url(),
+        authorize::ENDPOINT
+    );
+    let _ = writeln!(w, "# with the site's mappings, so it needs no reload when they do.");
+    w.push('\n');
+    authorize_server(w, site, &gw, &az)?;
+    Ok(out)
+}
+
+/// [`render_authorize`] for several sites on the one `listen` address, behind the same refusing
+/// `default_server` as [`render_all`].
+pub fn render_all_authorize(
+    sites: &[SiteSnapshot],
+    options: &GatewayOptions,
+    authorize: &AuthorizeOptions,
+) -> Result<String, RenderError> {
+    let (gw, az) = (options.validate()?, authorize.validate()?);
+    super::hosts::check_routable(sites, "nginx")?;
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(w, "# certmap: {} sites, per-request mode: include this file inside http {{}}.", sites.len());
+    let _ = writeln!(w, "# certmap decides every request at {}{}.", az.certmap.url(), authorize::ENDPOINT);
+    w.push('\n');
+    let _ = writeln!(w, "# A host name that is no site's: no handshake without a site's SNI, 421 for another Host.");
+    let _ = writeln!(
+        w,
+        "server {{\n    listen {} ssl default_server;\n    ssl_reject_handshake on;\n    return 421;\n}}",
+        gw.listen
+    );
+    for site in sites {
+        w.push('\n');
+        let _ = writeln!(w, "# Site {} revision {}.", site.id, site.revision);
+        authorize_server(w, site, &gw, &az).map_err(|e| e.in_site(site))?;
+    }
+    Ok(out)
+}
+
+/// The certificate travels as `$ssl_client_escaped_cert` in `X-SSL-Client-Cert`, the form a
+/// credential declaring `nginx` is read in.
+const NGINX_CERT_HEADER: &str = "X-SSL-Client-Cert";
+
+fn authorize_server(
+    w: &mut String,
+    site: &SiteSnapshot,
+    gw: &Gateway<'_>,
+    az: &Authorize<'_>,
+) -> Result<(), RenderError> {
+    if site.id <= 0 {
+        return Err(RenderError::unsupported(format!("site id {} in a location name", site.id)));
+    }
+    let id = site.id;
+    // An exact location wins over `location /`, and `internal` answers a client asking for it 404.
+    let auth_uri = format!("/.certmap-authorize-{id}");
+    server_tls(w, site, gw, "Asked for during the handshake; certmap says per path whether it is required.");
+    w.push('\n');
+    let _ = writeln!(w, "    location / {{");
+    let _ = writeln!(w, "        # 401 and 403 are certmap's answer; anything else it says (or silence) is a 500.");
+    let _ = writeln!(w, "        auth_request {auth_uri};");
+    let _ = writeln!(
+        w,
+        "        auth_request_set $certmap_authorized_user ${};",
+        upstream_variable(authorize::USER_HEADER)
+    );
+    let _ = writeln!(w, "        # The account certmap named, or \"\" (no header): never one the client sent.");
+    let _ = writeln!(w, "        proxy_set_header {} $certmap_authorized_user;", gw.header);
+    let _ = writeln!(w, "        # No identity header of the client's reaches the application.");
+    for h in authorize::cleared_except(None) {
+        let _ = writeln!(w, "        proxy_set_header {h} \"\";");
+    }
+    let _ = writeln!(w, "        proxy_pass {};", gw.upstream.url());
+    let _ = writeln!(w, "    }}");
+    w.push('\n');
+    let _ = writeln!(w, "    location = {auth_uri} {{");
+    let _ = writeln!(w, "        internal;");
+    let _ = writeln!(w, "        # Only what is set here reaches certmap: none of the client's headers (a client-sent");
+    let _ = writeln!(w, "        # fingerprint, certificate or token must never decide), and no body.");
+    let _ = writeln!(w, "        proxy_pass_request_headers off;");
+    let _ = writeln!(w, "        proxy_pass_request_body off;");
+    let _ = writeln!(w, "        proxy_set_header Content-Length \"\";");
+    let _ = writeln!(w, "        proxy_set_header {} \"{id}\";", authorize::SITE_HEADER);
+    let _ = writeln!(w, "        proxy_set_header {} $request_uri;", authorize::URI_HEADER);
+    let _ = writeln!(w, "        proxy_set_header {NGINX_CERT_HEADER} $ssl_client_escaped_cert;");
+    let _ =
+        writeln!(w, "        # Every answer is certmap's current one: an inherited proxy_cache would let a disabled");
+    let _ = writeln!(w, "        # mapping or a revoked certificate pass until it expired.");
+    let _ = writeln!(w, "        proxy_cache off;");
+    match &az.auth {
+        CertmapAuth::TokenFile(path) => {
+            let _ =
+                writeln!(w, "        # Holds: proxy_set_header Authorization \"Bearer <token>\"; with a token from");
+            let _ = writeln!(
+                w,
+                "        # certmap token issue --role gateway --client-identity nginx (keep it mode 0600)."
+            );
+            let _ = writeln!(w, "        include {path};");
+        }
+        CertmapAuth::Mtls { cert, key } => {
+            let _ =
+                writeln!(w, "        # A client certificate registered with certmap api-client add --role gateway.");
+            let _ = writeln!(w, "        proxy_set_header Authorization \"\";");
+            let _ = writeln!(w, "        proxy_ssl_certificate {cert};");
+            let _ = writeln!(w, "        proxy_ssl_certificate_key {key};");
+        }
+    }
+    if az.certmap.https {
+        let _ = writeln!(w, "        proxy_ssl_verify on;");
+        let _ = writeln!(w, "        proxy_ssl_trusted_certificate {};", az.certmap_ca);
+        let _ = writeln!(w, "        proxy_ssl_server_name on;");
+        let _ = writeln!(w, "        proxy_ssl_name {};", az.certmap.host());
+    }
+    let _ = writeln!(w, "        proxy_pass {}{};", az.certmap.url(), authorize::ENDPOINT);
+    let _ = writeln!(w, "    }}");
+    let _ = writeln!(w, "}}");
+    Ok(())
+}
+
+/// `X-Certmap-User` → `upstream_http_x_certmap_user`, the variable nginx keeps the answer's header in.
+fn upstream_variable(header: &str) -> String {
+    format!("upstream_http_{}", header.to_ascii_lowercase().replace('-', "_"))
 }
 
 /// A double-quoted nginx string whose content is exactly `s`: nginx's parser turns `\\` and `\"`
@@ -404,7 +550,7 @@ mod tests {
         for (re, text, want) in cases {
             match realcheck::pcre_matches(re, text) {
                 Some(got) => assert_eq!(got, want, "{re} on {text:?}"),
-                None => return println!("SKIPPED: grep -P is not available"),
+                None => return realcheck::no_pcre(),
             }
         }
         let mut site = fixture::site();
@@ -418,6 +564,62 @@ mod tests {
         let re = m2o[1].key.strip_prefix('~').unwrap();
         assert_eq!(realcheck::pcre_matches(re, carol), Some(true), "{re}");
         assert_eq!(realcheck::pcre_matches(re, alice), Some(false), "{re}");
+    }
+
+    #[test]
+    fn snapshot_authorize() {
+        insta::assert_snapshot!(render_authorize(&fixture::hostile(), &opts(), &AuthorizeOptions::default()).unwrap());
+    }
+
+    #[test]
+    fn snapshot_authorize_mtls() {
+        insta::assert_snapshot!(render_authorize(&fixture::site(), &opts(), &fixture::mtls_to_certmap()).unwrap());
+    }
+
+    #[test]
+    fn authorize_mode_sends_one_identity_header_and_clears_the_rest_upstream() {
+        let out = render_authorize(&fixture::site(), &opts(), &AuthorizeOptions::default()).unwrap();
+        assert!(!out.contains("\nmap "), "no mapping is rendered in per-request mode");
+        let (upstream, auth) = out.split_at(out.find("location = /.certmap-authorize-7").unwrap());
+        for h in crate::domain::client_identity::ClientIdentity::all_headers() {
+            assert!(
+                upstream.to_ascii_lowercase().contains(&format!("proxy_set_header {h} \"\";")),
+                "{h} is cleared towards the upstream"
+            );
+        }
+        assert!(auth.contains("proxy_pass_request_headers off;"), "no client header reaches certmap");
+        assert!(auth.contains("proxy_set_header X-SSL-Client-Cert $ssl_client_escaped_cert;"));
+        assert!(auth.contains("proxy_cache off;") && auth.contains("internal;"));
+        assert!(auth.contains("include /etc/certmap/authorize-token.conf;"));
+        assert!(!out.contains("Bearer ey"), "no token is ever rendered");
+    }
+
+    #[test]
+    fn the_certificate_goes_in_the_nginx_forms_header() {
+        let form = crate::domain::client_identity::ClientIdentity::Nginx;
+        assert_eq!(form.headers(), [NGINX_CERT_HEADER.to_ascii_lowercase()]);
+    }
+
+    #[test]
+    fn all_sites_authorize_has_one_authorize_location_per_site() {
+        let out = render_all_authorize(&fixture::two_sites(), &opts(), &AuthorizeOptions::default()).unwrap();
+        assert!(
+            out.contains("location = /.certmap-authorize-7 {") && out.contains("location = /.certmap-authorize-8 {")
+        );
+        assert!(out.contains("proxy_set_header X-Certmap-Site \"8\";"));
+        assert_eq!(out.matches("default_server").count(), 1);
+    }
+
+    #[test]
+    fn nginx_accepts_the_authorize_files() {
+        let dir = realcheck::tempdir("nginx-authorize");
+        let pki = realcheck::pki(&dir);
+        let options = realcheck::gateway_options(&pki);
+        let line = "proxy_set_header Authorization \"Bearer not-a-real-token\";\n";
+        let (token_file, mtls) = realcheck::authorize_options(&dir, &pki, line);
+        realcheck::nginx_t(&dir, &render_authorize(&fixture::hostile(), &options, &token_file).unwrap());
+        realcheck::nginx_t(&dir, &render_authorize(&fixture::site(), &options, &mtls).unwrap());
+        realcheck::nginx_t(&dir, &render_all_authorize(&fixture::two_sites(), &options, &token_file).unwrap());
     }
 
     #[test]

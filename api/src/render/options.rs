@@ -91,6 +91,11 @@ impl Upstream {
     pub fn url(&self) -> String {
         format!("{}://{}", if self.https { "https" } else { "http" }, self.authority)
     }
+
+    /// The host without the port (IPv6 still in brackets).
+    pub fn host(&self) -> &str {
+        self.authority.rsplit_once(':').map_or(self.authority.as_str(), |(host, _)| host)
+    }
 }
 
 impl GatewayOptions {
@@ -119,9 +124,14 @@ pub(crate) fn parse_listen(raw: &str) -> Result<SocketAddr, RenderError> {
 /// Only scheme, host and port: a path in nginx's `proxy_pass` would rewrite every request URI,
 /// and anything else (user info, query) has no meaning for a reverse proxy.
 pub(crate) fn parse_upstream(raw: &str) -> Result<Upstream, RenderError> {
+    parse_url("upstream", raw)
+}
+
+/// An `http(s)://host:port` a gateway connects to (the upstream, or certmap itself).
+pub(crate) fn parse_url(option: &'static str, raw: &str) -> Result<Upstream, RenderError> {
     let fail = || {
         RenderError::invalid(
-            "upstream",
+            option,
             format!("{raw:?} is not http://host:port or https://host:port (no path, no user, no spaces or quotes)"),
         )
     };

@@ -1,6 +1,6 @@
 //! Test helpers that hand rendered text to the real software (xmllint, nginx, haproxy, apache2,
-//! grep -P for PCRE). Each check is skipped with a printed message when its binary is absent, so a
-//! developer machine without them still runs the rest; CI installs them.
+//! grep -P for PCRE). A check whose program is absent fails with the package to install, unless
+//! CERTMAP_SKIP_GATEWAY_TESTS=1 asks to skip it.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -27,8 +27,10 @@ pub fn find(candidates: &[&str]) -> Option<PathBuf> {
     None
 }
 
-fn skip(what: &str) {
-    println!("SKIPPED: {what} is not installed; the real-software check did not run");
+/// The program is missing: the test fails naming the package to install (or, with
+/// CERTMAP_SKIP_GATEWAY_TESTS=1, returns having said it skipped).
+fn skip(program: &str) {
+    certmap_db::testtools::require(&[program]);
 }
 
 pub fn tempdir(tag: &str) -> PathBuf {
@@ -59,6 +61,14 @@ pub fn xmllint(xml: &str) {
     let file = dir.join("fragment.xml");
     std::fs::write(&file, xml).unwrap();
     assert_ok("xmllint", &run(Command::new(bin).arg("--noout").arg(&file)), xml);
+}
+
+/// `pcre_matches` answered None: fails saying why, unless CERTMAP_SKIP_GATEWAY_TESTS=1.
+pub fn no_pcre() {
+    assert!(
+        !certmap_db::testtools::require(&["grep"]),
+        "grep -P (PCRE) does not work here: GNU grep built with PCRE is needed"
+    );
 }
 
 /// Does PCRE (as `grep -P`, which nginx, HAProxy and Apache share the dialect of) find `regex` in
@@ -127,6 +137,27 @@ pub fn gateway_options(pki: &Pki) -> super::GatewayOptions {
     }
 }
 
+/// Per-request options whose files exist, for a real check: a token file holding `token_line` (in
+/// the gateway's syntax), and mTLS to an https certmap with the throwaway PKI's files.
+pub fn authorize_options(
+    dir: &Path,
+    pki: &Pki,
+    token_line: &str,
+) -> (super::AuthorizeOptions, super::AuthorizeOptions) {
+    let token = dir.join("authorize-token.conf");
+    std::fs::write(&token, token_line).unwrap();
+    let token_file = super::AuthorizeOptions { token_file: token.display().to_string(), ..Default::default() };
+    let mtls = super::AuthorizeOptions {
+        certmap: "https://127.0.0.1:8443".into(),
+        certmap_auth: "mtls".into(),
+        client_cert: pki.cert.display().to_string(),
+        client_key: pki.key.display().to_string(),
+        certmap_ca: pki.ca.display().to_string(),
+        ..Default::default()
+    };
+    (token_file, mtls)
+}
+
 /// `nginx -t` on a minimal nginx.conf that includes `rendered` inside `http {}`.
 pub fn nginx_t(dir: &Path, rendered: &str) {
     let Some(bin) = find(&["nginx"]) else { return skip("nginx") };
@@ -160,7 +191,7 @@ pub fn apache_t(dir: &Path, rendered: &str, listen: &str) {
         .into_iter()
         .map(Path::new)
         .find(|p| p.join("mod_ssl.so").exists());
-    let Some(modules) = modules else { return skip("apache2 modules (mod_ssl.so)") };
+    let Some(modules) = modules else { return skip("apache2") };
     let site = dir.join("site.conf");
     std::fs::write(&site, rendered).unwrap();
     let mut conf = format!(
@@ -179,4 +210,15 @@ pub fn apache_t(dir: &Path, rendered: &str, listen: &str) {
     let out =
         run(Command::new(bin).arg("-t").arg("-f").arg(&file).env("APACHE_RUN_DIR", dir).env("APACHE_LOG_DIR", dir));
     assert_ok("apache2 -t", &out, rendered);
+}
+
+/// `caddy validate` on the rendered Caddyfile alone. Caddy is a newer gateway here, so unlike the
+/// checks above its absence fails the test rather than skipping it.
+pub fn caddy_validate(dir: &Path, rendered: &str) {
+    let bin = find(&["caddy"]).expect("caddy is not installed: apt-get install caddy (.ci/run installs it)");
+    let file = dir.join("Caddyfile");
+    std::fs::write(&file, rendered).unwrap();
+    let out =
+        run(Command::new(bin).args(["validate", "--adapter", "caddyfile", "--config"]).arg(&file).env("HOME", dir));
+    assert_ok("caddy validate", &out, rendered);
 }

@@ -3,7 +3,7 @@ use diesel::pg::PgRowByRowLoadingMode;
 use diesel::prelude::*;
 use time::OffsetDateTime;
 
-use super::lower;
+use super::certmap_fold;
 use crate::models::{GatewayMapping, Mapping, MappingValues, NewMapping};
 use crate::schema::mappings;
 
@@ -146,7 +146,7 @@ pub fn page(
         .select(Mapping::as_select())
         .into_boxed();
     if let Some(user) = &filter.user_name {
-        query = query.filter(lower(mappings::user_name).eq(user.to_lowercase()));
+        query = query.filter(certmap_fold(mappings::user_name).eq(certmap_fold(user.clone())));
     }
     if let Some(fp) = &filter.fingerprint {
         query = query.filter(mappings::sha256.eq(fp.clone()).or(mappings::sha1.eq(fp.clone())));

@@ -1,7 +1,7 @@
 use diesel::dsl::now;
 use diesel::prelude::*;
 
-use super::lower;
+use super::certmap_fold;
 use crate::models::{Site, SiteValues};
 use crate::schema::sites;
 
@@ -20,10 +20,14 @@ pub fn lock(conn: &mut PgConnection, id: i64) -> QueryResult<Option<Site>> {
 }
 
 pub fn find_by_name(conn: &mut PgConnection, name: &str) -> QueryResult<Option<Site>> {
-    sites::table.filter(lower(sites::name).eq(lower(name))).select(Site::as_select()).first(conn).optional()
+    sites::table
+        .filter(certmap_fold(sites::name).eq(certmap_fold(name)))
+        .select(Site::as_select())
+        .first(conn)
+        .optional()
 }
 
-/// One page in id order; `after` is the last id of the previous page; `names` (lowercase) limits
+/// One page in id order; `after` is the last id of the previous page; `names` (ASCII-folded) limits
 /// the page to those sites.
 pub fn page(
     conn: &mut PgConnection,
@@ -33,7 +37,7 @@ pub fn page(
 ) -> QueryResult<Vec<Site>> {
     let mut query = sites::table.filter(sites::id.gt(after.unwrap_or(0))).select(Site::as_select()).into_boxed();
     if let Some(names) = names {
-        query = query.filter(lower(sites::name).eq_any(names));
+        query = query.filter(certmap_fold(sites::name).eq_any(names));
     }
     query.order(sites::id).limit(limit).load(conn)
 }

@@ -170,6 +170,11 @@ fn parse_der(der: &[u8], allow_trailing: bool) -> Result<Certificate, Certificat
         Err(e) => Err(sniff(der).unwrap_or_else(|| {
             let reason = match e {
                 x509_parser::nom::Err::Incomplete(_) => "the data is cut short".to_owned(),
+                // The parser's own words ("nom error: Eof") name its internals, not the input.
+                x509_parser::nom::Err::Error(x509_parser::error::X509Error::NomError(_))
+                | x509_parser::nom::Err::Failure(x509_parser::error::X509Error::NomError(_)) => {
+                    "its DER encoding ends early or is damaged: the base64 was cut short or altered".to_owned()
+                }
                 x509_parser::nom::Err::Error(e) | x509_parser::nom::Err::Failure(e) => e.to_string(),
             };
             CertificateError::NotCertificate { reason }

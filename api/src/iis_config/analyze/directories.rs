@@ -1,6 +1,8 @@
 //! Each location's SSL flags and authentication schemes, inherited as IIS inherits them, and
 //! certmap's directory rules on the result.
 
+use std::collections::HashMap;
+
 use super::super::model::{At, Block, Scope, SCHEMES};
 use super::{parse_bool, place, Analyzer, SiteView, F, SECTION, SYMPTOM_500_19};
 use crate::domain::directory::{ClientCertificates, DirectoryPolicy, DirectorySpec};
@@ -22,16 +24,21 @@ impl Analyzer<'_> {
                 }
                 "sslnegotiatecert" => out.negotiate = true,
                 "sslrequirecert" => out.require = true,
-                "sslmapcert" => self.push(F::error("sslmapcert-not-valid", Some(scope), flags.line)
-                    .says("sslFlags holds SslMapCert, an IIS 6 metabase flag: the IIS 7-10 schema has no such flag, and mapping is never switched on through sslFlags")
-                    .symptom("500.19 (invalid sslFlags value) where the schema refuses it; at best no effect, and the mapping still does not run")
-                    .fix(format!("remove SslMapCert from sslFlags; enable {SECTION} at the site root instead (certmap drops the flag on import)"))),
+                "sslmapcert" => {
+                    self.repairs.push(format!("{}: dropped SslMapCert from sslFlags", place(scope)));
+                    self.push(F::blocking("sslmapcert-not-valid", Some(scope), flags.line)
+                        .says("sslFlags holds SslMapCert, an IIS 6 metabase flag: the IIS 7-10 schema has no such flag, and mapping is never switched on through sslFlags")
+                        .symptom("500.19 (invalid sslFlags value) where the schema refuses it; at best no effect, and the mapping still does not run")
+                        .fix(format!("remove SslMapCert from sslFlags; enable {SECTION} at the site root instead (certmap import with repair=true drops the flag)")))
+                }
                 _ => {
                     let shown: String = token.chars().take(40).collect();
-                    self.push(F::error("invalid-ssl-flags", Some(scope), flags.line)
+                    // An error blocks its item: the directory's protection is not guessed.
+                    self.push(F::blocking("invalid-ssl-flags", Some(scope), flags.line)
                         .says(format!("sslFlags holds {shown:?}, which is not one of None, Ssl, SslNegotiateCert, SslRequireCert, Ssl128"))
                         .symptom(SYMPTOM_500_19)
-                        .fix("use IIS Manager's SSL Settings, or write the flags as \"Ssl, SslNegotiateCert, SslRequireCert\""));
+                        .fix("use IIS Manager's SSL Settings, or write the flags as \"Ssl, SslNegotiateCert, SslRequireCert\"; certmap import with repair=true ignores the unknown flag"));
+                    self.repairs.push(format!("{}: ignored the unknown sslFlags value {shown:?}", place(scope)));
                 }
             }
         }
@@ -84,6 +91,8 @@ impl Analyzer<'_> {
             blocks: Vec<&'b Block>,
         }
         let mut dirs: Vec<Dir<'_>> = Vec::new();
+        // Lookups by path key keep this linear in the locations, however many a site has.
+        let mut dir_at: HashMap<String, usize> = HashMap::new();
         let mut inherited: Vec<(&Block, Option<VirtualPath>)> = Vec::new();
         for (_, b) in view.blocks() {
             let path = match &b.scope {
@@ -112,9 +121,12 @@ impl Analyzer<'_> {
             if !b.has_directory_settings() {
                 continue;
             }
-            match dirs.iter_mut().find(|d| d.path.as_str().eq_ignore_ascii_case(path.as_str())) {
-                Some(d) => d.blocks.push(b),
-                None => dirs.push(Dir { path, scope: b.scope.clone(), blocks: vec![b] }),
+            match dir_at.get(&path_key(&path)) {
+                Some(&i) => dirs[i].blocks.push(b),
+                None => {
+                    dir_at.insert(path_key(&path), dirs.len());
+                    dirs.push(Dir { path, scope: b.scope.clone(), blocks: vec![b] });
+                }
             }
         }
         // A site root without settings of its own still has the server level's: when those are
@@ -136,19 +148,23 @@ impl Analyzer<'_> {
                 dirs.push(Dir { path, scope: Scope::Site(raw_site.to_owned()), blocks: Vec::new() });
             }
         }
+        let mut server_level = Vec::new();
+        let mut inherited_at: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, (_, p)) in inherited.iter().enumerate() {
+            match p {
+                None => server_level.push(i),
+                Some(p) => inherited_at.entry(path_key(p)).or_default().push(i),
+            }
+        }
         let mut out = Vec::new();
         for d in &dirs {
-            // Ancestors (and the directory itself) in depth order, the server level first.
-            let mut chain: Vec<&(&Block, Option<VirtualPath>)> = inherited
-                .iter()
-                .filter(|(_, p)| match p {
-                    None => true,
-                    Some(p) => covers(p, &d.path),
-                })
-                .collect();
-            chain.sort_by_key(|(_, p)| {
-                p.as_ref().map_or(0, |p| if p.is_root() { 1 } else { 2 + p.as_str().matches('/').count() })
-            });
+            // Ancestors (and the directory itself) in depth order, the server level first; in
+            // file order within one path.
+            let mut chain: Vec<&(&Block, Option<VirtualPath>)> = server_level.iter().map(|&i| &inherited[i]).collect();
+            for key in ancestor_keys(&d.path) {
+                chain.extend(inherited_at.get(&key).into_iter().flatten().map(|&i| &inherited[i]));
+            }
+            let own: std::collections::HashSet<*const Block> = d.blocks.iter().map(|b| *b as *const Block).collect();
             let mut policy = DirectoryPolicy::default();
             let first_line = d.blocks.first().or(chain.first().map(|(b, _)| b)).map_or(1, |b| b.line);
             let mut flags_line = first_line;
@@ -156,14 +172,14 @@ impl Analyzer<'_> {
             for (b, _) in &chain {
                 if let Some(f) = &b.ssl_flags {
                     // Findings about the flags' spelling belong to the block that has them.
-                    let is_own = d.blocks.iter().any(|o| std::ptr::eq(*o, *b));
+                    let is_own = own.contains(&(*b as *const Block));
                     let flags = if is_own { self.ssl_flags(&b.scope, f) } else { quiet_flags(f) };
                     flags.apply(&mut policy);
                     flags_line = f.line;
                 }
                 for (i, s) in b.schemes.iter().enumerate() {
                     if let Some(s) = s {
-                        let is_own = d.blocks.iter().any(|o| std::ptr::eq(*o, *b));
+                        let is_own = own.contains(&(*b as *const Block));
                         let v = if is_own {
                             self.bool_attr(&b.scope, s.line, &format!("enabled of {}", SCHEMES[i]), Some(&s.value))
                         } else {
@@ -184,10 +200,20 @@ impl Analyzer<'_> {
     }
 }
 
-/// `parent` is `child` or one of its ancestors, compared as IIS does (case-insensitively).
-pub(super) fn covers(parent: &VirtualPath, child: &VirtualPath) -> bool {
-    let (p, c) = (parent.as_str().to_lowercase(), child.as_str().to_lowercase());
-    parent.is_root() || p == c || c.starts_with(&format!("{p}/"))
+/// How locations of one site are told apart: case-insensitively, as IIS compares paths.
+fn path_key(path: &VirtualPath) -> String {
+    path.as_str().to_lowercase()
+}
+
+/// The keys of `path` and each of its ancestors, the site root first.
+fn ancestor_keys(path: &VirtualPath) -> Vec<String> {
+    let key = path_key(path);
+    let mut keys = vec!["/".to_owned()];
+    if !path.is_root() {
+        keys.extend(key.match_indices('/').skip(1).map(|(i, _)| key[..i].to_owned()));
+        keys.push(key);
+    }
+    keys
 }
 
 #[derive(Debug, Default, Clone, Copy)]

@@ -2,7 +2,7 @@
 //! passwords, many-to-one rules, each refusal named in IIS's terms.
 
 use super::super::model::{self, Collection, MappingSection, PasswordAttr, Scope};
-use super::{Analyzer, F, SYMPTOM_500_19, SYMPTOM_BAD_BLOB};
+use super::{place, Analyzer, F, SYMPTOM_500_19, SYMPTOM_BAD_BLOB};
 use crate::domain::certificate::{Certificate, Validity};
 use crate::domain::mapping::{parse_description, parse_mapping_name, rfc3339};
 use crate::domain::names::{LogonDomain, UserName};
@@ -95,8 +95,11 @@ impl Analyzer<'_> {
     }
 
     pub(super) fn one_to_one(&mut self, scope: &Scope, e: &model::OneToOneEntry) -> Option<OneToOneDraft> {
-        let enabled =
-            self.bool_attr(scope, e.line, "enabled of a one-to-one mapping", e.enabled.as_deref()).unwrap_or(true);
+        // An error blocks the entry it names: a flag IIS cannot read is not guessed.
+        let enabled = match e.enabled.as_deref() {
+            None => true,
+            raw => self.bool_attr(scope, e.line, "enabled of a one-to-one mapping; the entry is not imported", raw)?,
+        };
         let Some(raw) = &e.certificate else {
             self.push(
                 F::error("certificate-missing", Some(scope), e.line)
@@ -168,16 +171,24 @@ impl Analyzer<'_> {
         let lenient = Certificate::parse_text(raw).map(|p| p.certificate);
         if let Some(damage) = damage {
             let fix = match &lenient {
-                Ok(_) => "give IIS the base64 of the DER on one line, without armour, spaces or line breaks; certmap imports it in that form, so deploying certmap's rendered configuration fixes it".to_owned(),
+                Ok(_) => "give IIS the base64 of the DER on one line, without armour, spaces or line breaks; certmap import with repair=true imports it in that form, so deploying certmap's rendered configuration fixes it".to_owned(),
                 Err(_) => "export the client certificate again as Base-64 encoded X.509 (.cer) and paste its base64 on one line, without the BEGIN/END lines; this entry is not imported".to_owned(),
             };
             let message = match &lenient {
+                Err(e) if e.to_string() == damage => format!("a one-to-one certificate cannot be decoded: {damage}"),
                 Err(e) => format!("a one-to-one certificate cannot be decoded: {damage}; {e}"),
                 Ok(c) => format!("the certificate of {} is damaged as IIS reads it: {damage}", c.info().subject),
             };
+            // An error blocks its entry: the cleaned certificate is imported only as a repair.
             self.push(
-                F::error("certificate-damaged", Some(scope), line).says(message).symptom(SYMPTOM_BAD_BLOB).fix(fix),
+                (if lenient.is_ok() { F::blocking } else { F::error })("certificate-damaged", Some(scope), line)
+                    .says(message)
+                    .symptom(SYMPTOM_BAD_BLOB)
+                    .fix(fix),
             );
+            if let Ok(c) = &lenient {
+                self.repairs.push(format!("{}: re-encoded the certificate of {}", place(scope), c.info().subject));
+            }
         }
         lenient.ok()
     }
@@ -200,8 +211,10 @@ impl Analyzer<'_> {
             return None;
         };
         let label = format!("many-to-one mapping {name:?}");
-        let enabled =
-            self.bool_attr(scope, e.line, &format!("enabled of {label}"), e.enabled.as_deref()).unwrap_or(true);
+        let enabled = match e.enabled.as_deref() {
+            None => true,
+            raw => self.bool_attr(scope, e.line, &format!("enabled of {label}; the mapping is not imported"), raw)?,
+        };
         let mode = match e.permission_mode.as_deref().map(PermissionMode::parse) {
             None => PermissionMode::Allow,
             Some(Ok(m)) => m,
@@ -332,14 +345,18 @@ impl Analyzer<'_> {
                 );
             }
         };
-        let case_sensitive = self
-            .bool_attr(
+        let case_sensitive = match r.case_sensitive.as_deref() {
+            None => true,
+            raw => match self.bool_attr(
                 scope,
                 r.line,
-                &format!("compareCaseSensitive of a rule of {label}"),
-                r.case_sensitive.as_deref(),
-            )
-            .unwrap_or(true);
+                &format!("compareCaseSensitive of a rule of {label}; the mapping is not imported"),
+                raw,
+            ) {
+                Some(b) => b,
+                None => return false,
+            },
+        };
         out.push(Rule { field, sub_field, criteria, case_sensitive });
         true
     }

@@ -24,7 +24,7 @@ use super::model::{self, Block, Scope, Source, SCHEMES};
 use super::xml;
 use super::Finding;
 use crate::domain::lint::Severity;
-use crate::domain::names::SiteName;
+use crate::domain::names::{fold, SiteName};
 
 pub use plan::{ManyToOnePlan, OneToOnePlan, Plan, SitePlan};
 
@@ -256,14 +256,14 @@ impl Analyzer<'_> {
         let mut server = Vec::new();
         for (i, b) in config.blocks.iter().enumerate() {
             match b.scope.site() {
-                Some(site) => by_site.entry(site.to_lowercase()).or_default().push(i),
+                Some(site) => by_site.entry(fold(site)).or_default().push(i),
                 None => server.push(i),
             }
         }
         let declared: HashMap<String, &model::SiteDecl> =
-            config.sites.iter().flatten().map(|d| (d.name.to_lowercase(), d)).collect();
+            config.sites.iter().flatten().map(|d| (fold(&d.name), d)).collect();
         for name in names {
-            let key = name.to_lowercase();
+            let key = fold(&name);
             let mut relevant = server.clone();
             relevant.extend(by_site.get(&key).into_iter().flatten());
             relevant.sort_unstable();

@@ -8,7 +8,7 @@ use super::entries::{Converted, ManyToOneDraft};
 use super::plan::{ManyToOnePlan, OneToOnePlan, SitePlan};
 use super::{parse_bool, place, Analyzer, SiteView, F, SECTION};
 use crate::domain::directory::DirectorySpec;
-use crate::domain::names::{Hostname, LogonDomain, SiteName};
+use crate::domain::names::{fold, Hostname, LogonDomain, SiteName};
 use crate::domain::site::MappingSettings;
 use crate::secrets::Password;
 
@@ -63,13 +63,17 @@ impl Analyzer<'_> {
                 .symptom("IIS applies the settings to no site")
                 .fix("correct the site name in the location path (IIS compares it case-insensitively); certmap imports it as a site of that name"));
         }
-        let name = match SiteName::parse(raw_name) {
+        let name = match SiteName::parse_new(raw_name) {
             Ok(n) => n,
             Err(r) => {
                 self.push(
                     F::error("invalid-site-name", Some(&site_scope), line)
                         .says(format!("the site name {raw_name:?} cannot be imported: {}", r.message))
-                        .symptom("IIS Manager refuses such a name")
+                        .symptom(if r.code == "ambiguous-site-name" {
+                            "none in IIS; in certmap a gateway's X-Certmap-Site would read the name as a site id"
+                        } else {
+                            "IIS Manager refuses such a name"
+                        })
                         .fix("rename the site"),
                 );
                 return None;
@@ -78,9 +82,10 @@ impl Analyzer<'_> {
         let of_site = |b: &&Block| b.scope.site().is_some_and(|s| s.eq_ignore_ascii_case(raw_name));
         let hostnames = decl
             .map(|d| {
+                let mut seen = std::collections::HashSet::new();
                 let mut out: Vec<Hostname> = Vec::new();
                 for h in d.hosts.iter().filter_map(|h| Hostname::parse(h).ok()) {
-                    if !out.contains(&h) {
+                    if seen.insert(h.as_str().to_owned()) {
                         out.push(h);
                     }
                 }
@@ -154,10 +159,12 @@ impl Analyzer<'_> {
     ) -> Vec<OneToOnePlan> {
         let mut out: Vec<OneToOnePlan> = Vec::new();
         let mut seen: HashMap<String, u32> = HashMap::new();
+        let mut duplicated = std::collections::HashSet::new();
         for (_, c) in sections {
             if c.one_to_one.cleared {
                 out.clear();
                 seen.clear();
+                duplicated.clear();
             }
             for d in c.one_to_one.items.iter().flatten() {
                 let sha = d.certificate.info().sha256.clone();
@@ -165,7 +172,8 @@ impl Analyzer<'_> {
                     self.push(F::error("duplicate-certificate", Some(scope), d.line)
                         .says(format!("the certificate of {} is mapped again (first on line {first}): a certificate is the key of oneToOneMappings and may appear once per site", d.certificate.info().subject))
                         .symptom("500.19: cannot add duplicate collection entry of type 'add' with unique key attribute 'certificate'")
-                        .fix("remove the second entry; certmap imports the first"));
+                        .fix("remove one of the entries; until then certmap imports neither, since IIS refuses the file and which account was meant is unknown"));
+                    duplicated.insert(sha);
                     continue;
                 }
                 seen.insert(sha, d.line);
@@ -178,6 +186,7 @@ impl Analyzer<'_> {
                 });
             }
         }
+        out.retain(|m| !duplicated.contains(&m.certificate.info().sha256));
         out
     }
 
@@ -187,23 +196,29 @@ impl Analyzer<'_> {
         sections: &[(&MappingSection, &Converted)],
     ) -> Vec<ManyToOnePlan> {
         let mut out: Vec<ManyToOneDraft> = Vec::new();
+        let mut lines: HashMap<String, u32> = HashMap::new();
+        let mut duplicated = std::collections::HashSet::new();
         for (_, c) in sections {
             if c.many_to_one.cleared {
                 out.clear();
+                lines.clear();
+                duplicated.clear();
             }
             for d in c.many_to_one.items.iter().flatten() {
-                if let Some(first) = out.iter().find(|m| m.name.eq_ignore_ascii_case(&d.name)) {
-                    let first = first.line;
+                if let Some(&first) = lines.get(&fold(&d.name)) {
                     self.push(F::error("duplicate-many-to-one-name", Some(scope), d.line)
                         .says(format!("the many-to-one mapping {:?} is defined again (first on line {first}): the name is the collection's key", d.name))
                         .symptom("500.19: cannot add duplicate collection entry of type 'add' with unique key attribute 'name'")
-                        .fix("rename or remove the second one; certmap imports the first"));
+                        .fix("rename or remove one of them; until then certmap imports neither"));
+                    duplicated.insert(fold(&d.name));
                     continue;
                 }
+                lines.insert(fold(&d.name), d.line);
                 out.push(d.clone());
             }
         }
         out.into_iter()
+            .filter(|d| !duplicated.contains(&fold(&d.name)))
             .map(|d| ManyToOnePlan {
                 line: d.line,
                 name: d.name,
