@@ -195,8 +195,8 @@ async fn hostile_identity_headers_end_in_problems() {
     // A megabyte never reaches a handler: the server refuses the head, and keeps serving.
     // The server answers 431 and closes while the client may still be sending the head, so a reset
     // seen by the client is the same refusal.
-    let huge = app
-        .client
+    // A client of its own, so the connection the server drops is none the later requests reuse.
+    let huge = awc::Client::default()
         .get(app.url("/api/v1/authorize"))
         .insert_header(("authorization", haproxy.as_str()))
         .insert_header(("x-certmap-site", "Default Web Site"))

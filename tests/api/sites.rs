@@ -44,10 +44,14 @@ async fn nested_settings_must_be_objects_not_arrays_of_their_fields() {
     for body in [
         json!({"certificate_mapping": {"enabled": true, "revocation": [null, null]}}),
         json!({"certificate_mapping": [true, null, null, null, null, null]}),
+        json!([null, null, null]),
     ] {
-        let p = app.patch(&format!("/api/v1/sites/{id}"), &[], &body).await.problem(422, "invalid-field");
-        assert!(p["errors"][0]["field"].as_str().unwrap().starts_with("certificate_mapping"), "{p}");
+        app.patch(&format!("/api/v1/sites/{id}"), &[], &body).await.problem(422, "invalid-field");
     }
+    // Inside a nested object a bad field still names its whole path.
+    let bad = json!({"certificate_mapping": {"revocation": {"check": "sometimes"}}});
+    let p = app.patch(&format!("/api/v1/sites/{id}"), &[], &bad).await.problem(422, "invalid-field");
+    assert_eq!(p["errors"][0]["field"], "certificate_mapping.revocation.check", "{p}");
     assert_eq!(app.get(&format!("/api/v1/sites/{id}")).await.json(), site);
 }
 
@@ -93,7 +97,7 @@ async fn every_bad_input_is_refused_and_changes_nothing() {
         (json!({"name": "ok", "colour": "blue"}), "unknown-field", "colour"),
         (json!({"name": 7}), "invalid-field", "name"),
         (json!({}), "invalid-field", ""),
-        (json!([1, 2]), "invalid-field", "[0]"),
+        (json!([1, 2]), "invalid-field", ""),
     ];
     for (body, code, field) in cases {
         let p = app.post("/api/v1/sites", &body).await.problem(422, code);
