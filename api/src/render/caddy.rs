@@ -281,9 +281,7 @@ mod tests {
     use crate::render::fixture::{self, without_many_to_one};
     use crate::render::realcheck;
 
-    fn opts() -> GatewayOptions {
-        GatewayOptions { upstream: "http://127.0.0.1:9000".into(), ..GatewayOptions::default() }
-    }
+    use crate::render::fixture::gateway_options as opts;
 
     #[test]
     fn snapshot() {

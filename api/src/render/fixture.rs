@@ -176,6 +176,11 @@ pub fn without_many_to_one(mut s: SiteSnapshot) -> SiteSnapshot {
 }
 
 /// Per-request mode to a certmap on HTTPS, the gateway presenting a client certificate.
+/// Gateway options as the renderers' tests use them: every default but the upstream.
+pub fn gateway_options() -> super::GatewayOptions {
+    super::GatewayOptions { upstream: "http://127.0.0.1:9000".into(), ..Default::default() }
+}
+
 pub fn mtls_to_certmap() -> super::AuthorizeOptions {
     super::AuthorizeOptions {
         certmap: "https://certmap.contoso.com:8443".into(),

@@ -413,9 +413,7 @@ mod tests {
     use crate::domain::resolve::SubField;
     use crate::render::{fixture, realcheck};
 
-    fn opts() -> GatewayOptions {
-        GatewayOptions { upstream: "http://127.0.0.1:9000".into(), ..GatewayOptions::default() }
-    }
+    use crate::render::fixture::gateway_options as opts;
 
     #[test]
     fn snapshot() {
