@@ -21,7 +21,10 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 pub enum Verdict {
     /// `revocation_unknown`: the site's policy lets a certificate whose revocation cannot be
     /// decided pass, and this one's could not.
-    Pass { user: Option<(String, i64)>, revocation_unknown: bool },
+    Pass {
+        user: Option<(String, i64)>,
+        revocation_unknown: bool,
+    },
     CertificateRequired,
     Refused(String),
     /// Whatever maps it: a mapping never outranks the CA's word.
@@ -54,9 +57,10 @@ pub async fn judge(
         Presented::None => None,
         Presented::Certificate(info) => Some(crls.status(site.revocation, &info.issuer, &info.serial, now)),
         // Known by fingerprint alone: only a stored certificate's issuer and serial are known.
-        Presented::Fingerprint(fp) => {
-            site.by_fingerprint(fp).map(|m| crls.status(site.revocation, &m.issuer, &m.serial, now))
-        }
+        Presented::Fingerprint(fp) => site.by_fingerprint(fp).map(|m| {
+            let c = m.certificate.info();
+            crls.status(site.revocation, &c.issuer, &c.serial, now)
+        }),
     };
     match revocation {
         Some(Status::Revoked(r)) => return Ok(Verdict::Revoked(r)),

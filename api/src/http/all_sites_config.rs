@@ -11,9 +11,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::caller::Caller;
 use super::config::{file_response, options_of, pem_bundle, record_secrets_read, short_hash, unchanged, ConfigQuery};
 use super::etag::none_match;
-use crate::gateway::cache::{wait_of, Look};
 use super::problem::ApiError;
 use super::{db, AppState};
+use crate::gateway::cache::{wait_of, Look};
 use crate::render::{self, Format, IisOptions, Mode, PowerShellOptions, RenderError, SiteSnapshot};
 
 pub fn routes(cfg: &mut ServiceConfig) {

@@ -1,6 +1,8 @@
 //! Rendered configuration: what users fetch with curl and gateways pull, and the client CA
 //! bundle those gateways trust.
 
+use std::sync::Arc;
+
 use actix_web::http::header;
 use actix_web::{get, put, web, HttpRequest, HttpResponse};
 use aws_lc_rs::digest;
@@ -18,13 +20,14 @@ use super::caller::Caller;
 use super::certificate_input::certificate_violation;
 use super::etag::none_match;
 use super::extract::{media_type, read_body, DEFAULT_BODY_LIMIT};
-use crate::gateway::cache::{wait_of, Look};
 use super::problem::ApiError;
 use super::sites::require_site;
 use super::write::{stored, Names, SiteResource, Verb, Writer};
 use super::{db, AppState};
 use crate::domain::certificate::{Certificate, MAX_BUNDLE_BYTES};
 use crate::domain::violation::{Invalid, Rejection};
+use crate::gateway::cache::{wait_of, Look};
+use crate::gateway::site_view::SiteView;
 use crate::render::{
     self, AuthorizeOptions, Format, GatewayOptions, HaproxyOptions, IisOptions, Mode, PowerShellOptions, RenderError,
 };
@@ -264,6 +267,17 @@ pub async fn site_config(
             let (headers, caller, state2) = (req.headers().clone(), caller.clone(), state.clone());
             let query_string = options_of(req.query_string());
             let names_crl_file = query.crl_file.is_some();
+            // The gateway formats render from the site the gateway cache already holds, read once
+            // per revision without certificate bytes; the rest read the site with them.
+            let cached = if secrets || format.needs_der() {
+                None
+            } else {
+                match state.cache.view(&state.pool, site_id).await {
+                    Ok(view) => Some(view),
+                    Err(ApiError::NotFound { .. }) => None,
+                    Err(e) => return Err(e),
+                }
+            };
             let snapshot = db::run(&state.pool, move |conn| {
                 conn.build_transaction().repeatable_read().run(|conn| {
                     let site = require_site(conn, site_id, &caller)?;
@@ -278,6 +292,17 @@ pub async fn site_config(
                     if !secrets && none_match(&headers, &tag) {
                         let next_expiry = certmap_db::queries::mappings::next_expiry(conn, site_id, now)?;
                         return Ok(Err((tag, next_expiry)));
+                    }
+                    if !(secrets || format.needs_der()) {
+                        // Another replica's change may not have reached the cache yet: the site
+                        // as of this transaction's revision, whichever way it comes.
+                        let view = match cached.filter(|v| v.revision == site.revision) {
+                            Some(view) => view,
+                            None => {
+                                Arc::new(SiteView::load(conn, site_id)?.ok_or(ApiError::NotFound { what: "site" })?)
+                            }
+                        };
+                        return Ok(Ok((view.render_snapshot(now, &revoked), tag)));
                     }
                     let keys = secrets.then_some(&state2.secrets);
                     let mut snapshot = super::render_input::load(conn, site_id, &caller, keys)?;

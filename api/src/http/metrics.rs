@@ -111,7 +111,11 @@ impl Default for Metrics {
             mapped_revoked.clone(),
         );
         let crl_age = Family::<IssuerLabels, Gauge>::default();
-        registry.register("crl_age_seconds", "Seconds since the thisUpdate of the CRL held, by issuer", crl_age.clone());
+        registry.register(
+            "crl_age_seconds",
+            "Seconds since the thisUpdate of the CRL held, by issuer",
+            crl_age.clone(),
+        );
         Self {
             registry,
             requests,
