@@ -266,13 +266,15 @@ async fn gateway_formats_render_from_memory_as_from_a_full_read() {
         async move {
             for format in ["nginx", "haproxy", "haproxy-map", "caddy", "nginx?mode=authorize", "caddy?mode=authorize"] {
                 let sep = if format.contains('?') { '&' } else { '?' };
-                let path = format!("/api/v1/sites/{site}/config/{format}{sep}upstream=http://127.0.0.1:9000");
-                let memory = app.get(&path).await;
-                let full = app.get(&format!("{path}&include_secrets=true")).await;
-                assert_eq!(memory.status, full.status, "{format} {many_to_one}: {}", memory.text());
-                let lists_mappings = memory.status == 200 && !(format == "haproxy" || format.contains("authorize"));
-                assert!(!lists_mappings || memory.text().contains("user1999"), "{format}: {}", memory.text());
-                assert!(memory.text() == full.text(), "{format} {many_to_one}: the two reads render differently");
+                for scope in [format!("/sites/{site}"), String::new()] {
+                    let path = format!("/api/v1{scope}/config/{format}{sep}upstream=http://127.0.0.1:9000");
+                    let memory = app.get(&path).await;
+                    let full = app.get(&format!("{path}&include_secrets=true")).await;
+                    assert_eq!(memory.status, full.status, "{path} {many_to_one}: {}", memory.text());
+                    let lists_mappings = memory.status == 200 && !(format == "haproxy" || format.contains("authorize"));
+                    assert!(!lists_mappings || memory.text().contains("user1999"), "{path}: {}", memory.text());
+                    assert!(memory.text() == full.text(), "{path} {many_to_one}: the two reads render differently");
+                }
             }
         }
     };

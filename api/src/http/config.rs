@@ -1,8 +1,6 @@
 //! Rendered configuration: what users fetch with curl and gateways pull, and the client CA
 //! bundle those gateways trust.
 
-use std::sync::Arc;
-
 use actix_web::http::header;
 use actix_web::{get, put, web, HttpRequest, HttpResponse};
 use aws_lc_rs::digest;
@@ -27,7 +25,6 @@ use super::{db, AppState};
 use crate::domain::certificate::{Certificate, MAX_BUNDLE_BYTES};
 use crate::domain::violation::{Invalid, Rejection};
 use crate::gateway::cache::{wait_of, Look};
-use crate::gateway::site_view::SiteView;
 use crate::render::{
     self, AuthorizeOptions, Format, GatewayOptions, HaproxyOptions, IisOptions, Mode, PowerShellOptions, RenderError,
 };
@@ -294,15 +291,9 @@ pub async fn site_config(
                         return Ok(Err((tag, next_expiry)));
                     }
                     if !(secrets || format.needs_der()) {
-                        // Another replica's change may not have reached the cache yet: the site
-                        // as of this transaction's revision, whichever way it comes.
-                        let view = match cached.filter(|v| v.revision == site.revision) {
-                            Some(view) => view,
-                            None => {
-                                Arc::new(SiteView::load(conn, site_id)?.ok_or(ApiError::NotFound { what: "site" })?)
-                            }
-                        };
-                        return Ok(Ok((view.render_snapshot(now, &revoked), tag)));
+                        let snapshot =
+                            super::render_input::from_view(conn, site_id, site.revision, cached, now, &revoked)?;
+                        return Ok(Ok((snapshot, tag)));
                     }
                     let keys = secrets.then_some(&state2.secrets);
                     let mut snapshot = super::render_input::load(conn, site_id, &caller, keys)?;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use certmap_db::models::{GatewayMapping, ManyToOne as ManyToOneRow, Site};
 use certmap_db::queries::{directories, many_to_one, mappings};
 use certmap_db::PgConnection;
+use time::OffsetDateTime;
 
 use super::caller::Caller;
 use super::many_to_one::{mode_of, rules_of};
@@ -13,6 +14,7 @@ use super::problem::ApiError;
 use super::sites::{policy_of, require_site, spec_of};
 use crate::domain::names::UserName;
 use crate::domain::revocation::Check;
+use crate::gateway::site_view::SiteView;
 use crate::render::snapshot::{CertificateFacts, StoredCertificate};
 use crate::render::{ManyToOne, OneToOne, SiteSnapshot};
 use crate::secrets::{SecretKeys, SecretKind};
@@ -63,6 +65,24 @@ pub fn load(
         one_to_one,
         many_to_one: many,
     })
+}
+
+/// The site for a format that needs no certificate bytes, as of this transaction's `revision`:
+/// the gateway cache's copy when it is that revision, else read here (still without the DER).
+pub fn from_view(
+    conn: &mut PgConnection,
+    site_id: i64,
+    revision: i64,
+    cached: Option<Arc<SiteView>>,
+    now: OffsetDateTime,
+    revoked: &[i64],
+) -> Result<SiteSnapshot, ApiError> {
+    let view = match cached.filter(|v| v.revision == revision) {
+        Some(view) => view,
+        // Another replica's change has not reached the cache yet.
+        None => Arc::new(SiteView::load(conn, site_id)?.ok_or(ApiError::NotFound { what: "site" })?),
+    };
+    Ok(view.render_snapshot(now, revoked))
 }
 
 /// A stored mapping as renderers see it, without a password; with its certificate's DER when the
