@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use super::revocations::Held;
 use crate::domain::certificate::{Certificate, CertificateInfo};
 use crate::domain::directory::DirectorySpec;
+use crate::domain::mapping::Fingerprint;
 use crate::domain::names::{Hostname, SiteName};
 use crate::domain::resolve::{resolve, resolve_before_rules, Decision, ManyToOneView, OneToOneView};
 use crate::domain::revocation::Policy;
@@ -39,8 +40,9 @@ pub struct SiteView {
     pub mappings: Vec<Arc<OneToOne>>,
     /// In id order: the order IIS evaluates them in. No passwords.
     pub many_to_one: Vec<ManyToOne>,
-    by_sha256: HashMap<String, usize>,
-    by_sha1: HashMap<String, usize>,
+    /// Keyed by the digest's bytes with a fast seeded hasher: looked up on every authorize call.
+    by_sha256: HashMap<[u8; 32], u32, foldhash::fast::RandomState>,
+    by_sha1: HashMap<[u8; 20], u32, foldhash::fast::RandomState>,
     document: Mutex<Option<Arc<Document>>>,
 }
 
@@ -74,8 +76,18 @@ impl SiteView {
             .into_iter()
             .map(|m| one_to_one_of(site_id, m, None).map(Arc::new))
             .collect::<Result<Vec<_>, ApiError>>()?;
-        let by_sha256 = mappings.iter().enumerate().map(|(i, m)| (m.certificate.info().sha256.clone(), i)).collect();
-        let by_sha1 = mappings.iter().enumerate().map(|(i, m)| (m.certificate.info().sha1.clone(), i)).collect();
+        let (mut by_sha256, mut by_sha1) = (HashMap::default(), HashMap::default());
+        by_sha256.reserve(mappings.len());
+        by_sha1.reserve(mappings.len());
+        for (i, m) in mappings.iter().enumerate() {
+            let (facts, i) = (m.certificate.info(), i as u32);
+            let corrupt = || ApiError::Internal(format!("site {site_id}: mapping {} fingerprint", m.id));
+            let (mut sha256, mut sha1) = ([0; 32], [0; 20]);
+            hex::decode_to_slice(&facts.sha256, &mut sha256).map_err(|_| corrupt())?;
+            hex::decode_to_slice(&facts.sha1, &mut sha1).map_err(|_| corrupt())?;
+            by_sha256.insert(sha256, i);
+            by_sha1.insert(sha1, i);
+        }
         Ok(Some(Self {
             id: site.id,
             revision: site.revision,
@@ -92,10 +104,13 @@ impl SiteView {
         }))
     }
 
-    /// The stored mapping with this SHA-256 or SHA-1 (lowercase hex).
-    pub fn by_fingerprint(&self, fingerprint: &str) -> Option<&OneToOne> {
-        let index = if fingerprint.len() == 64 { &self.by_sha256 } else { &self.by_sha1 };
-        index.get(fingerprint).map(|&i| &*self.mappings[i])
+    /// The stored mapping with this SHA-256 or SHA-1.
+    pub fn by_fingerprint(&self, fingerprint: Fingerprint) -> Option<&OneToOne> {
+        let index = match fingerprint {
+            Fingerprint::Sha256(d) => self.by_sha256.get(&d),
+            Fingerprint::Sha1(d) => self.by_sha1.get(&d),
+        };
+        index.map(|&i| &*self.mappings[i as usize])
     }
 
     fn one_to_one_view(m: &OneToOne) -> OneToOneView<'_> {
@@ -104,7 +119,7 @@ impl SiteView {
 
     /// What IIS would decide for a presented certificate: the same code as `resolve`.
     pub fn decide(&self, cert: &CertificateInfo, now: OffsetDateTime) -> Decision {
-        let one = self.by_sha256.get(&cert.sha256).map(|&i| Self::one_to_one_view(&self.mappings[i]));
+        let one = Fingerprint::parse(&cert.sha256).ok().and_then(|f| self.by_fingerprint(f)).map(Self::one_to_one_view);
         let views: Vec<ManyToOneView<'_>> = self
             .many_to_one
             .iter()

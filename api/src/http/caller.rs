@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::http::header;
@@ -17,8 +18,15 @@ use crate::domain::client_identity::ClientIdentity;
 use crate::domain::names::fold;
 use crate::tls::PeerCertificate;
 
+/// Cheap to clone (the request log keeps a copy): who it is, shared, and where it called from.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    who: Arc<Who>,
+    pub address: Option<IpAddr>,
+}
+
+#[derive(Debug)]
+pub struct Who {
     /// The token's subject, or the registered name of a client certificate.
     pub subject: String,
     /// True when the caller authenticated with a registered client certificate.
@@ -28,7 +36,14 @@ pub struct Caller {
     sites: Option<Vec<String>>,
     /// The client-identity form the credential declares; None means the role's default.
     declared_form: Option<ClientIdentity>,
-    pub address: Option<String>,
+}
+
+impl std::ops::Deref for Caller {
+    type Target = Who;
+
+    fn deref(&self) -> &Who {
+        &self.who
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,14 +98,14 @@ async fn by_certificate(req: &HttpRequest, state: &AppState, sha256: String) -> 
         .map(|form| form.parse())
         .transpose()
         .map_err(|_| ApiError::Internal(format!("api client {name} has an unknown client-identity form")))?;
-    Ok(Caller {
+    let who = Who {
         subject: name,
         by_certificate: true,
         role,
         sites: client.sites.map(|s| s.iter().map(|n| fold(n)).collect()),
         declared_form,
-        address: req.peer_addr().map(|a| a.ip().to_string()),
-    })
+    };
+    Ok(Caller { who: Arc::new(who), address: req.peer_addr().map(|a| a.ip()) })
 }
 
 fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
@@ -105,14 +120,14 @@ fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError>
         .filter(|t| !t.is_empty())
         .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`".into()))?;
     let claims = state.auth.verify(token).map_err(|e| unauthorized(e.to_string()))?;
-    Ok(Caller {
-        subject: claims.sub,
+    let who = Who {
+        subject: claims.sub.clone(),
         by_certificate: false,
         role: claims.role,
-        sites: claims.sites.map(|s| s.iter().map(|n| fold(n)).collect()),
+        sites: claims.sites.as_ref().map(|s| s.iter().map(|n| fold(n)).collect()),
         declared_form: claims.client_identity,
-        address: req.peer_addr().map(|a| a.ip().to_string()),
-    })
+    };
+    Ok(Caller { who: Arc::new(who), address: req.peer_addr().map(|a| a.ip()) })
 }
 
 impl Caller {
