@@ -309,7 +309,7 @@ async fn observe(
         if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) && !status.is_client_error() {
             state.cache.wrote();
         }
-        state.metrics.observe(method.as_str(), response.request().match_pattern().as_deref(), status.as_u16(), took);
+        state.metrics.observe(&method, response.request().match_pattern(), status.as_u16(), took);
     }
     // Reads that succeed are what gateways send by the ten thousand a second: a line each would
     // cost more than answering them (count them in /metrics; CERTMAP_LOG=certmap::request=debug

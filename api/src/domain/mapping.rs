@@ -113,7 +113,15 @@ impl Fingerprint {
                 "a fingerprint is the SHA-1 (40 hex digits) or SHA-256 (64 hex digits) of the certificate",
             )
         };
+        // What gateways send: plain hex, read in one go.
         let mut bytes = [0u8; 32];
+        match raw.len() {
+            64 if hex::decode_to_slice(raw, &mut bytes).is_ok() => return Ok(Self::Sha256(bytes)),
+            40 if hex::decode_to_slice(raw, &mut bytes[..20]).is_ok() => {
+                return Ok(Self::Sha1(bytes[..20].try_into().expect("20 bytes")))
+            }
+            _ => bytes = [0; 32],
+        }
         let mut digits = 0;
         for b in raw.bytes().filter(|b| !matches!(b, b':' | b' ' | b'-')) {
             let value = (b as char).to_digit(16).ok_or_else(invalid)? as u8;

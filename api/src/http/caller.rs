@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::header;
 use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
+use futures_util::future::{ready, Either, Ready};
 
 use super::problem::ApiError;
 use super::AppState;
@@ -54,33 +55,36 @@ pub enum Access {
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+    /// A token is checked at once (no boxed future per request, as gateways call ten thousand
+    /// times a second); only a client certificate may need the database.
+    type Future = Either<Ready<Result<Self, ApiError>>, Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+            return Either::Left(ready(Err(ApiError::Internal("no application state".into()))));
+        };
+        // A token, when sent, decides; otherwise a registered client certificate may.
+        if req.headers().contains_key(header::AUTHORIZATION) {
+            return Either::Left(ready(authenticate(req, &state).map(|caller| remembered(req, caller))));
+        }
         let req = req.clone();
-        Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .cloned()
-                .ok_or_else(|| ApiError::Internal("no application state".into()))?;
-            // A token, when sent, decides; otherwise a registered client certificate may.
-            let caller = if req.headers().contains_key(header::AUTHORIZATION) {
-                authenticate(&req, &state)
-            } else {
-                match req.conn_data::<PeerCertificate>().cloned() {
-                    Some(PeerCertificate(sha256)) => by_certificate(&req, &state, sha256).await,
-                    None => Err(ApiError::Unauthorized {
-                        detail:
-                            "send a bearer token: Authorization: Bearer <token> (issue one with `certmap token issue`)"
-                                .into(),
-                    }),
-                }
+        Either::Right(Box::pin(async move {
+            let caller = match req.conn_data::<PeerCertificate>().cloned() {
+                Some(PeerCertificate(sha256)) => by_certificate(&req, &state, sha256).await,
+                None => Err(ApiError::Unauthorized {
+                    detail: "send a bearer token: Authorization: Bearer <token> (issue one with `certmap token issue`)"
+                        .into(),
+                }),
             }?;
-            // For the request log line, which names whose request was refused.
-            req.extensions_mut().insert(caller.clone());
-            Ok(caller)
-        })
+            Ok(remembered(&req, caller))
+        }))
     }
+}
+
+/// For the request log line, which names whose request was refused.
+fn remembered(req: &HttpRequest, caller: Caller) -> Caller {
+    req.extensions_mut().insert(caller.clone());
+    caller
 }
 
 async fn by_certificate(req: &HttpRequest, state: &AppState, sha256: String) -> Result<Caller, ApiError> {
