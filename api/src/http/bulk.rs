@@ -68,7 +68,8 @@ struct Batch {
     violations: Vec<Violation>,
     /// Refusals past the first [`MAX_REPORTED_ERRORS`].
     unreported: usize,
-    first_seen: HashMap<String, usize>,
+    /// By SHA-256 bytes: 100,000 of them are held until the batch is written.
+    first_seen: HashMap<[u8; 32], usize>,
 }
 
 impl Batch {
@@ -118,7 +119,7 @@ impl Batch {
             })
             .and_then(|c| MappingRequest::from(c).build(&self.state.secrets, self.site_id, self.now));
         match built {
-            Ok((row, _)) => match self.first_seen.get(&row.certificate.sha256) {
+            Ok((row, _)) => match self.first_seen.get(&sha256_key(&row.certificate.sha256)) {
                 Some(first) => {
                     let first = *first;
                     self.refuse([Rejection::new(
@@ -128,7 +129,7 @@ impl Batch {
                     .at(format!("[{index}].certificate"))])
                 }
                 None => {
-                    self.first_seen.insert(row.certificate.sha256.clone(), index);
+                    self.first_seen.insert(sha256_key(&row.certificate.sha256), index);
                     if self.violations.is_empty() {
                         self.rows.push(row);
                     }
@@ -334,14 +335,16 @@ pub async fn bulk_create(
     }
     let result = writer
         .under_site(site_id, move |conn, locked| {
-            let shas: Vec<String> = rows.iter().map(|r| r.certificate.sha256.clone()).collect();
-            for (sha, existing) in q::existing(conn, site_id, &shas)? {
+            let shas: Vec<&str> = rows.iter().map(|r| r.certificate.sha256.as_str()).collect();
+            let existing = q::existing(conn, site_id, &shas)?;
+            drop(shas);
+            for (sha, existing) in existing {
                 violations.push(
                     Rejection::new(
                         "duplicate-certificate",
                         format!("this certificate is already mapped on this site by mapping {existing}"),
                     )
-                    .at(format!("[{}].certificate", first_seen[&sha])),
+                    .at(format!("[{}].certificate", first_seen[&sha256_key(&sha)])),
                 );
             }
             if !violations.is_empty() {
@@ -361,7 +364,10 @@ pub async fn bulk_create(
             }
             let created = q::insert_many(conn, &rows)?;
             // One event for the batch: the certificates it added, not 100,000 copies of them.
-            let added: Vec<&str> = rows.iter().map(|r| r.certificate.sha256.as_str()).collect();
+            // Each row is let go as its fingerprint moves into the event, so the two are never
+            // held whole together.
+            let added: Vec<serde_json::Value> =
+                rows.into_iter().map(|r| serde_json::Value::String(r.certificate.sha256)).collect();
             let after = serde_json::json!({"created": created, "sha256": added});
             let audit = Change {
                 action: "mapping.bulk_create",
@@ -381,6 +387,14 @@ pub async fn bulk_create(
         }
     }
     Ok(HttpResponse::Created().json(result))
+}
+
+/// A stored SHA-256 (lowercase hex, as certmap computed it) as bytes.
+fn sha256_key(hex: &str) -> [u8; 32] {
+    let mut key = [0; 32];
+    // Computed by certmap from the DER: always 64 hex digits.
+    let _ = hex::decode_to_slice(hex, &mut key);
+    key
 }
 
 fn index_of(field: &str) -> usize {

@@ -121,7 +121,7 @@ pub fn find_by_certificate(conn: &mut PgConnection, site_id: i64, sha256: &str) 
 }
 
 /// Which of these certificates the site already maps, with the mapping ids.
-pub fn existing(conn: &mut PgConnection, site_id: i64, sha256s: &[String]) -> QueryResult<Vec<(String, i64)>> {
+pub fn existing(conn: &mut PgConnection, site_id: i64, sha256s: &[&str]) -> QueryResult<Vec<(String, i64)>> {
     let mut found = Vec::new();
     for chunk in sha256s.chunks(10_000) {
         found.extend(
