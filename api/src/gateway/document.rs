@@ -32,16 +32,18 @@ pub struct DirectoryPolicyBody {
     pub ssl_flags: String,
 }
 
+// Borrowed from the cached site: the document of a site of 100,000 mappings is serialized once
+// per revision, and copying every field first would double what that costs in memory.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SnapshotMapping {
+pub struct SnapshotMapping<'a> {
     pub id: i64,
-    pub user_name: String,
-    pub sha1: String,
-    pub sha256: String,
-    pub spki_sha256: String,
-    pub subject: String,
-    pub issuer: String,
-    pub serial: String,
+    pub user_name: &'a str,
+    pub sha1: &'a str,
+    pub sha256: &'a str,
+    pub spki_sha256: &'a str,
+    pub subject: &'a str,
+    pub issuer: &'a str,
+    pub serial: &'a str,
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -58,7 +60,7 @@ pub struct SnapshotManyToOne {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Snapshot {
+pub struct Snapshot<'a> {
     pub site_id: i64,
     pub name: String,
     pub revision: i64,
@@ -67,14 +69,14 @@ pub struct Snapshot {
     /// Sorted by path.
     pub directories: Vec<DirectoryPolicyBody>,
     /// Enabled mappings whose certificate and mapping are valid now, sorted by id.
-    pub one_to_one: Vec<SnapshotMapping>,
+    pub one_to_one: Vec<SnapshotMapping<'a>>,
     /// Enabled many-to-one mappings in evaluation order (a matching deny wins).
     pub many_to_one: Vec<SnapshotManyToOne>,
 }
 
 /// A document as built, with what its ETag must reflect beyond the site's revision.
-pub struct Built {
-    pub snapshot: Snapshot,
+pub struct Built<'a> {
+    pub snapshot: Snapshot<'a>,
     /// How many enabled mappings time alone leaves out, so a mapping expiring changes the tag
     /// although the revision did not move.
     pub retired: usize,
@@ -84,7 +86,7 @@ pub struct Built {
     pub valid_until: Option<OffsetDateTime>,
 }
 
-impl Built {
+impl Built<'_> {
     /// `"revision-retired"`, and a digest of the revoked mappings once there are any, so a new CRL
     /// revoking a mapped certificate moves the tag.
     pub fn tag(&self, revision: i64) -> String {
@@ -97,7 +99,7 @@ impl Built {
     }
 }
 
-pub fn build(site: &SiteView, now: OffsetDateTime, crls: &Held) -> Built {
+pub fn build<'a>(site: &'a SiteView, now: OffsetDateTime, crls: &Held) -> Built<'a> {
     let mut retired = 0;
     let mut revoked = Vec::new();
     let mut valid_until: Option<OffsetDateTime> = None;
@@ -121,13 +123,13 @@ pub fn build(site: &SiteView, now: OffsetDateTime, crls: &Held) -> Built {
         }
         one_to_one.push(SnapshotMapping {
             id: m.id,
-            user_name: m.user_name.as_str().to_owned(),
-            sha1: c.sha1.clone(),
-            sha256: c.sha256.clone(),
-            spki_sha256: c.spki_sha256.clone(),
-            subject: c.subject.clone(),
-            issuer: c.issuer.clone(),
-            serial: c.serial.clone(),
+            user_name: m.user_name.as_str(),
+            sha1: &c.sha1,
+            sha256: &c.sha256,
+            spki_sha256: &c.spki_sha256,
+            subject: &c.subject,
+            issuer: &c.issuer,
+            serial: &c.serial,
             not_after: c.not_after,
             expires_at: m.expires_at,
         });
@@ -185,7 +187,7 @@ pub fn build(site: &SiteView, now: OffsetDateTime, crls: &Held) -> Built {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Snapshots {
     /// In site id order.
-    pub sites: Vec<Snapshot>,
+    pub sites: Vec<Snapshot<'static>>,
 }
 
 /// Every site's document a caller may read, in site id order.
