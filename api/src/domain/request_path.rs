@@ -189,10 +189,12 @@ pub fn confusable(c: char) -> bool {
         || c.to_lowercase().any(|l| l.is_ascii()) || c.to_uppercase().any(|u| u.is_ascii())
 }
 
-/// Every confusable character, as inclusive ranges: what the gateways refuse, byte for byte.
-pub fn confusable_ranges() -> Vec<(char, char)> {
+/// Every non-ASCII character a path may not hold (C1 controls, U+FFFD, confusables), as inclusive
+/// ranges: what the gateways refuse, byte for byte.
+pub fn refused_non_ascii() -> Vec<(char, char)> {
+    let refused = |c: char| c.is_control() || c == '\u{FFFD}' || confusable(c);
     let mut ranges: Vec<(char, char)> = Vec::new();
-    for c in ('\u{80}'..=char::MAX).filter(|&c| confusable(c)) {
+    for c in ('\u{80}'..=char::MAX).filter(|&c| refused(c)) {
         match ranges.last_mut() {
             Some((_, end)) if char::from_u32(u32::from(*end) + 1) == Some(c) => *end = c,
             _ => ranges.push((c, c)),
@@ -273,7 +275,7 @@ mod tests {
         for c in ['é', 'É', '日', 'Ж', 'ω', '\u{212B}'] {
             assert!(!confusable(c), "{c}");
         }
-        let ranges = confusable_ranges();
+        let ranges = refused_non_ascii();
         assert!(ranges.iter().any(|&(a, b)| a <= 'ſ' && 'ſ' <= b));
         assert!(ranges.len() < 2000, "{}", ranges.len());
     }
