@@ -248,3 +248,34 @@ async fn nginx_map_mode_decides_every_path_alike() {
 async fn nginx_authorize_mode_decides_every_path_alike() {
     nginx_decides_every_path_alike(true).await;
 }
+
+/// HAProxy cannot express many-to-one rules, so its site is `seed`'s alone: the path table only.
+#[actix_web::test]
+async fn haproxy_decides_every_path_alike() {
+    if !require(&["haproxy", "curl"]) {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let pki = Pki::new("path-cases-haproxy");
+    let site = seed(&app, &pki).await;
+    let (port, upstream) = (free_port(), echo_upstream());
+    let map = app.get(&format!("/api/v1/sites/{site}/config/haproxy-map")).await;
+    std::fs::write(pki.dir.join("certmap.map"), &map.body).unwrap();
+    let query = format!(
+        "{}&standalone=true&map_file={}",
+        pki.gateway_query(port, upstream, "server-with-key.pem"),
+        pki.path("certmap.map")
+    );
+    fetch_config(&app, site, "haproxy", &query, &pki.dir.join("haproxy.cfg")).await;
+    let _haproxy = crate::gateways::start_haproxy(&pki, port);
+    for &(target, expect) in CASES {
+        let (status, body) = raw_get(&pki, port, target, None);
+        let got = match status {
+            403 => Secured,
+            200 => Open,
+            400 => Refused,
+            other => panic!("{target}: HAProxy answered {other}: {body}"),
+        };
+        assert_eq!(got, expect, "HAProxy {target}: {body}");
+    }
+}

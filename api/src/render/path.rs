@@ -71,20 +71,6 @@ pub(crate) fn decoded_pcre_parts(max: usize) -> Vec<String> {
     parts
 }
 
-/// The decoded refusal for Go's regexp (Caddy), which reads runes, so ranges of characters; a
-/// byte that is no UTF-8 reads as U+FFFD, which is refused.
-pub(crate) fn refused_go() -> &'static str {
-    static GO: OnceLock<String> = OnceLock::new();
-    GO.get_or_init(|| {
-        let mut class = String::from(r"[\x00-\x1f\x7f%;:");
-        for (first, last) in refused_non_ascii() {
-            let _ = write!(class, r"\x{{{:x}}}-\x{{{:x}}}", u32::from(first), u32::from(last));
-        }
-        class.push_str(r"]|[. ](?:[/\\]|$)");
-        class
-    })
-}
-
 /// `^/a/b(?:/|$)`: the directory itself and everything under it, nothing that merely starts with
 /// the same letters (`/secure` must not cover `/secured`). The root is `^/`. Every separator is
 /// `[/\\]+`: IIS reads a backslash as a slash and collapses repeated ones, so `//secure` and
