@@ -110,7 +110,9 @@ impl Pki {
     }
 
     pub(crate) fn wait_until_serving(&self, port: u16, gateway: &mut Gateway) {
-        for _ in 0..200 {
+        // A deadline, not a count: on a loaded 2-core CI machine nginx can take seconds to bind.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
             if self.get(port, "/public", None).0 != 0 {
                 return;
             }
