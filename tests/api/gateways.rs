@@ -98,6 +98,12 @@ impl Pki {
         )
     }
 
+    /// Where a gateway's stderr goes, so a gateway that exits at start-up (a port taken between
+    /// `free_port` and its bind, say) says why in the panic.
+    pub(crate) fn stderr_file(&self) -> std::fs::File {
+        std::fs::File::create(self.dir.join("gateway.stderr")).unwrap()
+    }
+
     pub(crate) fn path(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
     }
@@ -117,7 +123,8 @@ impl Pki {
                 return;
             }
             if let Ok(Some(status)) = gateway.0.try_wait() {
-                panic!("the gateway exited: {status}");
+                let said = std::fs::read_to_string(self.dir.join("gateway.stderr")).unwrap_or_default();
+                panic!("the gateway exited: {status}: {said}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -302,7 +309,7 @@ pub(crate) fn start_nginx(pki: &Pki, port: u16) -> Gateway {
     let test = Command::new("nginx").args(["-t", "-q", "-p"]).arg(&pki.dir).arg("-c").arg(&conf).output().unwrap();
     assert!(test.status.success(), "nginx -t: {}", String::from_utf8_lossy(&test.stderr));
     let mut nginx = Gateway(
-        Command::new("nginx").arg("-p").arg(&pki.dir).arg("-c").arg(&conf).stderr(Stdio::null()).spawn().unwrap(),
+        Command::new("nginx").arg("-p").arg(&pki.dir).arg("-c").arg(&conf).stderr(pki.stderr_file()).spawn().unwrap(),
     );
     pki.wait_until_serving(port, &mut nginx);
     nginx
@@ -319,7 +326,7 @@ pub(crate) fn start_haproxy(pki: &Pki, port: u16) -> Gateway {
         String::from_utf8_lossy(&test.stderr)
     );
     let mut haproxy = Gateway(
-        Command::new("haproxy").arg("-db").arg("-f").arg(&cfg).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
+        Command::new("haproxy").arg("-db").arg("-f").arg(&cfg).stdout(Stdio::null()).stderr(pki.stderr_file()).spawn().unwrap(),
     );
     pki.wait_until_serving(port, &mut haproxy);
     haproxy
@@ -340,7 +347,7 @@ pub(crate) fn start_apache(pki: &Pki, port: u16) -> Gateway {
             .arg(&conf)
             .arg("-DFOREGROUND")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(pki.stderr_file())
             .spawn()
             .unwrap(),
     );
