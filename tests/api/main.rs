@@ -25,4 +25,5 @@ mod repository;
 mod revocation;
 mod sites;
 mod snapshot;
+mod stale;
 mod tls;
