@@ -9,6 +9,7 @@ mod client_identity;
 mod config;
 mod console;
 mod directories;
+mod failover;
 mod gateway_revocation;
 mod gateways;
 mod health;

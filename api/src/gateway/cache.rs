@@ -8,10 +8,10 @@
 //!   before the current epoch costs one revision query to confirm;
 //! - while the listener is not connected nothing is trusted for more than a second;
 //! - while the database is known down (see [`certmap_db::DbHealth`]) what is held is served as it
-//!   is, for up to `serve_stale_for` after the database last answered, unless a change to it was
-//!   announced before the database went; the handlers say so in `X-Certmap-Stale`. Once the
-//!   database answers again the held copy is confirmed before it is trusted (the listener, being
-//!   disconnected, trusts nothing for more than a second).
+//!   is, for up to `serve_stale_for` after the database last answered (a change announced but not
+//!   yet loaded when it went is not seen until it is back); the handlers say so in
+//!   `X-Certmap-Stale`. Once the database answers again the held copy is confirmed before it is
+//!   trusted (the listener, being disconnected, trusts nothing for more than a second).
 //!
 //! Long-pollers wait on a per-site `Notify`: no database connection and no thread while waiting.
 
@@ -191,8 +191,10 @@ impl GatewayCache {
             self.metrics.hits.inc();
             return Ok(view);
         }
-        // A view whose site announced a change before the database went is never served stale.
-        let held = || lock(&slot.view).clone().filter(|v| slot.announced.load(Ordering::Acquire) <= v.revision);
+        // Served stale even when a newer revision was announced and could not be loaded before
+        // the database went: that change is as unknown here as one whose announcement was lost,
+        // and a gateway refused for minutes is the worse failure. A deleted site holds no view.
+        let held = || lock(&slot.view).clone();
         let ask = async {
             // One load per site at a time; the others wait for it and take its result.
             let _loading = slot.loading.lock().await;
@@ -201,7 +203,8 @@ impl GatewayCache {
                 return Ok(view);
             }
             self.metrics.misses.inc();
-            self.refresh(pool, &slot, site_id, held()).await
+            let unchanged = held().filter(|v| slot.announced.load(Ordering::Acquire) <= v.revision);
+            self.refresh(pool, &slot, site_id, unchanged).await
         };
         self.or_stale(pool, held, ask).await
     }

@@ -56,11 +56,10 @@ impl Revocations {
         self.known.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The last load, unless a change was announced since: what may be served while the database
-    /// cannot be asked.
+    /// The last load, even when a change was announced since: what is served while the database
+    /// cannot be asked (see `GatewayCache`'s promises).
     pub fn last(&self) -> Option<Arc<Held>> {
-        let generation = self.generation.load(Ordering::Acquire);
-        self.lock().as_ref().filter(|k| k.generation == generation).map(|k| k.held.clone())
+        self.lock().as_ref().map(|k| k.held.clone())
     }
 
     /// The CRLs held, from memory when nothing says they changed; `trusted` is the gateway
