@@ -10,7 +10,7 @@ use diesel::Connection;
 
 use super::DatabaseArgs;
 use crate::config::{DatabaseSource, SecretConfig};
-use crate::secrets::{SecretKeys, SecretKind};
+use crate::secrets::{SecretKeys, SecretKind, SecretOwner};
 use crate::startup::{Database, StartError};
 
 /// Prints what was done.
@@ -66,13 +66,13 @@ fn reencrypt_all(
         for (kind, rows) in
             [(SecretKind::OneToOne, mappings::passwords(conn)?), (SecretKind::ManyToOne, many_to_one::passwords(conn)?)]
         {
-            for (id, blob) in rows {
+            for (site_id, id, blob) in rows {
                 if !keys.is_stale(&blob) {
                     report.already_current += 1;
                     continue;
                 }
                 let fresh = keys
-                    .reencrypt(kind, &blob)
+                    .reencrypt(SecretOwner { kind, site_id, id }, &blob)
                     .map_err(|e| RotateError(format!("password of {kind:?} mapping {id}: {e}")))?;
                 match kind {
                     SecretKind::OneToOne => mappings::set_password(conn, id, &fresh)?,
