@@ -403,6 +403,22 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
+/// As certmap wrote passwords before version 2: the kind alone as associated data, no padding.
+pub(crate) fn version_1(key: [u8; 32], kind: SecretKind, text: &str) -> Vec<u8> {
+    let key = Key::new(&key);
+    let nonce = [3; NONCE_LEN];
+    let mut blob = vec![VERSION_1];
+    blob.extend_from_slice(&key.id);
+    blob.extend_from_slice(&nonce);
+    blob.extend_from_slice(text.as_bytes());
+    let aad = Aad::from(kind.label());
+    let tag =
+        key.aead.seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), aad, &mut blob[HEADER_LEN..]).unwrap();
+    blob.extend_from_slice(tag.as_ref());
+    blob
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
@@ -481,21 +497,6 @@ mod tests {
         assert_eq!(lengths, [lengths[0]; 3]);
         assert!(keys.encrypt(OWNER, &password(&"x".repeat(63))).len() > lengths[0]);
         assert_eq!(keys.encrypt(OWNER, &password(&"𝄞".repeat(256))).len(), HEADER_LEN + 1024 + PAD_BLOCK + TAG_LEN);
-    }
-
-    /// As certmap wrote passwords before version 2: the kind alone as associated data, no padding.
-    fn version_1(key: [u8; 32], kind: SecretKind, text: &str) -> Vec<u8> {
-        let key = Key::new(&key);
-        let nonce = [3; NONCE_LEN];
-        let mut blob = vec![VERSION_1];
-        blob.extend_from_slice(&key.id);
-        blob.extend_from_slice(&nonce);
-        blob.extend_from_slice(text.as_bytes());
-        let aad = Aad::from(kind.label());
-        let tag =
-            key.aead.seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), aad, &mut blob[HEADER_LEN..]).unwrap();
-        blob.extend_from_slice(tag.as_ref());
-        blob
     }
 
     #[test]
