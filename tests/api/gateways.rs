@@ -156,7 +156,13 @@ impl Drop for Gateway {
 }
 
 /// The config as a user fetches it with curl, written where the gateway will read it.
-pub(crate) async fn fetch_config(app: &TestApp, site: i64, format: &str, query: &str, file: &Path) -> certmap_tests::Response {
+pub(crate) async fn fetch_config(
+    app: &TestApp,
+    site: i64,
+    format: &str,
+    query: &str,
+    file: &Path,
+) -> certmap_tests::Response {
     let config = app.get(&format!("/api/v1/sites/{site}/config/{format}?{query}")).await;
     assert_eq!(config.status, 200, "{}", config.text());
     std::fs::write(file, &config.body).unwrap();
@@ -326,7 +332,14 @@ pub(crate) fn start_haproxy(pki: &Pki, port: u16) -> Gateway {
         String::from_utf8_lossy(&test.stderr)
     );
     let mut haproxy = Gateway(
-        Command::new("haproxy").arg("-db").arg("-f").arg(&cfg).stdout(Stdio::null()).stderr(pki.stderr_file()).spawn().unwrap(),
+        Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(pki.stderr_file())
+            .spawn()
+            .unwrap(),
     );
     pki.wait_until_serving(port, &mut haproxy);
     haproxy

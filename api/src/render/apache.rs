@@ -252,7 +252,8 @@ fn certificate_expr(o: &OneToOne) -> Result<String, RenderError> {
     let unsupported = |why: &str| {
         RenderError::unsupported(format!("one-to-one mapping {} ({}): a certificate with {why}", o.id, o.user_name))
     };
-    let negative = x509_parser::parse_x509_certificate(o.certificate.der())
+    let der = o.certificate.der().ok_or_else(|| unsupported("no stored DER to read the serial's sign from"))?;
+    let negative = x509_parser::parse_x509_certificate(der)
         .map(|(_, c)| c.raw_serial().first().is_some_and(|b| b & 0x80 != 0))
         .map_err(|_| unsupported("an unreadable serial"))?;
     if negative {
@@ -435,7 +436,7 @@ mod tests {
         assert!(out.contains("CONTOSO\\alice"));
         assert!(!out.contains("bob") && !out.contains("CERTMAP_USER_7_2"), "{out}");
         let mut site = without_many_to_one(fixture::site());
-        site.one_to_one[0].enabled = false;
+        fixture::one(&mut site, 0).enabled = false;
         let out = render(&site, &opts()).unwrap();
         assert!(!out.contains("Require expr") && !out.contains("SetEnv"), "{out}");
         assert_eq!(out.matches("Require all denied").count(), 1, "only /secure: {out}");
