@@ -81,6 +81,27 @@ pub(crate) fn decoded_pcre_parts(max: usize) -> Vec<String> {
     parts
 }
 
+/// [`Refusals`] for Go's regexp (Caddy): no lookahead, and runes rather than bytes.
+pub(crate) struct GoRefusals {
+    /// Matches a raw request URI that is refused, as [`raw_pcre`] without the malformed escape,
+    /// which Go's HTTP server answers with 400 itself.
+    pub raw: &'static str,
+    /// Matches a decoded path that is refused; a byte that is no UTF-8 reads as U+FFFD, refused.
+    pub decoded: String,
+}
+
+pub(crate) fn refusals_go() -> &'static GoRefusals {
+    static GO: OnceLock<GoRefusals> = OnceLock::new();
+    GO.get_or_init(|| {
+        let mut class = String::from(r"[\x00-\x1f\x7f%;:");
+        for (first, last) in refused_non_ascii() {
+            let _ = write!(class, r"\x{{{:x}}}-\x{{{:x}}}", u32::from(first), u32::from(last));
+        }
+        class.push_str(r"]|[. ](?:[/\\]|$)");
+        GoRefusals { raw: r"^[^?]*(?:%(?:2[fF]|5[cC])|(?:\.|%2[eE]|%20)(?:[/\\?]|$))", decoded: class }
+    })
+}
+
 /// `^/a/b(?:/|$)`: the directory itself and everything under it, nothing that merely starts with
 /// the same letters (`/secure` must not cover `/secured`). The root is `^/`. Every separator is
 /// `[/\\]+`: IIS reads a backslash as a slash and collapses repeated ones, so `//secure` and
