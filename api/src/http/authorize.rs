@@ -9,6 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::caller::{Access, Caller};
 use super::problem::{ApiError, Problem};
+use super::stale;
 use super::AppState;
 use crate::domain::names::SiteKey;
 use crate::domain::request_path::{NotCanonical, RequestPath, NOT_CANONICAL};
@@ -185,7 +186,7 @@ async fn decide(
     caller.check_site(site.name.as_str(), Access::Read)?;
     let crls = state.cache.revocations(&state.pool).await?;
     let verdict = judge(&state.pool, &site, &crls, &path, client).await?;
-    Ok(match verdict {
+    Ok(stale::mark(state, match verdict {
         Verdict::Pass { user, revocation_unknown } => {
             let mut response = HttpResponse::Ok();
             if revocation_unknown {
@@ -235,5 +236,5 @@ async fn decide(
             state.metrics.decided("refused");
             denial(StatusCode::FORBIDDEN, "client-certificate-refused", why)
         }
-    })
+    }))
 }

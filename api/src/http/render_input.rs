@@ -13,7 +13,7 @@ use certmap_db::models::Site;
 use crate::domain::names::UserName;
 use crate::render::snapshot::{CertificateFacts, StoredCertificate};
 use crate::render::{ManyToOne, OneToOne, SiteSnapshot};
-use crate::secrets::{SecretKeys, SecretKind};
+use crate::secrets::{SecretKeys, SecretKind, SecretOwner};
 
 /// With `secrets`, passwords are decrypted into the snapshot; without, only `has_password` says
 /// whether one exists.
@@ -38,7 +38,8 @@ pub fn load(
         }
         let password = match (secrets, &row.password_enc) {
             (Some(keys), Some(blob)) => {
-                Some(keys.decrypt(SecretKind::OneToOne, blob).map_err(|e| corrupt(format!("mapping {}: {e}", m.id)))?)
+                let owner = SecretOwner { kind: SecretKind::OneToOne, site_id, id: m.id };
+                Some(keys.decrypt(owner, blob).map_err(|e| corrupt(format!("mapping {}: {e}", m.id)))?)
             }
             _ => None,
         };
@@ -67,7 +68,7 @@ pub fn load(
     for row in many_to_one::all(conn, site_id)? {
         let password = match (secrets, &row.password_enc) {
             (Some(keys), Some(blob)) => Some(
-                keys.decrypt(SecretKind::ManyToOne, blob)
+                keys.decrypt(super::many_to_one::owner_of(&row), blob)
                     .map_err(|e| corrupt(format!("many-to-one {}: {e}", row.id)))?,
             ),
             _ => None,
