@@ -286,7 +286,7 @@ fn apache_conf(dir: &Path, port: u16) -> String {
     let mut conf = format!(
         "ServerRoot {d}\nDefaultRuntimeDir {d}\nPidFile {d}/httpd.pid\nErrorLog {d}/error.log\nServerName localhost\nListen 127.0.0.1:{port}\nUser nobody\nGroup nogroup\n"
     );
-    for m in ["mpm_event", "authz_core", "ssl", "socache_shmcb", "headers", "env", "proxy", "proxy_http"] {
+    for m in ["mpm_event", "authz_core", "ssl", "socache_shmcb", "headers", "env", "rewrite", "proxy", "proxy_http"] {
         conf.push_str(&format!("LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so\n"));
     }
     conf.push_str(&format!("Include {d}/certmap-apache.conf\n"));

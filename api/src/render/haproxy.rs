@@ -139,7 +139,7 @@ fn frontend_start(w: &mut String, gw: &Gateway<'_>) {
     // path for escapes, the decoded one for the rest (see render::path::refusals).
     let _ = writeln!(w, "    # A path a backend might read as another directory than the one matched here: 400.");
     let r = refusals();
-    let _ = writeln!(w, "    http-request deny deny_status 400 if {{ path -m reg {} }}", quote(r.raw));
+    let _ = writeln!(w, "    http-request deny deny_status 400 if {{ path -m reg {} }}", quote(&r.raw));
     for part in decoded_pcre_parts(REGEX_BYTES) {
         let _ = writeln!(w, "    http-request deny deny_status 400 if {{ path,url_dec -m reg {} }}", quote(&part));
     }

@@ -220,7 +220,7 @@ fn refuse_uncanonical(w: &mut String) {
     let _ = writeln!(w, "    # A path a backend might read as another directory than the one matched here: ;, :, a");
     let _ = writeln!(w, "    # segment ending in . or a space, a dot segment, an encoded / or \\, double encoding, a");
     let _ = writeln!(w, "    # control character, no UTF-8, or a character that folds or normalizes to ASCII.");
-    let _ = writeln!(w, "    if ($request_uri ~ {}) {{ return 400; }}", quoted(r.raw));
+    let _ = writeln!(w, "    if ($request_uri ~ {}) {{ return 400; }}", quoted(&r.raw));
     let _ = writeln!(w, "    if ($uri ~ {}) {{ return 400; }}", quoted(&r.decoded));
     let _ = writeln!(w, "    if ($uri !~ {}) {{ return 400; }}", quoted(r.utf8));
 }
