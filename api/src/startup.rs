@@ -24,7 +24,7 @@ use crate::http::caller::Caller;
 use crate::http::extract::{path_config, query_config};
 use crate::http::methods::AllowedMethods;
 use crate::http::problem::ApiError;
-use crate::http::{app_state, routes, AppState};
+use crate::http::{app_state, routes, AppState, Limits};
 use crate::secrets::SecretKeys;
 
 const DATABASE_NAME: &str = "certmap";
@@ -161,7 +161,8 @@ impl Application {
             Ok(())
         })?;
         let (server, addr, cache, pool) = started.expect("set when or_close succeeds");
-        let listener = actix_web::rt::spawn(crate::gateway::listener::listen(database.url.clone(), cache));
+        let health = pool.health().clone();
+        let listener = actix_web::rt::spawn(crate::gateway::listener::listen(database.url.clone(), cache, health));
         let crl_fetch = actix_web::rt::spawn(crate::crl_fetch::run(pool, database.url.clone(), config.crl_refresh));
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         if !addr.ip().is_loopback() && config.tls.is_none() {
@@ -197,7 +198,12 @@ fn serve(config: &ServeConfig, url: &str) -> Result<Started, StartError> {
         SecretKeys::load(config.secrets.key.as_deref(), config.secrets.old_keys.as_deref(), &config.data_dir)?;
     let auth = JwtKeys::load(&config.auth, &config.data_dir)?;
     let pool = connect_pool(url, config.db_pool_size, Duration::from_secs(5));
-    let state = app_state(pool.clone(), secrets, auth, config.writes_per_minute, config.max_long_polls);
+    let limits = Limits {
+        writes_per_minute: config.writes_per_minute,
+        max_long_polls: config.max_long_polls,
+        serve_stale_for: config.serve_stale_for,
+    };
+    let state = app_state(pool.clone(), secrets, auth, limits);
     let cache = state.cache.clone();
     let listener =
         TcpListener::bind(config.listen).map_err(|source| StartError::Bind { addr: config.listen, source })?;

@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// CRL's nextUpdate).
     #[arg(long, env = "CERTMAP_CRL_REFRESH", default_value_t = 3600)]
     pub crl_refresh: u64,
+    /// Seconds after the database last answered during which gateways (authorize, snapshots,
+    /// long-polls) are still answered from memory, marked `X-Certmap-Stale`; 0 answers 503 at once.
+    #[arg(long, env = "CERTMAP_SERVE_STALE_FOR", default_value_t = 300)]
+    pub serve_stale_for: u64,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -61,6 +65,7 @@ impl ServeArgs {
             db_pool_size: self.db_pool_size,
             max_long_polls: self.max_long_polls,
             crl_refresh: std::time::Duration::from_secs(self.crl_refresh.max(1)),
+            serve_stale_for: std::time::Duration::from_secs(self.serve_stale_for),
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Some(crate::tls::TlsConfig {
                     cert: cert.clone(),

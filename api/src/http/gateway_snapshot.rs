@@ -12,6 +12,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::caller::{Access, Caller};
 use super::etag::none_match;
 use super::problem::ApiError;
+use super::stale;
 use super::AppState;
 use crate::gateway::cache::{wait_of, Look};
 use crate::gateway::document::{self, Snapshot, Snapshots};
@@ -102,6 +103,7 @@ pub async fn site_snapshot(
             })
         })
         .await
+        .map(|response| stale::mark(state, response))
 }
 
 /// Get every site's gateway snapshots
@@ -145,4 +147,5 @@ pub async fn all_snapshots(
             ))
         })
         .await
+        .map(|response| stale::mark(state, response))
 }

@@ -73,6 +73,7 @@ pub struct Metrics {
     pool_connections: Gauge,
     pool_idle: Gauge,
     listening: Gauge,
+    database_down: Gauge,
     mapped_revoked: Family<SiteLabels, Gauge>,
     crl_age: Family<IssuerLabels, Gauge>,
 }
@@ -107,6 +108,12 @@ impl Default for Metrics {
             "1 while site changes are heard from PostgreSQL",
             listening.clone(),
         );
+        let database_down = Gauge::default();
+        registry.register(
+            "database_unreachable_seconds",
+            "Seconds since the database last answered, while it does not (0 while it does); gateways are answered from memory meanwhile, up to --serve-stale-for",
+            database_down.clone(),
+        );
         let mapped_revoked = Family::<SiteLabels, Gauge>::default();
         registry.register(
             "mapped_revoked_certificates",
@@ -128,6 +135,7 @@ impl Default for Metrics {
             pool_connections,
             pool_idle,
             listening,
+            database_down,
             mapped_revoked,
             crl_age,
         }
@@ -171,17 +179,30 @@ pub async fn metrics(state: web::Data<AppState>, _caller: Caller) -> Result<Http
     m.pool_connections.set(i64::from(pool.connections));
     m.pool_idle.set(i64::from(pool.idle_connections));
     m.listening.set(i64::from(state.cache.is_listening()));
-    let revoked = super::db::run(&state.pool, |conn| Ok(certmap_db::queries::crls::revoked_per_site(conn)?)).await?;
-    m.mapped_revoked.clear();
-    for count in revoked {
-        m.mapped_revoked.get_or_create(&SiteLabels { site: count.site }).set(count.n);
+    let down = state.pool.health().down_for();
+    m.database_down.set(down.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)));
+    // While the database is gone the metrics still answer, with the counts last read.
+    match super::db::run(&state.pool, |conn| Ok(certmap_db::queries::crls::revoked_per_site(conn)?)).await {
+        Ok(revoked) => {
+            m.mapped_revoked.clear();
+            for count in revoked {
+                m.mapped_revoked.get_or_create(&SiteLabels { site: count.site }).set(count.n);
+            }
+        }
+        Err(ApiError::Unavailable) => {}
+        Err(e) => return Err(e),
     }
-    let held = state.cache.revocations(&state.pool).await?;
-    let now = time::OffsetDateTime::now_utc();
-    m.crl_age.clear();
-    for (issuer, crl) in held.index.crls() {
-        let age = (now - crl.this_update).whole_seconds();
-        m.crl_age.get_or_create(&IssuerLabels { issuer: issuer.to_owned() }).set(age);
+    match state.cache.revocations(&state.pool).await {
+        Ok(held) => {
+            let now = time::OffsetDateTime::now_utc();
+            m.crl_age.clear();
+            for (issuer, crl) in held.index.crls() {
+                let age = (now - crl.this_update).whole_seconds();
+                m.crl_age.get_or_create(&IssuerLabels { issuer: issuer.to_owned() }).set(age);
+            }
+        }
+        Err(ApiError::Unavailable) => {}
+        Err(e) => return Err(e),
     }
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &m.registry)

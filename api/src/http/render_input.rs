@@ -17,7 +17,7 @@ use crate::domain::revocation::Check;
 use crate::gateway::site_view::SiteView;
 use crate::render::snapshot::{CertificateFacts, StoredCertificate};
 use crate::render::{ManyToOne, OneToOne, SiteSnapshot};
-use crate::secrets::{SecretKeys, SecretKind};
+use crate::secrets::{SecretKeys, SecretKind, SecretOwner};
 
 /// With `secrets`, passwords are decrypted into the snapshot; without, only `has_password` says
 /// whether one exists.
@@ -41,7 +41,7 @@ pub fn load(
         }
         let password = match (secrets, &row.password_enc) {
             (Some(keys), Some(blob)) => Some(
-                keys.decrypt(SecretKind::OneToOne, blob)
+                keys.decrypt(SecretOwner { kind: SecretKind::OneToOne, site_id, id: row.mapping.id }, blob)
                     .map_err(|e| corrupt(format!("mapping {}: {e}", row.mapping.id)))?,
             ),
             _ => None,
@@ -119,7 +119,8 @@ pub fn many_to_one_of(site_id: i64, row: ManyToOneRow, secrets: Option<&SecretKe
     let corrupt = |what: String| ApiError::Internal(format!("site {site_id}: {what}"));
     let password = match (secrets, &row.password_enc) {
         (Some(keys), Some(blob)) => Some(
-            keys.decrypt(SecretKind::ManyToOne, blob).map_err(|e| corrupt(format!("many-to-one {}: {e}", row.id)))?,
+            keys.decrypt(super::many_to_one::owner_of(&row), blob)
+                .map_err(|e| corrupt(format!("many-to-one {}: {e}", row.id)))?,
         ),
         _ => None,
     };
