@@ -72,10 +72,12 @@ impl SiteView {
             .into_iter()
             .map(|row| many_to_one_of(site_id, row, None))
             .collect::<Result<Vec<_>, ApiError>>()?;
-        let mappings = mappings::gateway_all(conn, site_id)?
-            .into_iter()
-            .map(|m| one_to_one_of(site_id, m, None).map(Arc::new))
-            .collect::<Result<Vec<_>, ApiError>>()?;
+        let mut mappings = Vec::new();
+        mappings::for_gateway(conn, site_id, |m| {
+            mappings.push(Arc::new(one_to_one_of(site_id, m, None)?));
+            Ok::<_, ApiError>(())
+        })?;
+        mappings.shrink_to_fit();
         let (mut by_sha256, mut by_sha1) = (HashMap::default(), HashMap::default());
         by_sha256.reserve(mappings.len());
         by_sha1.reserve(mappings.len());

@@ -192,13 +192,23 @@ pub fn for_snapshot<E: From<diesel::result::Error>>(
     Ok(())
 }
 
-/// Every mapping of the site as gateways see it, in id order.
-pub fn gateway_all(conn: &mut PgConnection, site_id: i64) -> QueryResult<Vec<GatewayMapping>> {
-    mappings::table
+/// Every mapping of the site as gateways see it, in id order, handed to `each` row by row as
+/// [`for_snapshot`] does: the gateway cache keeps its own form of them, so the driver's result
+/// and a vector of rows are never held beside it.
+pub fn for_gateway<E: From<diesel::result::Error>>(
+    conn: &mut PgConnection,
+    site_id: i64,
+    mut each: impl FnMut(GatewayMapping) -> Result<(), E>,
+) -> Result<(), E> {
+    let rows = mappings::table
         .filter(mappings::site_id.eq(site_id))
         .order(mappings::id)
         .select(GatewayMapping::as_select())
-        .load(conn)
+        .load_iter::<GatewayMapping, PgRowByRowLoadingMode>(conn)?;
+    for row in rows {
+        each(row?)?;
+    }
+    Ok(())
 }
 
 /// The stored certificate of one mapping, for the rare decision that needs its names.
