@@ -19,6 +19,7 @@ mod long_poll;
 mod many_to_one;
 mod mappings;
 mod openapi;
+mod path_cases;
 mod per_request;
 mod pull;
 mod readme;

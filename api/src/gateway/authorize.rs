@@ -8,7 +8,8 @@ use time::OffsetDateTime;
 use super::client_identity::Presented;
 use super::revocations::Held;
 use super::site_view::SiteView;
-use crate::domain::directory::{directory_for, ClientCertificates};
+use crate::domain::directory::ClientCertificates;
+use crate::domain::request_path::RequestPath;
 use crate::domain::resolve::Decision;
 use crate::domain::revocation::{Revocation, Status, WhenUnknown};
 use crate::http::db;
@@ -43,11 +44,10 @@ pub async fn judge(
     pool: &PgPool,
     site: &SiteView,
     crls: &Held,
-    uri: &str,
+    path: &RequestPath,
     client: Presented,
 ) -> Result<Verdict, ApiError> {
-    let needs =
-        directory_for(uri, &site.directories).map_or(ClientCertificates::Ignore, |d| d.policy.client_certificates);
+    let needs = path.directory(&site.directories).map_or(ClientCertificates::Ignore, |d| d.policy.client_certificates);
     let now = OffsetDateTime::now_utc();
     let revocation = match &client {
         _ if needs == ClientCertificates::Ignore => None,
@@ -87,11 +87,11 @@ pub async fn judge(
             },
         },
     };
-    Ok(match (&decision, needs) {
-        (Decision::OneToOne { mapping_id, user_name } | Decision::ManyToOne { mapping_id, user_name, .. }, _) => {
+    Ok(match &decision {
+        _ if !needs.admits(&decision) => Verdict::Refused(refusal(&decision)),
+        Decision::OneToOne { mapping_id, user_name } | Decision::ManyToOne { mapping_id, user_name, .. } => {
             pass(Some((user_name.clone(), *mapping_id)))
         }
-        (_, ClientCertificates::Require) => Verdict::Refused(refusal(&decision)),
         _ => pass(None),
     })
 }

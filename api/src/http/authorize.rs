@@ -12,6 +12,7 @@ use super::problem::{ApiError, Problem};
 use super::stale;
 use super::AppState;
 use crate::domain::names::SiteKey;
+use crate::domain::request_path::{NotCanonical, RequestPath, NOT_CANONICAL};
 use crate::domain::violation::Rejection;
 use crate::gateway::authorize::{header, judge, Verdict};
 use crate::gateway::client_identity::presented;
@@ -23,6 +24,11 @@ pub const REVOCATION_HEADER: &str = "X-Certmap-Revocation";
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(authorize).service(authorize_by_path);
+}
+
+/// 400 `path-not-canonical`: never "not secured" for a path a backend may read otherwise.
+pub fn not_canonical(field: &str, why: NotCanonical) -> ApiError {
+    ApiError::BadHeader { code: NOT_CANONICAL, header: field.to_owned(), detail: why.rejection().message }
 }
 
 fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
@@ -65,6 +71,15 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
 /// client's own copy. 401 when a certificate is required and none was sent; 403 when it does not
 /// map, is disabled, expired or denied.
 ///
+/// The URI's path is decoded once, `\` read as `/` and repeated slashes folded, and matched to the
+/// site's directories case-insensitively, as IIS does. A path a backend might read as another
+/// directory is refused with 400 `path-not-canonical`, never passed as "not secured": a `;`, a `:`,
+/// a `.` or `..` segment, a segment ending in `.` or a space, an encoded `/` or `\`, a `%` left
+/// after decoding (double encoding), a malformed escape, a control character, bytes that are not
+/// UTF-8, or a character whose case mapping or NFKC form is ASCII (`ſ`, the Kelvin sign, fullwidth
+/// letters). Where a directory accepts a certificate without requiring it, one that a Deny rule
+/// matches is refused (403) as where it is required; one nothing maps passes anonymously.
+///
 /// Revocation is decided first, from the CRLs held in memory: a revoked certificate is 403
 /// `certificate-revoked` whatever maps it; one whose issuer's CRL is past its nextUpdate is 403
 /// `revocation-unknown`, or passes with `X-Certmap-Revocation: unknown` when the site's policy
@@ -88,7 +103,7 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
             ("X-Certmap-Mapping-Id" = String, description = "The mapping that decided; empty when none did"),
             ("X-Certmap-Revocation" = Option<String>, description = "`unknown` when the certificate's revocation could not be decided and the site allows that"),
             ("X-Certmap-Stale" = Option<u64>, description = "Present when answered from memory while the database does not answer: whole seconds since it last did (see --serve-stale-for)"))),
-        (status = 400, description = "A header of another client-identity form than the credential declares (`unexpected-client-identity`), or the declared one twice (`ambiguous-client-identity`); `errors[0].field` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A header of another client-identity form than the credential declares (`unexpected-client-identity`), or the declared one twice (`ambiguous-client-identity`), or a request path a backend might read as another directory (`path-not-canonical`); `errors[0].field` names the header", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "A client certificate is required and none was sent", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The certificate does not map, is disabled, expired or revoked, its revocation is unknown, or a deny rule matched", body = Problem, content_type = "application/problem+json"),
         (status = 404, response = super::problem::NotFound),
@@ -98,8 +113,10 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
     ))]
 #[get("/authorize")]
 pub async fn authorize(state: web::Data<AppState>, caller: Caller, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let uri = caller.client_identity().uri_headers().iter().find_map(|name| header(req.headers(), name)).unwrap_or("/");
-    decide(&state, &caller, &req, uri).await
+    let identity = caller.client_identity();
+    let found = identity.uri_headers().iter().find_map(|&name| header(req.headers(), name).map(|uri| (name, uri)));
+    let (field, uri) = found.unwrap_or((identity.uri_headers()[0], "/"));
+    decide(&state, &caller, &req, field, uri).await
 }
 
 /// Decide a request named by this URL's path (Envoy ext_authz)
@@ -118,7 +135,7 @@ pub async fn authorize(state: web::Data<AppState>, caller: Caller, req: HttpRequ
     ),
     responses(
         (status = 200, description = "The request may pass (`X-Certmap-User`, `X-Certmap-Mapping-Id` as for GET /api/v1/authorize)"),
-        (status = 400, description = "A header of another client-identity form than the credential declares", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A header of another client-identity form than the credential declares, or a path a backend might read as another directory (`path-not-canonical`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "A client certificate is required and none was sent", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The certificate does not map, is disabled, expired or revoked, or a deny rule matched", body = Problem, content_type = "application/problem+json"),
         (status = 404, response = super::problem::NotFound),
@@ -145,11 +162,19 @@ pub async fn authorize_by_path(
     let full = req.uri().path_and_query().map_or("", |p| p.as_str());
     let uri = full.strip_prefix(super::API_PREFIX).and_then(|rest| rest.strip_prefix("/authorize")).unwrap_or("/");
     let uri = if uri.starts_with('/') { uri.to_owned() } else { format!("/{uri}") };
-    decide(&state, &caller, &req, &uri).await
+    decide(&state, &caller, &req, "path", &uri).await
 }
 
-async fn decide(state: &AppState, caller: &Caller, req: &HttpRequest, uri: &str) -> Result<HttpResponse, ApiError> {
+/// `field` names where `uri` came from, for the problem when it is not canonical.
+async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    req: &HttpRequest,
+    field: &str,
+    uri: &str,
+) -> Result<HttpResponse, ApiError> {
     caller.may_read_config()?;
+    let path = RequestPath::parse(uri).map_err(|why| not_canonical(field, why))?;
     let headers = req.headers();
     let client = presented(caller.client_identity(), headers)?;
     let key = header(headers, "X-Certmap-Site").ok_or_else(|| {
@@ -161,7 +186,7 @@ async fn decide(state: &AppState, caller: &Caller, req: &HttpRequest, uri: &str)
     let site = state.cache.view_by_key(&state.pool, &key).await?;
     caller.check_site(site.name.as_str(), Access::Read)?;
     let crls = state.cache.revocations(&state.pool).await?;
-    let verdict = judge(&state.pool, &site, &crls, uri, client).await?;
+    let verdict = judge(&state.pool, &site, &crls, &path, client).await?;
     Ok(stale::mark(state, match verdict {
         Verdict::Pass { user, revocation_unknown } => {
             let mut response = HttpResponse::Ok();
