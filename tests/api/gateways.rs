@@ -98,6 +98,12 @@ impl Pki {
         )
     }
 
+    /// Where a gateway's stderr goes, so a gateway that exits at start-up (a port taken between
+    /// `free_port` and its bind, say) says why in the panic.
+    pub(crate) fn stderr_file(&self) -> std::fs::File {
+        std::fs::File::create(self.dir.join("gateway.stderr")).unwrap()
+    }
+
     pub(crate) fn path(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
     }
@@ -110,12 +116,15 @@ impl Pki {
     }
 
     pub(crate) fn wait_until_serving(&self, port: u16, gateway: &mut Gateway) {
-        for _ in 0..200 {
+        // A deadline, not a count: on a loaded 2-core CI machine nginx can take seconds to bind.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
             if self.get(port, "/public", None).0 != 0 {
                 return;
             }
             if let Ok(Some(status)) = gateway.0.try_wait() {
-                panic!("the gateway exited: {status}");
+                let said = std::fs::read_to_string(self.dir.join("gateway.stderr")).unwrap_or_default();
+                panic!("the gateway exited: {status}: {said}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -300,7 +309,7 @@ pub(crate) fn start_nginx(pki: &Pki, port: u16) -> Gateway {
     let test = Command::new("nginx").args(["-t", "-q", "-p"]).arg(&pki.dir).arg("-c").arg(&conf).output().unwrap();
     assert!(test.status.success(), "nginx -t: {}", String::from_utf8_lossy(&test.stderr));
     let mut nginx = Gateway(
-        Command::new("nginx").arg("-p").arg(&pki.dir).arg("-c").arg(&conf).stderr(Stdio::null()).spawn().unwrap(),
+        Command::new("nginx").arg("-p").arg(&pki.dir).arg("-c").arg(&conf).stderr(pki.stderr_file()).spawn().unwrap(),
     );
     pki.wait_until_serving(port, &mut nginx);
     nginx
@@ -317,7 +326,7 @@ pub(crate) fn start_haproxy(pki: &Pki, port: u16) -> Gateway {
         String::from_utf8_lossy(&test.stderr)
     );
     let mut haproxy = Gateway(
-        Command::new("haproxy").arg("-db").arg("-f").arg(&cfg).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
+        Command::new("haproxy").arg("-db").arg("-f").arg(&cfg).stdout(Stdio::null()).stderr(pki.stderr_file()).spawn().unwrap(),
     );
     pki.wait_until_serving(port, &mut haproxy);
     haproxy
@@ -338,7 +347,7 @@ pub(crate) fn start_apache(pki: &Pki, port: u16) -> Gateway {
             .arg(&conf)
             .arg("-DFOREGROUND")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(pki.stderr_file())
             .spawn()
             .unwrap(),
     );
