@@ -156,7 +156,13 @@ impl Drop for Gateway {
 }
 
 /// The config as a user fetches it with curl, written where the gateway will read it.
-pub(crate) async fn fetch_config(app: &TestApp, site: i64, format: &str, query: &str, file: &Path) -> certmap_tests::Response {
+pub(crate) async fn fetch_config(
+    app: &TestApp,
+    site: i64,
+    format: &str,
+    query: &str,
+    file: &Path,
+) -> certmap_tests::Response {
     let config = app.get(&format!("/api/v1/sites/{site}/config/{format}?{query}")).await;
     assert_eq!(config.status, 200, "{}", config.text());
     std::fs::write(file, &config.body).unwrap();
@@ -280,7 +286,7 @@ fn apache_conf(dir: &Path, port: u16) -> String {
     let mut conf = format!(
         "ServerRoot {d}\nDefaultRuntimeDir {d}\nPidFile {d}/httpd.pid\nErrorLog {d}/error.log\nServerName localhost\nListen 127.0.0.1:{port}\nUser nobody\nGroup nogroup\n"
     );
-    for m in ["mpm_event", "authz_core", "ssl", "socache_shmcb", "headers", "env", "proxy", "proxy_http"] {
+    for m in ["mpm_event", "authz_core", "ssl", "socache_shmcb", "headers", "env", "rewrite", "proxy", "proxy_http"] {
         conf.push_str(&format!("LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so\n"));
     }
     conf.push_str(&format!("Include {d}/certmap-apache.conf\n"));
@@ -326,7 +332,14 @@ pub(crate) fn start_haproxy(pki: &Pki, port: u16) -> Gateway {
         String::from_utf8_lossy(&test.stderr)
     );
     let mut haproxy = Gateway(
-        Command::new("haproxy").arg("-db").arg("-f").arg(&cfg).stdout(Stdio::null()).stderr(pki.stderr_file()).spawn().unwrap(),
+        Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(pki.stderr_file())
+            .spawn()
+            .unwrap(),
     );
     pki.wait_until_serving(port, &mut haproxy);
     haproxy

@@ -150,7 +150,8 @@ pub struct HeldCrl {
     pub this_update: OffsetDateTime,
     pub next_update: Option<OffsetDateTime>,
     pub source: String,
-    pub revoked: HashMap<String, Revocation>,
+    /// Looked up on every authorize call, by serials the CA chose: a seeded fast hasher.
+    pub revoked: HashMap<String, Revocation, foldhash::fast::RandomState>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,7 +177,7 @@ impl Status {
 /// certificates name as issuer).
 #[derive(Debug, Default)]
 pub struct RevocationIndex {
-    by_issuer: HashMap<String, HeldCrl>,
+    by_issuer: HashMap<String, HeldCrl, foldhash::fast::RandomState>,
 }
 
 impl RevocationIndex {

@@ -1,7 +1,7 @@
 //! The per-request decision: which client the gateway presented, and whether it may pass the
 //! path's directory as whom — decided from the cached site, with the same code as `resolve`.
 
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{AsHeaderName, HeaderMap};
 use certmap_db::PgPool;
 use time::OffsetDateTime;
 
@@ -15,14 +15,17 @@ use crate::domain::revocation::{Revocation, Status, WhenUnknown};
 use crate::http::db;
 use crate::http::problem::ApiError;
 
-pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub fn header(headers: &HeaderMap, name: impl AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
 pub enum Verdict {
     /// `revocation_unknown`: the site's policy lets a certificate whose revocation cannot be
     /// decided pass, and this one's could not.
-    Pass { user: Option<(String, i64)>, revocation_unknown: bool },
+    Pass {
+        user: Option<(String, i64)>,
+        revocation_unknown: bool,
+    },
     CertificateRequired,
     Refused(String),
     /// Whatever maps it: a mapping never outranks the CA's word.
@@ -54,9 +57,10 @@ pub async fn judge(
         Presented::None => None,
         Presented::Certificate(info) => Some(crls.status(site.revocation, &info.issuer, &info.serial, now)),
         // Known by fingerprint alone: only a stored certificate's issuer and serial are known.
-        Presented::Fingerprint(fp) => {
-            site.by_fingerprint(fp).map(|m| crls.status(site.revocation, &m.issuer, &m.serial, now))
-        }
+        Presented::Fingerprint(fp) => site.by_fingerprint(*fp).map(|m| {
+            let c = m.certificate.info();
+            crls.status(site.revocation, &c.issuer, &c.serial, now)
+        }),
     };
     match revocation {
         Some(Status::Revoked(r)) => return Ok(Verdict::Revoked(r)),
@@ -71,7 +75,7 @@ pub async fn judge(
         _ if needs == ClientCertificates::Ignore => return Ok(pass(None)),
         Presented::None => return Ok(pass(None)),
         Presented::Certificate(info) => site.decide(&info, now),
-        Presented::Fingerprint(fp) => match site.by_fingerprint(&fp) {
+        Presented::Fingerprint(fp) => match site.by_fingerprint(fp) {
             None if needs == ClientCertificates::Require => {
                 return Ok(Verdict::Refused("no mapping for this fingerprint".into()))
             }

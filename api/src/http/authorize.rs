@@ -3,6 +3,7 @@
 //! declared, the site and the original URI, say whether the request may pass and as whom — with
 //! the same decision code as `resolve`.
 
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{get, route, web, HttpRequest, HttpResponse};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -17,10 +18,13 @@ use crate::domain::violation::Rejection;
 use crate::gateway::authorize::{header, judge, Verdict};
 use crate::gateway::client_identity::presented;
 
-pub const USER_HEADER: &str = "X-Certmap-User";
-pub const MAPPING_HEADER: &str = "X-Certmap-Mapping-Id";
+// Built once rather than parsed from text on every call.
+pub const USER_HEADER: HeaderName = HeaderName::from_static("x-certmap-user");
+pub const MAPPING_HEADER: HeaderName = HeaderName::from_static("x-certmap-mapping-id");
 /// On a pass whose certificate's revocation could not be decided (the site allows that).
-pub const REVOCATION_HEADER: &str = "X-Certmap-Revocation";
+pub const REVOCATION_HEADER: HeaderName = HeaderName::from_static("x-certmap-revocation");
+const SITE_HEADER: HeaderName = HeaderName::from_static("x-certmap-site");
+const EMPTY: HeaderValue = HeaderValue::from_static("");
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(authorize).service(authorize_by_path);
@@ -177,7 +181,7 @@ async fn decide(
     let path = RequestPath::parse(uri).map_err(|why| not_canonical(field, why))?;
     let headers = req.headers();
     let client = presented(caller.client_identity(), headers)?;
-    let key = header(headers, "X-Certmap-Site").ok_or_else(|| {
+    let key = header(headers, SITE_HEADER).ok_or_else(|| {
         ApiError::from(
             Rejection::new("missing-site", "send the site in X-Certmap-Site (its name or id)").at("X-Certmap-Site"),
         )
@@ -191,18 +195,19 @@ async fn decide(
         Verdict::Pass { user, revocation_unknown } => {
             let mut response = HttpResponse::Ok();
             if revocation_unknown {
-                response.insert_header((REVOCATION_HEADER, "unknown"));
+                response.insert_header((REVOCATION_HEADER, HeaderValue::from_static("unknown")));
             }
             // Both headers always, empty when nobody mapped: Caddy copies a declared header the
             // answer lacks as its literal placeholder.
             let (user, id) = match user {
                 Some((user, id)) => {
                     state.metrics.decided("mapped");
-                    (user, id.to_string())
+                    // A stored user name is printable text, so this never falls back.
+                    (HeaderValue::try_from(user).unwrap_or(EMPTY), HeaderValue::from(id))
                 }
                 None => {
                     state.metrics.decided("pass");
-                    (String::new(), String::new())
+                    (EMPTY, EMPTY)
                 }
             };
             response.insert_header((USER_HEADER, user)).insert_header((MAPPING_HEADER, id)).finish()

@@ -140,7 +140,10 @@ pub async fn all_snapshots(
                 return Ok(Look::Unchanged { answer: not_modified(&tag), recheck_at: docs.valid_until() });
             }
             Ok(Look::Changed(
-                HttpResponse::Ok().insert_header((header::ETAG, tag)).content_type(ContentType::json()).body(docs.json()),
+                HttpResponse::Ok()
+                    .insert_header((header::ETAG, tag))
+                    .content_type(ContentType::json())
+                    .body(docs.json()),
             ))
         })
         .await

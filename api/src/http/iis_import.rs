@@ -22,11 +22,11 @@ use super::mappings::{certificate_values, owner_of as mapping_owner, store_new_p
 use super::problem::ApiError;
 use super::sites::{lock_site_for_write, SiteBody};
 use super::{db, AppState};
-use crate::domain::revocation::{Check, WhenUnknown};
 use crate::domain::certificate::Validity;
 use crate::domain::directory::DirectorySpec;
 use crate::domain::lint::Severity;
 use crate::domain::names::{fold, SiteName};
+use crate::domain::revocation::{Check, WhenUnknown};
 use crate::domain::violation::{Invalid, Rejection, Violation};
 use crate::iis_config::{self, xml::MAX_INPUT_BYTES, Analysis, Finding, Options, SitePlan, Source};
 use crate::secrets::SecretKeys;

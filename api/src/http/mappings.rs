@@ -13,11 +13,11 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::caller::Caller;
 use super::certificate_input::{self, body_kind, BodyKind};
+use super::crls::RevocationStatusBody;
 use super::extract::{parse_json, read_body, DEFAULT_BODY_LIMIT};
 use super::pagination::{PageQuery, Paginated};
 use super::problem::ApiError;
 use super::serde_util::present;
-use super::crls::RevocationStatusBody;
 use super::sites::{policy_of, require_site};
 use super::write::{Names, SiteResource, Writer};
 use super::{created, db, json_with_etag, AppState};
@@ -27,8 +27,8 @@ use crate::domain::mapping::{
 };
 use crate::domain::names::UserName;
 use crate::domain::revocation::Policy;
-use crate::gateway::revocations::Held;
 use crate::domain::violation::{Collector, Invalid, Rejection};
+use crate::gateway::revocations::Held;
 use crate::secrets::{Password, SecretKeys, SecretKind, SecretOwner};
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -651,7 +651,11 @@ pub async fn get_mapping(
     .await?;
     let revision = row.revision;
     let (crls, now) = (state.cache.revocations(&state.pool).await?, OffsetDateTime::now_utc());
-    Ok(json_with_etag(HttpResponse::Ok(), revision, &MappingBody::from_row(row, now).with_revocation(&crls, policy, now)))
+    Ok(json_with_etag(
+        HttpResponse::Ok(),
+        revision,
+        &MappingBody::from_row(row, now).with_revocation(&crls, policy, now),
+    ))
 }
 
 /// Change a one-to-one mapping

@@ -2,8 +2,10 @@
 //! gateway cache, long-pollers, authorize outcomes, the database pool, and revocation (revoked
 //! mappings per site, CRL age per issuer).
 
+use std::borrow::Cow;
 use std::time::Duration;
 
+use actix_web::http::Method;
 use actix_web::{get, web, HttpResponse};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -21,18 +23,19 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(metrics);
 }
 
+// Borrowed where the text is static, so counting a request copies no string.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub method: String,
+    pub method: Cow<'static, str>,
     /// The matched route pattern (`/api/v1/sites/{site_id}`), never the raw path, so the number of
     /// series stays bounded.
-    pub route: String,
+    pub route: Cow<'static, str>,
     pub status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
-    pub route: String,
+    pub route: Cow<'static, str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -118,7 +121,11 @@ impl Default for Metrics {
             mapped_revoked.clone(),
         );
         let crl_age = Family::<IssuerLabels, Gauge>::default();
-        registry.register("crl_age_seconds", "Seconds since the thisUpdate of the CRL held, by issuer", crl_age.clone());
+        registry.register(
+            "crl_age_seconds",
+            "Seconds since the thisUpdate of the CRL held, by issuer",
+            crl_age.clone(),
+        );
         Self {
             registry,
             requests,
@@ -136,10 +143,20 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn observe(&self, method: &str, route: Option<&str>, status: u16, took: Duration) {
-        let route = route.unwrap_or("unmatched").to_owned();
-        self.latency.get_or_create(&RouteLabels { route: route.clone() }).observe(took.as_secs_f64());
-        self.requests.get_or_create(&RequestLabels { method: method.to_owned(), route, status }).inc();
+    pub fn observe(&self, method: &Method, route: Option<String>, status: u16, took: Duration) {
+        let route = RouteLabels { route: route.map_or(Cow::Borrowed("unmatched"), Cow::Owned) };
+        self.latency.get_or_create(&route).observe(took.as_secs_f64());
+        let method = match *method {
+            Method::GET => Cow::Borrowed("GET"),
+            Method::HEAD => Cow::Borrowed("HEAD"),
+            Method::POST => Cow::Borrowed("POST"),
+            Method::PUT => Cow::Borrowed("PUT"),
+            Method::PATCH => Cow::Borrowed("PATCH"),
+            Method::DELETE => Cow::Borrowed("DELETE"),
+            Method::OPTIONS => Cow::Borrowed("OPTIONS"),
+            ref other => Cow::Owned(other.as_str().to_owned()),
+        };
+        self.requests.get_or_create(&RequestLabels { method, route: route.route, status }).inc();
     }
 
     pub fn decided(&self, outcome: &'static str) {

@@ -10,10 +10,10 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::caller::Caller;
 use super::certificate_input::{self, body_kind, BodyKind};
+use super::crls::{RevocationStatus, RevocationStatusBody};
 use super::extract::{parse_json, read_body, DEFAULT_BODY_LIMIT};
 use super::many_to_one::{mode_of, rules_of};
 use super::problem::ApiError;
-use super::crls::{RevocationStatus, RevocationStatusBody};
 use super::sites::{policy_of, require_site, spec_of};
 use super::{db, AppState};
 use crate::domain::certificate::CertificateInfo;

@@ -130,7 +130,9 @@ impl RevocationPatch {
                 RevocationCheckBody::Ocsp => Check::Ocsp,
                 RevocationCheckBody::CrlAndOcsp => Check::CrlAndOcsp,
             };
-            if let Some(check) = errors.take(check.supported().map_err(|r| r.at("certificate_mapping.revocation.check"))) {
+            if let Some(check) =
+                errors.take(check.supported().map_err(|r| r.at("certificate_mapping.revocation.check")))
+            {
                 base.check = check;
             }
         }
@@ -233,7 +235,8 @@ impl CreateSite {
         let mut errors = Collector::default();
         let name = errors.take(SiteName::parse_new(&self.name).map_err(|r| r.at("name")));
         let hostnames = errors.take_all(parse_hostnames(&self.hostnames));
-        let revocation = self.certificate_mapping.revocation.take().unwrap_or_default().apply(Policy::default(), &mut errors);
+        let revocation =
+            self.certificate_mapping.revocation.take().unwrap_or_default().apply(Policy::default(), &mut errors);
         let mapping = self.certificate_mapping.apply(MappingSettings::default(), &mut errors);
         errors.finish(|| SiteSpec {
             name: name.expect("checked"),

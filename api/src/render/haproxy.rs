@@ -124,13 +124,13 @@ fn frontend_start(w: &mut String, gw: &Gateway<'_>) {
     let _ = writeln!(w, "    mode http");
     let crl = gw.crl_file.map_or(String::new(), |f| format!(" crl-file {f}"));
     if gw.crl_file.is_some() {
-        let _ = writeln!(w, "    # crl-file: a revoked client certificate fails the handshake; an expired CRL fails every one.");
+        let _ = writeln!(
+            w,
+            "    # crl-file: a revoked client certificate fails the handshake; an expired CRL fails every one."
+        );
     }
-    let _ = writeln!(
-        w,
-        "    bind {} ssl crt {} ca-file {}{crl} verify optional",
-        gw.listen, gw.server_cert, gw.ca_bundle
-    );
+    let _ =
+        writeln!(w, "    bind {} ssl crt {} ca-file {}{crl} verify optional", gw.listen, gw.server_cert, gw.ca_bundle);
     let _ = writeln!(w, "    # Only certmap sets this header: drop whatever the client sent.");
     let _ = writeln!(w, "    http-request del-header {}", gw.header);
     // HAProxy 2.6 has normalize-uri only as an experimental directive, so paths are matched
@@ -139,7 +139,7 @@ fn frontend_start(w: &mut String, gw: &Gateway<'_>) {
     // path for escapes, the decoded one for the rest (see render::path::refusals).
     let _ = writeln!(w, "    # A path a backend might read as another directory than the one matched here: 400.");
     let r = refusals();
-    let _ = writeln!(w, "    http-request deny deny_status 400 if {{ path -m reg {} }}", quote(r.raw));
+    let _ = writeln!(w, "    http-request deny deny_status 400 if {{ path -m reg {} }}", quote(&r.raw));
     for part in decoded_pcre_parts(REGEX_BYTES) {
         let _ = writeln!(w, "    http-request deny deny_status 400 if {{ path,url_dec -m reg {} }}", quote(&part));
     }

@@ -35,6 +35,7 @@
 //! `${certmap_dollar_N}`, a `geo` variable whose value is a lone `$`, rendered only when needed.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use super::authorize::{self, Authorize, AuthorizeOptions, CertmapAuth};
 use super::dn;
@@ -95,7 +96,8 @@ fn site_block(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(
     }
     let id = site.id;
     let m2o = many_to_one_entries(site)?;
-    let o2o: &[OneToOne] = if site.mapping.enabled && site.mapping.one_to_one_enabled { &site.one_to_one } else { &[] };
+    let o2o: &[Arc<OneToOne>] =
+        if site.mapping.enabled && site.mapping.one_to_one_enabled { &site.one_to_one } else { &[] };
     let needs_dollar = o2o.iter().any(|o| o.enabled && o.user_name.as_str().contains('$'))
         || m2o.iter().any(|e| e.value.contains('$'));
     if needs_dollar {
@@ -196,8 +198,14 @@ fn server_tls(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>, why: &str) 
     let _ = writeln!(w, "    ssl_verify_client optional;");
     let _ = writeln!(w, "    ssl_verify_depth {};", gw.verify_depth);
     if let Some(crl) = gw.crl_file {
-        let _ = writeln!(w, "    # A revoked client certificate fails verification. Once a CRL here passes its nextUpdate,");
-        let _ = writeln!(w, "    # every client certificate of that CA fails: keep the file current (certmap pull --crl-out).");
+        let _ = writeln!(
+            w,
+            "    # A revoked client certificate fails verification. Once a CRL here passes its nextUpdate,"
+        );
+        let _ = writeln!(
+            w,
+            "    # every client certificate of that CA fails: keep the file current (certmap pull --crl-out)."
+        );
         let _ = writeln!(w, "    ssl_crl {crl};");
     }
     refuse_uncanonical(w);
@@ -212,7 +220,7 @@ fn refuse_uncanonical(w: &mut String) {
     let _ = writeln!(w, "    # A path a backend might read as another directory than the one matched here: ;, :, a");
     let _ = writeln!(w, "    # segment ending in . or a space, a dot segment, an encoded / or \\, double encoding, a");
     let _ = writeln!(w, "    # control character, no UTF-8, or a character that folds or normalizes to ASCII.");
-    let _ = writeln!(w, "    if ($request_uri ~ {}) {{ return 400; }}", quoted(r.raw));
+    let _ = writeln!(w, "    if ($request_uri ~ {}) {{ return 400; }}", quoted(&r.raw));
     let _ = writeln!(w, "    if ($uri ~ {}) {{ return 400; }}", quoted(&r.decoded));
     let _ = writeln!(w, "    if ($uri !~ {}) {{ return 400; }}", quoted(r.utf8));
 }

@@ -20,10 +20,9 @@ use crate::domain::request_path::refused_non_ascii;
 ///
 /// [`RequestPath::parse`]: crate::domain::request_path::RequestPath::parse
 pub(crate) struct Refusals {
-    /// Matches a raw path (still percent-encoded; a query may follow) that is refused: a malformed
-    /// escape, an encoded separator, a segment ending in `.` or a space (which covers `.` and `..`
-    /// segments). For gateways whose decoded path has had its dot segments resolved already.
-    pub raw: &'static str,
+    /// Matches a raw path (still percent-encoded; a query may follow) that is refused: see
+    /// [`raw_pcre`].
+    pub raw: String,
     /// Matches a decoded path that is refused: control characters, `%` (double encoding), `;`,
     /// `:`, a segment ending in `.` or a space, and every refused non-ASCII character.
     pub decoded: String,
@@ -31,14 +30,25 @@ pub(crate) struct Refusals {
     pub utf8: &'static str,
 }
 
-const RAW: &str = r"^[^?]*(?:%(?![0-9a-fA-F]{2})|%(?:2[fF]|5[cC])|(?:\.|%2[eE]|%20| )(?:[/\\?]|$))";
 const DECODED_ASCII: &str = r"[\x00-\x1f\x7f%;:]|[. ](?:[/\\]|$)";
 const UTF8: &str = r"^(?:[\x00-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2})*$";
 
 /// Computed once: finding the refused characters walks all of Unicode.
 pub(crate) fn refusals() -> &'static Refusals {
     static REFUSALS: OnceLock<Refusals> = OnceLock::new();
-    REFUSALS.get_or_init(|| Refusals { raw: RAW, decoded: decoded_pcre_parts(usize::MAX).join("|"), utf8: UTF8 })
+    REFUSALS.get_or_init(|| Refusals {
+        raw: raw_pcre(r"^[^?]*", r"[/\\?]|$"),
+        decoded: decoded_pcre_parts(usize::MAX).join("|"),
+        utf8: UTF8,
+    })
+}
+
+/// Matches a raw path that is refused: a malformed escape, an encoded separator, or a segment
+/// ending in `.` (`.` and `..` segments too, which a gateway may have resolved before its decoded
+/// path is seen), `%2e` or `%20`. `prefix` reaches each character of the path and nothing
+/// after it; `end` is what may follow a segment.
+pub(crate) fn raw_pcre(prefix: &str, end: &str) -> String {
+    format!(r"{prefix}(?:%(?![0-9a-fA-F]{{2}})|%(?:2[fF]|5[cC])|(?:\.|%2[eE]|%20)(?:{end}))")
 }
 
 /// The decoded refusal as alternatives joined into parts of at most `max` bytes each, for
@@ -69,6 +79,27 @@ pub(crate) fn decoded_pcre_parts(max: usize) -> Vec<String> {
         }
     }
     parts
+}
+
+/// [`Refusals`] for Go's regexp (Caddy): no lookahead, and runes rather than bytes.
+pub(crate) struct GoRefusals {
+    /// Matches a raw request URI that is refused, as [`raw_pcre`] without the malformed escape,
+    /// which Go's HTTP server answers with 400 itself.
+    pub raw: &'static str,
+    /// Matches a decoded path that is refused; a byte that is no UTF-8 reads as U+FFFD, refused.
+    pub decoded: String,
+}
+
+pub(crate) fn refusals_go() -> &'static GoRefusals {
+    static GO: OnceLock<GoRefusals> = OnceLock::new();
+    GO.get_or_init(|| {
+        let mut class = String::from(r"[\x00-\x1f\x7f%;:");
+        for (first, last) in refused_non_ascii() {
+            let _ = write!(class, r"\x{{{:x}}}-\x{{{:x}}}", u32::from(first), u32::from(last));
+        }
+        class.push_str(r"]|[. ](?:[/\\]|$)");
+        GoRefusals { raw: r"^[^?]*(?:%(?:2[fF]|5[cC])|(?:\.|%2[eE]|%20)(?:[/\\?]|$))", decoded: class }
+    })
 }
 
 /// `^/a/b(?:/|$)`: the directory itself and everything under it, nothing that merely starts with
