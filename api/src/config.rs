@@ -50,6 +50,22 @@ pub struct ServeConfig {
     /// How often CRLs are fetched again from their distribution points at the latest (sooner when
     /// one nears its nextUpdate).
     pub crl_refresh: std::time::Duration,
+    pub ocsp: OcspConfig,
+}
+
+/// How authorize and resolve ask OCSP responders.
+#[derive(Debug, Clone, Copy)]
+pub struct OcspConfig {
+    /// The longest an answer is kept, even when its nextUpdate is later.
+    pub max_cache: std::time::Duration,
+    /// How long one request to a responder may take: a request waits for it on a cache miss.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for OcspConfig {
+    fn default() -> Self {
+        Self { max_cache: std::time::Duration::from_secs(3600), timeout: std::time::Duration::from_secs(3) }
+    }
 }
 
 /// The URL with any password replaced, for logs and errors.

@@ -197,7 +197,7 @@ fn serve(config: &ServeConfig, url: &str) -> Result<Started, StartError> {
         SecretKeys::load(config.secrets.key.as_deref(), config.secrets.old_keys.as_deref(), &config.data_dir)?;
     let auth = JwtKeys::load(&config.auth, &config.data_dir)?;
     let pool = connect_pool(url, config.db_pool_size, Duration::from_secs(5));
-    let state = app_state(pool.clone(), secrets, auth, config.writes_per_minute, config.max_long_polls);
+    let state = app_state(pool.clone(), secrets, auth, config.writes_per_minute, config.max_long_polls, config.ocsp);
     let cache = state.cache.clone();
     let listener =
         TcpListener::bind(config.listen).map_err(|source| StartError::Bind { addr: config.listen, source })?;

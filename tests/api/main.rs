@@ -17,6 +17,7 @@ mod lint;
 mod long_poll;
 mod many_to_one;
 mod mappings;
+mod ocsp;
 mod openapi;
 mod per_request;
 mod pull;

@@ -40,6 +40,7 @@ pub struct Options {
     pub tls: Option<certmap::tls::TlsConfig>,
     pub max_long_polls: usize,
     pub crl_refresh: std::time::Duration,
+    pub ocsp: certmap::config::OcspConfig,
 }
 
 impl Default for Options {
@@ -50,6 +51,7 @@ impl Default for Options {
             tls: None,
             max_long_polls: 10_000,
             crl_refresh: std::time::Duration::from_secs(3600),
+            ocsp: Default::default(),
         }
     }
 }
@@ -129,6 +131,7 @@ impl TestApp {
             db_pool_size: 4,
             max_long_polls: options.max_long_polls,
             crl_refresh: options.crl_refresh,
+            ocsp: options.ocsp,
             tls: options.tls,
         };
         let (started, ready) = std::sync::mpsc::channel();

@@ -40,6 +40,13 @@ pub struct ServeArgs {
     /// CRL's nextUpdate).
     #[arg(long, env = "CERTMAP_CRL_REFRESH", default_value_t = 3600)]
     pub crl_refresh: u64,
+    /// Seconds an OCSP answer is kept at most (less when its nextUpdate is sooner).
+    #[arg(long, env = "CERTMAP_OCSP_MAX_CACHE", default_value_t = 3600)]
+    pub ocsp_max_cache: u64,
+    /// Milliseconds one request to an OCSP responder may take; the authorize call that missed the
+    /// cache waits that long at most, then the status is unknown.
+    #[arg(long, env = "CERTMAP_OCSP_TIMEOUT_MS", default_value_t = 3000)]
+    pub ocsp_timeout_ms: u64,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -61,6 +68,10 @@ impl ServeArgs {
             db_pool_size: self.db_pool_size,
             max_long_polls: self.max_long_polls,
             crl_refresh: std::time::Duration::from_secs(self.crl_refresh.max(1)),
+            ocsp: crate::config::OcspConfig {
+                max_cache: std::time::Duration::from_secs(self.ocsp_max_cache),
+                timeout: std::time::Duration::from_millis(self.ocsp_timeout_ms.max(1)),
+            },
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Some(crate::tls::TlsConfig {
                     cert: cert.clone(),

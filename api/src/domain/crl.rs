@@ -47,7 +47,7 @@ impl Reason {
         (Self::AaCompromise, "aACompromise"),
     ];
 
-    fn from_code(code: u8) -> Option<Self> {
+    pub(crate) fn from_code(code: u8) -> Option<Self> {
         let index = match code {
             0..=6 => code,
             8..=10 => code - 1,

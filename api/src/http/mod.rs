@@ -51,6 +51,7 @@ pub struct AppState {
     pub write_limiter: caller::WriteLimiter,
     pub cache: Arc<GatewayCache>,
     pub metrics: metrics::Metrics,
+    pub ocsp: crate::gateway::ocsp::Ocsp,
 }
 
 pub const API_PREFIX: &str = "/api/v1";
@@ -99,6 +100,7 @@ pub fn app_state(
     auth: JwtKeys,
     writes_per_minute: u32,
     max_long_polls: usize,
+    ocsp: crate::config::OcspConfig,
 ) -> web::Data<AppState> {
     let metrics = metrics::Metrics::default();
     let cache = Arc::new(GatewayCache::new(max_long_polls, metrics.cache.clone()));
@@ -109,5 +111,6 @@ pub fn app_state(
         write_limiter: caller::WriteLimiter::new(writes_per_minute),
         cache,
         metrics,
+        ocsp: crate::gateway::ocsp::Ocsp::new(ocsp),
     })
 }
