@@ -51,6 +51,25 @@ pub struct ServeConfig {
     /// one nears its nextUpdate).
     pub crl_refresh: std::time::Duration,
     pub ocsp: OcspConfig,
+    pub fetch: FetchConfig,
+}
+
+/// How CRLs are fetched from distribution points.
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    /// How long one fetch may take, body included.
+    pub timeout: std::time::Duration,
+    /// Hosts whose distribution points are fetched even when only a certificate no trusted CA
+    /// issued names them (those are whoever uploaded the certificate's word).
+    pub allow_hosts: Vec<String>,
+    /// The CAs `https` distribution points are verified against instead of the system's.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self { timeout: std::time::Duration::from_secs(10), allow_hosts: Vec::new(), ca_file: None }
+    }
 }
 
 /// How authorize and resolve ask OCSP responders.

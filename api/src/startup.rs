@@ -162,7 +162,7 @@ impl Application {
         })?;
         let (server, addr, cache, pool) = started.expect("set when or_close succeeds");
         let listener = actix_web::rt::spawn(crate::gateway::listener::listen(database.url.clone(), cache));
-        let crl_fetch = actix_web::rt::spawn(crate::crl_fetch::run(pool, database.url.clone(), config.crl_refresh));
+        let crl_fetch = actix_web::rt::spawn(crate::crl_fetch::run(pool, database.url.clone(), config.crl_refresh, config.fetch.clone()));
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         if !addr.ip().is_loopback() && config.tls.is_none() {
             tracing::warn!(%addr, "LISTENING ON A NON-LOOPBACK ADDRESS WITHOUT TLS: tokens and passwords cross the network in clear; pass --tls-cert and --tls-key");

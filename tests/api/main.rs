@@ -8,6 +8,7 @@ mod bulk;
 mod client_identity;
 mod config;
 mod console;
+mod crl_fetch;
 mod directories;
 mod gateway_revocation;
 mod gateways;

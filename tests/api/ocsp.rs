@@ -37,32 +37,90 @@ impl Pki {
         // A free port, named in the certificates before the responder listens on it.
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let pki = Self { dir, port };
-        pki.write("ext.cnf", &format!(
-            "[leaf]\nauthorityInfoAccess = OCSP;URI:http://127.0.0.1:{port}/\nextendedKeyUsage = clientAuth\n\
+        pki.write(
+            "ext.cnf",
+            &format!(
+                "[leaf]\nauthorityInfoAccess = OCSP;URI:http://127.0.0.1:{port}/\nextendedKeyUsage = clientAuth\n\
              [signer]\nextendedKeyUsage = OCSPSigning\n[not_signer]\nextendedKeyUsage = clientAuth\n\
              [ca]\nbasicConstraints = critical,CA:true\nkeyUsage = keyCertSign,cRLSign,digitalSignature\n"
-        ));
+            ),
+        );
         for ca in ["ca", "rogue"] {
-            pki.run(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-                &format!("{ca}.key"), "-out", &format!("{ca}.pem"), "-days", "30", "-subj",
-                &format!("/O=Contoso/CN=Contoso {ca}"), "-extensions", "ca", "-config", "ext.cnf.req"]);
+            pki.run(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+                "-days",
+                "30",
+                "-subj",
+                &format!("/O=Contoso/CN=Contoso {ca}"),
+                "-extensions",
+                "ca",
+                "-config",
+                "ext.cnf.req",
+            ]);
         }
-        let issued = [("alice", "1001", "leaf"), ("bob", "1002", "leaf"), ("carol", "1003", "leaf"),
-            ("signer", "2001", "signer"), ("not_signer", "2002", "not_signer")];
+        let issued = [
+            ("alice", "1001", "leaf"),
+            ("bob", "1002", "leaf"),
+            ("carol", "1003", "leaf"),
+            ("signer", "2001", "signer"),
+            ("not_signer", "2002", "not_signer"),
+        ];
         for (name, serial, ext) in issued {
-            pki.run(&["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-                &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj", &format!("/O=Contoso/CN={name}")]);
-            pki.run(&["x509", "-req", "-in", &format!("{name}.csr"), "-CA", "ca.pem", "-CAkey", "ca.key",
-                "-set_serial", &format!("0x{serial}"), "-days", "30", "-extfile", "ext.cnf", "-extensions", ext,
-                "-out", &format!("{name}.pem")]);
+            pki.run(&[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/O=Contoso/CN={name}"),
+            ]);
+            pki.run(&[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-set_serial",
+                &format!("0x{serial}"),
+                "-days",
+                "30",
+                "-extfile",
+                "ext.cnf",
+                "-extensions",
+                ext,
+                "-out",
+                &format!("{name}.pem"),
+            ]);
         }
         let expiry = "301231235959Z";
         let revoked_at = "260101000000Z,keyCompromise";
-        pki.write("index.txt", &format!(
-            "V\t{expiry}\t\t1001\tunknown\t/O=Contoso/CN=alice\n\
+        pki.write(
+            "index.txt",
+            &format!(
+                "V\t{expiry}\t\t1001\tunknown\t/O=Contoso/CN=alice\n\
              R\t{expiry}\t{revoked_at}\t1002\tunknown\t/O=Contoso/CN=bob\n\
              V\t{expiry}\t\t1003\tunknown\t/O=Contoso/CN=carol\n"
-        ));
+            ),
+        );
         pki
     }
 
@@ -88,8 +146,22 @@ impl Pki {
     fn responder(&self, signer: &str) -> Responder {
         let key = format!("{signer}.key");
         let mut child = Command::new("openssl")
-            .args(["ocsp", "-index", "index.txt", "-port", &self.port.to_string(), "-CA", "ca.pem", "-rsigner",
-                &format!("{signer}.pem"), "-rkey", &key, "-nmin", "60", "-ignore_err"])
+            .args([
+                "ocsp",
+                "-index",
+                "index.txt",
+                "-port",
+                &self.port.to_string(),
+                "-CA",
+                "ca.pem",
+                "-rsigner",
+                &format!("{signer}.pem"),
+                "-rkey",
+                &key,
+                "-nmin",
+                "60",
+                "-ignore_err",
+            ])
             .current_dir(&self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -126,7 +198,8 @@ async fn app_with_cache(max_cache: Duration) -> TestApp {
 
 /// A site trusting the CA with `check`, a secured `/secure`, and alice, bob and carol mapped.
 async fn site(app: &TestApp, pki: &Pki, check: &str) -> i64 {
-    let body = json!({"name": "Default Web Site", "certificate_mapping": {"enabled": true, "revocation": {"check": check}}});
+    let body =
+        json!({"name": "Default Web Site", "certificate_mapping": {"enabled": true, "revocation": {"check": check}}});
     let site = app.site(body).await["id"].as_i64().unwrap();
     let put = app
         .request(

@@ -41,6 +41,7 @@ pub struct Options {
     pub max_long_polls: usize,
     pub crl_refresh: std::time::Duration,
     pub ocsp: certmap::config::OcspConfig,
+    pub fetch: certmap::config::FetchConfig,
 }
 
 impl Default for Options {
@@ -52,6 +53,7 @@ impl Default for Options {
             max_long_polls: 10_000,
             crl_refresh: std::time::Duration::from_secs(3600),
             ocsp: Default::default(),
+            fetch: Default::default(),
         }
     }
 }
@@ -132,6 +134,7 @@ impl TestApp {
             max_long_polls: options.max_long_polls,
             crl_refresh: options.crl_refresh,
             ocsp: options.ocsp,
+            fetch: options.fetch,
             tls: options.tls,
         };
         let (started, ready) = std::sync::mpsc::channel();

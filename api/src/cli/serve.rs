@@ -40,6 +40,18 @@ pub struct ServeArgs {
     /// CRL's nextUpdate).
     #[arg(long, env = "CERTMAP_CRL_REFRESH", default_value_t = 3600)]
     pub crl_refresh: u64,
+    /// Milliseconds one fetch of a CRL distribution point may take, body included.
+    #[arg(long, env = "CERTMAP_CRL_FETCH_TIMEOUT_MS", default_value_t = 10_000)]
+    pub crl_fetch_timeout_ms: u64,
+    /// Hosts (comma-separated) whose CRL distribution points are fetched even when only a
+    /// certificate that no trusted CA issued names them; points named by a trusted CA, or by a
+    /// certificate it issued, need no listing.
+    #[arg(long, env = "CERTMAP_REVOCATION_FETCH_ALLOW", value_delimiter = ',')]
+    pub revocation_fetch_allow: Vec<String>,
+    /// PEM CA certificates `https` distribution points are verified against, instead of the
+    /// system's.
+    #[arg(long, env = "CERTMAP_FETCH_CA_FILE")]
+    pub fetch_ca_file: Option<PathBuf>,
     /// Seconds an OCSP answer is kept at most (less when its nextUpdate is sooner).
     #[arg(long, env = "CERTMAP_OCSP_MAX_CACHE", default_value_t = 3600)]
     pub ocsp_max_cache: u64,
@@ -68,6 +80,11 @@ impl ServeArgs {
             db_pool_size: self.db_pool_size,
             max_long_polls: self.max_long_polls,
             crl_refresh: std::time::Duration::from_secs(self.crl_refresh.max(1)),
+            fetch: crate::config::FetchConfig {
+                timeout: std::time::Duration::from_millis(self.crl_fetch_timeout_ms.max(1)),
+                allow_hosts: self.revocation_fetch_allow.iter().map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect(),
+                ca_file: self.fetch_ca_file.clone(),
+            },
             ocsp: crate::config::OcspConfig {
                 max_cache: std::time::Duration::from_secs(self.ocsp_max_cache),
                 timeout: std::time::Duration::from_millis(self.ocsp_timeout_ms.max(1)),

@@ -12,8 +12,8 @@ use spki::AlgorithmIdentifierOwned;
 use time::OffsetDateTime;
 use x509_cert::serial_number::SerialNumber;
 use x509_ocsp::{
-    BasicOcspResponse, CertId, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse, OcspResponseStatus,
-    Request, TbsRequest, Version,
+    BasicOcspResponse, CertId, CertStatus, OcspGeneralizedTime, OcspRequest, OcspResponse, OcspResponseStatus, Request,
+    TbsRequest, Version,
 };
 use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::oid_registry::{OID_PKIX_ACCESS_DESCRIPTOR_OCSP, OID_X509_EXT_EXTENDED_KEY_USAGE};
@@ -21,7 +21,7 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::x509::{AlgorithmIdentifier, SubjectPublicKeyInfo};
 
 use super::certificate::serial_hex;
-use super::crl::Reason;
+use super::crl::{issued_by, Reason};
 use super::revocation::{Revocation, CLOCK_SKEW};
 
 /// id-sha1 (1.3.14.3.2.26): the CertID hash every responder understands (RFC 6960 4.1.1; RFC 5019
@@ -91,13 +91,14 @@ pub fn responders(cert: &X509Certificate<'_>) -> Vec<String> {
 impl Query {
     /// The request for `cert_der`, whose issuer is the CA `issuer_der`.
     pub fn new(issuer_der: &[u8], cert_der: &[u8]) -> Result<Query, NotAsked> {
-        let (Ok((_, issuer)), Ok((_, cert))) = (X509Certificate::from_der(issuer_der), X509Certificate::from_der(cert_der))
+        if !issued_by(cert_der, issuer_der) {
+            return Err(NotAsked::NotSignedByIssuer);
+        }
+        let (Ok((_, issuer)), Ok((_, cert))) =
+            (X509Certificate::from_der(issuer_der), X509Certificate::from_der(cert_der))
         else {
             return Err(NotAsked::NotSignedByIssuer);
         };
-        if cert.issuer().as_raw() != issuer.subject().as_raw() || cert.verify_signature(Some(issuer.public_key())).is_err() {
-            return Err(NotAsked::NotSignedByIssuer);
-        }
         let responders = responders(&cert);
         if responders.is_empty() {
             return Err(NotAsked::NoResponder);
@@ -192,10 +193,9 @@ fn signed_by_issuer_or_delegate(basic: &BasicOcspResponse, ca: &X509Certificate<
     };
     // The same types x509-parser checks CRL and certificate signatures with, read from the
     // response's own DER (x509-ocsp only decodes DER, so encoding it again gives the signed bytes).
-    let (Ok((_, algorithm)), Ok((_, signature))) = (
-        AlgorithmIdentifier::from_der(&algorithm),
-        x509_parser::der_parser::asn1_rs::BitString::from_der(&signature),
-    ) else {
+    let (Ok((_, algorithm)), Ok((_, signature))) =
+        (AlgorithmIdentifier::from_der(&algorithm), x509_parser::der_parser::asn1_rs::BitString::from_der(&signature))
+    else {
         return false;
     };
     let verifies = |key: &SubjectPublicKeyInfo<'_>| {
@@ -216,9 +216,10 @@ fn signed_by_issuer_or_delegate(basic: &BasicOcspResponse, ca: &X509Certificate<
 }
 
 fn is_ocsp_signer(cert: &X509Certificate<'_>) -> bool {
-    cert.extensions().iter().filter(|e| e.oid == OID_X509_EXT_EXTENDED_KEY_USAGE).any(|e| {
-        matches!(e.parsed_extension(), ParsedExtension::ExtendedKeyUsage(eku) if eku.ocsp_signing)
-    })
+    cert.extensions()
+        .iter()
+        .filter(|e| e.oid == OID_X509_EXT_EXTENDED_KEY_USAGE)
+        .any(|e| matches!(e.parsed_extension(), ParsedExtension::ExtendedKeyUsage(eku) if eku.ocsp_signing))
 }
 
 #[cfg(test)]

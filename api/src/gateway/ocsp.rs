@@ -61,7 +61,11 @@ pub struct Ocsp {
 pub enum Der<'a> {
     Presented(&'a [u8]),
     /// A certificate known by fingerprint: its stored copy, read only on a cache miss.
-    Stored { pool: &'a PgPool, site_id: i64, mapping_id: i64 },
+    Stored {
+        pool: &'a PgPool,
+        site_id: i64,
+        mapping_id: i64,
+    },
 }
 
 impl Ocsp {
@@ -83,7 +87,13 @@ impl Ocsp {
 
     /// The OCSP status a site's policy asks for: `NotChecked` when it asks none, or when the
     /// certificate's issuer is none of the site's trusted CAs.
-    pub async fn for_site(&self, site: &SiteView, issuer: &str, serial: &str, der: Der<'_>) -> Result<Status, ApiError> {
+    pub async fn for_site(
+        &self,
+        site: &SiteView,
+        issuer: &str,
+        serial: &str,
+        der: Der<'_>,
+    ) -> Result<Status, ApiError> {
         if !site.revocation.check.asks_ocsp() {
             return Ok(Status::NotChecked);
         }
