@@ -3,7 +3,7 @@
 //! is held anywhere.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,15 +13,6 @@ use certmap::config::OcspConfig;
 use certmap_db::testdb;
 use certmap_tests::{Options, Response, TestApp};
 use serde_json::json;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl is not installed: apt-get install openssl (.ci/run does)");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
 
 /// A CA, a delegated OCSP signer, a signer the CA issued without the OCSP purpose, an unrelated
 /// CA, and alice, bob and carol naming `http://127.0.0.1:<port>/` as their responder.
@@ -130,7 +121,7 @@ impl Pki {
             let ext = std::fs::read_to_string(self.dir.join("ext.cnf")).unwrap();
             self.write("ext.cnf.req", &format!("[req]\ndistinguished_name = dn\n[dn]\n{ext}"));
         }
-        openssl(&self.dir, args);
+        certmap_tests::certs::openssl(&self.dir, args);
     }
 
     fn write(&self, name: &str, text: &str) {
