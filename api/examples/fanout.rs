@@ -62,7 +62,9 @@ fn raise_open_files(needed: usize) -> Result<(), Error> {
         }
     }
     if (limit.rlim_cur as usize) < needed {
-        return Err(format!("the open-file limit is {}, {needed} are needed (raise it: ulimit -Hn)", limit.rlim_cur).into());
+        return Err(
+            format!("the open-file limit is {}, {needed} are needed (raise it: ulimit -Hn)", limit.rlim_cur).into()
+        );
     }
     Ok(())
 }
@@ -228,7 +230,8 @@ fn main() {
     let outcome = args().and_then(|a| {
         raise_open_files(a.connections + 64)?;
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        runtime.block_on(async { tokio::time::timeout(DEADLINE, run(a)).await.map_err(|_| "gave up after two minutes")? })
+        runtime
+            .block_on(async { tokio::time::timeout(DEADLINE, run(a)).await.map_err(|_| "gave up after two minutes")? })
     });
     match outcome {
         Ok(line) => println!("{line}"),

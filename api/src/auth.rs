@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::digest;
 use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -135,7 +135,7 @@ pub struct JwtKeys {
     /// Tokens already verified, by their exact text: a gateway sends the same token on every
     /// request, and checking a signature and parsing claims each time was a measurable part of
     /// authorize. A hit is still held to its `exp` and `nbf`.
-    verified: Mutex<HashMap<String, Claims>>,
+    verified: Mutex<HashMap<String, Arc<Claims>, foldhash::fast::RandomState>>,
 }
 
 /// Past this many remembered tokens the memo starts again, so random tokens cannot grow it.
@@ -218,7 +218,7 @@ impl JwtKeys {
 
     /// The claims of a valid token: right key for its `kid` and algorithm, signature, `exp`,
     /// `nbf`, `iss` and `aud` all checked.
-    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+    pub fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
         let now = jsonwebtoken::get_current_timestamp() as i64;
         let leeway = LEEWAY_SECONDS as i64;
         let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
@@ -229,7 +229,7 @@ impl JwtKeys {
             verified.remove(token);
         }
         drop(verified);
-        let claims = self.verify_signed(token)?;
+        let claims = Arc::new(self.verify_signed(token)?);
         let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
         if verified.len() >= MAX_REMEMBERED_TOKENS {
             verified.clear();

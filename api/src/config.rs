@@ -50,6 +50,9 @@ pub struct ServeConfig {
     /// How often CRLs are fetched again from their distribution points at the latest (sooner when
     /// one nears its nextUpdate).
     pub crl_refresh: std::time::Duration,
+    /// How long after the database last answered gateways are still served what is held in
+    /// memory (authorize, snapshots, long-polls); past it they get 503 like everything else.
+    pub serve_stale_for: std::time::Duration,
     pub ocsp: OcspConfig,
     pub fetch: FetchConfig,
 }

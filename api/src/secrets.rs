@@ -23,7 +23,14 @@ pub const OLD_KEYS_FILE: &str = "secret.key.old";
 const KEY_LEN: usize = 32;
 const KEY_HINT: &str = "a key is 32 random bytes in standard base64, e.g. from `openssl rand -base64 32`";
 const MAX_PASSWORD_CHARS: usize = 256;
-const VERSION: u8 = 1;
+/// Version 1: associated data named only the kind of record, and the plaintext was stored as is.
+const VERSION_1: u8 = 1;
+/// Version 2: associated data names the row (see [`SecretOwner`]), and the plaintext is padded.
+const VERSION: u8 = 2;
+/// Padded plaintext is a multiple of this: a 256-character password is at most 1,024 bytes, so
+/// ciphertexts fall into 17 sizes, and every password up to 62 bytes looks the same.
+const PAD_BLOCK: usize = 64;
+const LENGTH_PREFIX: usize = 2;
 const KEY_ID_LEN: usize = 8;
 const TAG_LEN: usize = 16;
 const HEADER_LEN: usize = 1 + KEY_ID_LEN + NONCE_LEN;
@@ -78,8 +85,7 @@ pub struct PasswordError {
     pub message: String,
 }
 
-/// What the ciphertext belongs to; used as AEAD associated data so a blob cannot be moved
-/// between kinds of record.
+/// Which kind of record a password belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretKind {
     OneToOne,
@@ -88,11 +94,31 @@ pub enum SecretKind {
 
 impl SecretKind {
     /// Part of every stored ciphertext: changing these makes existing passwords undecryptable.
-    fn aad(self) -> Aad<&'static [u8]> {
-        Aad::from(match self {
-            SecretKind::OneToOne => b"certmap:one-to-one".as_slice(),
-            SecretKind::ManyToOne => b"certmap:many-to-one".as_slice(),
-        })
+    fn label(self) -> &'static [u8] {
+        match self {
+            SecretKind::OneToOne => b"certmap:one-to-one",
+            SecretKind::ManyToOne => b"certmap:many-to-one",
+        }
+    }
+}
+
+/// The row a password belongs to, bound into its ciphertext as AEAD associated data: a blob
+/// copied to another row (another mapping, site or kind) fails to decrypt instead of giving
+/// that row someone else's password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretOwner {
+    pub kind: SecretKind,
+    pub site_id: i64,
+    pub id: i64,
+}
+
+impl SecretOwner {
+    fn aad(self) -> Vec<u8> {
+        let mut aad = self.kind.label().to_vec();
+        aad.extend_from_slice(b":v2:");
+        aad.extend_from_slice(&self.site_id.to_be_bytes());
+        aad.extend_from_slice(&self.id.to_be_bytes());
+        aad
     }
 }
 
@@ -107,7 +133,7 @@ pub enum SecretError {
     InsecureKeyFile { path: PathBuf, mode: u32 },
     #[error("the key that encrypted this value (key id {key_id}) is not configured; set {OLD_KEYS_ENV} to that key")]
     UnknownKey { key_id: String },
-    #[error("the stored password could not be decrypted: it was altered or belongs to another kind of record")]
+    #[error("the stored password could not be decrypted: it was altered or belongs to another record")]
     DecryptionFailed,
     #[error("the stored password is not in a known encrypted format: {0}")]
     MalformedBlob(&'static str),
@@ -176,30 +202,42 @@ impl SecretKeys {
         SecretKeys { current: Key::new(&current), previous: previous.iter().map(Key::new).collect() }
     }
 
-    /// Blob: version byte (1) | key id (8 bytes of SHA-256 of the key) | 96-bit random nonce |
-    /// AES-256-GCM ciphertext and tag, with the kind as associated data.
-    pub fn encrypt(&self, kind: SecretKind, password: &Password) -> Vec<u8> {
+    /// Blob: version byte (2) | key id (8 bytes of SHA-256 of the key) | 96-bit random nonce |
+    /// AES-256-GCM ciphertext and tag, with the owner as associated data. The plaintext is the
+    /// password's length (2 bytes, big-endian), the password, and zeros up to a multiple of
+    /// [`PAD_BLOCK`], so the blob's length does not give the password's away.
+    pub fn encrypt(&self, owner: SecretOwner, password: &Password) -> Vec<u8> {
         let mut nonce = [0; NONCE_LEN];
         // Without working randomness no password can be stored safely; there is nothing to recover.
         SystemRandom::new().fill(&mut nonce).expect("the system random number generator failed");
         let plain = password.expose().as_bytes();
+        let padded = (LENGTH_PREFIX + plain.len()).div_ceil(PAD_BLOCK) * PAD_BLOCK;
         // Sized up front so the buffer holding clear text is never reallocated and left behind.
-        let mut blob = Vec::with_capacity(HEADER_LEN + plain.len() + TAG_LEN);
+        let mut blob = Vec::with_capacity(HEADER_LEN + padded + TAG_LEN);
         blob.push(VERSION);
         blob.extend_from_slice(&self.current.id);
         blob.extend_from_slice(&nonce);
+        // At most 1,024 bytes (256 characters of up to 4 bytes): the prefix always fits.
+        blob.extend_from_slice(&(plain.len() as u16).to_be_bytes());
         blob.extend_from_slice(plain);
+        blob.resize(HEADER_LEN + padded, 0);
         let tag = self
             .current
             .aead
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), kind.aad(), &mut blob[HEADER_LEN..])
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(owner.aad()),
+                &mut blob[HEADER_LEN..],
+            )
             // Only inputs of many gigabytes are refused; a password is at most 1 KiB.
             .expect("AES-GCM sealing of a short input");
         blob.extend_from_slice(tag.as_ref());
         blob
     }
 
-    pub fn decrypt(&self, kind: SecretKind, blob: &[u8]) -> Result<Password, SecretError> {
+    /// Version 1 blobs (bound to the kind only, not padded) are still read, until `rotate-secret-key`
+    /// writes them again as version 2.
+    pub fn decrypt(&self, owner: SecretOwner, blob: &[u8]) -> Result<Password, SecretError> {
         let parsed = Blob::parse(blob)?;
         let key = std::iter::once(&self.current)
             .chain(&self.previous)
@@ -207,26 +245,45 @@ impl SecretKeys {
             .ok_or_else(|| SecretError::UnknownKey { key_id: hex(&parsed.key_id) })?;
         let mut buf = parsed.sealed.to_vec();
         let nonce = Nonce::assume_unique_for_key(parsed.nonce);
-        let Ok(plain_len) = key.aead.open_in_place(nonce, kind.aad(), &mut buf).map(|plain| plain.len()) else {
+        let aad = match parsed.version {
+            VERSION_1 => owner.kind.label().to_vec(),
+            _ => owner.aad(),
+        };
+        let Ok(plain_len) = key.aead.open_in_place(nonce, Aad::from(aad), &mut buf).map(|plain| plain.len()) else {
             wipe(buf);
             return Err(SecretError::DecryptionFailed);
         };
         buf.truncate(plain_len);
+        if parsed.version != VERSION_1 {
+            let Some(len) = buf.first_chunk::<LENGTH_PREFIX>().map(|p| usize::from(u16::from_be_bytes(*p))) else {
+                wipe(buf);
+                return Err(SecretError::MalformedBlob("the padded password has no length"));
+            };
+            if LENGTH_PREFIX + len > buf.len() {
+                wipe(buf);
+                return Err(SecretError::MalformedBlob("the padded password is shorter than its length"));
+            }
+            // Shifted in place, so no second buffer holds the clear text.
+            buf.copy_within(LENGTH_PREFIX..LENGTH_PREFIX + len, 0);
+            buf[len..].fill(0);
+            buf.truncate(len);
+        }
         String::from_utf8(buf).map(Password).map_err(|e| {
             wipe(e.into_bytes());
             SecretError::MalformedBlob("the decrypted password is not UTF-8")
         })
     }
 
-    /// True when the blob was not encrypted under the current key, including blobs that cannot
-    /// be parsed at all, so a rotation surfaces them instead of counting them as current.
+    /// True when the blob was not encrypted under the current key or not in the current format,
+    /// including blobs that cannot be parsed at all, so a rotation surfaces them instead of
+    /// counting them as current.
     pub fn is_stale(&self, blob: &[u8]) -> bool {
-        Blob::parse(blob).map_or(true, |parsed| parsed.key_id != self.current.id)
+        Blob::parse(blob).map_or(true, |parsed| parsed.key_id != self.current.id || parsed.version != VERSION)
     }
 
-    /// Decrypts with whichever key fits and encrypts again with the current key.
-    pub fn reencrypt(&self, kind: SecretKind, blob: &[u8]) -> Result<Vec<u8>, SecretError> {
-        Ok(self.encrypt(kind, &self.decrypt(kind, blob)?))
+    /// Decrypts with whichever key fits and encrypts again with the current key and format.
+    pub fn reencrypt(&self, owner: SecretOwner, blob: &[u8]) -> Result<Vec<u8>, SecretError> {
+        Ok(self.encrypt(owner, &self.decrypt(owner, blob)?))
     }
 
     /// Base64 of a fresh random 32-byte key.
@@ -240,6 +297,7 @@ impl SecretKeys {
 }
 
 struct Blob<'a> {
+    version: u8,
     key_id: [u8; KEY_ID_LEN],
     nonce: [u8; NONCE_LEN],
     sealed: &'a [u8],
@@ -251,7 +309,7 @@ impl<'a> Blob<'a> {
         let Some((&version, rest)) = blob.split_first() else {
             return Err(SecretError::MalformedBlob("it is empty"));
         };
-        if version != VERSION {
+        if version != VERSION && version != VERSION_1 {
             return Err(SecretError::MalformedBlob("unknown format version (written by a newer certmap?)"));
         }
         let (key_id, rest) = rest.split_first_chunk::<KEY_ID_LEN>().ok_or_else(truncated)?;
@@ -259,7 +317,7 @@ impl<'a> Blob<'a> {
         if sealed.len() < TAG_LEN {
             return Err(truncated());
         }
-        Ok(Blob { key_id: *key_id, nonce: *nonce, sealed })
+        Ok(Blob { version, key_id: *key_id, nonce: *nonce, sealed })
     }
 }
 
@@ -345,11 +403,28 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
+/// As certmap wrote passwords before version 2: the kind alone as associated data, no padding.
+pub(crate) fn version_1(key: [u8; 32], kind: SecretKind, text: &str) -> Vec<u8> {
+    let key = Key::new(&key);
+    let nonce = [3; NONCE_LEN];
+    let mut blob = vec![VERSION_1];
+    blob.extend_from_slice(&key.id);
+    blob.extend_from_slice(&nonce);
+    blob.extend_from_slice(text.as_bytes());
+    let aad = Aad::from(kind.label());
+    let tag =
+        key.aead.seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), aad, &mut blob[HEADER_LEN..]).unwrap();
+    blob.extend_from_slice(tag.as_ref());
+    blob
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
-    const KIND: SecretKind = SecretKind::OneToOne;
+    const OWNER: SecretOwner = SecretOwner { kind: SecretKind::OneToOne, site_id: 1, id: 7 };
+    const MANY: SecretOwner = SecretOwner { kind: SecretKind::ManyToOne, site_id: 1, id: 7 };
 
     fn password(text: &str) -> Password {
         Password::parse(text.to_owned()).unwrap()
@@ -386,9 +461,9 @@ mod tests {
     fn round_trip() {
         let keys = SecretKeys::from_keys([7; 32], vec![]);
         for text in ["hunter2", "pässwörd with spaces ✓", &"x".repeat(256)] {
-            let blob = keys.encrypt(SecretKind::ManyToOne, &password(text));
+            let blob = keys.encrypt(MANY, &password(text));
             assert_eq!(blob[0], VERSION);
-            assert_eq!(keys.decrypt(SecretKind::ManyToOne, &blob).unwrap().expose(), text);
+            assert_eq!(keys.decrypt(MANY, &blob).unwrap().expose(), text);
         }
     }
 
@@ -396,27 +471,54 @@ mod tests {
     fn encryptions_differ_and_hide_the_plaintext() {
         let keys = SecretKeys::from_keys([7; 32], vec![]);
         let secret = "correct horse battery staple";
-        let a = keys.encrypt(KIND, &password(secret));
-        let b = keys.encrypt(KIND, &password(secret));
+        let a = keys.encrypt(OWNER, &password(secret));
+        let b = keys.encrypt(OWNER, &password(secret));
         assert_ne!(a, b);
         assert!(!contains(&a, secret.as_bytes()) && !contains(&b, secret.as_bytes()));
     }
 
     #[test]
-    fn wrong_kind_fails() {
+    fn another_row_cannot_decrypt() {
         let keys = SecretKeys::from_keys([7; 32], vec![]);
-        let blob = keys.encrypt(SecretKind::OneToOne, &password("hunter2"));
-        assert!(matches!(keys.decrypt(SecretKind::ManyToOne, &blob), Err(SecretError::DecryptionFailed)));
+        let blob = keys.encrypt(OWNER, &password("hunter2"));
+        let others = [MANY, SecretOwner { id: 8, ..OWNER }, SecretOwner { site_id: 2, ..OWNER }];
+        for other in others {
+            let error = keys.decrypt(other, &blob).unwrap_err();
+            assert!(matches!(error, SecretError::DecryptionFailed), "{other:?}: {error}");
+            assert!(!error.to_string().contains("hunter2"));
+        }
+    }
+
+    #[test]
+    fn length_does_not_show() {
+        let keys = SecretKeys::from_keys([7; 32], vec![]);
+        let lengths: Vec<usize> =
+            ["abc", "a password of 20 ch.", &"x".repeat(62)].iter().map(|p| keys.encrypt(OWNER, &password(p)).len()).collect();
+        assert_eq!(lengths, [lengths[0]; 3]);
+        assert!(keys.encrypt(OWNER, &password(&"x".repeat(63))).len() > lengths[0]);
+        assert_eq!(keys.encrypt(OWNER, &password(&"𝄞".repeat(256))).len(), HEADER_LEN + 1024 + PAD_BLOCK + TAG_LEN);
+    }
+
+    #[test]
+    fn version_1_blobs_are_read_and_count_as_stale() {
+        let keys = SecretKeys::from_keys([7; 32], vec![]);
+        let old = version_1([7; 32], SecretKind::ManyToOne, "hunter2");
+        assert_eq!(keys.decrypt(MANY, &old).unwrap().expose(), "hunter2");
+        assert!(matches!(keys.decrypt(OWNER, &old), Err(SecretError::DecryptionFailed)), "still bound to its kind");
+        assert!(keys.is_stale(&old), "the current key, but the old format");
+        let fresh = keys.reencrypt(MANY, &old).unwrap();
+        assert!(fresh[0] == VERSION && !keys.is_stale(&fresh));
+        assert_eq!(keys.decrypt(MANY, &fresh).unwrap().expose(), "hunter2");
     }
 
     #[test]
     fn every_tampered_byte_fails() {
         let keys = SecretKeys::from_keys([7; 32], vec![]);
-        let blob = keys.encrypt(KIND, &password("hunter2"));
+        let blob = keys.encrypt(OWNER, &password("hunter2"));
         for i in 0..blob.len() {
             let mut tampered = blob.clone();
             tampered[i] ^= 0x01;
-            let error = keys.decrypt(KIND, &tampered).unwrap_err().to_string();
+            let error = keys.decrypt(OWNER, &tampered).unwrap_err().to_string();
             assert!(!error.contains("hunter2"), "{error}");
         }
     }
@@ -424,9 +526,9 @@ mod tests {
     #[test]
     fn truncated_blobs_fail_without_panic() {
         let keys = SecretKeys::from_keys([7; 32], vec![]);
-        let blob = keys.encrypt(KIND, &password("hunter2"));
+        let blob = keys.encrypt(OWNER, &password("hunter2"));
         for len in 0..blob.len() {
-            assert!(keys.decrypt(KIND, &blob[..len]).is_err(), "length {len}");
+            assert!(keys.decrypt(OWNER, &blob[..len]).is_err(), "length {len}");
             if len < HEADER_LEN + TAG_LEN {
                 assert!(keys.is_stale(&blob[..len]), "length {len}");
             }
@@ -436,32 +538,32 @@ mod tests {
     #[test]
     fn unknown_version_fails() {
         let keys = SecretKeys::from_keys([7; 32], vec![]);
-        let mut blob = keys.encrypt(KIND, &password("hunter2"));
-        blob[0] = 2;
-        assert!(keys.decrypt(KIND, &blob).unwrap_err().to_string().contains("version"));
+        let mut blob = keys.encrypt(OWNER, &password("hunter2"));
+        blob[0] = 3;
+        assert!(keys.decrypt(OWNER, &blob).unwrap_err().to_string().contains("version"));
     }
 
     #[test]
     fn rotation() {
         let old = SecretKeys::from_keys([1; 32], vec![]);
-        let blob = old.encrypt(KIND, &password("hunter2"));
+        let blob = old.encrypt(OWNER, &password("hunter2"));
         let keys = SecretKeys::from_keys([2; 32], vec![[3; 32], [1; 32]]);
         assert!(!old.is_stale(&blob));
         assert!(keys.is_stale(&blob));
-        assert_eq!(keys.decrypt(KIND, &blob).unwrap().expose(), "hunter2");
-        let fresh = keys.reencrypt(KIND, &blob).unwrap();
+        assert_eq!(keys.decrypt(OWNER, &blob).unwrap().expose(), "hunter2");
+        let fresh = keys.reencrypt(OWNER, &blob).unwrap();
         assert!(!keys.is_stale(&fresh));
-        assert_eq!(keys.decrypt(KIND, &fresh).unwrap().expose(), "hunter2");
-        assert!(matches!(old.decrypt(KIND, &fresh), Err(SecretError::UnknownKey { .. })));
+        assert_eq!(keys.decrypt(OWNER, &fresh).unwrap().expose(), "hunter2");
+        assert!(matches!(old.decrypt(OWNER, &fresh), Err(SecretError::UnknownKey { .. })));
     }
 
     #[test]
     fn unknown_key_names_the_old_key_variable() {
-        let blob = SecretKeys::from_keys([1; 32], vec![]).encrypt(KIND, &password("hunter2"));
-        let error = SecretKeys::from_keys([2; 32], vec![]).decrypt(KIND, &blob).unwrap_err();
+        let blob = SecretKeys::from_keys([1; 32], vec![]).encrypt(OWNER, &password("hunter2"));
+        let error = SecretKeys::from_keys([2; 32], vec![]).decrypt(OWNER, &blob).unwrap_err();
         assert!(matches!(error, SecretError::UnknownKey { .. }));
         assert!(error.to_string().contains("CERTMAP_SECRET_KEY_OLD"), "{error}");
-        assert!(SecretKeys::from_keys([2; 32], vec![]).reencrypt(KIND, &blob).is_err());
+        assert!(SecretKeys::from_keys([2; 32], vec![]).reencrypt(OWNER, &blob).is_err());
     }
 
     #[test]
@@ -474,10 +576,10 @@ mod tests {
         let text = fs::read_to_string(&path).unwrap();
         assert_eq!(STANDARD.decode(text.trim()).unwrap().len(), 32);
 
-        let blob = first.encrypt(KIND, &password("hunter2"));
+        let blob = first.encrypt(OWNER, &password("hunter2"));
         let second = SecretKeys::load(Some(" "), None, &data_dir).unwrap();
         assert!(!second.is_stale(&blob));
-        assert_eq!(second.decrypt(KIND, &blob).unwrap().expose(), "hunter2");
+        assert_eq!(second.decrypt(OWNER, &blob).unwrap().expose(), "hunter2");
         assert!(!format!("{second:?}").contains(text.trim()));
     }
 
@@ -511,7 +613,7 @@ mod tests {
     fn load_reads_previous_keys_from_the_list_and_the_old_key_file() {
         let dir = TempDir::new();
         let (k1, k2, k3, k4) = ([1; 32], [2; 32], [3; 32], [4; 32]);
-        let blob = |key| SecretKeys::from_keys(key, vec![]).encrypt(KIND, &password("hunter2"));
+        let blob = |key| SecretKeys::from_keys(key, vec![]).encrypt(OWNER, &password("hunter2"));
         let list = format!("{}, {},", STANDARD.encode(k1), STANDARD.encode(k2));
         fs::create_dir_all(&dir.0).unwrap();
         let old_file = dir.0.join(OLD_KEYS_FILE);
@@ -520,7 +622,7 @@ mod tests {
 
         let keys = SecretKeys::load(Some(&STANDARD.encode(k3)), Some(&list), &dir.0).unwrap();
         for key in [k1, k2, k3, k4] {
-            assert_eq!(keys.decrypt(KIND, &blob(key)).unwrap().expose(), "hunter2");
+            assert_eq!(keys.decrypt(OWNER, &blob(key)).unwrap().expose(), "hunter2");
         }
         assert!(!keys.is_stale(&blob(k3)) && keys.is_stale(&blob(k1)) && keys.is_stale(&blob(k4)));
     }

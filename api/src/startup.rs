@@ -19,12 +19,12 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 use crate::auth::JwtKeys;
 use crate::config::{redact, DatabaseSource, ServeConfig};
 use crate::data_dir::ServeLock;
-use crate::http::extract::{path_config, query_config};
 use crate::gateway::cache::GatewayCache;
-use crate::http::methods::AllowedMethods;
 use crate::http::caller::Caller;
+use crate::http::extract::{path_config, query_config};
+use crate::http::methods::AllowedMethods;
 use crate::http::problem::ApiError;
-use crate::http::{app_state, routes, AppState};
+use crate::http::{app_state, routes, AppState, Limits};
 use crate::secrets::SecretKeys;
 
 const DATABASE_NAME: &str = "certmap";
@@ -161,8 +161,14 @@ impl Application {
             Ok(())
         })?;
         let (server, addr, cache, pool) = started.expect("set when or_close succeeds");
-        let listener = actix_web::rt::spawn(crate::gateway::listener::listen(database.url.clone(), cache));
-        let crl_fetch = actix_web::rt::spawn(crate::crl_fetch::run(pool, database.url.clone(), config.crl_refresh, config.fetch.clone()));
+        let health = pool.health().clone();
+        let listener = actix_web::rt::spawn(crate::gateway::listener::listen(database.url.clone(), cache, health));
+        let crl_fetch = actix_web::rt::spawn(crate::crl_fetch::run(
+            pool,
+            database.url.clone(),
+            config.crl_refresh,
+            config.fetch.clone(),
+        ));
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         if !addr.ip().is_loopback() && config.tls.is_none() {
             tracing::warn!(%addr, "LISTENING ON A NON-LOOPBACK ADDRESS WITHOUT TLS: tokens and passwords cross the network in clear; pass --tls-cert and --tls-key");
@@ -197,7 +203,12 @@ fn serve(config: &ServeConfig, url: &str) -> Result<Started, StartError> {
         SecretKeys::load(config.secrets.key.as_deref(), config.secrets.old_keys.as_deref(), &config.data_dir)?;
     let auth = JwtKeys::load(&config.auth, &config.data_dir)?;
     let pool = connect_pool(url, config.db_pool_size, Duration::from_secs(5));
-    let state = app_state(pool.clone(), secrets, auth, config.writes_per_minute, config.max_long_polls, config.ocsp);
+    let limits = Limits {
+        writes_per_minute: config.writes_per_minute,
+        max_long_polls: config.max_long_polls,
+        serve_stale_for: config.serve_stale_for,
+    };
+    let state = app_state(pool.clone(), secrets, auth, limits, config.ocsp);
     let cache = state.cache.clone();
     let listener =
         TcpListener::bind(config.listen).map_err(|source| StartError::Bind { addr: config.listen, source })?;
@@ -301,8 +312,6 @@ async fn observe(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().clone();
-    // The path only: query strings may one day carry things that do not belong in logs.
-    let path = req.path().to_owned();
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let response = next.call(req).await?;
     let status = response.status();
@@ -311,7 +320,7 @@ async fn observe(
         if !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) && !status.is_client_error() {
             state.cache.wrote();
         }
-        state.metrics.observe(method.as_str(), response.request().match_pattern().as_deref(), status.as_u16(), took);
+        state.metrics.observe(&method, response.request().match_pattern(), status.as_u16(), took);
     }
     // Reads that succeed are what gateways send by the ten thousand a second: a line each would
     // cost more than answering them (count them in /metrics; CERTMAP_LOG=certmap::request=debug
@@ -319,11 +328,15 @@ async fn observe(
     let micros = took.as_micros() as u64;
     let status_code = status.as_u16();
     let code = response.response().error().and_then(|e| e.as_error::<ApiError>()).map(ApiError::code);
-    let caller = response.request().extensions().get::<Caller>().map(Caller::actor);
+    // Evaluated by the macros only when the line is logged: the successful reads that are not
+    // cost no formatting. The path only: query strings may one day carry things that do not
+    // belong in logs.
+    let path = || response.request().path().to_owned();
+    let caller = || response.request().extensions().get::<Caller>().map(Caller::actor);
     if matches!(method, Method::GET | Method::HEAD) && !status.is_client_error() && !status.is_server_error() {
-        tracing::debug!(target: "certmap::request", %method, %path, status = status_code, micros, caller, "request");
+        tracing::debug!(target: "certmap::request", %method, path = %path(), status = status_code, micros, caller = caller(), "request");
     } else {
-        tracing::info!(target: "certmap::request", %method, %path, status = status_code, micros, code, caller, "request");
+        tracing::info!(target: "certmap::request", %method, path = %path(), status = status_code, micros, code, caller = caller(), "request");
     }
     Ok(response)
 }

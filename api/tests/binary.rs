@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use certmap::secrets::{SecretKeys, SecretKind};
+use certmap::secrets::{SecretKeys, SecretKind, SecretOwner};
 use certmap_db::testdb::{self, scratch_dir};
 use diesel::prelude::*;
 
@@ -112,9 +112,11 @@ impl Drop for Server {
     }
 }
 
-fn stored_password(url: &str) -> Vec<u8> {
+/// The one stored password, and the row it belongs to.
+fn stored_password(url: &str) -> (SecretOwner, Vec<u8>) {
     let mut conn = PgConnection::establish(url).unwrap();
-    certmap_db::queries::mappings::passwords(&mut conn).unwrap().remove(0).1
+    let (site_id, id, blob) = certmap_db::queries::mappings::passwords(&mut conn).unwrap().remove(0);
+    (SecretOwner { kind: SecretKind::OneToOne, site_id, id }, blob)
 }
 
 #[test]
@@ -183,7 +185,7 @@ fn serves_logs_no_secret_stops_on_sigterm_and_rotates_the_key() {
     let key_file = data_dir.join("secret.key");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777, 0o600);
-    let before = stored_password(db.url());
+    let (owner, before) = stored_password(db.url());
     let old_key = std::fs::read_to_string(&key_file).unwrap();
     let out = Command::new(BIN)
         .args(["rotate-secret-key", "--database-url", db.url(), "--data-dir"])
@@ -197,16 +199,16 @@ fn serves_logs_no_secret_stops_on_sigterm_and_rotates_the_key() {
     assert!(stdout.contains("re-encrypted 1 passwords"), "{stdout}");
     assert_ne!(std::fs::read_to_string(&key_file).unwrap(), old_key);
     assert!(std::fs::read_to_string(data_dir.join("secret.key.old")).unwrap().contains(old_key.trim()));
-    let after = stored_password(db.url());
+    let (_, after) = stored_password(db.url());
     assert_ne!(before, after);
     let keys = SecretKeys::load(None, None, &data_dir).unwrap();
     assert!(!keys.is_stale(&after));
-    assert_eq!(keys.decrypt(SecretKind::OneToOne, &after).unwrap().expose(), PASSWORD);
+    assert_eq!(keys.decrypt(owner, &after).unwrap().expose(), PASSWORD);
     // Only the new key: the old blob is no longer readable without secret.key.old.
     let new_only =
         SecretKeys::load(Some(std::fs::read_to_string(&key_file).unwrap().trim()), None, &scratch_dir("empty"))
             .unwrap();
-    assert!(new_only.decrypt(SecretKind::OneToOne, &before).is_err());
+    assert!(new_only.decrypt(owner, &before).is_err());
     let _ = std::fs::remove_dir_all(&data_dir);
 }
 

@@ -51,6 +51,65 @@ impl LocalCluster {
     /// Initialises the cluster under `dir` if it does not exist and starts it unless it is
     /// already running (another certmap process may share it).
     pub fn ensure_running(dir: &Path, options: &ClusterOptions) -> Result<Self, ClusterError> {
+        let mut cluster = Self::at(dir)?;
+        if !cluster.pgdata.join("PG_VERSION").exists() {
+            cluster.init()?;
+        }
+        cluster.write_settings(options)?;
+        if !cluster.is_running()? {
+            cluster.start()?;
+            cluster.started_here = true;
+        }
+        Ok(cluster)
+    }
+
+    /// A streaming standby of the cluster listening on 127.0.0.1:`primary_port`, copied by
+    /// `pg_basebackup -R` into `dir` (which must not hold a cluster yet) and started with
+    /// `options` (which must give it a port of its own).
+    pub fn standby_of(primary_port: u16, dir: &Path, options: &ClusterOptions) -> Result<Self, ClusterError> {
+        let mut cluster = Self::at(dir)?;
+        // PostgreSQL refuses to start on a data directory others may read.
+        fs::set_permissions(&cluster.pgdata, fs::Permissions::from_mode(0o700))
+            .map_err(|source| ClusterError::Io { what: "cannot restrict", path: cluster.pgdata.clone(), source })?;
+        let data = cluster.pgdata.to_string_lossy().into_owned();
+        let port = primary_port.to_string();
+        let args = ["-h", "127.0.0.1", "-p", &port, "-U", SERVICE_USER, "-D", &data, "-R", "-X", "stream"];
+        let out = cluster.run(cluster.bin_dir.join("pg_basebackup"), &args)?;
+        if !out.status.success() {
+            return Err(command_error("pg_basebackup", &out));
+        }
+        cluster.write_settings(options)?;
+        cluster.start()?;
+        cluster.started_here = true;
+        Ok(cluster)
+    }
+
+    /// A standby becomes a primary (`pg_ctl promote`, waiting until it accepts writes).
+    pub fn promote(&self) -> Result<(), ClusterError> {
+        let data = self.pgdata.to_string_lossy().into_owned();
+        self.pg_ctl("promote PostgreSQL", &["promote", "-w", "-t", "60", "-D", &data])?;
+        Ok(())
+    }
+
+    /// SIGKILL to the postmaster, as a crashed host would leave it: no shutdown, no goodbye.
+    pub fn kill(&self) -> Result<(), ClusterError> {
+        let pid_file = self.pgdata.join("postmaster.pid");
+        let text = fs::read_to_string(&pid_file)
+            .map_err(|source| ClusterError::Io { what: "cannot read", path: pid_file.clone(), source })?;
+        let pid = text.lines().next().unwrap_or_default().trim().to_owned();
+        let out = Command::new("kill").args(["-KILL", &pid]).output().map_err(|source| ClusterError::Io {
+            what: "cannot run kill for",
+            path: pid_file,
+            source,
+        })?;
+        if !out.status.success() {
+            return Err(command_error("kill the postmaster", &out));
+        }
+        Ok(())
+    }
+
+    /// The cluster's paths, its directories prepared; neither created nor started.
+    fn at(dir: &Path) -> Result<Self, ClusterError> {
         let bin_dir = find_bin_dir().ok_or(ClusterError::BinariesNotFound)?;
         fs::create_dir_all(dir).map_err(|source| ClusterError::Io {
             what: "cannot create",
@@ -62,7 +121,7 @@ impl LocalCluster {
             path: dir.into(),
             source,
         })?;
-        let mut cluster = Self {
+        let cluster = Self {
             pgdata: dir.join("postgres"),
             socket_dir: dir.join("run"),
             log_file: dir.join("postgres.log"),
@@ -72,14 +131,6 @@ impl LocalCluster {
         };
         cluster.check_socket_path()?;
         cluster.prepare_dirs()?;
-        if !cluster.pgdata.join("PG_VERSION").exists() {
-            cluster.init()?;
-        }
-        cluster.write_settings(options)?;
-        if !cluster.is_running()? {
-            cluster.start()?;
-            cluster.started_here = true;
-        }
         Ok(cluster)
     }
 

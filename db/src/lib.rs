@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod error;
+pub mod health;
 pub mod models;
 pub mod pool;
 pub mod queries;
@@ -12,4 +13,5 @@ pub mod testtools;
 
 pub use diesel::pg::PgConnection;
 pub use error::{classify, DbErrorKind};
-pub use pool::{connect_pool, migrate, PgPool, PooledConn};
+pub use health::DbHealth;
+pub use pool::{connect_pool, migrate, NoConnection, PgPool, PooledConn};

@@ -83,6 +83,10 @@ pub struct GatewayMapping {
     pub serial: String,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
+    /// Whether a password is stored, without reading it: rendered config says so.
+    #[diesel(select_expression = mappings::password_enc.is_not_null())]
+    #[diesel(select_expression_type = diesel::dsl::IsNotNull<mappings::password_enc>)]
+    pub has_password: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -363,7 +363,7 @@ async fn apache_accepts_two_sites_in_one_file() {
     let mut conf = format!(
         "ServerRoot {d}\nDefaultRuntimeDir {d}\nPidFile {d}/httpd.pid\nErrorLog {d}/error.log\nServerName localhost\nListen 127.0.0.1:{port}\n"
     );
-    for m in ["mpm_event", "authz_core", "ssl", "socache_shmcb", "headers", "env", "proxy", "proxy_http"] {
+    for m in ["mpm_event", "authz_core", "ssl", "socache_shmcb", "headers", "env", "rewrite", "proxy", "proxy_http"] {
         conf.push_str(&format!("LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so\n"));
     }
     conf.push_str(&format!("Include {d}/certmap-apache.conf\n"));

@@ -287,7 +287,8 @@ async fn every_write_is_audited_atomically_without_secrets() {
     let headers = [("authorization", editor.as_str()), ("content-type", "application/json")];
     assert_eq!(app.request(Method::PATCH, &format!("/api/v1/sites/{site}"), &headers, Some(&body)).await.status, 200);
     let by_editor = app.get("/api/v1/audit?actor=token:test-editor").await.json();
-    let by_editor: Vec<&str> = by_editor["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let by_editor: Vec<&str> =
+        by_editor["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(by_editor, ["site.update"]);
     let by_admin = app.get(&format!("/api/v1/audit?actor=token:test-admin&site_id={site}")).await.json();
     assert_eq!(by_admin["items"].as_array().unwrap().len(), 3, "{by_admin:#}");

@@ -256,7 +256,10 @@ async fn envoy_ext_authz_is_decided_by_the_path_it_calls_with_any_method() {
     let call = |method: &str, path: &str, xfcc: Option<String>| {
         let mut req = app
             .client
-            .request(awc::http::Method::from_bytes(method.as_bytes()).unwrap(), app.url(&format!("/api/v1/authorize{path}")))
+            .request(
+                awc::http::Method::from_bytes(method.as_bytes()).unwrap(),
+                app.url(&format!("/api/v1/authorize{path}")),
+            )
             .insert_header(("authorization", envoy.as_str()))
             .insert_header(("x-certmap-site", "Default Web Site"))
             // Ignored on this route: the path is the request's own.

@@ -98,6 +98,12 @@ impl Pki {
         )
     }
 
+    /// Where a gateway's stderr goes, so a gateway that exits at start-up (a port taken between
+    /// `free_port` and its bind, say) says why in the panic.
+    pub(crate) fn stderr_file(&self) -> std::fs::File {
+        std::fs::File::create(self.dir.join("gateway.stderr")).unwrap()
+    }
+
     pub(crate) fn path(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
     }
@@ -110,12 +116,15 @@ impl Pki {
     }
 
     pub(crate) fn wait_until_serving(&self, port: u16, gateway: &mut Gateway) {
-        for _ in 0..200 {
+        // A deadline, not a count: on a loaded 2-core CI machine nginx can take seconds to bind.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
             if self.get(port, "/public", None).0 != 0 {
                 return;
             }
             if let Ok(Some(status)) = gateway.0.try_wait() {
-                panic!("the gateway exited: {status}");
+                let said = std::fs::read_to_string(self.dir.join("gateway.stderr")).unwrap_or_default();
+                panic!("the gateway exited: {status}: {said}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -147,7 +156,13 @@ impl Drop for Gateway {
 }
 
 /// The config as a user fetches it with curl, written where the gateway will read it.
-pub(crate) async fn fetch_config(app: &TestApp, site: i64, format: &str, query: &str, file: &Path) -> certmap_tests::Response {
+pub(crate) async fn fetch_config(
+    app: &TestApp,
+    site: i64,
+    format: &str,
+    query: &str,
+    file: &Path,
+) -> certmap_tests::Response {
     let config = app.get(&format!("/api/v1/sites/{site}/config/{format}?{query}")).await;
     assert_eq!(config.status, 200, "{}", config.text());
     std::fs::write(file, &config.body).unwrap();
@@ -271,7 +286,7 @@ fn apache_conf(dir: &Path, port: u16) -> String {
     let mut conf = format!(
         "ServerRoot {d}\nDefaultRuntimeDir {d}\nPidFile {d}/httpd.pid\nErrorLog {d}/error.log\nServerName localhost\nListen 127.0.0.1:{port}\nUser nobody\nGroup nogroup\n"
     );
-    for m in ["mpm_event", "authz_core", "ssl", "socache_shmcb", "headers", "env", "proxy", "proxy_http"] {
+    for m in ["mpm_event", "authz_core", "ssl", "socache_shmcb", "headers", "env", "rewrite", "proxy", "proxy_http"] {
         conf.push_str(&format!("LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so\n"));
     }
     conf.push_str(&format!("Include {d}/certmap-apache.conf\n"));
@@ -300,7 +315,7 @@ pub(crate) fn start_nginx(pki: &Pki, port: u16) -> Gateway {
     let test = Command::new("nginx").args(["-t", "-q", "-p"]).arg(&pki.dir).arg("-c").arg(&conf).output().unwrap();
     assert!(test.status.success(), "nginx -t: {}", String::from_utf8_lossy(&test.stderr));
     let mut nginx = Gateway(
-        Command::new("nginx").arg("-p").arg(&pki.dir).arg("-c").arg(&conf).stderr(Stdio::null()).spawn().unwrap(),
+        Command::new("nginx").arg("-p").arg(&pki.dir).arg("-c").arg(&conf).stderr(pki.stderr_file()).spawn().unwrap(),
     );
     pki.wait_until_serving(port, &mut nginx);
     nginx
@@ -317,7 +332,14 @@ pub(crate) fn start_haproxy(pki: &Pki, port: u16) -> Gateway {
         String::from_utf8_lossy(&test.stderr)
     );
     let mut haproxy = Gateway(
-        Command::new("haproxy").arg("-db").arg("-f").arg(&cfg).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
+        Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(pki.stderr_file())
+            .spawn()
+            .unwrap(),
     );
     pki.wait_until_serving(port, &mut haproxy);
     haproxy
@@ -338,7 +360,7 @@ pub(crate) fn start_apache(pki: &Pki, port: u16) -> Gateway {
             .arg(&conf)
             .arg("-DFOREGROUND")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(pki.stderr_file())
             .spawn()
             .unwrap(),
     );

@@ -26,9 +26,32 @@ async fn the_root_leads_to_the_console() {
 }
 
 /// A private cluster of this test's own, so stopping it disturbs no other test.
-struct OwnCluster {
-    cluster: LocalCluster,
+pub struct OwnCluster {
+    pub cluster: LocalCluster,
     dir: std::path::PathBuf,
+}
+
+impl OwnCluster {
+    pub async fn start(label: &str) -> Self {
+        let dir = scratch_dir(label);
+        actix_web::rt::task::spawn_blocking(move || OwnCluster {
+            cluster: LocalCluster::ensure_running(&dir, &ClusterOptions::default()).expect("cluster starts"),
+            dir,
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Stops (`false`) or starts (`true`) the server, off the test's runtime.
+    pub async fn set_running(self, running: bool) -> Self {
+        actix_web::rt::task::spawn_blocking(move || {
+            let done = if running { self.cluster.start() } else { self.cluster.stop() };
+            done.expect("pg_ctl");
+            self
+        })
+        .await
+        .unwrap()
+    }
 }
 
 impl Drop for OwnCluster {
@@ -40,25 +63,11 @@ impl Drop for OwnCluster {
 
 #[actix_web::test]
 async fn readiness_follows_the_database_down_and_back_up_without_a_restart() {
-    let dir = scratch_dir("readyz");
-    let own = actix_web::rt::task::spawn_blocking({
-        let dir = dir.clone();
-        move || OwnCluster {
-            cluster: LocalCluster::ensure_running(&dir, &ClusterOptions::default()).expect("cluster starts"),
-            dir,
-        }
-    })
-    .await
-    .unwrap();
+    let own = OwnCluster::start("readyz").await;
     let app = TestApp::spawn_on(DatabaseSource::Url(own.cluster.url("postgres"))).await;
     assert_eq!(app.get("/readyz").await.status, 200);
 
-    let own = actix_web::rt::task::spawn_blocking(move || {
-        own.cluster.stop().expect("stop");
-        own
-    })
-    .await
-    .unwrap();
+    let own = own.set_running(false).await;
     let down = app.get("/readyz").await;
     let p = down.problem(503, "database-unavailable");
     assert!(!p["detail"].as_str().unwrap().contains("postgres://"), "no connection details leak: {p:#}");
@@ -66,12 +75,7 @@ async fn readiness_follows_the_database_down_and_back_up_without_a_restart() {
     assert_eq!(app.get("/healthz").await.status, 200, "liveness does not depend on the database");
     app.get("/api/v1/sites").await.problem(503, "database-unavailable");
 
-    let own = actix_web::rt::task::spawn_blocking(move || {
-        own.cluster.start().expect("start again");
-        own
-    })
-    .await
-    .unwrap();
+    let own = own.set_running(true).await;
     // Poll: the pool reconnects on its own; bounded so a regression fails instead of hanging.
     let mut status = 0;
     for _ in 0..100 {

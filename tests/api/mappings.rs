@@ -349,6 +349,33 @@ async fn passwords_are_ciphertext_in_the_column_and_never_returned() {
     }
 }
 
+/// Issue 17 item 10: a ciphertext copied to another row (a database restore gone wrong, or
+/// someone with write access to the table but not the key) must not give that row the password.
+#[actix_web::test]
+async fn a_password_moved_to_another_row_is_refused_and_lengths_do_not_show() {
+    let app = TestApp::spawn().await;
+    let ca = TestCa::new("Contoso CA");
+    let s = site(&app, "S").await;
+    let (short, long) = ("abc", "alice-has-20-chars!!");
+    let a = app.mapping(s, json!({"certificate": ca.client("alice").pem, "user_name": "alice", "password": long})).await;
+    let b = app.mapping(s, json!({"certificate": ca.client("bob").pem, "user_name": "bob", "password": short})).await;
+    let rows: Vec<Stored> =
+        app.sql(|c| diesel::sql_query("SELECT id, password_enc FROM mappings ORDER BY id").load(c).unwrap());
+    let (blob_a, blob_b) = (rows[0].password_enc.clone().unwrap(), rows[1].password_enc.clone().unwrap());
+    assert_eq!(blob_a.len(), blob_b.len(), "3 and 20 characters give ciphertexts of one length");
+    let config = format!("/api/v1/sites/{s}/config/iis?include_secrets=true");
+    assert!(app.get(&config).await.text().contains(long), "both decrypt where they belong");
+
+    let (from, to) = (a["id"].as_i64().unwrap(), b["id"].as_i64().unwrap());
+    app.sql(move |c| {
+        let sql = format!("UPDATE mappings SET password_enc = (SELECT password_enc FROM mappings WHERE id = {from}) WHERE id = {to}");
+        diesel::sql_query(sql).execute(c).unwrap()
+    });
+    let moved = app.get(&config).await;
+    assert_eq!(moved.status, 500, "a blob that is not this row's is corrupt storage: {}", moved.text());
+    assert!(!moved.text().contains(long) && !moved.text().contains(short), "{}", moved.text());
+}
+
 #[actix_web::test]
 async fn patch_changes_what_may_change_and_keeps_the_certificate() {
     let app = TestApp::spawn().await;

@@ -236,7 +236,7 @@ async fn nginx_per_request_mode() {
 
 /// A main Caddyfile around the rendered one: no admin endpoint, no HTTP redirect listener, and
 /// Caddy's own files in the scratch directory.
-fn caddy_main(dir: &Path) -> String {
+pub(crate) fn caddy_main(dir: &Path) -> String {
     format!(
         "{{\n\tadmin off\n\tauto_https disable_redirects\n\tstorage file_system {}\n}}\nimport {}\n",
         dir.join("caddy-data").display(),
@@ -244,7 +244,7 @@ fn caddy_main(dir: &Path) -> String {
     )
 }
 
-fn caddy(dir: &Path, args: &[&str]) -> Command {
+pub(crate) fn caddy(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new("caddy");
     cmd.args(args).env("HOME", dir).env("XDG_DATA_HOME", dir).env("XDG_CONFIG_HOME", dir);
     cmd

@@ -377,7 +377,12 @@ async fn a_new_crl_reaches_nginx_through_the_agent() {
         let app = &app;
         async move {
             let res = app
-                .request(awc::http::Method::POST, "/api/v1/crls", &[("content-type", "application/pkix-crl")], Some(&crl))
+                .request(
+                    awc::http::Method::POST,
+                    "/api/v1/crls",
+                    &[("content-type", "application/pkix-crl")],
+                    Some(&crl),
+                )
                 .await;
             assert_eq!(res.status, 200, "{}", res.text());
         }

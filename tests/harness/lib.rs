@@ -42,6 +42,7 @@ pub struct Options {
     pub crl_refresh: std::time::Duration,
     pub ocsp: certmap::config::OcspConfig,
     pub fetch: certmap::config::FetchConfig,
+    pub serve_stale_for: std::time::Duration,
 }
 
 impl Default for Options {
@@ -54,6 +55,7 @@ impl Default for Options {
             crl_refresh: std::time::Duration::from_secs(3600),
             ocsp: Default::default(),
             fetch: Default::default(),
+            serve_stale_for: std::time::Duration::from_secs(300),
         }
     }
 }
@@ -135,6 +137,7 @@ impl TestApp {
             crl_refresh: options.crl_refresh,
             ocsp: options.ocsp,
             fetch: options.fetch,
+            serve_stale_for: options.serve_stale_for,
             tls: options.tls,
         };
         let (started, ready) = std::sync::mpsc::channel();

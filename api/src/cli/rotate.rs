@@ -10,7 +10,7 @@ use diesel::Connection;
 
 use super::DatabaseArgs;
 use crate::config::{DatabaseSource, SecretConfig};
-use crate::secrets::{SecretKeys, SecretKind};
+use crate::secrets::{SecretKeys, SecretKind, SecretOwner};
 use crate::startup::{Database, StartError};
 
 /// Prints what was done.
@@ -66,13 +66,13 @@ fn reencrypt_all(
         for (kind, rows) in
             [(SecretKind::OneToOne, mappings::passwords(conn)?), (SecretKind::ManyToOne, many_to_one::passwords(conn)?)]
         {
-            for (id, blob) in rows {
+            for (site_id, id, blob) in rows {
                 if !keys.is_stale(&blob) {
                     report.already_current += 1;
                     continue;
                 }
                 let fresh = keys
-                    .reencrypt(kind, &blob)
+                    .reencrypt(SecretOwner { kind, site_id, id }, &blob)
                     .map_err(|e| RotateError(format!("password of {kind:?} mapping {id}: {e}")))?;
                 match kind {
                     SecretKind::OneToOne => mappings::set_password(conn, id, &fresh)?,
@@ -111,4 +111,42 @@ fn append_private(path: &Path, text: &str) -> std::io::Result<()> {
 
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::{version_1, SecretOwner};
+    use diesel::RunQueryDsl;
+
+    /// Rows written before format version 2 keep working and are rewritten by the next rotation.
+    #[test]
+    fn version_1_rows_are_read_and_rewritten() {
+        let database = certmap_db::testdb::server().create_database();
+        let mut conn = diesel::PgConnection::establish(database.url()).unwrap();
+        let key = [5; 32];
+        let keys = SecretKeys::from_keys(key, vec![]);
+        diesel::sql_query("INSERT INTO sites (name) VALUES ('S')").execute(&mut conn).unwrap();
+        let site_id: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>("(SELECT id FROM sites)"))
+            .get_result(&mut conn)
+            .unwrap();
+        let old = version_1(key, SecretKind::ManyToOne, "hunter2");
+        let sql = format!(
+            "INSERT INTO many_to_one_mappings (site_id, name, permission_mode, user_name, password_enc, rules) \
+             VALUES ({site_id}, 'm', 'Allow', 'u', '\\x{}', '[]')",
+            old.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        diesel::sql_query(sql).execute(&mut conn).unwrap();
+        let (_, id, stored) = many_to_one::passwords(&mut conn).unwrap().remove(0);
+        let owner = SecretOwner { kind: SecretKind::ManyToOne, site_id, id };
+        assert_eq!(keys.decrypt(owner, &stored).unwrap().expose(), "hunter2", "read as it is");
+
+        let report = reencrypt_all(&mut conn, &keys, false).unwrap();
+        assert_eq!((report.reencrypted, report.already_current), (1, 0));
+        let (_, _, fresh) = many_to_one::passwords(&mut conn).unwrap().remove(0);
+        assert!(!keys.is_stale(&fresh) && fresh != old);
+        assert_eq!(keys.decrypt(owner, &fresh).unwrap().expose(), "hunter2");
+        let report = reencrypt_all(&mut conn, &keys, false).unwrap();
+        assert_eq!((report.reencrypted, report.already_current), (0, 1), "nothing left to rewrite");
+    }
 }

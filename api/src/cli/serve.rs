@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// cache waits that long at most, then the status is unknown.
     #[arg(long, env = "CERTMAP_OCSP_TIMEOUT_MS", default_value_t = 3000)]
     pub ocsp_timeout_ms: u64,
+    /// Seconds after the database last answered during which gateways (authorize, snapshots,
+    /// long-polls) are still answered from memory, marked `X-Certmap-Stale`; 0 answers 503 at once.
+    #[arg(long, env = "CERTMAP_SERVE_STALE_FOR", default_value_t = 300)]
+    pub serve_stale_for: u64,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -82,13 +86,19 @@ impl ServeArgs {
             crl_refresh: std::time::Duration::from_secs(self.crl_refresh.max(1)),
             fetch: crate::config::FetchConfig {
                 timeout: std::time::Duration::from_millis(self.crl_fetch_timeout_ms.max(1)),
-                allow_hosts: self.revocation_fetch_allow.iter().map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect(),
+                allow_hosts: self
+                    .revocation_fetch_allow
+                    .iter()
+                    .map(|h| h.trim().to_ascii_lowercase())
+                    .filter(|h| !h.is_empty())
+                    .collect(),
                 ca_file: self.fetch_ca_file.clone(),
             },
             ocsp: crate::config::OcspConfig {
                 max_cache: std::time::Duration::from_secs(self.ocsp_max_cache),
                 timeout: std::time::Duration::from_millis(self.ocsp_timeout_ms.max(1)),
             },
+            serve_stale_for: std::time::Duration::from_secs(self.serve_stale_for),
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Some(crate::tls::TlsConfig {
                     cert: cert.clone(),

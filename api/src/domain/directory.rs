@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::names::VirtualPath;
+use super::resolve::Decision;
 use super::violation::{Invalid, Rejection, Violation};
 
 /// IIS Manager's "SSL Settings → Client certificates".
@@ -22,6 +23,19 @@ impl ClientCertificates {
             Self::Ignore => "ignore",
             Self::Accept => "accept",
             Self::Require => "require",
+        }
+    }
+}
+
+impl ClientCertificates {
+    /// Whether a request that presented a certificate IIS decided on passes: where it is
+    /// required only a mapping does; where it is accepted, anything but a matching Deny (IIS:
+    /// Deny "denies permission to authenticate"; nothing mapped is served anonymously).
+    pub fn admits(self, decision: &Decision) -> bool {
+        match self {
+            Self::Ignore => true,
+            Self::Accept => !matches!(decision, Decision::Denied { .. }),
+            Self::Require => decision.user_name().is_some(),
         }
     }
 }
@@ -141,33 +155,6 @@ pub struct DirectorySpec {
     pub policy: DirectoryPolicy,
 }
 
-/// The directory whose rules apply to a request URI, as IIS would choose it: the longest
-/// directory path that is the request path or a parent of it, compared case-insensitively, after
-/// percent-decoding, with `\` as a separator and dot segments resolved, so `/%73ecure` and
-/// `/Secure\x` are still `/secure`.
-pub fn directory_for<'a>(uri: &str, directories: &'a [DirectorySpec]) -> Option<&'a DirectorySpec> {
-    let raw = uri.split(['?', '#']).next().unwrap_or_default();
-    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
-    let mut segments: Vec<String> = Vec::new();
-    for segment in decoded.split(['/', '\\']) {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            s => segments.push(s.to_lowercase()),
-        }
-    }
-    let path = format!("/{}", segments.join("/"));
-    directories
-        .iter()
-        .filter(|d| {
-            let dir = d.path.as_str().to_lowercase();
-            d.path.is_root() || path == dir || path.starts_with(&format!("{dir}/"))
-        })
-        .max_by_key(|d| d.path.as_str().len())
-}
-
 fn secured_allows(field: &'static str) -> Violation {
     let why = if field == "anonymous_auth" {
         "with anonymous authentication on, IIS serves the request anonymously and the certificate mapping never runs"
@@ -269,24 +256,6 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].0, "client-cert-requires-ssl");
         assert_eq!(got[1], ("secured-directory-allows-other-auth", "anonymous_auth".into()));
-    }
-
-    #[test]
-    fn requests_find_their_directory_like_iis() {
-        let dirs: Vec<DirectorySpec> = ["/secure", "/secure/inner", "/public"]
-            .iter()
-            .map(|p| DirectorySpec { path: VirtualPath::parse(p).unwrap(), policy: DirectoryPolicy::default() })
-            .collect();
-        let found = |uri: &str| directory_for(uri, &dirs).map(|d| d.path.as_str().to_owned());
-        assert_eq!(found("/secure"), Some("/secure".into()));
-        assert_eq!(found("/secure/page?x=1"), Some("/secure".into()));
-        assert_eq!(found("/SECURE/page"), Some("/secure".into()));
-        assert_eq!(found("/%73ecure/page"), Some("/secure".into()));
-        assert_eq!(found("/secure\\inner\\x"), Some("/secure/inner".into()));
-        assert_eq!(found("//secure//inner"), Some("/secure/inner".into()));
-        assert_eq!(found("/public/../secure/x"), Some("/secure".into()));
-        assert_eq!(found("/securefoo"), None, "a prefix of a segment is not the directory");
-        assert_eq!(found("/other"), None);
     }
 
     #[test]

@@ -93,14 +93,59 @@ pub fn parse_mapping_name(raw: &str) -> Result<String, Rejection> {
 /// A SHA-1 (40) or SHA-256 (64) hex fingerprint in any of the usual spellings
 /// (`AB:CD…`, `ab cd…`, upper or lower case), normalized to lowercase hex.
 pub fn parse_fingerprint(raw: &str) -> Result<String, Rejection> {
-    let hex: String = raw.chars().filter(|c| !matches!(c, ':' | ' ' | '-')).collect::<String>().to_ascii_lowercase();
-    if (hex.len() == 40 || hex.len() == 64) && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        Ok(hex)
-    } else {
-        Err(Rejection::new(
-            "invalid-fingerprint",
-            "a fingerprint is the SHA-1 (40 hex digits) or SHA-256 (64 hex digits) of the certificate",
-        ))
+    Fingerprint::parse(raw).map(|f| f.to_hex())
+}
+
+/// A certificate's SHA-256 or SHA-1, as bytes: how a gateway that verified the client names it
+/// to authorize. Parsed without allocating, since that happens on every call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fingerprint {
+    Sha256([u8; 32]),
+    Sha1([u8; 20]),
+}
+
+impl Fingerprint {
+    /// Any spelling [`parse_fingerprint`] accepts.
+    pub fn parse(raw: &str) -> Result<Self, Rejection> {
+        let invalid = || {
+            Rejection::new(
+                "invalid-fingerprint",
+                "a fingerprint is the SHA-1 (40 hex digits) or SHA-256 (64 hex digits) of the certificate",
+            )
+        };
+        // What gateways send: plain hex, read in one go.
+        let mut bytes = [0u8; 32];
+        match raw.len() {
+            64 if hex::decode_to_slice(raw, &mut bytes).is_ok() => return Ok(Self::Sha256(bytes)),
+            40 if hex::decode_to_slice(raw, &mut bytes[..20]).is_ok() => {
+                return Ok(Self::Sha1(bytes[..20].try_into().expect("20 bytes")))
+            }
+            _ => bytes = [0; 32],
+        }
+        let mut digits = 0;
+        for b in raw.bytes().filter(|b| !matches!(b, b':' | b' ' | b'-')) {
+            let value = (b as char).to_digit(16).ok_or_else(invalid)? as u8;
+            let byte = bytes.get_mut(digits / 2).ok_or_else(invalid)?;
+            *byte |= if digits % 2 == 0 { value << 4 } else { value };
+            digits += 1;
+        }
+        match digits {
+            64 => Ok(Self::Sha256(bytes)),
+            40 => Ok(Self::Sha1(bytes[..20].try_into().expect("20 bytes"))),
+            _ => Err(invalid()),
+        }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Sha256(b) => b,
+            Self::Sha1(b) => b,
+        }
+    }
+
+    /// Lowercase hex, as certmap stores fingerprints.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.as_bytes())
     }
 }
 
@@ -137,6 +182,7 @@ mod tests {
         let sha1 = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01";
         assert_eq!(parse_fingerprint(sha1).unwrap(), "abcdef0123456789abcdef0123456789abcdef01");
         assert_eq!(parse_fingerprint(&"a".repeat(64)).unwrap().len(), 64);
+        assert_eq!(parse_fingerprint("AB:cd-EF 01".repeat(8).as_str()).unwrap(), "abcdef01".repeat(8));
         for bad in ["", "abc", &"g".repeat(40), &"a".repeat(41)] {
             assert_eq!(parse_fingerprint(bad).unwrap_err().code, "invalid-fingerprint", "{bad:?}");
         }

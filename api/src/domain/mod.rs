@@ -9,6 +9,7 @@ pub mod lint;
 pub mod mapping;
 pub mod names;
 pub mod ocsp;
+pub mod request_path;
 pub mod resolve;
 pub mod revocation;
 pub mod site;

@@ -145,7 +145,8 @@ pub struct HeldCrl {
     pub this_update: OffsetDateTime,
     pub next_update: Option<OffsetDateTime>,
     pub source: String,
-    pub revoked: HashMap<String, Revocation>,
+    /// Looked up on every authorize call, by serials the CA chose: a seeded fast hasher.
+    pub revoked: HashMap<String, Revocation, foldhash::fast::RandomState>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,7 +202,7 @@ pub fn decide(policy: Policy, crl: Status, ocsp: Status) -> (Status, Option<Deci
 /// certificates name as issuer).
 #[derive(Debug, Default)]
 pub struct RevocationIndex {
-    by_issuer: HashMap<String, HeldCrl>,
+    by_issuer: HashMap<String, HeldCrl, foldhash::fast::RandomState>,
 }
 
 impl RevocationIndex {

@@ -1,7 +1,7 @@
 //! The per-request decision: which client the gateway presented, and whether it may pass the
 //! path's directory as whom — decided from the cached site, with the same code as `resolve`.
 
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{AsHeaderName, HeaderMap};
 use certmap_db::PgPool;
 use time::OffsetDateTime;
 
@@ -9,20 +9,24 @@ use super::client_identity::Presented;
 use super::ocsp::{Der, Ocsp};
 use super::revocations::Held;
 use super::site_view::SiteView;
-use crate::domain::directory::{directory_for, ClientCertificates};
+use crate::domain::directory::ClientCertificates;
+use crate::domain::request_path::RequestPath;
 use crate::domain::resolve::Decision;
 use crate::domain::revocation::{decide, Revocation, Status, WhenUnknown};
 use crate::http::db;
 use crate::http::problem::ApiError;
 
-pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub fn header(headers: &HeaderMap, name: impl AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
 pub enum Verdict {
     /// `revocation_unknown`: the site's policy lets a certificate whose revocation cannot be
     /// decided pass, and this one's could not.
-    Pass { user: Option<(String, i64)>, revocation_unknown: bool },
+    Pass {
+        user: Option<(String, i64)>,
+        revocation_unknown: bool,
+    },
     CertificateRequired,
     Refused(String),
     /// Whatever maps it: a mapping never outranks the CA's word.
@@ -58,11 +62,10 @@ pub async fn judge(
     pool: &PgPool,
     site: &SiteView,
     (crls, ocsp): (&Held, &Ocsp),
-    uri: &str,
+    path: &RequestPath,
     client: Presented,
 ) -> Result<Verdict, ApiError> {
-    let needs =
-        directory_for(uri, &site.directories).map_or(ClientCertificates::Ignore, |d| d.policy.client_certificates);
+    let needs = path.directory(&site.directories).map_or(ClientCertificates::Ignore, |d| d.policy.client_certificates);
     let now = OffsetDateTime::now_utc();
     let status = |issuer, serial, der| status_of(site, (crls, ocsp), issuer, serial, der, now);
     let revocation = match &client {
@@ -73,10 +76,10 @@ pub async fn judge(
             Some(status(&info.issuer, &info.serial, Der::Presented(cert.der())).await?)
         }
         // Known by fingerprint alone: only a stored certificate's issuer and serial are known.
-        Presented::Fingerprint(fp) => match site.by_fingerprint(fp) {
+        Presented::Fingerprint(fp) => match site.by_fingerprint(*fp) {
             Some(m) => {
-                let der = Der::Stored { pool, site_id: site.id, mapping_id: m.id };
-                Some(status(&m.issuer, &m.serial, der).await?)
+                let (c, der) = (m.certificate.info(), Der::Stored { pool, site_id: site.id, mapping_id: m.id });
+                Some(status(&c.issuer, &c.serial, der).await?)
             }
             None => None,
         },
@@ -94,7 +97,7 @@ pub async fn judge(
         _ if needs == ClientCertificates::Ignore => return Ok(pass(None)),
         Presented::None => return Ok(pass(None)),
         Presented::Certificate(cert) => site.decide(cert.info(), now),
-        Presented::Fingerprint(fp) => match site.by_fingerprint(&fp) {
+        Presented::Fingerprint(fp) => match site.by_fingerprint(fp) {
             None if needs == ClientCertificates::Require => {
                 return Ok(Verdict::Refused("no mapping for this fingerprint".into()))
             }
@@ -110,11 +113,11 @@ pub async fn judge(
             },
         },
     };
-    Ok(match (&decision, needs) {
-        (Decision::OneToOne { mapping_id, user_name } | Decision::ManyToOne { mapping_id, user_name, .. }, _) => {
+    Ok(match &decision {
+        _ if !needs.admits(&decision) => Verdict::Refused(refusal(&decision)),
+        Decision::OneToOne { mapping_id, user_name } | Decision::ManyToOne { mapping_id, user_name, .. } => {
             pass(Some((user_name.clone(), *mapping_id)))
         }
-        (_, ClientCertificates::Require) => Verdict::Refused(refusal(&decision)),
         _ => pass(None),
     })
 }

@@ -6,7 +6,12 @@
 //! - a change made through this process also moves a local epoch as its response leaves, so the
 //!   caller's next read sees its own write even before the announcement arrives: a site loaded
 //!   before the current epoch costs one revision query to confirm;
-//! - while the listener is not connected nothing is trusted for more than a second.
+//! - while the listener is not connected nothing is trusted for more than a second;
+//! - while the database is known down (see [`certmap_db::DbHealth`]) what is held is served as it
+//!   is, for up to `serve_stale_for` after the database last answered (a change announced but not
+//!   yet loaded when it went is not seen until it is back); the handlers say so in
+//!   `X-Certmap-Stale`. Once the database answers again the held copy is confirmed before it is
+//!   trusted (the listener, being disconnected, trusts nothing for more than a second).
 //!
 //! Long-pollers wait on a per-site `Notify`: no database connection and no thread while waiting.
 
@@ -60,6 +65,8 @@ pub struct GatewayCache {
     long_polls: AtomicUsize,
     max_long_polls: usize,
     metrics: CacheMetrics,
+    /// How long after the database last answered the held copy is still served.
+    serve_stale_for: Duration,
     /// Registered client certificates by SHA-256, found or not.
     clients: Mutex<HashMap<String, KnownClient>>,
     /// Moves (under the `clients` lock) at each announced change, so an answer read before it is
@@ -110,7 +117,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl GatewayCache {
-    pub fn new(max_long_polls: usize, metrics: CacheMetrics) -> Self {
+    pub fn new(max_long_polls: usize, serve_stale_for: Duration, metrics: CacheMetrics) -> Self {
         Self {
             slots: Mutex::default(),
             names: Mutex::default(),
@@ -123,6 +130,7 @@ impl GatewayCache {
             long_polls: AtomicUsize::new(0),
             max_long_polls,
             metrics,
+            serve_stale_for,
             clients: Mutex::default(),
             clients_generation: AtomicU64::new(0),
             revocations: Revocations::default(),
@@ -146,6 +154,31 @@ impl GatewayCache {
         (announced <= view.revision && self.trusted(*lock(&slot.checked))).then_some(view)
     }
 
+    /// While the database is known down, and answered within `serve_stale_for`: how long ago it
+    /// last answered. Answers given meanwhile come from memory and say so.
+    pub fn stale_for(&self, pool: &PgPool) -> Option<Duration> {
+        pool.health().down_for().filter(|d| *d <= self.serve_stale_for)
+    }
+
+    /// `ask`'s answer, or what is held when the database cannot be asked and the held copy may
+    /// still be served. While the database is known down it is not asked at all: each attempt
+    /// would cost a checkout's wait, in turn, per site.
+    async fn or_stale<T>(
+        &self,
+        pool: &PgPool,
+        held: impl Fn() -> Option<T>,
+        ask: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        let stale = || held().filter(|_| self.stale_for(pool).is_some()).ok_or(ApiError::Unavailable);
+        if pool.health().is_down() {
+            return stale();
+        }
+        match ask.await {
+            Err(ApiError::Unavailable) => stale(),
+            other => other,
+        }
+    }
+
     /// The site, from memory when nothing says it changed; 404 when it does not exist.
     pub async fn view(&self, pool: &PgPool, site_id: i64) -> Result<Arc<SiteView>, ApiError> {
         let _release = Release(self, site_id);
@@ -158,16 +191,33 @@ impl GatewayCache {
             self.metrics.hits.inc();
             return Ok(view);
         }
-        // One load per site at a time; the others wait for it and take its result.
-        let _loading = slot.loading.lock().await;
-        if let Some(view) = self.current(&slot) {
-            self.metrics.hits.inc();
-            return Ok(view);
-        }
-        self.metrics.misses.inc();
+        // Served stale even when a newer revision was announced and could not be loaded before
+        // the database went: that change is as unknown here as one whose announcement was lost,
+        // and a gateway refused for minutes is the worse failure. A deleted site holds no view.
+        let held = || lock(&slot.view).clone();
+        let ask = async {
+            // One load per site at a time; the others wait for it and take its result.
+            let _loading = slot.loading.lock().await;
+            if let Some(view) = self.current(&slot) {
+                self.metrics.hits.inc();
+                return Ok(view);
+            }
+            self.metrics.misses.inc();
+            let unchanged = held().filter(|v| slot.announced.load(Ordering::Acquire) <= v.revision);
+            self.refresh(pool, &slot, site_id, unchanged).await
+        };
+        self.or_stale(pool, held, ask).await
+    }
+
+    async fn refresh(
+        &self,
+        pool: &PgPool,
+        slot: &Slot,
+        site_id: i64,
+        held: Option<Arc<SiteView>>,
+    ) -> Result<Arc<SiteView>, ApiError> {
         let epoch = self.epoch.load(Ordering::Acquire);
-        let held = lock(&slot.view).clone();
-        if let Some(view) = held.filter(|v| slot.announced.load(Ordering::Acquire) <= v.revision) {
+        if let Some(view) = held {
             // Only the epoch or the listener moved: confirming the revision is enough.
             let revision = db::run(pool, move |conn| Ok(sites::revision(conn, site_id)?)).await?;
             if revision == Some(view.revision) {
@@ -216,7 +266,8 @@ impl GatewayCache {
 
     /// Every site's id, in id order.
     pub async fn site_ids(&self, pool: &PgPool) -> Result<Vec<i64>, ApiError> {
-        self.site_ids_with(|| db::run(pool, |conn| Ok(sites::ids(conn)?))).await
+        let held = || lock(&self.catalog).as_ref().map(|c| c.ids.clone());
+        self.or_stale(pool, held, self.site_ids_with(|| db::run(pool, |conn| Ok(sites::ids(conn)?)))).await
     }
 
     async fn site_ids_with<Fut>(&self, load: impl FnOnce() -> Fut) -> Result<Vec<i64>, ApiError>
@@ -249,7 +300,9 @@ impl GatewayCache {
     /// announced, so no replica keeps honouring it).
     pub async fn api_client(&self, pool: &PgPool, sha256: &str) -> Result<Option<ApiClient>, ApiError> {
         let key = sha256.to_owned();
-        self.api_client_with(sha256, || db::run(pool, move |conn| Ok(api_clients::find(conn, &key)?))).await
+        let held = || lock(&self.clients).get(sha256).map(|k| k.client.clone());
+        let ask = self.api_client_with(sha256, || db::run(pool, move |conn| Ok(api_clients::find(conn, &key)?)));
+        self.or_stale(pool, held, ask).await
     }
 
     async fn api_client_with<Fut>(
@@ -292,7 +345,8 @@ impl GatewayCache {
     /// The CRLs held, from memory while nothing says they changed.
     pub async fn revocations(&self, pool: &PgPool) -> Result<Arc<Held>, ApiError> {
         let epoch = self.epoch.load(Ordering::Acquire);
-        self.revocations.held(pool, epoch, |epoch, at| self.trusted(Some((epoch, at)))).await
+        let ask = self.revocations.held(pool, epoch, |epoch, at| self.trusted(Some((epoch, at))));
+        self.or_stale(pool, || self.revocations.last(), ask).await
     }
 
     /// A CRL was stored or removed: every document may drop a mapping, so every waiter looks again.
@@ -447,7 +501,7 @@ mod tests {
     use super::*;
 
     fn cache() -> GatewayCache {
-        let cache = GatewayCache::new(10, CacheMetrics::default());
+        let cache = GatewayCache::new(10, Duration::from_secs(300), CacheMetrics::default());
         cache.set_listening(true);
         cache
     }

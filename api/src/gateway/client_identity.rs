@@ -15,7 +15,7 @@ use base64::Engine;
 
 use crate::domain::certificate::Certificate;
 use crate::domain::client_identity::ClientIdentity;
-use crate::domain::mapping::parse_fingerprint;
+use crate::domain::mapping::Fingerprint;
 use crate::domain::violation::Rejection;
 use crate::http::problem::ApiError;
 
@@ -28,8 +28,8 @@ pub enum Presented {
     None,
     /// With its DER: OCSP asks about the certificate itself.
     Certificate(Box<Certificate>),
-    /// Lowercase hex SHA-256 or SHA-1 of a certificate certmap may have stored.
-    Fingerprint(String),
+    /// The SHA-256 or SHA-1 of a certificate certmap may have stored.
+    Fingerprint(Fingerprint),
 }
 
 const INVALID: &str = "invalid-client-identity";
@@ -75,7 +75,7 @@ pub fn presented(form: ClientIdentity, headers: &HeaderMap) -> Result<Presented,
         ClientIdentity::Fingerprint => {
             for name in ["x-ssl-client-sha256", "x-ssl-client-sha1"] {
                 if let Some(text) = single(headers, name)? {
-                    return parse_fingerprint(text).map(Presented::Fingerprint).map_err(|r| r.at(name).into());
+                    return Fingerprint::parse(text).map(Presented::Fingerprint).map_err(|r| r.at(name).into());
                 }
             }
             Ok(Presented::None)
@@ -86,10 +86,23 @@ pub fn presented(form: ClientIdentity, headers: &HeaderMap) -> Result<Presented,
 fn refuse_other_forms(form: ClientIdentity, headers: &HeaderMap) -> Result<(), ApiError> {
     let declared = form.headers();
     // An empty header names nobody, and is what some gateways send for "cleared".
-    let carries = |name: &str| headers.get_all(name).any(|v| !v.as_bytes().iter().all(u8::is_ascii_whitespace));
-    // Walked in place rather than through `all_headers()`: this runs on every authorize call.
-    let others = ClientIdentity::ALL.iter().flat_map(|form| form.headers()).filter(|name| !declared.contains(name));
-    match others.copied().find(|name| carries(name)) {
+    let carries = |value: &HeaderValue| !value.as_bytes().iter().all(u8::is_ascii_whitespace);
+    // This runs on every authorize call: one pass over the request's few headers comparing names
+    // as text, rather than looking up (and so parsing) each of the other forms' names. The first
+    // offender in the forms' order is named, whatever the request's order.
+    let rank = |name: &str| {
+        ClientIdentity::ALL
+            .iter()
+            .flat_map(|form| form.headers())
+            .position(|other| *other == name && !declared.contains(other))
+    };
+    let offender = headers
+        .iter()
+        .filter(|(_, value)| carries(value))
+        .filter_map(|(name, _)| rank(name.as_str()))
+        .min()
+        .and_then(|i| ClientIdentity::ALL.iter().flat_map(|form| form.headers()).nth(i).copied());
+    match offender {
         None => Ok(()),
         Some(name) => Err(ApiError::BadHeader {
             code: "unexpected-client-identity",
@@ -205,7 +218,7 @@ pub fn caddy(text: &str) -> Result<Presented, Rejection> {
         return Ok(Presented::None);
     }
     if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Ok(Presented::Fingerprint(text.to_ascii_lowercase()));
+        return Fingerprint::parse(text).map(Presented::Fingerprint);
     }
     base64_der(text, "Caddy's certificate_der_base64").map(found)
 }
@@ -311,7 +324,7 @@ pub fn envoy(text: &str) -> Result<Presented, Rejection> {
             }
             Ok(found(certificate))
         }
-        (None, Some(hash)) => Ok(Presented::Fingerprint(hash?)),
+        (None, Some(hash)) => Fingerprint::parse(&hash?).map(Presented::Fingerprint),
         (None, None) => Err(Rejection::new(INVALID, "the last XFCC element has neither Cert nor Hash")),
     }
 }
@@ -460,7 +473,7 @@ mod tests {
         let c = chain();
         is_cert(caddy(&STANDARD.encode(&c.leaf_der)), &c.leaf_der);
         let fp = sha256(&c.leaf_der);
-        assert!(matches!(caddy(&fp.to_uppercase()), Ok(Presented::Fingerprint(f)) if f == fp));
+        assert!(matches!(caddy(&fp.to_uppercase()), Ok(Presented::Fingerprint(f)) if f.to_hex() == fp));
         for placeholder in ["{http.request.tls.client.certificate_der_base64}", "{http.request.tls.client.fingerprint}"]
         {
             assert!(matches!(caddy(placeholder), Ok(Presented::None)));
@@ -492,7 +505,7 @@ mod tests {
             xfcc_cert(&c.leaf_pem)
         );
         is_cert(envoy(&element), &c.leaf_der);
-        assert!(matches!(envoy(&format!("hash={hash};by=x")), Ok(Presented::Fingerprint(f)) if f == hash));
+        assert!(matches!(envoy(&format!("hash={hash};by=x")), Ok(Presented::Fingerprint(f)) if f.to_hex() == hash));
         // Earlier hops (another proxy's client) never decide.
         let other = sha256(&c.ca_der);
         let hops = format!("By=a;Hash={other};Subject=\"CN=x\",{element}");
@@ -509,7 +522,7 @@ mod tests {
         // Separators and quotes inside quoted values are data, not structure.
         let tricky =
             format!("By=\"spiffe://x;Hash={other}\";Hash={hash};Subject=\"CN=\\\"Al, ice\\\";O=a=b,Hash={other}\"");
-        assert!(matches!(envoy(&tricky), Ok(Presented::Fingerprint(f)) if f == hash), "{tricky}");
+        assert!(matches!(envoy(&tricky), Ok(Presented::Fingerprint(f)) if f.to_hex() == hash), "{tricky}");
         let trailing_hop = format!("By=a;Hash={hash};Subject=\"CN=a\",By=b;Subject=\"CN=b,Hash={other}\"");
         refused(envoy(&trailing_hop), INVALID);
         refused(envoy(&format!("Hash={hash};Subject=\"CN=a")), INVALID);

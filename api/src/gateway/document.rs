@@ -103,31 +103,32 @@ pub fn build(site: &SiteView, now: OffsetDateTime, crls: &Held) -> Built {
     let mut valid_until: Option<OffsetDateTime> = None;
     let mut one_to_one = Vec::new();
     for m in site.mappings.iter().filter(|m| m.enabled) {
-        if let Status::Revoked(_) = crls.status(site.revocation, &m.issuer, &m.serial, now) {
+        let c = m.certificate.info();
+        if let Status::Revoked(_) = crls.status(site.revocation, &c.issuer, &c.serial, now) {
             revoked.push(m.id);
             continue;
         }
         // Certificate bounds are inclusive; a mapping's own expiry is not.
         let changes = [
-            Some(m.not_before).filter(|&t| t > now),
-            Some(m.not_after + time::Duration::nanoseconds(1)).filter(|&t| t > now),
+            Some(c.not_before).filter(|&t| t > now),
+            Some(c.not_after + time::Duration::nanoseconds(1)).filter(|&t| t > now),
             m.expires_at.filter(|&t| t > now),
         ];
         valid_until = changes.into_iter().flatten().chain(valid_until).min();
-        if !(m.not_before <= now && now <= m.not_after && m.expires_at.is_none_or(|at| now < at)) {
+        if !(c.not_before <= now && now <= c.not_after && m.expires_at.is_none_or(|at| now < at)) {
             retired += 1;
             continue;
         }
         one_to_one.push(SnapshotMapping {
             id: m.id,
-            user_name: m.user_name.clone(),
-            sha1: m.sha1.clone(),
-            sha256: m.sha256.clone(),
-            spki_sha256: m.spki_sha256.clone(),
-            subject: m.subject.clone(),
-            issuer: m.issuer.clone(),
-            serial: m.serial.clone(),
-            not_after: m.not_after,
+            user_name: m.user_name.as_str().to_owned(),
+            sha1: c.sha1.clone(),
+            sha256: c.sha256.clone(),
+            spki_sha256: c.spki_sha256.clone(),
+            subject: c.subject.clone(),
+            issuer: c.issuer.clone(),
+            serial: c.serial.clone(),
+            not_after: c.not_after,
             expires_at: m.expires_at,
         });
     }
@@ -141,7 +142,7 @@ pub fn build(site: &SiteView, now: OffsetDateTime, crls: &Held) -> Built {
                 PermissionMode::Allow => PermissionModeBody::Allow,
                 PermissionMode::Deny => PermissionModeBody::Deny,
             },
-            user_name: m.user_name.clone(),
+            user_name: m.user_name.as_ref().map(|u| u.as_str().to_owned()),
             rules: m.rules.iter().map(RuleBody::from).collect(),
             name: m.name.clone(),
         })
@@ -151,7 +152,7 @@ pub fn build(site: &SiteView, now: OffsetDateTime, crls: &Held) -> Built {
         site_id: site.id,
         name: site.name.as_str().to_owned(),
         revision: site.revision,
-        hostnames: site.hostnames.clone(),
+        hostnames: site.hostnames.iter().map(|h| h.as_str().to_owned()).collect(),
         certificate_mapping: MappingSettingsBody {
             enabled: mapping.enabled,
             one_to_one_enabled: mapping.one_to_one_enabled,

@@ -2,10 +2,13 @@
 //! (`certmap_api_clients`) and to the CRLs held (`certmap_crls`) and tells the gateway cache, so a
 //! change made through any replica (or the CLI) reaches this one's cache and long-pollers at once.
 //! Reconnects with backoff and jitter; while disconnected the cache trusts nothing for long.
+//! What it learns of the database answering goes into the shared [`DbHealth`]: a listener that
+//! cannot reconnect is usually the first to know the database is gone.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use certmap_db::DbHealth;
 use futures_util::{stream, StreamExt};
 use tokio_postgres::{AsyncMessage, NoTls};
 
@@ -29,19 +32,24 @@ enum Lost {
 }
 
 /// Runs until the task is dropped.
-pub async fn listen(url: String, cache: Arc<GatewayCache>) {
+pub async fn listen(url: String, cache: Arc<GatewayCache>, health: Arc<DbHealth>) {
     match url.parse::<tokio_postgres::Config>() {
-        Ok(config) => listen_every(config, cache, HEARTBEAT).await,
+        Ok(config) => listen_every(config, cache, health, HEARTBEAT).await,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the database URL for change announcements; every cached site is confirmed with the database each second instead");
         }
     }
 }
 
-async fn listen_every(config: tokio_postgres::Config, cache: Arc<GatewayCache>, heartbeat: Duration) {
+async fn listen_every(
+    config: tokio_postgres::Config,
+    cache: Arc<GatewayCache>,
+    health: Arc<DbHealth>,
+    heartbeat: Duration,
+) {
     let mut failures = 0u32;
     loop {
-        match hear(&config, &cache, heartbeat).await {
+        match hear(&config, &cache, &health, heartbeat).await {
             Ok(()) => failures = 0,
             Err(e) => {
                 failures = failures.saturating_add(1);
@@ -61,9 +69,24 @@ fn backoff(failures: u32) -> Duration {
     full / 2 + full.mul_f64(f64::from(nanos % 1000) / 2000.0)
 }
 
-async fn hear(config: &tokio_postgres::Config, cache: &GatewayCache, heartbeat: Duration) -> Result<(), Lost> {
-    let connect = tokio::time::timeout(heartbeat, config.connect(NoTls));
-    let (client, mut connection) = connect.await.map_err(|_| Lost::Silent(heartbeat))??;
+async fn hear(
+    config: &tokio_postgres::Config,
+    cache: &GatewayCache,
+    health: &DbHealth,
+    heartbeat: Duration,
+) -> Result<(), Lost> {
+    let connect = tokio::time::timeout(heartbeat, config.connect(NoTls)).await;
+    let (client, mut connection) = match connect {
+        Ok(Ok(connected)) => connected,
+        Ok(Err(e)) => {
+            health.lost();
+            return Err(e.into());
+        }
+        Err(_) => {
+            health.lost();
+            return Err(Lost::Silent(heartbeat));
+        }
+    };
     let mut messages = stream::poll_fn(move |cx| connection.poll_message(cx));
     let statement = format!("LISTEN {SITES}; LISTEN {API_CLIENTS}; LISTEN {CRLS}");
     {
@@ -81,6 +104,7 @@ async fn hear(config: &tokio_postgres::Config, cache: &GatewayCache, heartbeat: 
             }
         }
     }
+    health.seen();
     cache.set_listening(true);
     tracing::info!("hearing site changes from PostgreSQL");
     let client = Arc::new(client);
@@ -90,7 +114,7 @@ async fn hear(config: &tokio_postgres::Config, cache: &GatewayCache, heartbeat: 
             loop {
                 tokio::time::sleep(heartbeat).await;
                 match tokio::time::timeout(heartbeat, client.simple_query("")).await {
-                    Ok(Ok(_)) => {}
+                    Ok(Ok(_)) => health.seen(),
                     Ok(Err(e)) => return Lost::Database(e),
                     Err(_) => return Lost::Silent(heartbeat),
                 }
@@ -217,8 +241,10 @@ mod tests {
     async fn a_server_gone_silent_is_noticed() {
         let database = certmap_db::testdb::server().create_database();
         let proxy = Proxy::start(&database.url().parse().unwrap()).await;
-        let cache = Arc::new(GatewayCache::new(1, crate::http::metrics::CacheMetrics::default()));
-        let listener = tokio::spawn(listen_every(proxy.config.clone(), cache.clone(), Duration::from_millis(200)));
+        let cache = Arc::new(GatewayCache::new(1, Duration::ZERO, crate::http::metrics::CacheMetrics::default()));
+        let health = Arc::new(DbHealth::default());
+        let heartbeat = Duration::from_millis(200);
+        let listener = tokio::spawn(listen_every(proxy.config.clone(), cache.clone(), health, heartbeat));
         until("listening", || cache.is_listening()).await;
         proxy.frozen.store(true, std::sync::atomic::Ordering::Release);
         until("noticed that nothing is heard any more", || !cache.is_listening()).await;

@@ -56,6 +56,12 @@ impl Revocations {
         self.known.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The last load, even when a change was announced since: what is served while the database
+    /// cannot be asked (see `GatewayCache`'s promises).
+    pub fn last(&self) -> Option<Arc<Held>> {
+        self.lock().as_ref().map(|k| k.held.clone())
+    }
+
     /// The CRLs held, from memory when nothing says they changed; `trusted` is the gateway
     /// cache's judgement of an (epoch, instant) a load was made at.
     pub async fn held(

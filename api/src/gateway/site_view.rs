@@ -7,7 +7,6 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use actix_web::web::Bytes;
-use certmap_db::models::GatewayMapping;
 use certmap_db::queries::{many_to_one, mappings, sites};
 use certmap_db::PgConnection;
 use flate2::write::GzEncoder;
@@ -16,31 +15,22 @@ use time::OffsetDateTime;
 use super::revocations::Held;
 use crate::domain::certificate::{Certificate, CertificateInfo};
 use crate::domain::directory::DirectorySpec;
-use crate::domain::names::SiteName;
-use crate::domain::resolve::{
-    resolve, resolve_before_rules, Decision, ManyToOneView, OneToOneView, PermissionMode, Rule,
-};
+use crate::domain::mapping::Fingerprint;
+use crate::domain::names::{Hostname, SiteName};
+use crate::domain::resolve::{resolve, resolve_before_rules, Decision, ManyToOneView, OneToOneView};
 use crate::domain::revocation::Policy;
 use crate::domain::site::MappingSettings;
 use crate::http::directories;
-use crate::http::many_to_one::{mode_of, rules_of};
 use crate::http::problem::ApiError;
+use crate::http::render_input::{many_to_one_of, one_to_one_of};
 use crate::http::sites::spec_of;
-
-pub struct ManyToOneRule {
-    pub id: i64,
-    pub name: String,
-    pub enabled: bool,
-    pub mode: PermissionMode,
-    pub user_name: Option<String>,
-    pub rules: Vec<Rule>,
-}
+use crate::render::{ManyToOne, OneToOne, SiteSnapshot};
 
 pub struct SiteView {
     pub id: i64,
     pub revision: i64,
     pub name: SiteName,
-    pub hostnames: Vec<String>,
+    pub hostnames: Vec<Hostname>,
     pub settings: MappingSettings,
     pub revocation: Policy,
     /// The site's trusted CAs (DER) by subject, which certificates name as their issuer; loaded
@@ -48,12 +38,14 @@ pub struct SiteView {
     pub issuers: HashMap<String, Vec<u8>>,
     /// Sorted by path.
     pub directories: Vec<DirectorySpec>,
-    /// Every one-to-one mapping, enabled or not, in id order.
-    pub mappings: Vec<GatewayMapping>,
-    /// In id order: the order IIS evaluates them in.
-    pub many_to_one: Vec<ManyToOneRule>,
-    by_sha256: HashMap<String, usize>,
-    by_sha1: HashMap<String, usize>,
+    /// Every one-to-one mapping, enabled or not, in id order, as the renderers see them (no DER,
+    /// no password): the gateway formats are rendered from here.
+    pub mappings: Vec<Arc<OneToOne>>,
+    /// In id order: the order IIS evaluates them in. No passwords.
+    pub many_to_one: Vec<ManyToOne>,
+    /// Keyed by the digest's bytes with a fast seeded hasher: looked up on every authorize call.
+    by_sha256: HashMap<[u8; 32], u32, foldhash::fast::RandomState>,
+    by_sha1: HashMap<[u8; 20], u32, foldhash::fast::RandomState>,
     document: Mutex<Option<Arc<Document>>>,
 }
 
@@ -75,20 +67,13 @@ impl SiteView {
             return Ok(None);
         };
         let spec = spec_of(&site)?;
-        let directories =
-            certmap_db::queries::directories::all(conn, site_id)?.iter().map(directories::spec_of).collect::<Result<Vec<_>, _>>()?;
-        let many_to_one = many_to_one::all(conn, site_id)?
+        let directories = certmap_db::queries::directories::all(conn, site_id)?
             .iter()
-            .map(|row| {
-                Ok(ManyToOneRule {
-                    id: row.id,
-                    name: row.name.clone(),
-                    enabled: row.enabled,
-                    mode: mode_of(row),
-                    user_name: row.user_name.clone(),
-                    rules: rules_of(row)?,
-                })
-            })
+            .map(directories::spec_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let many_to_one = many_to_one::all(conn, site_id)?
+            .into_iter()
+            .map(|row| many_to_one_of(site_id, row, None))
             .collect::<Result<Vec<_>, ApiError>>()?;
         let issuers = match spec.revocation.check.asks_ocsp() {
             true => sites::trusted_cas(conn, site_id)?
@@ -97,14 +82,27 @@ impl SiteView {
                 .collect(),
             false => HashMap::new(),
         };
-        let mappings = mappings::gateway_all(conn, site_id)?;
-        let by_sha256 = mappings.iter().enumerate().map(|(i, m)| (m.sha256.clone(), i)).collect();
-        let by_sha1 = mappings.iter().enumerate().map(|(i, m)| (m.sha1.clone(), i)).collect();
+        let mappings = mappings::gateway_all(conn, site_id)?
+            .into_iter()
+            .map(|m| one_to_one_of(site_id, m, None).map(Arc::new))
+            .collect::<Result<Vec<_>, ApiError>>()?;
+        let (mut by_sha256, mut by_sha1) = (HashMap::default(), HashMap::default());
+        by_sha256.reserve(mappings.len());
+        by_sha1.reserve(mappings.len());
+        for (i, m) in mappings.iter().enumerate() {
+            let (facts, i) = (m.certificate.info(), i as u32);
+            let corrupt = || ApiError::Internal(format!("site {site_id}: mapping {} fingerprint", m.id));
+            let (mut sha256, mut sha1) = ([0; 32], [0; 20]);
+            hex::decode_to_slice(&facts.sha256, &mut sha256).map_err(|_| corrupt())?;
+            hex::decode_to_slice(&facts.sha1, &mut sha1).map_err(|_| corrupt())?;
+            by_sha256.insert(sha256, i);
+            by_sha1.insert(sha1, i);
+        }
         Ok(Some(Self {
             id: site.id,
             revision: site.revision,
             name: spec.name,
-            hostnames: spec.hostnames.iter().map(|h| h.as_str().to_owned()).collect(),
+            hostnames: spec.hostnames,
             settings: spec.mapping,
             revocation: spec.revocation,
             issuers,
@@ -117,19 +115,22 @@ impl SiteView {
         }))
     }
 
-    /// The stored mapping with this SHA-256 or SHA-1 (lowercase hex).
-    pub fn by_fingerprint(&self, fingerprint: &str) -> Option<&GatewayMapping> {
-        let index = if fingerprint.len() == 64 { &self.by_sha256 } else { &self.by_sha1 };
-        index.get(fingerprint).map(|&i| &self.mappings[i])
+    /// The stored mapping with this SHA-256 or SHA-1.
+    pub fn by_fingerprint(&self, fingerprint: Fingerprint) -> Option<&OneToOne> {
+        let index = match fingerprint {
+            Fingerprint::Sha256(d) => self.by_sha256.get(&d),
+            Fingerprint::Sha1(d) => self.by_sha1.get(&d),
+        };
+        index.map(|&i| &*self.mappings[i as usize])
     }
 
-    fn one_to_one_view(m: &GatewayMapping) -> OneToOneView<'_> {
-        OneToOneView { id: m.id, enabled: m.enabled, user_name: &m.user_name, expires_at: m.expires_at }
+    fn one_to_one_view(m: &OneToOne) -> OneToOneView<'_> {
+        OneToOneView { id: m.id, enabled: m.enabled, user_name: m.user_name.as_str(), expires_at: m.expires_at }
     }
 
     /// What IIS would decide for a presented certificate: the same code as `resolve`.
     pub fn decide(&self, cert: &CertificateInfo, now: OffsetDateTime) -> Decision {
-        let one = self.by_sha256.get(&cert.sha256).map(|&i| Self::one_to_one_view(&self.mappings[i]));
+        let one = Fingerprint::parse(&cert.sha256).ok().and_then(|f| self.by_fingerprint(f)).map(Self::one_to_one_view);
         let views: Vec<ManyToOneView<'_>> = self
             .many_to_one
             .iter()
@@ -138,7 +139,7 @@ impl SiteView {
                 name: &m.name,
                 enabled: m.enabled,
                 mode: m.mode,
-                user_name: m.user_name.as_deref(),
+                user_name: m.user_name.as_ref().map(|u| u.as_str()),
                 rules: &m.rules,
             })
             .collect();
@@ -147,8 +148,46 @@ impl SiteView {
 
     /// The decision for a stored certificate known only by fingerprint, when its validity and its
     /// one-to-one mapping settle it; `None` when many-to-one rules must see its names.
-    pub fn decide_stored(&self, m: &GatewayMapping, now: OffsetDateTime) -> Option<Decision> {
-        resolve_before_rules((m.not_before, m.not_after), now, &self.settings, Some(Self::one_to_one_view(m)))
+    pub fn decide_stored(&self, m: &OneToOne, now: OffsetDateTime) -> Option<Decision> {
+        let facts = m.certificate.info();
+        resolve_before_rules((facts.not_before, facts.not_after), now, &self.settings, Some(Self::one_to_one_view(m)))
+    }
+
+    /// The site as the gateway formats render it at `now`: every mapping but those past their own
+    /// expiry and those `revoked` (sorted ids), sharing the mappings held here rather than copying
+    /// them. No DER: IIS, PowerShell and Apache are rendered from a read with certificates.
+    pub fn render_snapshot(&self, now: OffsetDateTime, revoked: &[i64]) -> SiteSnapshot {
+        SiteSnapshot {
+            id: self.id,
+            revision: self.revision,
+            name: self.name.clone(),
+            hostnames: self.hostnames.clone(),
+            mapping: self.settings.clone(),
+            revocation: self.revocation,
+            directories: self.directories.clone(),
+            one_to_one: self
+                .mappings
+                .iter()
+                .filter(|m| m.expires_at.is_none_or(|at| now < at) && revoked.binary_search(&m.id).is_err())
+                .cloned()
+                .collect(),
+            // A few rules at most; the view holds no password to copy.
+            many_to_one: self
+                .many_to_one
+                .iter()
+                .map(|m| ManyToOne {
+                    id: m.id,
+                    name: m.name.clone(),
+                    description: m.description.clone(),
+                    enabled: m.enabled,
+                    mode: m.mode,
+                    user_name: m.user_name.clone(),
+                    password: None,
+                    has_password: m.has_password,
+                    rules: m.rules.clone(),
+                })
+                .collect(),
+        }
     }
 
     /// The stored certificate itself, for [`Self::decide`] when [`Self::decide_stored`] cannot
@@ -162,8 +201,7 @@ impl SiteView {
     /// starts or stops being valid, or a new CRL is held).
     pub fn document(&self, now: OffsetDateTime, crls: &Held) -> Result<Arc<Document>, ApiError> {
         let mut slot = self.document.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(doc) =
-            slot.as_ref().filter(|d| d.crls == crls.id && d.valid_until.is_none_or(|until| now < until))
+        if let Some(doc) = slot.as_ref().filter(|d| d.crls == crls.id && d.valid_until.is_none_or(|until| now < until))
         {
             return Ok(doc.clone());
         }

@@ -1,6 +1,8 @@
 //! Rendered configuration for every site the caller may read, as one document per format: what
 //! an admin deploys to one IIS server or one gateway that serves them all.
 
+use std::collections::HashMap;
+
 use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use certmap_db::queries::{mappings, sites};
@@ -11,9 +13,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::caller::Caller;
 use super::config::{file_response, options_of, pem_bundle, record_secrets_read, short_hash, unchanged, ConfigQuery};
 use super::etag::none_match;
-use crate::gateway::cache::{wait_of, Look};
 use super::problem::ApiError;
 use super::{db, AppState};
+use crate::gateway::cache::{wait_of, Look};
 use crate::render::{self, Format, IisOptions, Mode, PowerShellOptions, RenderError, SiteSnapshot};
 
 pub fn routes(cfg: &mut ServiceConfig) {
@@ -132,6 +134,17 @@ pub async fn all_sites_config(
             let (headers, caller, state2) = (req.headers().clone(), caller.clone(), state.clone());
             let query_string = options_of(req.query_string());
             let names_crl_file = query.crl_file.is_some();
+            // As for one site: the gateway formats render from the sites the cache holds.
+            let mut cached = HashMap::new();
+            if !(secrets || format.needs_der()) {
+                for id in state.cache.site_ids(&state.pool).await? {
+                    match state.cache.view(&state.pool, id).await {
+                        Ok(view) => drop(cached.insert(id, view)),
+                        Err(ApiError::NotFound { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
             let loaded = db::run(&state.pool, move |conn| {
                 conn.build_transaction().repeatable_read().run(|conn| {
                     let now = OffsetDateTime::now_utc();
@@ -140,10 +153,12 @@ pub async fn all_sites_config(
                         .map(|(id, revision)| Ok((id, revision, mappings::retired_count(conn, id, now)?)))
                         .collect::<Result<Vec<Version>, ApiError>>()?;
                     let mut options = query_string.clone();
+                    let mut revoked = HashMap::new();
                     for &(site_id, _, _) in &versions {
                         if let Some(site) = sites::find(conn, site_id)? {
-                            let revoked = super::render_input::revoked(conn, &site)?;
-                            options = super::render_input::tag_options(&options, &revoked);
+                            let ids = super::render_input::revoked(conn, &site)?;
+                            options = super::render_input::tag_options(&options, &ids);
+                            revoked.insert(site_id, ids);
                         }
                     }
                     if names_crl_file {
@@ -161,6 +176,13 @@ pub async fn all_sites_config(
                     let keys = secrets.then_some(&state2.secrets);
                     let mut snapshots = Vec::with_capacity(versions.len());
                     for &(site_id, revision, _) in &versions {
+                        if !(secrets || format.needs_der()) {
+                            let (view, revoked) =
+                                (cached.remove(&site_id), revoked.remove(&site_id).unwrap_or_default());
+                            snapshots
+                                .push(super::render_input::from_view(conn, site_id, revision, view, now, &revoked)?);
+                            continue;
+                        }
                         let mut snapshot = super::render_input::load(conn, site_id, &caller, keys)?;
                         // A mapping past its own expiry is rendered nowhere, whatever the format.
                         snapshot.one_to_one.retain(|m| m.expires_at.is_none_or(|at| now < at));

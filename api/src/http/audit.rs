@@ -48,7 +48,7 @@ pub fn record(conn: &mut PgConnection, caller: &Caller, change: Change<'_>) -> R
             resource_id: change.resource_id,
             before: change.before,
             after: change.after,
-            remote_addr: caller.address.clone(),
+            remote_addr: caller.address.map(|a| a.to_string()),
         },
     )?;
     Ok(())

@@ -3,25 +3,36 @@
 //! declared, the site and the original URI, say whether the request may pass and as whom — with
 //! the same decision code as `resolve`.
 
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{get, route, web, HttpRequest, HttpResponse};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::caller::{Access, Caller};
 use super::problem::{ApiError, Problem};
+use super::stale;
 use super::AppState;
 use crate::domain::names::SiteKey;
+use crate::domain::request_path::{NotCanonical, RequestPath, NOT_CANONICAL};
 use crate::domain::violation::Rejection;
 use crate::gateway::authorize::{header, judge, Verdict};
 use crate::gateway::client_identity::presented;
 
-pub const USER_HEADER: &str = "X-Certmap-User";
-pub const MAPPING_HEADER: &str = "X-Certmap-Mapping-Id";
+// Built once rather than parsed from text on every call.
+pub const USER_HEADER: HeaderName = HeaderName::from_static("x-certmap-user");
+pub const MAPPING_HEADER: HeaderName = HeaderName::from_static("x-certmap-mapping-id");
 /// On a pass whose certificate's revocation could not be decided (the site allows that).
-pub const REVOCATION_HEADER: &str = "X-Certmap-Revocation";
+pub const REVOCATION_HEADER: HeaderName = HeaderName::from_static("x-certmap-revocation");
+const SITE_HEADER: HeaderName = HeaderName::from_static("x-certmap-site");
+const EMPTY: HeaderValue = HeaderValue::from_static("");
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(authorize).service(authorize_by_path);
+}
+
+/// 400 `path-not-canonical`: never "not secured" for a path a backend may read otherwise.
+pub fn not_canonical(field: &str, why: NotCanonical) -> ApiError {
+    ApiError::BadHeader { code: NOT_CANONICAL, header: field.to_owned(), detail: why.rejection().message }
 }
 
 fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
@@ -64,6 +75,15 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
 /// client's own copy. 401 when a certificate is required and none was sent; 403 when it does not
 /// map, is disabled, expired or denied.
 ///
+/// The URI's path is decoded once, `\` read as `/` and repeated slashes folded, and matched to the
+/// site's directories case-insensitively, as IIS does. A path a backend might read as another
+/// directory is refused with 400 `path-not-canonical`, never passed as "not secured": a `;`, a `:`,
+/// a `.` or `..` segment, a segment ending in `.` or a space, an encoded `/` or `\`, a `%` left
+/// after decoding (double encoding), a malformed escape, a control character, bytes that are not
+/// UTF-8, or a character whose case mapping or NFKC form is ASCII (`ſ`, the Kelvin sign, fullwidth
+/// letters). Where a directory accepts a certificate without requiring it, one that a Deny rule
+/// matches is refused (403) as where it is required; one nothing maps passes anonymously.
+///
 /// Revocation is decided first, from the CRLs held in memory and, where the site's policy asks
 /// OCSP, the responder's answer (cached until its nextUpdate, at most `--ocsp-max-cache`): a
 /// revoked certificate is 403 `certificate-revoked` whatever maps it; one whose issuer's CRL is
@@ -89,7 +109,7 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
             ("X-Certmap-User" = String, description = "The mapped account; empty when the path takes no certificate or none mapped"),
             ("X-Certmap-Mapping-Id" = String, description = "The mapping that decided; empty when none did"),
             ("X-Certmap-Revocation" = Option<String>, description = "`unknown` when the certificate's revocation could not be decided and the site allows that"))),
-        (status = 400, description = "A header of another client-identity form than the credential declares (`unexpected-client-identity`), or the declared one twice (`ambiguous-client-identity`); `errors[0].field` names it", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A header of another client-identity form than the credential declares (`unexpected-client-identity`), or the declared one twice (`ambiguous-client-identity`), or a request path a backend might read as another directory (`path-not-canonical`); `errors[0].field` names the header", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "A client certificate is required and none was sent", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The certificate does not map, is disabled, expired or revoked, its revocation is unknown, or a deny rule matched", body = Problem, content_type = "application/problem+json"),
         (status = 404, response = super::problem::NotFound),
@@ -99,8 +119,10 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
     ))]
 #[get("/authorize")]
 pub async fn authorize(state: web::Data<AppState>, caller: Caller, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let uri = caller.client_identity().uri_headers().iter().find_map(|name| header(req.headers(), name)).unwrap_or("/");
-    decide(&state, &caller, &req, uri).await
+    let identity = caller.client_identity();
+    let found = identity.uri_headers().iter().find_map(|&name| header(req.headers(), name).map(|uri| (name, uri)));
+    let (field, uri) = found.unwrap_or((identity.uri_headers()[0], "/"));
+    decide(&state, &caller, &req, field, uri).await
 }
 
 /// Decide a request named by this URL's path (Envoy ext_authz)
@@ -119,7 +141,7 @@ pub async fn authorize(state: web::Data<AppState>, caller: Caller, req: HttpRequ
     ),
     responses(
         (status = 200, description = "The request may pass (`X-Certmap-User`, `X-Certmap-Mapping-Id` as for GET /api/v1/authorize)"),
-        (status = 400, description = "A header of another client-identity form than the credential declares", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A header of another client-identity form than the credential declares, or a path a backend might read as another directory (`path-not-canonical`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "A client certificate is required and none was sent", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The certificate does not map, is disabled, expired or revoked, or a deny rule matched", body = Problem, content_type = "application/problem+json"),
         (status = 404, response = super::problem::NotFound),
@@ -146,14 +168,22 @@ pub async fn authorize_by_path(
     let full = req.uri().path_and_query().map_or("", |p| p.as_str());
     let uri = full.strip_prefix(super::API_PREFIX).and_then(|rest| rest.strip_prefix("/authorize")).unwrap_or("/");
     let uri = if uri.starts_with('/') { uri.to_owned() } else { format!("/{uri}") };
-    decide(&state, &caller, &req, &uri).await
+    decide(&state, &caller, &req, "path", &uri).await
 }
 
-async fn decide(state: &AppState, caller: &Caller, req: &HttpRequest, uri: &str) -> Result<HttpResponse, ApiError> {
+/// `field` names where `uri` came from, for the problem when it is not canonical.
+async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    req: &HttpRequest,
+    field: &str,
+    uri: &str,
+) -> Result<HttpResponse, ApiError> {
     caller.may_read_config()?;
+    let path = RequestPath::parse(uri).map_err(|why| not_canonical(field, why))?;
     let headers = req.headers();
     let client = presented(caller.client_identity(), headers)?;
-    let key = header(headers, "X-Certmap-Site").ok_or_else(|| {
+    let key = header(headers, SITE_HEADER).ok_or_else(|| {
         ApiError::from(
             Rejection::new("missing-site", "send the site in X-Certmap-Site (its name or id)").at("X-Certmap-Site"),
         )
@@ -162,56 +192,60 @@ async fn decide(state: &AppState, caller: &Caller, req: &HttpRequest, uri: &str)
     let site = state.cache.view_by_key(&state.pool, &key).await?;
     caller.check_site(site.name.as_str(), Access::Read)?;
     let crls = state.cache.revocations(&state.pool).await?;
-    let verdict = judge(&state.pool, &site, (&crls, &state.ocsp), uri, client).await?;
-    Ok(match verdict {
-        Verdict::Pass { user, revocation_unknown } => {
-            let mut response = HttpResponse::Ok();
-            if revocation_unknown {
-                response.insert_header((REVOCATION_HEADER, "unknown"));
+    let verdict = judge(&state.pool, &site, (&crls, &state.ocsp), &path, client).await?;
+    Ok(stale::mark(
+        state,
+        match verdict {
+            Verdict::Pass { user, revocation_unknown } => {
+                let mut response = HttpResponse::Ok();
+                if revocation_unknown {
+                    response.insert_header((REVOCATION_HEADER, HeaderValue::from_static("unknown")));
+                }
+                // Both headers always, empty when nobody mapped: Caddy copies a declared header the
+                // answer lacks as its literal placeholder.
+                let (user, id) = match user {
+                    Some((user, id)) => {
+                        state.metrics.decided("mapped");
+                        // A stored user name is printable text, so this never falls back.
+                        (HeaderValue::try_from(user).unwrap_or(EMPTY), HeaderValue::from(id))
+                    }
+                    None => {
+                        state.metrics.decided("pass");
+                        (EMPTY, EMPTY)
+                    }
+                };
+                response.insert_header((USER_HEADER, user)).insert_header((MAPPING_HEADER, id)).finish()
             }
-            // Both headers always, empty when nobody mapped: Caddy copies a declared header the
-            // answer lacks as its literal placeholder.
-            let (user, id) = match user {
-                Some((user, id)) => {
-                    state.metrics.decided("mapped");
-                    (user, id.to_string())
-                }
-                None => {
-                    state.metrics.decided("pass");
-                    (String::new(), String::new())
-                }
-            };
-            response.insert_header((USER_HEADER, user)).insert_header((MAPPING_HEADER, id)).finish()
-        }
-        Verdict::Revoked(r) => {
-            state.metrics.decided("revoked");
-            let reason = r.reason.map_or(String::new(), |r| format!(" ({})", r.as_str()));
-            let at = r.revoked_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-            denial(
-                StatusCode::FORBIDDEN,
-                "certificate-revoked",
-                format!("the client certificate was revoked by its CA at {at}{reason}"),
-            )
-        }
-        Verdict::RevocationUnknown => {
-            state.metrics.decided("revocation-unknown");
-            denial(
+            Verdict::Revoked(r) => {
+                state.metrics.decided("revoked");
+                let reason = r.reason.map_or(String::new(), |r| format!(" ({})", r.as_str()));
+                let at = r.revoked_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+                denial(
+                    StatusCode::FORBIDDEN,
+                    "certificate-revoked",
+                    format!("the client certificate was revoked by its CA at {at}{reason}"),
+                )
+            }
+            Verdict::RevocationUnknown => {
+                state.metrics.decided("revocation-unknown");
+                denial(
                 StatusCode::FORBIDDEN,
                 "revocation-unknown",
                 "no current CRL or OCSP answer covers the certificate (the CRL held for its issuer is past its nextUpdate, or its OCSP responder gave no answer that counts), and the site denies what cannot be checked".into(),
             )
-        }
-        Verdict::CertificateRequired => {
-            state.metrics.decided("certificate-required");
-            denial(
-                StatusCode::UNAUTHORIZED,
-                "client-certificate-required",
-                "this path requires a client certificate and none was presented (IIS: 403.7)".into(),
-            )
-        }
-        Verdict::Refused(why) => {
-            state.metrics.decided("refused");
-            denial(StatusCode::FORBIDDEN, "client-certificate-refused", why)
-        }
-    })
+            }
+            Verdict::CertificateRequired => {
+                state.metrics.decided("certificate-required");
+                denial(
+                    StatusCode::UNAUTHORIZED,
+                    "client-certificate-required",
+                    "this path requires a client certificate and none was presented (IIS: 403.7)".into(),
+                )
+            }
+            Verdict::Refused(why) => {
+                state.metrics.decided("refused");
+                denial(StatusCode::FORBIDDEN, "client-certificate-refused", why)
+            }
+        },
+    ))
 }

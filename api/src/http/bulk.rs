@@ -15,11 +15,12 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::audit::Change;
 use super::caller::{Access, Caller};
 use super::extract::{is_json, media_type, parse_json};
-use super::mappings::{CreateMapping, MappingRequest};
+use super::mappings::{store_new_password, BuiltMapping, CreateMapping, MappingRequest};
 use super::problem::ApiError;
 use super::write::Writer;
 use super::{db, AppState};
 use crate::domain::violation::{Invalid, Rejection, Violation};
+use crate::secrets::{Password, SecretKind, SecretOwner};
 
 /// At most this many mappings per request.
 pub const MAX_BULK_ITEMS: usize = 1_000_000;
@@ -60,11 +61,12 @@ fn at_index(index: usize, Invalid(vs): Invalid) -> impl Iterator<Item = Violatio
 /// Memory is bounded by the rows that will be written: once one item is refused no more rows are
 /// kept, and only the first [`MAX_REPORTED_ERRORS`] refusals are (the rest are counted).
 struct Batch {
-    state: web::Data<AppState>,
     site_id: i64,
     now: OffsetDateTime,
     next_index: usize,
     rows: Vec<NewMapping>,
+    /// By certificate SHA-256: sealed once their rows have ids.
+    passwords: HashMap<String, Password>,
     violations: Vec<Violation>,
     /// Refusals past the first [`MAX_REPORTED_ERRORS`].
     unreported: usize,
@@ -72,13 +74,13 @@ struct Batch {
 }
 
 impl Batch {
-    fn new(state: web::Data<AppState>, site_id: i64) -> Self {
+    fn new(site_id: i64) -> Self {
         Self {
-            state,
             site_id,
             now: OffsetDateTime::now_utc(),
             next_index: 0,
             rows: Vec::new(),
+            passwords: HashMap::new(),
             violations: Vec::new(),
             unreported: 0,
             first_seen: HashMap::new(),
@@ -95,6 +97,7 @@ impl Batch {
         }
         // The batch will be refused: the rows it holds will never be written.
         self.rows = Vec::new();
+        self.passwords = HashMap::new();
     }
 
     fn add(&mut self, item: &[u8]) {
@@ -116,9 +119,9 @@ impl Batch {
                 ApiError::BadRequest { code, detail } => Invalid::one(Rejection::new(code, detail).at("")),
                 other => Invalid::one(Rejection::new("invalid-item", other.to_string()).at("")),
             })
-            .and_then(|c| MappingRequest::from(c).build(&self.state.secrets, self.site_id, self.now));
+            .and_then(|c| MappingRequest::from(c).build(self.site_id, self.now));
         match built {
-            Ok((row, _)) => match self.first_seen.get(&row.certificate.sha256) {
+            Ok(BuiltMapping { row, password, .. }) => match self.first_seen.get(&row.certificate.sha256) {
                 Some(first) => {
                     let first = *first;
                     self.refuse([Rejection::new(
@@ -130,6 +133,9 @@ impl Batch {
                 None => {
                     self.first_seen.insert(row.certificate.sha256.clone(), index);
                     if self.violations.is_empty() {
+                        if let Some(password) = password {
+                            self.passwords.insert(row.certificate.sha256.clone(), password);
+                        }
                         self.rows.push(row);
                     }
                 }
@@ -322,16 +328,17 @@ pub async fn bulk_create(
         None => Err(ApiError::NotFound { what: "site" }),
     })
     .await?;
-    let batch = Batch::new(state.clone(), site_id);
+    let batch = Batch::new(site_id);
     let batch = if ndjson {
         read_ndjson(payload.into_inner(), batch).await?
     } else {
         read_json_array(payload.into_inner(), batch).await?
     };
-    let Batch { rows, mut violations, first_seen, unreported, .. } = batch;
+    let Batch { rows, passwords, mut violations, first_seen, unreported, .. } = batch;
     if rows.is_empty() && violations.is_empty() {
         violations.push(Rejection::new("empty-bulk", "the body holds no mappings").at(""));
     }
+    let keys = state.clone();
     let result = writer
         .under_site(site_id, move |conn, locked| {
             let shas: Vec<String> = rows.iter().map(|r| r.certificate.sha256.clone()).collect();
@@ -360,6 +367,11 @@ pub async fn bulk_create(
                 return Err(ApiError::Invalid(Invalid(violations)));
             }
             let created = q::insert_many(conn, &rows)?;
+            let with_password: Vec<String> = passwords.keys().cloned().collect();
+            for (sha, id) in q::existing(conn, site_id, &with_password)? {
+                let owner = SecretOwner { kind: SecretKind::OneToOne, site_id, id };
+                store_new_password(conn, &keys.secrets, owner, &passwords[&sha])?;
+            }
             // One event for the batch: the certificates it added, not 100,000 copies of them.
             let added: Vec<&str> = rows.iter().map(|r| r.certificate.sha256.as_str()).collect();
             let after = serde_json::json!({"created": created, "sha256": added});

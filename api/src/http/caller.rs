@@ -3,12 +3,14 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::http::header;
 use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
+use futures_util::future::{ready, Either, Ready};
 
 use super::problem::ApiError;
 use super::AppState;
@@ -17,8 +19,15 @@ use crate::domain::client_identity::ClientIdentity;
 use crate::domain::names::fold;
 use crate::tls::PeerCertificate;
 
+/// Cheap to clone (the request log keeps a copy): who it is, shared, and where it called from.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    who: Arc<Who>,
+    pub address: Option<IpAddr>,
+}
+
+#[derive(Debug)]
+pub struct Who {
     /// The token's subject, or the registered name of a client certificate.
     pub subject: String,
     /// True when the caller authenticated with a registered client certificate.
@@ -28,7 +37,14 @@ pub struct Caller {
     sites: Option<Vec<String>>,
     /// The client-identity form the credential declares; None means the role's default.
     declared_form: Option<ClientIdentity>,
-    pub address: Option<String>,
+}
+
+impl std::ops::Deref for Caller {
+    type Target = Who;
+
+    fn deref(&self) -> &Who {
+        &self.who
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,33 +55,36 @@ pub enum Access {
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+    /// A token is checked at once (no boxed future per request, as gateways call ten thousand
+    /// times a second); only a client certificate may need the database.
+    type Future = Either<Ready<Result<Self, ApiError>>, Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+            return Either::Left(ready(Err(ApiError::Internal("no application state".into()))));
+        };
+        // A token, when sent, decides; otherwise a registered client certificate may.
+        if req.headers().contains_key(header::AUTHORIZATION) {
+            return Either::Left(ready(authenticate(req, &state).map(|caller| remembered(req, caller))));
+        }
         let req = req.clone();
-        Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .cloned()
-                .ok_or_else(|| ApiError::Internal("no application state".into()))?;
-            // A token, when sent, decides; otherwise a registered client certificate may.
-            let caller = if req.headers().contains_key(header::AUTHORIZATION) {
-                authenticate(&req, &state)
-            } else {
-                match req.conn_data::<PeerCertificate>().cloned() {
-                    Some(PeerCertificate(sha256)) => by_certificate(&req, &state, sha256).await,
-                    None => Err(ApiError::Unauthorized {
-                        detail:
-                            "send a bearer token: Authorization: Bearer <token> (issue one with `certmap token issue`)"
-                                .into(),
-                    }),
-                }
+        Either::Right(Box::pin(async move {
+            let caller = match req.conn_data::<PeerCertificate>().cloned() {
+                Some(PeerCertificate(sha256)) => by_certificate(&req, &state, sha256).await,
+                None => Err(ApiError::Unauthorized {
+                    detail: "send a bearer token: Authorization: Bearer <token> (issue one with `certmap token issue`)"
+                        .into(),
+                }),
             }?;
-            // For the request log line, which names whose request was refused.
-            req.extensions_mut().insert(caller.clone());
-            Ok(caller)
-        })
+            Ok(remembered(&req, caller))
+        }))
     }
+}
+
+/// For the request log line, which names whose request was refused.
+fn remembered(req: &HttpRequest, caller: Caller) -> Caller {
+    req.extensions_mut().insert(caller.clone());
+    caller
 }
 
 async fn by_certificate(req: &HttpRequest, state: &AppState, sha256: String) -> Result<Caller, ApiError> {
@@ -83,14 +102,14 @@ async fn by_certificate(req: &HttpRequest, state: &AppState, sha256: String) -> 
         .map(|form| form.parse())
         .transpose()
         .map_err(|_| ApiError::Internal(format!("api client {name} has an unknown client-identity form")))?;
-    Ok(Caller {
+    let who = Who {
         subject: name,
         by_certificate: true,
         role,
         sites: client.sites.map(|s| s.iter().map(|n| fold(n)).collect()),
         declared_form,
-        address: req.peer_addr().map(|a| a.ip().to_string()),
-    })
+    };
+    Ok(Caller { who: Arc::new(who), address: req.peer_addr().map(|a| a.ip()) })
 }
 
 fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
@@ -105,14 +124,14 @@ fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError>
         .filter(|t| !t.is_empty())
         .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`".into()))?;
     let claims = state.auth.verify(token).map_err(|e| unauthorized(e.to_string()))?;
-    Ok(Caller {
-        subject: claims.sub,
+    let who = Who {
+        subject: claims.sub.clone(),
         by_certificate: false,
         role: claims.role,
-        sites: claims.sites.map(|s| s.iter().map(|n| fold(n)).collect()),
+        sites: claims.sites.as_ref().map(|s| s.iter().map(|n| fold(n)).collect()),
         declared_form: claims.client_identity,
-        address: req.peer_addr().map(|a| a.ip().to_string()),
-    })
+    };
+    Ok(Caller { who: Arc::new(who), address: req.peer_addr().map(|a| a.ip()) })
 }
 
 impl Caller {

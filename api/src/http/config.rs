@@ -18,13 +18,13 @@ use super::caller::Caller;
 use super::certificate_input::certificate_violation;
 use super::etag::none_match;
 use super::extract::{media_type, read_body, DEFAULT_BODY_LIMIT};
-use crate::gateway::cache::{wait_of, Look};
 use super::problem::ApiError;
 use super::sites::require_site;
 use super::write::{stored, Names, SiteResource, Verb, Writer};
 use super::{db, AppState};
 use crate::domain::certificate::{Certificate, MAX_BUNDLE_BYTES};
 use crate::domain::violation::{Invalid, Rejection};
+use crate::gateway::cache::{wait_of, Look};
 use crate::render::{
     self, AuthorizeOptions, Format, GatewayOptions, HaproxyOptions, IisOptions, Mode, PowerShellOptions, RenderError,
 };
@@ -264,6 +264,17 @@ pub async fn site_config(
             let (headers, caller, state2) = (req.headers().clone(), caller.clone(), state.clone());
             let query_string = options_of(req.query_string());
             let names_crl_file = query.crl_file.is_some();
+            // The gateway formats render from the site the gateway cache already holds, read once
+            // per revision without certificate bytes; the rest read the site with them.
+            let cached = if secrets || format.needs_der() {
+                None
+            } else {
+                match state.cache.view(&state.pool, site_id).await {
+                    Ok(view) => Some(view),
+                    Err(ApiError::NotFound { .. }) => None,
+                    Err(e) => return Err(e),
+                }
+            };
             let snapshot = db::run(&state.pool, move |conn| {
                 conn.build_transaction().repeatable_read().run(|conn| {
                     let site = require_site(conn, site_id, &caller)?;
@@ -278,6 +289,11 @@ pub async fn site_config(
                     if !secrets && none_match(&headers, &tag) {
                         let next_expiry = certmap_db::queries::mappings::next_expiry(conn, site_id, now)?;
                         return Ok(Err((tag, next_expiry)));
+                    }
+                    if !(secrets || format.needs_der()) {
+                        let snapshot =
+                            super::render_input::from_view(conn, site_id, site.revision, cached, now, &revoked)?;
+                        return Ok(Ok((snapshot, tag)));
                     }
                     let keys = secrets.then_some(&state2.secrets);
                     let mut snapshot = super::render_input::load(conn, site_id, &caller, keys)?;

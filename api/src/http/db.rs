@@ -1,4 +1,5 @@
 //! Diesel is synchronous: every query runs on actix's blocking pool with a pooled connection.
+//! While the database is known down a call fails at once (503), see `certmap_db::PgPool::checkout`.
 
 use actix_web::web;
 use certmap_db::{PgConnection, PgPool};
@@ -13,8 +14,13 @@ where
 {
     let pool = pool.clone();
     web::block(move || {
-        let mut conn = pool.get()?;
-        f(&mut conn)
+        let mut conn = pool.checkout()?;
+        let result = f(&mut conn);
+        if matches!(result, Err(ApiError::Unavailable)) {
+            // The connection broke mid-way: the next checkout confirms the database answers.
+            pool.health().lost();
+        }
+        result
     })
     .await?
 }

@@ -76,11 +76,9 @@ pub async fn read_body(mut payload: Payload, limit: usize) -> Result<web::BytesM
 /// spec allows and no client means.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        return Err(ApiError::Invalid(Invalid::one(Rejection::new(
-            "invalid-field",
-            "invalid type: an array, expected a JSON object",
-        )
-        .at(String::new()))));
+        return Err(ApiError::Invalid(Invalid::one(
+            Rejection::new("invalid-field", "invalid type: an array, expected a JSON object").at(String::new()),
+        )));
     }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {

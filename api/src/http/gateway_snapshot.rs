@@ -12,6 +12,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::caller::{Access, Caller};
 use super::etag::none_match;
 use super::problem::ApiError;
+use super::stale;
 use super::AppState;
 use crate::gateway::cache::{wait_of, Look};
 use crate::gateway::document::{self, Snapshot, Snapshots};
@@ -102,6 +103,7 @@ pub async fn site_snapshot(
             })
         })
         .await
+        .map(|response| stale::mark(state, response))
 }
 
 /// Get every site's gateway snapshots
@@ -138,8 +140,12 @@ pub async fn all_snapshots(
                 return Ok(Look::Unchanged { answer: not_modified(&tag), recheck_at: docs.valid_until() });
             }
             Ok(Look::Changed(
-                HttpResponse::Ok().insert_header((header::ETAG, tag)).content_type(ContentType::json()).body(docs.json()),
+                HttpResponse::Ok()
+                    .insert_header((header::ETAG, tag))
+                    .content_type(ContentType::json())
+                    .body(docs.json()),
             ))
         })
         .await
+        .map(|response| stale::mark(state, response))
 }

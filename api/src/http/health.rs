@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 use actix_web::{get, web, HttpResponse};
 use diesel::RunQueryDsl;
 use serde::Serialize;
@@ -36,7 +34,7 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let pool = state.pool.clone();
     web::block(move || {
-        let mut conn = pool.get_timeout(Duration::from_secs(2))?;
+        let mut conn = pool.checkout()?;
         diesel::sql_query("SELECT 1").execute(&mut conn).map_err(|_| ApiError::Unavailable)?;
         Ok::<_, ApiError>(())
     })

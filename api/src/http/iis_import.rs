@@ -17,19 +17,19 @@ use super::caller::{Access, Caller};
 use super::directories::DirectoryBody;
 use super::extract::{media_type, read_body};
 use super::lint::SeverityBody;
-use super::many_to_one::{ManyToOneBody, RuleBody};
-use super::mappings::{certificate_values, MappingBody};
+use super::many_to_one::{owner_of as many_owner, ManyToOneBody, RuleBody};
+use super::mappings::{certificate_values, owner_of as mapping_owner, store_new_password, MappingBody};
 use super::problem::ApiError;
 use super::sites::{lock_site_for_write, SiteBody};
 use super::{db, AppState};
-use crate::domain::revocation::{Check, WhenUnknown};
 use crate::domain::certificate::Validity;
 use crate::domain::directory::DirectorySpec;
 use crate::domain::lint::Severity;
 use crate::domain::names::{fold, SiteName};
+use crate::domain::revocation::{Check, WhenUnknown};
 use crate::domain::violation::{Invalid, Rejection, Violation};
 use crate::iis_config::{self, xml::MAX_INPUT_BYTES, Analysis, Finding, Options, SitePlan, Source};
-use crate::secrets::{SecretKeys, SecretKind};
+use crate::secrets::SecretKeys;
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(lint_iis).service(import_iis);
@@ -513,14 +513,13 @@ fn import_one_to_one(
 ) -> Result<ImportedItem, ApiError> {
     let info = o.certificate.info();
     let outside_validity = o.certificate.validity_at(now) != Validity::Valid;
-    let sealed = o.password.as_ref().map(|p| secrets.encrypt(SecretKind::OneToOne, p));
     let (row, action) = match mappings::find_by_certificate(conn, site_id, &info.sha256)? {
         None => {
             let new = NewMapping {
                 site_id,
                 values: MappingValues {
                     user_name: o.user_name.as_str().to_owned(),
-                    password_enc: sealed,
+                    password_enc: None,
                     enabled: o.enabled,
                     description: None,
                     expires_at: None,
@@ -528,7 +527,10 @@ fn import_one_to_one(
                 },
                 certificate: certificate_values(&o.certificate),
             };
-            let row = mappings::insert(conn, &new)?;
+            let mut row = mappings::insert(conn, &new)?;
+            if let Some(password) = &o.password {
+                row.password_enc = Some(store_new_password(conn, secrets, mapping_owner(&row), password)?);
+            }
             let change = Change {
                 action: "mapping.create",
                 site_id: Some(site_id),
@@ -542,7 +544,8 @@ fn import_one_to_one(
         }
         Some(current) => {
             // A stored password is kept: the file's is the same or unreadable (IIS-encrypted).
-            let password_enc = current.password_enc.clone().or(sealed);
+            let sealed = || o.password.as_ref().map(|p| secrets.encrypt(mapping_owner(&current), p));
+            let password_enc = current.password_enc.clone().or_else(sealed);
             let same = current.user_name == o.user_name.as_str()
                 && current.enabled == o.enabled
                 && current.password_enc.is_some() == password_enc.is_some();
@@ -589,7 +592,7 @@ fn import_many_to_one(
     let rules = serde_json::to_value(m.rules.iter().map(RuleBody::from).collect::<Vec<_>>())
         .map_err(|e| ApiError::Internal(format!("rules as JSON: {e}")))?;
     let current = existing.iter().find(|r| fold(&r.name) == fold(&m.name));
-    let sealed = m.password.as_ref().map(|p| secrets.encrypt(SecretKind::ManyToOne, p));
+    let sealed = current.and_then(|c| m.password.as_ref().map(|p| secrets.encrypt(many_owner(c), p)));
     let values = ManyToOneValues {
         name: current.map_or_else(|| m.name.clone(), |c| c.name.clone()),
         description: m.description.clone(),
@@ -601,7 +604,10 @@ fn import_many_to_one(
     };
     let (row, action) = match current {
         None => {
-            let row = many_to_one::insert(conn, site_id, &values)?;
+            let mut row = many_to_one::insert(conn, site_id, &values)?;
+            if let Some(password) = &m.password {
+                row.password_enc = Some(store_new_password(conn, secrets, many_owner(&row), password)?);
+            }
             let change = Change {
                 action: "many_to_one.create",
                 site_id: Some(site_id),

@@ -11,8 +11,8 @@ use super::caller::Caller;
 use super::problem::ApiError;
 use super::sites::{require_site, spec_of};
 use super::{db, AppState};
-use crate::domain::lint::{lint_site, DirectoryFacts, Finding, ManyToOneFacts, OneToOneFacts, SiteFacts};
 use crate::domain::certificate::Certificate;
+use crate::domain::lint::{lint_site, DirectoryFacts, Finding, ManyToOneFacts, OneToOneFacts, SiteFacts};
 use crate::domain::resolve::PermissionMode;
 use crate::domain::revocation;
 
@@ -136,15 +136,10 @@ pub async fn site_lint(
         now: OffsetDateTime::now_utc(),
     };
     let held = state.cache.revocations(&state.pool).await?;
-    let subjects: Vec<String> = cas
-        .iter()
-        .filter_map(|der| Certificate::from_der(der).ok())
-        .map(|c| c.info().subject.clone())
-        .collect();
-    let crls: Vec<(&str, Option<OffsetDateTime>)> = subjects
-        .iter()
-        .filter_map(|s| held.index.crl_for(s).map(|crl| (s.as_str(), crl.next_update)))
-        .collect();
+    let subjects: Vec<String> =
+        cas.iter().filter_map(|der| Certificate::from_der(der).ok()).map(|c| c.info().subject.clone()).collect();
+    let crls: Vec<(&str, Option<OffsetDateTime>)> =
+        subjects.iter().filter_map(|s| held.index.crl_for(s).map(|crl| (s.as_str(), crl.next_update))).collect();
     let mut findings = lint_site(&facts);
     findings.extend(revocation::lint(spec.revocation, &revoked, &crls, facts.now));
     // Errors first, as lint_site orders its own.

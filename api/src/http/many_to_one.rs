@@ -12,7 +12,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::caller::Caller;
 use super::extract::Json;
-use super::mappings::seal_password;
+use super::mappings::{parse_password, store_new_password};
 use super::pagination::{PageQuery, Paginated};
 use super::problem::ApiError;
 use super::serde_util::present;
@@ -23,7 +23,7 @@ use crate::domain::mapping::{parse_description, parse_mapping_name};
 use crate::domain::names::UserName;
 use crate::domain::resolve::{check_many_to_one, CertificateField, MatchCriteria, PermissionMode, Rule, SubField};
 use crate::domain::violation::{Collector, Invalid};
-use crate::secrets::{SecretKeys, SecretKind};
+use crate::secrets::{Password, SecretKeys, SecretKind, SecretOwner};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list_many_to_one)
@@ -252,21 +252,26 @@ impl Draft {
     }
 }
 
+pub fn owner_of(row: &ManyToOne) -> SecretOwner {
+    SecretOwner { kind: SecretKind::ManyToOne, site_id: row.site_id, id: row.id }
+}
+
 impl CreateManyToOne {
-    fn build(self, secrets: &SecretKeys) -> Result<ManyToOneValues, Invalid> {
+    /// The values, and the password to store once the row has its id.
+    fn build(self) -> Result<(ManyToOneValues, Option<Password>), Invalid> {
         let mut errors = Collector::default();
-        let password_enc = self.password.and_then(|p| seal_password(secrets, SecretKind::ManyToOne, p, &mut errors));
+        let password = self.password.and_then(|p| parse_password(p, &mut errors));
         let draft = Draft {
             name: self.name,
             description: self.description,
             enabled: self.enabled.unwrap_or(true),
             mode: self.permission_mode.unwrap_or(PermissionModeBody::Allow),
             user_name: self.user_name,
-            password_enc,
+            password_enc: None,
             rules: self.rules,
         };
         let values = draft.check(&mut errors);
-        errors.finish(|| values.expect("checked"))
+        errors.finish(|| (values.expect("checked"), password))
     }
 }
 
@@ -277,7 +282,7 @@ impl UpdateManyToOne {
         let password_enc = match self.password {
             None => current.password_enc.clone(),
             Some(None) => None,
-            Some(Some(p)) => seal_password(secrets, SecretKind::ManyToOne, p, &mut errors),
+            Some(Some(p)) => parse_password(p, &mut errors).map(|p| secrets.encrypt(owner_of(current), &p)),
         };
         let draft = Draft {
             name: self.name.unwrap_or_else(|| current.name.clone()),
@@ -399,8 +404,16 @@ pub async fn create_many_to_one(
 ) -> Result<HttpResponse, ApiError> {
     let writer = Writer::admit(&state, caller)?;
     let site_id = path.into_inner();
-    let values = body.build(&state.secrets)?;
-    let row = writer.create(site_id, move |conn| Ok(q::insert(conn, site_id, &values)?)).await?;
+    let (values, password) = body.build()?;
+    let row = writer
+        .create(site_id, move |conn| {
+            let mut row = q::insert(conn, site_id, &values)?;
+            if let Some(password) = &password {
+                row.password_enc = Some(store_new_password(conn, &state.secrets, owner_of(&row), password)?);
+            }
+            Ok(row)
+        })
+        .await?;
     row.answer_created(site_id)
 }
 

@@ -13,11 +13,11 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::caller::Caller;
 use super::certificate_input::{self, body_kind, BodyKind};
+use super::crls::RevocationStatusBody;
 use super::extract::{parse_json, read_body, DEFAULT_BODY_LIMIT};
 use super::pagination::{PageQuery, Paginated};
 use super::problem::ApiError;
 use super::serde_util::present;
-use super::crls::RevocationStatusBody;
 use super::sites::{policy_of, require_site};
 use super::write::{Names, SiteResource, Writer};
 use super::{created, db, json_with_etag, AppState};
@@ -27,10 +27,10 @@ use crate::domain::mapping::{
 };
 use crate::domain::names::UserName;
 use crate::domain::revocation::{Policy, Status};
+use crate::domain::violation::{Collector, Invalid, Rejection};
 use crate::gateway::ocsp::Ocsp;
 use crate::gateway::revocations::Held;
-use crate::domain::violation::{Collector, Invalid, Rejection};
-use crate::secrets::{Password, SecretKeys, SecretKind};
+use crate::secrets::{Password, SecretKeys, SecretKind, SecretOwner};
 
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(list_mappings)
@@ -268,10 +268,29 @@ pub fn certificate_values(cert: &Certificate) -> CertificateValues {
     }
 }
 
-/// A password from the request, encrypted for storage.
-pub fn seal_password(secrets: &SecretKeys, kind: SecretKind, raw: String, errors: &mut Collector) -> Option<Vec<u8>> {
-    let password = errors.take(Password::parse(raw).map_err(|e| Rejection::new(e.code, e.message).at("password")))?;
-    Some(secrets.encrypt(kind, &password))
+/// A password from the request, checked.
+pub fn parse_password(raw: String, errors: &mut Collector) -> Option<Password> {
+    errors.take(Password::parse(raw).map_err(|e| Rejection::new(e.code, e.message).at("password")))
+}
+
+pub fn owner_of(row: &Mapping) -> SecretOwner {
+    SecretOwner { kind: SecretKind::OneToOne, site_id: row.site_id, id: row.id }
+}
+
+/// Encrypts and stores the password of a row just inserted: its id is part of the ciphertext
+/// (see `SecretOwner`), so it can only be sealed once the row has one. Returns what was stored.
+pub fn store_new_password(
+    conn: &mut PgConnection,
+    secrets: &SecretKeys,
+    owner: SecretOwner,
+    password: &Password,
+) -> Result<Vec<u8>, ApiError> {
+    let blob = secrets.encrypt(owner, password);
+    match owner.kind {
+        SecretKind::OneToOne => q::set_password(conn, owner.id, &blob)?,
+        SecretKind::ManyToOne => certmap_db::queries::many_to_one::set_password(conn, owner.id, &blob)?,
+    };
+    Ok(blob)
 }
 
 /// Everything a create needs, from JSON or from a raw body plus query; shared with bulk import.
@@ -300,13 +319,9 @@ impl From<CreateMapping> for MappingRequest {
 }
 
 impl MappingRequest {
-    /// Every rule checked, every mistake collected; the password sealed.
-    pub fn build(
-        self,
-        secrets: &SecretKeys,
-        site_id: i64,
-        now: OffsetDateTime,
-    ) -> Result<(NewMapping, Vec<String>), Invalid> {
+    /// Every rule checked, every mistake collected. The password is stored by
+    /// [`store_new_password`] once the row has its id.
+    pub fn build(self, site_id: i64, now: OffsetDateTime) -> Result<BuiltMapping, Invalid> {
         let mut errors = Collector::default();
         let allow_expired = self.allow_expired.unwrap_or(false);
         let certificate = errors.take(self.certificate.and_then(|(cert, warning)| {
@@ -326,20 +341,27 @@ impl MappingRequest {
             (Some(raw), Some((cert, _))) => errors.take(parse_expires_at(raw, cert.info().not_after)),
             _ => None,
         };
-        let password_enc = self.password.and_then(|p| seal_password(secrets, SecretKind::OneToOne, p, &mut errors));
+        let password = self.password.and_then(|p| parse_password(p, &mut errors));
         errors.finish(|| {
             let (cert, warning) = certificate.expect("checked");
             let values = MappingValues {
                 user_name: user_name.expect("checked").as_str().to_owned(),
-                password_enc,
+                password_enc: None,
                 enabled: self.enabled.unwrap_or(true),
                 description,
                 expires_at,
                 allow_expired,
             };
-            (NewMapping { site_id, values, certificate: certificate_values(&cert) }, warning.into_iter().collect())
+            let row = NewMapping { site_id, values, certificate: certificate_values(&cert) };
+            BuiltMapping { row, password, warnings: warning.into_iter().collect() }
         })
     }
+}
+
+pub struct BuiltMapping {
+    pub row: NewMapping,
+    pub password: Option<Password>,
+    pub warnings: Vec<String>,
 }
 
 impl UpdateMapping {
@@ -368,7 +390,7 @@ impl UpdateMapping {
         let password_enc = match self.password {
             None => current.password_enc.clone(),
             Some(None) => None,
-            Some(Some(p)) => seal_password(secrets, SecretKind::OneToOne, p, &mut errors),
+            Some(Some(p)) => parse_password(p, &mut errors).map(|p| secrets.encrypt(owner_of(current), &p)),
         };
         let description = match self.description {
             None => current.description.clone(),
@@ -509,8 +531,10 @@ pub async fn list_mappings(
     })
     .await?;
     let crls = state.cache.revocations(&state.pool).await?;
-    let items: Vec<MappingBody> =
-        rows.into_iter().map(|r| MappingBody::from_row(r, now).with_revocation((&crls, &state.ocsp), policy, now)).collect();
+    let items: Vec<MappingBody> = rows
+        .into_iter()
+        .map(|r| MappingBody::from_row(r, now).with_revocation((&crls, &state.ocsp), policy, now))
+        .collect();
     Ok(HttpResponse::Ok().json(Paginated::new(items, page.limit, |m| m.id)))
 }
 
@@ -589,13 +613,17 @@ pub async fn create_mapping(
         }
     };
     let now = OffsetDateTime::now_utc();
-    let (new, warnings) = request.build(&state.secrets, site_id, now)?;
+    let BuiltMapping { row: new, password, warnings } = request.build(site_id, now)?;
     let row = writer
         .create(site_id, move |conn| {
             if let Some(existing) = q::find_by_certificate(conn, site_id, &new.certificate.sha256)? {
                 return Err(duplicate(existing.id));
             }
-            Ok(q::insert(conn, &new)?)
+            let mut row = q::insert(conn, &new)?;
+            if let Some(password) = &password {
+                row.password_enc = Some(store_new_password(conn, &state.secrets, owner_of(&row), password)?);
+            }
+            Ok(row)
         })
         .await?;
     let (location, revision) = (Mapping::location(site_id, row.id), row.revision);
@@ -630,7 +658,11 @@ pub async fn get_mapping(
     .await?;
     let revision = row.revision;
     let (crls, now) = (state.cache.revocations(&state.pool).await?, OffsetDateTime::now_utc());
-    Ok(json_with_etag(HttpResponse::Ok(), revision, &MappingBody::from_row(row, now).with_revocation((&crls, &state.ocsp), policy, now)))
+    Ok(json_with_etag(
+        HttpResponse::Ok(),
+        revision,
+        &MappingBody::from_row(row, now).with_revocation((&crls, &state.ocsp), policy, now),
+    ))
 }
 
 /// Change a one-to-one mapping

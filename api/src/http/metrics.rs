@@ -2,8 +2,10 @@
 //! gateway cache, long-pollers, authorize outcomes, the database pool, and revocation (revoked
 //! mappings per site, CRL age per issuer).
 
+use std::borrow::Cow;
 use std::time::Duration;
 
+use actix_web::http::Method;
 use actix_web::{get, web, HttpResponse};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -21,18 +23,19 @@ pub fn routes(cfg: &mut ServiceConfig) {
     cfg.service(metrics);
 }
 
+// Borrowed where the text is static, so counting a request copies no string.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub method: String,
+    pub method: Cow<'static, str>,
     /// The matched route pattern (`/api/v1/sites/{site_id}`), never the raw path, so the number of
     /// series stays bounded.
-    pub route: String,
+    pub route: Cow<'static, str>,
     pub status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
-    pub route: String,
+    pub route: Cow<'static, str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -70,6 +73,7 @@ pub struct Metrics {
     pool_connections: Gauge,
     pool_idle: Gauge,
     listening: Gauge,
+    database_down: Gauge,
     mapped_revoked: Family<SiteLabels, Gauge>,
     crl_age: Family<IssuerLabels, Gauge>,
 }
@@ -104,6 +108,12 @@ impl Default for Metrics {
             "1 while site changes are heard from PostgreSQL",
             listening.clone(),
         );
+        let database_down = Gauge::default();
+        registry.register(
+            "database_unreachable_seconds",
+            "Seconds since the database last answered, while it does not (0 while it does); gateways are answered from memory meanwhile, up to --serve-stale-for",
+            database_down.clone(),
+        );
         let mapped_revoked = Family::<SiteLabels, Gauge>::default();
         registry.register(
             "mapped_revoked_certificates",
@@ -111,7 +121,11 @@ impl Default for Metrics {
             mapped_revoked.clone(),
         );
         let crl_age = Family::<IssuerLabels, Gauge>::default();
-        registry.register("crl_age_seconds", "Seconds since the thisUpdate of the CRL held, by issuer", crl_age.clone());
+        registry.register(
+            "crl_age_seconds",
+            "Seconds since the thisUpdate of the CRL held, by issuer",
+            crl_age.clone(),
+        );
         Self {
             registry,
             requests,
@@ -121,6 +135,7 @@ impl Default for Metrics {
             pool_connections,
             pool_idle,
             listening,
+            database_down,
             mapped_revoked,
             crl_age,
         }
@@ -128,10 +143,20 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn observe(&self, method: &str, route: Option<&str>, status: u16, took: Duration) {
-        let route = route.unwrap_or("unmatched").to_owned();
-        self.latency.get_or_create(&RouteLabels { route: route.clone() }).observe(took.as_secs_f64());
-        self.requests.get_or_create(&RequestLabels { method: method.to_owned(), route, status }).inc();
+    pub fn observe(&self, method: &Method, route: Option<String>, status: u16, took: Duration) {
+        let route = RouteLabels { route: route.map_or(Cow::Borrowed("unmatched"), Cow::Owned) };
+        self.latency.get_or_create(&route).observe(took.as_secs_f64());
+        let method = match *method {
+            Method::GET => Cow::Borrowed("GET"),
+            Method::HEAD => Cow::Borrowed("HEAD"),
+            Method::POST => Cow::Borrowed("POST"),
+            Method::PUT => Cow::Borrowed("PUT"),
+            Method::PATCH => Cow::Borrowed("PATCH"),
+            Method::DELETE => Cow::Borrowed("DELETE"),
+            Method::OPTIONS => Cow::Borrowed("OPTIONS"),
+            ref other => Cow::Owned(other.as_str().to_owned()),
+        };
+        self.requests.get_or_create(&RequestLabels { method, route: route.route, status }).inc();
     }
 
     pub fn decided(&self, outcome: &'static str) {
@@ -154,17 +179,30 @@ pub async fn metrics(state: web::Data<AppState>, _caller: Caller) -> Result<Http
     m.pool_connections.set(i64::from(pool.connections));
     m.pool_idle.set(i64::from(pool.idle_connections));
     m.listening.set(i64::from(state.cache.is_listening()));
-    let revoked = super::db::run(&state.pool, |conn| Ok(certmap_db::queries::crls::revoked_per_site(conn)?)).await?;
-    m.mapped_revoked.clear();
-    for count in revoked {
-        m.mapped_revoked.get_or_create(&SiteLabels { site: count.site }).set(count.n);
+    let down = state.pool.health().down_for();
+    m.database_down.set(down.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)));
+    // While the database is gone the metrics still answer, with the counts last read.
+    match super::db::run(&state.pool, |conn| Ok(certmap_db::queries::crls::revoked_per_site(conn)?)).await {
+        Ok(revoked) => {
+            m.mapped_revoked.clear();
+            for count in revoked {
+                m.mapped_revoked.get_or_create(&SiteLabels { site: count.site }).set(count.n);
+            }
+        }
+        Err(ApiError::Unavailable) => {}
+        Err(e) => return Err(e),
     }
-    let held = state.cache.revocations(&state.pool).await?;
-    let now = time::OffsetDateTime::now_utc();
-    m.crl_age.clear();
-    for (issuer, crl) in held.index.crls() {
-        let age = (now - crl.this_update).whole_seconds();
-        m.crl_age.get_or_create(&IssuerLabels { issuer: issuer.to_owned() }).set(age);
+    match state.cache.revocations(&state.pool).await {
+        Ok(held) => {
+            let now = time::OffsetDateTime::now_utc();
+            m.crl_age.clear();
+            for (issuer, crl) in held.index.crls() {
+                let age = (now - crl.this_update).whole_seconds();
+                m.crl_age.get_or_create(&IssuerLabels { issuer: issuer.to_owned() }).set(age);
+            }
+        }
+        Err(ApiError::Unavailable) => {}
+        Err(e) => return Err(e),
     }
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &m.registry)

@@ -31,6 +31,7 @@ pub mod render_input;
 pub mod resolve;
 pub mod serde_util;
 pub mod sites;
+pub mod stale;
 pub mod write;
 
 use std::sync::Arc;
@@ -94,21 +95,27 @@ pub fn created<T: Serialize>(location: String, revision: i64, body: &T) -> HttpR
     json_with_etag(builder, revision, body)
 }
 
+/// What bounds the server's work, from the serve configuration.
+pub struct Limits {
+    pub writes_per_minute: u32,
+    pub max_long_polls: usize,
+    pub serve_stale_for: std::time::Duration,
+}
+
 pub fn app_state(
     pool: PgPool,
     secrets: SecretKeys,
     auth: JwtKeys,
-    writes_per_minute: u32,
-    max_long_polls: usize,
+    limits: Limits,
     ocsp: crate::config::OcspConfig,
 ) -> web::Data<AppState> {
     let metrics = metrics::Metrics::default();
-    let cache = Arc::new(GatewayCache::new(max_long_polls, metrics.cache.clone()));
+    let cache = Arc::new(GatewayCache::new(limits.max_long_polls, limits.serve_stale_for, metrics.cache.clone()));
     web::Data::new(AppState {
         pool,
         secrets,
         auth,
-        write_limiter: caller::WriteLimiter::new(writes_per_minute),
+        write_limiter: caller::WriteLimiter::new(limits.writes_per_minute),
         cache,
         metrics,
         ocsp: crate::gateway::ocsp::Ocsp::new(ocsp),

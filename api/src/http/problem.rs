@@ -300,8 +300,8 @@ fn conflict_for(constraint: &str) -> ApiError {
     ApiError::Conflict { code, field, detail: detail.into() }
 }
 
-impl From<diesel::r2d2::PoolError> for ApiError {
-    fn from(e: diesel::r2d2::PoolError) -> Self {
+impl From<certmap_db::NoConnection> for ApiError {
+    fn from(e: certmap_db::NoConnection) -> Self {
         tracing::warn!(error = %e, "no database connection");
         Self::Unavailable
     }

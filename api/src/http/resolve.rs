@@ -5,18 +5,21 @@ use actix_web::{post, web, HttpRequest, HttpResponse};
 use certmap_db::queries::{many_to_one, mappings};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::caller::Caller;
 use super::certificate_input::{self, body_kind, BodyKind};
+use super::crls::{RevocationStatus, RevocationStatusBody};
 use super::extract::{parse_json, read_body, DEFAULT_BODY_LIMIT};
 use super::many_to_one::{mode_of, rules_of};
 use super::problem::ApiError;
-use super::crls::{RevocationStatus, RevocationStatusBody};
 use super::sites::{policy_of, require_site, spec_of};
 use super::{db, AppState};
 use crate::domain::certificate::CertificateInfo;
+use crate::domain::directory::ClientCertificates;
+use crate::domain::request_path::RequestPath;
+use crate::domain::revocation::WhenUnknown;
 use crate::domain::resolve::{resolve, Decision, ManyToOneView, OneToOneView};
 use crate::domain::revocation::Status;
 use crate::gateway::ocsp::Der;
@@ -32,6 +35,31 @@ pub fn routes(cfg: &mut ServiceConfig) {
 pub struct ResolveRequest {
     /// PEM, base64 DER or the IIS one-line form.
     pub certificate: String,
+    /// A request URI as the client sends it (percent-encoded): the answer then says whether the
+    /// request passes there, as authorize decides it.
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ResolveQuery {
+    /// A request URI as the client sends it (for a certificate sent as the body; a JSON body's
+    /// `path` wins).
+    pub path: Option<String>,
+}
+
+/// What happens to a request presenting the certificate at `path`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PathAccess {
+    /// The path as IIS reads it: decoded once, `\` as `/`, repeated slashes folded.
+    pub path: String,
+    /// The directory whose settings apply; none when the site has none for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub directory: Option<String>,
+    /// That directory's client certificate setting: ignore, accept or require.
+    pub client_certificates: String,
+    /// Whether the request passes, as `GET /api/v1/authorize` decides it.
+    pub passes: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -68,6 +96,9 @@ pub struct Resolution {
     pub issuer: String,
     /// By the CRLs held and the site's revocation policy, as authorize decides.
     pub revocation: RevocationStatusBody,
+    /// With a `path`: whether a request there passes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access: Option<PathAccess>,
 }
 
 /// What IIS would decide for this certificate on this site, read in the caller's transaction:
@@ -103,10 +134,14 @@ pub fn decide(conn: &mut PgConnection, site: &Site, cert: &CertificateInfo) -> R
 /// Which mapping matches a certificate and as whom IIS would log it on: one-to-one first, then
 /// many-to-one in order, where a matching deny wins; or no mapping (401.1).
 ///
+/// With `path` (in the JSON body or the query), `access` says whether a request presenting the
+/// certificate there passes, as `GET /api/v1/authorize` decides it; a path a backend might read as
+/// another directory is refused with 400 `path-not-canonical`, as authorize refuses it.
+///
 /// A dry run of IIS's decision with the site's current settings and mappings: nothing is stored.
 /// Send JSON, or the certificate itself (PEM or DER). A token limited to other sites gets 404: a
 /// site it may not read does not exist for it.
-#[utoipa::path(tag = "mappings", params(("site_id" = i64, Path)),
+#[utoipa::path(tag = "mappings", params(("site_id" = i64, Path), ResolveQuery),
     request_body(content((ResolveRequest = "application/json"), (String = "application/x-pem-file"), (inline(super::binary_body::BinaryBody) = "application/pkix-cert"), (inline(super::binary_body::BinaryBody) = "application/x-x509-ca-cert"), (inline(super::binary_body::BinaryBody) = "application/octet-stream"), (String = "text/plain"))),
     responses(
         (status = 200, body = Resolution),
@@ -123,22 +158,32 @@ pub async fn resolve_certificate(
     caller: Caller,
     req: HttpRequest,
     path: web::Path<i64>,
+    query: web::Query<ResolveQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     caller.may_read()?;
     let site_id = path.into_inner();
     let kind = body_kind(&req)?;
     let body = read_body(payload.into_inner(), DEFAULT_BODY_LIMIT).await?;
-    let (cert, _) = match kind {
+    let (cert, uri) = match kind {
         BodyKind::Json => {
-            certificate_input::parse_text(&parse_json::<ResolveRequest>(&body)?.certificate, "certificate")?
+            let request = parse_json::<ResolveRequest>(&body)?;
+            (certificate_input::parse_text(&request.certificate, "certificate")?.0, request.path)
         }
-        BodyKind::RawCertificate => certificate_input::parse_bytes(&body, "certificate")?,
+        BodyKind::RawCertificate => (certificate_input::parse_bytes(&body, "certificate")?.0, None),
     };
+    let uri = uri.or_else(|| query.into_inner().path);
+    let request_path = uri
+        .map(|uri| RequestPath::parse(&uri).map_err(|why| super::authorize::not_canonical("path", why)))
+        .transpose()?;
     let info = cert.info().clone();
-    let (decision, policy) = db::transaction(&state.pool, move |conn| {
+    let (decision, policy, directories) = db::transaction(&state.pool, move |conn| {
         let site = require_site(conn, site_id, &caller)?;
-        Ok((decide(conn, &site, &info)?, policy_of(&site).unwrap_or_default()))
+        let directories = certmap_db::queries::directories::all(conn, site.id)?
+            .iter()
+            .map(super::directories::spec_of)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((decide(conn, &site, &info)?, policy_of(&site).unwrap_or_default(), directories))
     })
     .await?;
     let info = cert.info();
@@ -163,6 +208,7 @@ pub async fn resolve_certificate(
         subject: info.subject.clone(),
         issuer: info.issuer.clone(),
         revocation,
+        access: None,
     };
     match &decision {
         Decision::OneToOne { mapping_id, .. } => {
@@ -185,9 +231,21 @@ pub async fn resolve_certificate(
             out.iis_symptom = Some(decision.iis_symptom().into());
         }
     }
+    let revocation_refuses = out.revocation.status == RevocationStatus::Revoked
+        || (out.revocation.status == RevocationStatus::Unknown && policy.when_unknown == WhenUnknown::Deny);
     if out.revocation.status == RevocationStatus::Revoked {
         out.outcome = Outcome::Revoked;
         out.user_name = None;
     }
+    out.access = request_path.map(|p| {
+        let directory = p.directory(&directories);
+        let needs = directory.map_or(ClientCertificates::Ignore, |d| d.policy.client_certificates);
+        PathAccess {
+            path: p.as_str().to_owned(),
+            directory: directory.map(|d| d.path.as_str().to_owned()),
+            client_certificates: needs.as_str().to_owned(),
+            passes: needs == ClientCertificates::Ignore || (!revocation_refuses && needs.admits(&decision)),
+        }
+    });
     Ok(HttpResponse::Ok().json(out))
 }

@@ -1,6 +1,6 @@
 //! One file to `Include` in httpd.conf: a `<VirtualHost ip:port>` for one site. It needs
-//! mod_ssl, mod_authz_core, mod_headers, mod_env, mod_proxy and mod_proxy_http, and a `Listen`
-//! for the address in the main config.
+//! mod_ssl, mod_authz_core, mod_headers, mod_env, mod_rewrite, mod_proxy and mod_proxy_http, and a
+//! `Listen` for the address in the main config.
 //!
 //! # How a request is decided
 //! `SSLVerifyClient optional` is set at the virtual host, so the certificate is asked for during
@@ -22,6 +22,12 @@
 //! directory's `Require` replaces its parents', as in IIS. A public directory says
 //! `Require all granted` explicitly, or it would inherit a secured parent's requirement.
 //!
+//! # Paths
+//! Before any section, mod_rewrite answers 400 to a path a backend might read as another
+//! directory, the paths [`crate::domain::request_path`] refuses: escapes and dot segments in the
+//! raw request line (`THE_REQUEST`; `REQUEST_URI` is decoded with its dot segments resolved), the
+//! rest in `REQUEST_URI` (see [`super::path::refusals`]).
+//!
 //! # The header
 //! `RequestHeader unset ... early` drops a client-sent header before anything else runs. Each
 //! account is put in an environment variable with `SetEnv` (the only directive that stores its
@@ -39,7 +45,7 @@
 use std::fmt::Write as _;
 
 use super::options::{Gateway, GatewayOptions};
-use super::path::{innermost_first, path_regex};
+use super::path::{decoded_pcre_parts, innermost_first, path_regex, raw_pcre, refusals};
 use super::snapshot::{OneToOne, SiteSnapshot};
 use super::{refuse_control, RenderError};
 use crate::domain::directory::DirectoryPolicy;
@@ -58,7 +64,7 @@ pub fn render(site: &SiteSnapshot, options: &GatewayOptions) -> Result<String, R
         site.id, site.revision
     );
     let _ = writeln!(w, "# Listen on {} and load mod_ssl, mod_authz_core, mod_headers, mod_env,", gw.listen);
-    let _ = writeln!(w, "# mod_proxy and mod_proxy_http.");
+    let _ = writeln!(w, "# mod_rewrite, mod_proxy and mod_proxy_http.");
     virtual_host(w, site, &gw)?;
     Ok(out)
 }
@@ -74,7 +80,7 @@ pub fn render_all(sites: &[SiteSnapshot], options: &GatewayOptions) -> Result<St
     let w = &mut out;
     let _ = writeln!(w, "# certmap: {} sites: Include this file in httpd.conf, which must also", sites.len());
     let _ = writeln!(w, "# Listen on {} and load mod_ssl, mod_authz_core, mod_headers, mod_env,", gw.listen);
-    let _ = writeln!(w, "# mod_proxy and mod_proxy_http.");
+    let _ = writeln!(w, "# mod_rewrite, mod_proxy and mod_proxy_http.");
     w.push('\n');
     let _ = writeln!(w, "# First, so it takes every host name that is no site's: refused.");
     let _ = writeln!(w, "<VirtualHost {}>", gw.listen);
@@ -115,12 +121,14 @@ fn virtual_host(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result
         let _ = writeln!(w, "    SSLCARevocationCheck chain");
     }
     if site.revocation.check.asks_ocsp() {
-        let _ = writeln!(w, "    # The site's policy asks OCSP: mod_ssl asks the responder the client certificate names.");
+        let _ =
+            writeln!(w, "    # The site's policy asks OCSP: mod_ssl asks the responder the client certificate names.");
         let _ = writeln!(w, "    SSLOCSPEnable leaf");
     }
     let _ = writeln!(w, "    # SSL_CLIENT_I_DN in RFC 2253 form, which the issuers below are written in.");
     let _ = writeln!(w, "    SSLOptions -LegacyDNStringFormat");
     w.push('\n');
+    refuse_uncanonical(w);
     let _ = writeln!(w, "    # Only certmap sets this header: drop whatever the client sent.");
     let _ = writeln!(w, "    RequestHeader unset {} early", gw.header);
     if !grants.is_empty() {
@@ -152,6 +160,25 @@ fn virtual_host(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result
     }
     let _ = writeln!(w, "</VirtualHost>");
     Ok(())
+}
+
+/// Room on a configuration line for a regex, well inside what Apache's config reader takes.
+const REGEX_BYTES: usize = 2000;
+
+/// 400 for a path a backend might read as another directory than the section matched here.
+fn refuse_uncanonical(w: &mut String) {
+    let _ = writeln!(w, "    # A path a backend might read as another directory than the one matched here: 400.");
+    let _ = writeln!(w, "    # Encoded slashes reach the rule below (400) instead of Apache's own 404.");
+    let _ = writeln!(w, "    AllowEncodedSlashes NoDecode");
+    let _ = writeln!(w, "    RewriteEngine On");
+    let raw = raw_pcre(r"^\S+ [^? ]*", r"[/\\? ]|$");
+    let _ = writeln!(w, "    RewriteCond \"%{{THE_REQUEST}}\" \"{}\" [OR]", location_regex(&raw));
+    for part in decoded_pcre_parts(REGEX_BYTES) {
+        let _ = writeln!(w, "    RewriteCond \"%{{REQUEST_URI}}\" \"{}\" [OR]", location_regex(&part));
+    }
+    let _ = writeln!(w, "    RewriteCond \"%{{REQUEST_URI}}\" \"!{}\"", location_regex(refusals().utf8));
+    let _ = writeln!(w, "    RewriteRule \"^\" \"-\" [R=400,L]");
+    w.push('\n');
 }
 
 /// An enabled one-to-one mapping, ready to write.
@@ -256,7 +283,8 @@ fn certificate_expr(o: &OneToOne) -> Result<String, RenderError> {
     let unsupported = |why: &str| {
         RenderError::unsupported(format!("one-to-one mapping {} ({}): a certificate with {why}", o.id, o.user_name))
     };
-    let negative = x509_parser::parse_x509_certificate(o.certificate.der())
+    let der = o.certificate.der().ok_or_else(|| unsupported("no stored DER to read the serial's sign from"))?;
+    let negative = x509_parser::parse_x509_certificate(der)
         .map(|(_, c)| c.raw_serial().first().is_some_and(|b| b & 0x80 != 0))
         .map_err(|_| unsupported("an unreadable serial"))?;
     if negative {
@@ -439,7 +467,7 @@ mod tests {
         assert!(out.contains("CONTOSO\\alice"));
         assert!(!out.contains("bob") && !out.contains("CERTMAP_USER_7_2"), "{out}");
         let mut site = without_many_to_one(fixture::site());
-        site.one_to_one[0].enabled = false;
+        fixture::one(&mut site, 0).enabled = false;
         let out = render(&site, &opts()).unwrap();
         assert!(!out.contains("Require expr") && !out.contains("SetEnv"), "{out}");
         assert_eq!(out.matches("Require all denied").count(), 1, "only /secure: {out}");

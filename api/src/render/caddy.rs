@@ -6,7 +6,9 @@
 //! the account: `""` for a disabled mapping or none. Inside one `route` (which runs in the order
 //! written, where Caddy would otherwise sort directives), the client's copies of the user header
 //! and of every identity header are deleted first, then each directory, innermost first, is a
-//! `handle` on a case-insensitive `path_regexp` (see [`super::path`]): a secured one answers 403
+//! `handle` on a case-insensitive `path_regexp` (see [`super::path`]), after a 400 for any path a
+//! backend might read as another directory (the raw URI for escapes and dot segments, since
+//! `path_regexp` sees the path decoded and cleaned; see [`super::path::refusals_go`]): a secured one answers 403
 //! unless the certificate mapped, and sets the header. Caddy's map cannot test a subject or an
 //! issuer in the form IIS rules are written in, so many-to-one mappings are refused here
 //! ([`RenderError::Unsupported`]); per-request mode decides them in certmap.
@@ -34,7 +36,7 @@ use std::fmt::Write as _;
 
 use super::authorize::{self, Authorize, AuthorizeOptions, CertmapAuth};
 use super::options::{Gateway, GatewayOptions};
-use super::path::{innermost_first, path_regex_go};
+use super::path::{innermost_first, path_regex_go, refusals_go};
 use super::snapshot::SiteSnapshot;
 use super::{refuse_control, RenderError};
 use crate::domain::directory::{ClientCertificates, DirectoryPolicy};
@@ -165,6 +167,7 @@ fn map_mode(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(),
     let _ = writeln!(w, "\t}}");
     let _ = writeln!(w, "\troute {{");
     delete_client_headers(w, gw);
+    refuse_uncanonical(w, id)?;
     let dirs = innermost_first(&site.directories);
     for (n, d) in dirs.iter().enumerate().filter(|(_, d)| !d.path.is_root()) {
         refuse_control("a directory path", d.path.as_str())?;
@@ -178,6 +181,19 @@ fn map_mode(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(),
     handle_body(w, &root, gw, &var, &format!("certmap_{id}_refused_root"));
     let _ = writeln!(w, "\t\t}}");
     let _ = writeln!(w, "\t}}");
+    Ok(())
+}
+
+/// 400 for a path a backend might read as another directory than the `handle` matched here: the
+/// raw URI for escapes and dot segments (`path_regexp` sees the path decoded and cleaned), the
+/// decoded path for the rest, as certmap's authorize refuses them.
+fn refuse_uncanonical(w: &mut String, id: i64) -> Result<(), RenderError> {
+    let r = refusals_go();
+    let _ = writeln!(w, "\t\t# A path a backend might read as another directory than the one matched here: 400.");
+    let _ = writeln!(w, "\t\t@certmap_{id}_uncanonical_raw vars_regexp {{http.request.orig_uri}} {}", quote_regex(r.raw)?);
+    let _ = writeln!(w, "\t\trespond @certmap_{id}_uncanonical_raw 400");
+    let _ = writeln!(w, "\t\t@certmap_{id}_uncanonical path_regexp {}", quote_regex(&r.decoded)?);
+    let _ = writeln!(w, "\t\trespond @certmap_{id}_uncanonical 400");
     Ok(())
 }
 

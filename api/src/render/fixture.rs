@@ -1,5 +1,7 @@
 //! The fixed site every snapshot test renders, and a hostile variant for the escaping tests.
 
+use std::sync::Arc;
+
 use crate::domain::certificate::Certificate;
 use crate::domain::directory::{ClientCertificates, DirectoryPolicy, DirectorySpec};
 use crate::domain::names::{Hostname, LogonDomain, SiteName, UserName, VirtualPath};
@@ -88,7 +90,10 @@ pub fn site() -> SiteSnapshot {
                 has_password: false,
                 expires_at: None,
             },
-        ],
+        ]
+        .into_iter()
+        .map(Arc::new)
+        .collect(),
         many_to_one: vec![
             ManyToOne {
                 id: 10,
@@ -119,10 +124,15 @@ pub fn site() -> SiteSnapshot {
     }
 }
 
+/// A fixture's mapping to change: fixtures share none of theirs.
+pub fn one(site: &mut SiteSnapshot, i: usize) -> &mut OneToOne {
+    Arc::get_mut(&mut site.one_to_one[i]).expect("a fixture's mapping is not shared")
+}
+
 /// The same site with secrets included, as an admin asking for `include_secrets` gets it.
 pub fn site_with_secrets() -> SiteSnapshot {
     let mut s = site();
-    s.one_to_one[0].password = Some(Password::parse("p@ss'wörd\"<&>$x".into()).unwrap());
+    one(&mut s, 0).password = Some(Password::parse("p@ss'wörd\"<&>$x".into()).unwrap());
     s.many_to_one[0].password = Some(Password::parse("staff’pw".into()).unwrap());
     s
 }
@@ -133,10 +143,10 @@ pub fn hostile() -> SiteSnapshot {
     s.name = SiteName::parse("Site \"A\" & <B>; {c} $d 'e' ‘f’ \\g --h").unwrap();
     s.directories =
         vec![dir("/", secured()), dir("/a;b{c}/$d 'e'/&", secured()), dir("/Été/public", DirectoryPolicy::default())];
-    s.one_to_one[0].user_name = user("O'Brien & {Sons} $x ‘y’ `z` %{w}");
-    s.one_to_one[1].user_name = user("svc$");
-    s.one_to_one[1].enabled = true;
-    s.one_to_one.push(OneToOne {
+    one(&mut s, 0).user_name = user("O'Brien & {Sons} $x ‘y’ `z` %{w}");
+    one(&mut s, 1).user_name = user("svc$");
+    one(&mut s, 1).enabled = true;
+    s.one_to_one.push(Arc::new(OneToOne {
         id: 3,
         user_name: user("carol@contoso.com"),
         enabled: true,
@@ -144,7 +154,7 @@ pub fn hostile() -> SiteSnapshot {
         password: None,
         has_password: true,
         expires_at: None,
-    });
+    }));
     s.many_to_one[0].name = "Staff \"quoted\" 'single' ‘curly’ <&> $x {y};".into();
     s.many_to_one[0].description = Some("-- not a comment end -->".into());
     s.many_to_one[0].user_name = Some(user("Jane Doe"));
@@ -159,8 +169,8 @@ pub fn two_sites() -> Vec<SiteSnapshot> {
     second.revision = 1;
     second.hostnames =
         vec![Hostname::parse("intranet.fabrikam.com").unwrap(), Hostname::parse("*.fabrikam.net").unwrap()];
-    for o in &mut second.one_to_one {
-        o.id += 20;
+    for i in 0..second.one_to_one.len() {
+        one(&mut second, i).id += 20;
     }
     for m in &mut second.many_to_one {
         m.id += 20;

@@ -27,6 +27,7 @@ const NO_PASSWORD_HELP: &str = " No password is stored in certmap for this accou
 log the account on. Set it in IIS Manager or with the PowerShell script certmap renders. ";
 
 pub fn render(site: &SiteSnapshot, _options: &IisOptions) -> Result<String, RenderError> {
+    super::snapshot::require_der(site)?;
     check_xml_text(site)?;
     let header = format!(
         " certmap site {} revision {}: merge each <location> into applicationHost.config (the mapping section is locked below the server level, so a web.config cannot hold it). ",
@@ -40,7 +41,7 @@ pub fn render(site: &SiteSnapshot, _options: &IisOptions) -> Result<String, Rend
 /// so no two sites share a `<location path>`.
 pub fn render_all(sites: &[SiteSnapshot], _options: &IisOptions) -> Result<String, RenderError> {
     for site in sites {
-        check_xml_text(site).map_err(|e| e.in_site(site))?;
+        super::snapshot::require_der(site).and_then(|()| check_xml_text(site)).map_err(|e| e.in_site(site))?;
     }
     let header = format!(
         " certmap: {} sites. Merge each <location> into applicationHost.config (the mapping section is locked below the server level, so a web.config cannot hold it). ",
@@ -124,7 +125,8 @@ fn mapping_section(w: &mut Writer<Vec<u8>>, site: &SiteSnapshot) -> io::Result<(
 }
 
 fn one_to_one(w: &mut Writer<Vec<u8>>, o: &OneToOne) -> io::Result<()> {
-    let certificate = o.certificate.iis_form();
+    // `render` refused a site without certificates before writing anything.
+    let certificate = o.certificate.iis_form().unwrap_or_default();
     let mut add = BytesStart::new("add");
     add.push_attribute(("enabled", bool_str(o.enabled)));
     add.push_attribute(("userName", o.user_name.as_str()));

@@ -89,6 +89,12 @@ impl Format {
         Self::ALL.into_iter().find(|f| f.as_str() == s)
     }
 
+    /// IIS and PowerShell carry each certificate itself; Apache must know a serial's sign, which
+    /// only the DER keeps. The other formats name a certificate by its stored facts.
+    pub fn needs_der(self) -> bool {
+        matches!(self, Self::Iis | Self::PowerShell | Self::Apache)
+    }
+
     pub fn content_type(self) -> &'static str {
         match self {
             Self::Iis => "application/xml; charset=utf-8",

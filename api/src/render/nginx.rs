@@ -9,12 +9,17 @@
 //! - `$certmap_m2o_N` from `"$ssl_client_s_dn\n$ssl_client_i_dn"` (both in OpenSSL's RFC 2253
 //!   form, joined by a newline OpenSSL never leaves unescaped inside a name): one regex per
 //!   enabled many-to-one mapping, every rule a lookahead on its line (see [`super::dn`]). nginx
-//!   takes the first regex that matches, so every Deny comes first (value `""`, IIS's "any
+//!   takes the first regex that matches, so every Deny comes first (value `<deny>`, IIS's "any
 //!   matching Deny wins") and the Allows follow in IIS's order.
 //! - `$certmap_user_N`: the one-to-one answer, or the many-to-one one when there was none.
 //!
-//! `""` is the forbidden marker: no account. A secured directory answers 403 unless
-//! `$ssl_client_verify` is `SUCCESS` and `$certmap_user_N` is not empty.
+//! `""` is the forbidden marker: no account; `<deny>` a matching Deny. A secured directory answers
+//! 403 unless `$ssl_client_verify` is `SUCCESS` and `$certmap_user_N` is an account; one that only
+//! accepts a certificate answers 403 to a Deny and passes the rest, as authorize does.
+//!
+//! # Paths
+//! Before any location, the server answers 400 to a path a backend might read as another
+//! directory, the paths [`crate::domain::request_path`] refuses (see [`super::path::refusals`]).
 //!
 //! # Directories
 //! IIS compares paths case-insensitively, so each directory is a regex `location` built by
@@ -30,11 +35,12 @@
 //! `${certmap_dollar_N}`, a `geo` variable whose value is a lone `$`, rendered only when needed.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use super::authorize::{self, Authorize, AuthorizeOptions, CertmapAuth};
 use super::dn;
 use super::options::{Gateway, GatewayOptions};
-use super::path::{innermost_first, path_regex};
+use super::path::{innermost_first, path_regex, refusals};
 use super::snapshot::{OneToOne, SiteSnapshot};
 use super::{refuse_control, RenderError};
 use crate::domain::directory::DirectoryPolicy;
@@ -90,7 +96,8 @@ fn site_block(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(
     }
     let id = site.id;
     let m2o = many_to_one_entries(site)?;
-    let o2o: &[OneToOne] = if site.mapping.enabled && site.mapping.one_to_one_enabled { &site.one_to_one } else { &[] };
+    let o2o: &[Arc<OneToOne>] =
+        if site.mapping.enabled && site.mapping.one_to_one_enabled { &site.one_to_one } else { &[] };
     let needs_dollar = o2o.iter().any(|o| o.enabled && o.user_name.as_str().contains('$'))
         || m2o.iter().any(|e| e.value.contains('$'));
     if needs_dollar {
@@ -115,7 +122,7 @@ fn site_block(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(
     }
     let _ = writeln!(w, "}}\n");
 
-    let _ = writeln!(w, "# Many-to-one: first match wins, so every Deny (\"\") precedes the Allows.");
+    let _ = writeln!(w, "# Many-to-one: first match wins, so every Deny (\"<deny>\") precedes the Allows.");
     let _ = writeln!(w, "map \"$ssl_client_s_dn\\n$ssl_client_i_dn\" $certmap_m2o_{id} {{");
     let _ = writeln!(w, "    default \"\";");
     for e in &m2o {
@@ -135,6 +142,10 @@ fn site_block(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(
     server(w, site, gw)
 }
 
+/// A many-to-one Deny's value: no account can be spelled so (IIS refuses `<` and `>` in user
+/// names), and a directory that only accepts a certificate refuses it too.
+const DENIED: &str = "<deny>";
+
 struct Entry {
     key: String,
     value: String,
@@ -150,7 +161,7 @@ fn many_to_one_entries(site: &SiteSnapshot) -> Result<Vec<Entry>, RenderError> {
         let (deny, allow): (Vec<_>, Vec<_>) = live.partition(|m| m.mode == PermissionMode::Deny);
         for mapping in deny.into_iter().chain(allow) {
             let value = match (mapping.mode, &mapping.user_name) {
-                (PermissionMode::Deny, _) => String::new(),
+                (PermissionMode::Deny, _) => DENIED.to_owned(),
                 (PermissionMode::Allow, Some(u)) => u.as_str().to_owned(),
                 // Cannot be stored; resolve() skips it too rather than allow everyone.
                 (PermissionMode::Allow, None) => continue,
@@ -187,18 +198,40 @@ fn server_tls(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>, why: &str) 
     let _ = writeln!(w, "    ssl_verify_client optional;");
     let _ = writeln!(w, "    ssl_verify_depth {};", gw.verify_depth);
     if let Some(crl) = gw.crl_file {
-        let _ = writeln!(w, "    # A revoked client certificate fails verification. Once a CRL here passes its nextUpdate,");
-        let _ = writeln!(w, "    # every client certificate of that CA fails: keep the file current (certmap pull --crl-out).");
+        let _ = writeln!(
+            w,
+            "    # A revoked client certificate fails verification. Once a CRL here passes its nextUpdate,"
+        );
+        let _ = writeln!(
+            w,
+            "    # every client certificate of that CA fails: keep the file current (certmap pull --crl-out)."
+        );
         let _ = writeln!(w, "    ssl_crl {crl};");
     }
     if site.revocation.check.asks_ocsp() {
         // `leaf`, not `on`: a CA certificate in the bundle naming no responder would fail every
         // client (nginx ticket #1534's implementation checks each certificate of the chain).
-        let _ = writeln!(w, "    # The site's policy asks OCSP: nginx asks the responder the client certificate names.");
+        let _ =
+            writeln!(w, "    # The site's policy asks OCSP: nginx asks the responder the client certificate names.");
         let _ = writeln!(w, "    # A responder named by host name needs a `resolver` directive in http {{}}.");
         let _ = writeln!(w, "    ssl_ocsp leaf;");
         let _ = writeln!(w, "    ssl_ocsp_cache shared:certmap_ocsp:1m;");
     }
+    refuse_uncanonical(w);
+}
+
+/// 400 for a path a backend might read as another directory than the location matched here,
+/// as certmap's authorize refuses it. `$uri` is decoded with its dot segments already resolved,
+/// so those and the escapes are looked for in the raw `$request_uri`.
+fn refuse_uncanonical(w: &mut String) {
+    let r = refusals();
+    let quoted = |re: &str| quote(re).expect("the refusal regexes hold no control character");
+    let _ = writeln!(w, "    # A path a backend might read as another directory than the one matched here: ;, :, a");
+    let _ = writeln!(w, "    # segment ending in . or a space, a dot segment, an encoded / or \\, double encoding, a");
+    let _ = writeln!(w, "    # control character, no UTF-8, or a character that folds or normalizes to ASCII.");
+    let _ = writeln!(w, "    if ($request_uri ~ {}) {{ return 400; }}", quoted(&r.raw));
+    let _ = writeln!(w, "    if ($uri ~ {}) {{ return 400; }}", quoted(&r.decoded));
+    let _ = writeln!(w, "    if ($uri !~ {}) {{ return 400; }}", quoted(r.utf8));
 }
 
 fn server(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result<(), RenderError> {
@@ -224,6 +257,13 @@ fn location_body(w: &mut String, id: i64, policy: &DirectoryPolicy, gw: &Gateway
     if policy.is_secured() {
         let _ = writeln!(w, "        if ($ssl_client_verify != SUCCESS) {{ return 403; }}");
         let _ = writeln!(w, "        if ($certmap_user_{id} = \"\") {{ return 403; }}");
+        let _ = writeln!(w, "        if ($certmap_user_{id} = \"{DENIED}\") {{ return 403; }}");
+        let _ = writeln!(w, "        proxy_set_header {} $certmap_user_{id};", gw.header);
+    } else if policy.negotiates_certificates() {
+        let _ =
+            writeln!(w, "        # Accepted, not required: a Deny refuses, a mapped certificate names its account,");
+        let _ = writeln!(w, "        # anything else passes anonymously (\"\" drops any header the client sent).");
+        let _ = writeln!(w, "        if ($certmap_user_{id} = \"{DENIED}\") {{ return 403; }}");
         let _ = writeln!(w, "        proxy_set_header {} $certmap_user_{id};", gw.header);
     } else {
         let _ = writeln!(w, "        # Not secured: no account, and \"\" drops any header the client sent.");

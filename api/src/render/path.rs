@@ -5,8 +5,102 @@
 //! with a regex whose letters are spelled as `[sS]` classes (and non-ASCII letters as
 //! alternations of their UTF-8 forms), never with a flag whose reach differs between PCRE builds.
 
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+
+use regex_syntax::utf8::Utf8Sequences;
+
 use crate::domain::directory::DirectorySpec;
 use crate::domain::names::VirtualPath;
+use crate::domain::request_path::refused_non_ascii;
+
+/// What a gateway refuses with 400, the same paths [`RequestPath::parse`] refuses, as PCRE over
+/// bytes (nginx, HAProxy and Apache compile without UTF mode, so a non-ASCII character is its
+/// UTF-8 bytes).
+///
+/// [`RequestPath::parse`]: crate::domain::request_path::RequestPath::parse
+pub(crate) struct Refusals {
+    /// Matches a raw path (still percent-encoded; a query may follow) that is refused: see
+    /// [`raw_pcre`].
+    pub raw: String,
+    /// Matches a decoded path that is refused: control characters, `%` (double encoding), `;`,
+    /// `:`, a segment ending in `.` or a space, and every refused non-ASCII character.
+    pub decoded: String,
+    /// Matches a decoded path that is valid UTF-8; one that does not match is refused.
+    pub utf8: &'static str,
+}
+
+const DECODED_ASCII: &str = r"[\x00-\x1f\x7f%;:]|[. ](?:[/\\]|$)";
+const UTF8: &str = r"^(?:[\x00-\x7f]|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2})*$";
+
+/// Computed once: finding the refused characters walks all of Unicode.
+pub(crate) fn refusals() -> &'static Refusals {
+    static REFUSALS: OnceLock<Refusals> = OnceLock::new();
+    REFUSALS.get_or_init(|| Refusals {
+        raw: raw_pcre(r"^[^?]*", r"[/\\?]|$"),
+        decoded: decoded_pcre_parts(usize::MAX).join("|"),
+        utf8: UTF8,
+    })
+}
+
+/// Matches a raw path that is refused: a malformed escape, an encoded separator, or a segment
+/// ending in `.` (`.` and `..` segments too, which a gateway may have resolved before its decoded
+/// path is seen), `%2e` or `%20`. `prefix` reaches each character of the path and nothing
+/// after it; `end` is what may follow a segment.
+pub(crate) fn raw_pcre(prefix: &str, end: &str) -> String {
+    format!(r"{prefix}(?:%(?![0-9a-fA-F]{{2}})|%(?:2[fF]|5[cC])|(?:\.|%2[eE]|%20)(?:{end}))")
+}
+
+/// The decoded refusal as alternatives joined into parts of at most `max` bytes each, for
+/// gateways whose configuration lines are short (HAProxy's are 2,048 bytes).
+pub(crate) fn decoded_pcre_parts(max: usize) -> Vec<String> {
+    let mut alternatives = vec![DECODED_ASCII.to_owned()];
+    for (first, last) in refused_non_ascii() {
+        for seq in Utf8Sequences::new(first, last) {
+            let mut alt = String::new();
+            for r in seq.as_slice() {
+                if r.start == r.end {
+                    let _ = write!(alt, r"\x{:02x}", r.start);
+                } else {
+                    let _ = write!(alt, r"[\x{:02x}-\x{:02x}]", r.start, r.end);
+                }
+            }
+            alternatives.push(alt);
+        }
+    }
+    let mut parts: Vec<String> = Vec::new();
+    for alt in alternatives {
+        match parts.last_mut() {
+            Some(part) if part.len() + 1 + alt.len() <= max => {
+                part.push('|');
+                part.push_str(&alt);
+            }
+            _ => parts.push(alt),
+        }
+    }
+    parts
+}
+
+/// [`Refusals`] for Go's regexp (Caddy): no lookahead, and runes rather than bytes.
+pub(crate) struct GoRefusals {
+    /// Matches a raw request URI that is refused, as [`raw_pcre`] without the malformed escape,
+    /// which Go's HTTP server answers with 400 itself.
+    pub raw: &'static str,
+    /// Matches a decoded path that is refused; a byte that is no UTF-8 reads as U+FFFD, refused.
+    pub decoded: String,
+}
+
+pub(crate) fn refusals_go() -> &'static GoRefusals {
+    static GO: OnceLock<GoRefusals> = OnceLock::new();
+    GO.get_or_init(|| {
+        let mut class = String::from(r"[\x00-\x1f\x7f%;:");
+        for (first, last) in refused_non_ascii() {
+            let _ = write!(class, r"\x{{{:x}}}-\x{{{:x}}}", u32::from(first), u32::from(last));
+        }
+        class.push_str(r"]|[. ](?:[/\\]|$)");
+        GoRefusals { raw: r"^[^?]*(?:%(?:2[fF]|5[cC])|(?:\.|%2[eE]|%20)(?:[/\\?]|$))", decoded: class }
+    })
+}
 
 /// `^/a/b(?:/|$)`: the directory itself and everything under it, nothing that merely starts with
 /// the same letters (`/secure` must not cover `/secured`). The root is `^/`. Every separator is

@@ -36,6 +36,7 @@ pub fn ps_quote(s: &str) -> String {
 }
 
 pub fn render(site: &SiteSnapshot, _options: &PowerShellOptions) -> Result<String, RenderError> {
+    super::snapshot::require_der(site)?;
     check(site)?;
     let header = [
         format!("# certmap: IIS client certificate mapping for site {} revision {}.", site.id, site.revision),
@@ -56,7 +57,7 @@ pub fn render(site: &SiteSnapshot, _options: &PowerShellOptions) -> Result<Strin
 /// part with `$site` set to it.
 pub fn render_all(sites: &[SiteSnapshot], _options: &PowerShellOptions) -> Result<String, RenderError> {
     for site in sites {
-        check(site).map_err(|e| e.in_site(site))?;
+        super::snapshot::require_der(site).and_then(|()| check(site)).map_err(|e| e.in_site(site))?;
     }
     let header = [
         format!("# certmap: IIS client certificate mapping for {} sites.", sites.len()),
@@ -96,7 +97,8 @@ fn preamble(w: &mut String, sites: &[SiteSnapshot], header: &[String]) {
     // is keyed by the server certificate's hash and appid, which certmap does not hold.
     let _ = writeln!(w, "# Revocation: Schannel checks client certificates against their CA's CRL on the HTTPS");
     let _ = writeln!(w, "# binding (the default). `netsh http show sslcert` must say 'Verify Client Certificate");
-    let _ = writeln!(w, "# Revocation : Enabled'; if not, `netsh http update sslcert ipport=0.0.0.0:443 certhash=<server");
+    let _ =
+        writeln!(w, "# Revocation : Enabled'; if not, `netsh http update sslcert ipport=0.0.0.0:443 certhash=<server");
     let _ = writeln!(w, "# certificate hash> appid=<guid> verifyclientcertrevocation=enable`. This script does not");
     let _ = writeln!(w, "# touch the binding: certmap does not know the server certificate it is keyed by.");
     let _ = writeln!(w, "$apphost = 'MACHINE/WEBROOT/APPHOST'");
@@ -208,7 +210,8 @@ fn one_to_one(w: &mut String, o: &OneToOne) {
         ps_bool(o.enabled),
         ps_quote(o.user_name.as_str()),
         password_expr("OneToOne", o.id, o.password.as_ref()),
-        ps_quote(&o.certificate.iis_form()),
+        // `render` refused a site without certificates before writing anything.
+        ps_quote(&o.certificate.iis_form().unwrap_or_default()),
     );
 }
 

@@ -198,7 +198,7 @@ pub fn apache_t(dir: &Path, rendered: &str, listen: &str) {
         "ServerRoot {d}\nPidFile {d}/httpd.pid\nErrorLog {d}/error.log\nServerName localhost\nListen {listen}\n",
         d = dir.display()
     );
-    for m in ["mpm_event", "authz_core", "ssl", "socache_shmcb", "headers", "proxy", "proxy_http", "env"] {
+    for m in ["mpm_event", "authz_core", "ssl", "socache_shmcb", "headers", "proxy", "proxy_http", "env", "rewrite"] {
         let so = modules.join(format!("mod_{m}.so"));
         if so.exists() {
             conf.push_str(&format!("LoadModule {m}_module {}\n", so.display()));

@@ -3,6 +3,8 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 
 use crate::domain::certificate::{Certificate, Validity};
@@ -24,8 +26,9 @@ pub struct SiteSnapshot {
     pub revocation: Policy,
     /// Sorted by path.
     pub directories: Vec<DirectorySpec>,
-    /// Sorted by id.
-    pub one_to_one: Vec<OneToOne>,
+    /// Sorted by id. Shared with the gateway cache's view of the site, so rendering from memory
+    /// copies no mapping.
+    pub one_to_one: Vec<Arc<OneToOne>>,
     /// Sorted by id: the order IIS evaluates them in.
     pub many_to_one: Vec<ManyToOne>,
 }
@@ -57,12 +60,14 @@ pub struct ManyToOne {
     pub rules: Vec<Rule>,
 }
 
-/// A mapped certificate as certmap stored it: the DER and the facts read from it when it was
-/// parsed on the way in. A site of 100,000 mappings is read on every render and snapshot; parsing
-/// every certificate again each time would cost more than everything else together.
+/// A mapped certificate as certmap stored it: the facts read from it when it was parsed on the way
+/// in, and its DER where a format carries the certificate itself. A site of 100,000 mappings is
+/// rendered often; parsing every certificate again each time would cost more than everything else
+/// together, and the gateway formats, which name a certificate by its facts, are rendered from the
+/// gateway cache's copy of the site, which holds no DER at all.
 #[derive(Debug, Clone)]
 pub struct StoredCertificate {
-    der: Vec<u8>,
+    der: Option<Vec<u8>>,
     facts: CertificateFacts,
 }
 
@@ -82,11 +87,16 @@ pub struct CertificateFacts {
 impl StoredCertificate {
     /// `facts` must be what [`Certificate`] found in `der` when it was stored.
     pub fn new(der: Vec<u8>, facts: CertificateFacts) -> Self {
-        Self { der, facts }
+        Self { der: Some(der), facts }
     }
 
-    pub fn der(&self) -> &[u8] {
-        &self.der
+    /// For the formats that name a certificate by its facts alone.
+    pub fn facts_only(facts: CertificateFacts) -> Self {
+        Self { der: None, facts }
+    }
+
+    pub fn der(&self) -> Option<&[u8]> {
+        self.der.as_deref()
     }
 
     pub fn info(&self) -> &CertificateFacts {
@@ -94,8 +104,8 @@ impl StoredCertificate {
     }
 
     /// Standard base64 of the DER with padding, on one line: the form IIS stores.
-    pub fn iis_form(&self) -> String {
-        STANDARD.encode(&self.der)
+    pub fn iis_form(&self) -> Option<String> {
+        self.der.as_ref().map(|der| STANDARD.encode(der))
     }
 
     pub fn validity_at(&self, now: OffsetDateTime) -> Validity {
@@ -106,6 +116,18 @@ impl StoredCertificate {
         } else {
             Validity::Valid
         }
+    }
+}
+
+/// The formats that carry the certificate itself (IIS, PowerShell) or need what only its DER
+/// says (Apache: the serial's sign) must be given a site read with its DER.
+pub(crate) fn require_der(site: &SiteSnapshot) -> Result<(), super::RenderError> {
+    match site.one_to_one.iter().find(|o| o.certificate.der.is_none()) {
+        Some(o) => Err(super::RenderError::unsupported(format!(
+            "one-to-one mapping {} without its stored certificate (read the site with certificates for this format)",
+            o.id
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -137,8 +159,8 @@ mod tests {
     fn stored_certificate_answers_as_the_parsed_one() {
         let cert = fixture::cert(fixture::ALICE);
         let stored = StoredCertificate::from(&cert);
-        assert_eq!(stored.der(), cert.der());
-        assert_eq!(stored.iis_form(), cert.iis_form());
+        assert_eq!(stored.der(), Some(cert.der()));
+        assert_eq!(stored.iis_form(), Some(cert.iis_form()));
         assert_eq!(stored.info().sha1, cert.info().sha1);
         for now in [
             cert.info().not_before - time::Duration::SECOND,

@@ -49,8 +49,12 @@ pub fn delete(conn: &mut PgConnection, site_id: i64, id: i64) -> QueryResult<boo
     Ok(diesel::delete(m::table.filter(m::site_id.eq(site_id).and(m::id.eq(id)))).execute(conn)? == 1)
 }
 
-pub fn passwords(conn: &mut PgConnection) -> QueryResult<Vec<(i64, Vec<u8>)>> {
-    m::table.filter(m::password_enc.is_not_null()).select((m::id, m::password_enc.assume_not_null())).load(conn)
+/// Every stored password ciphertext with its site and id, for key rotation.
+pub fn passwords(conn: &mut PgConnection) -> QueryResult<Vec<(i64, i64, Vec<u8>)>> {
+    m::table
+        .filter(m::password_enc.is_not_null())
+        .select((m::site_id, m::id, m::password_enc.assume_not_null()))
+        .load(conn)
 }
 
 pub fn set_password(conn: &mut PgConnection, id: i64, blob: &[u8]) -> QueryResult<usize> {

@@ -232,11 +232,11 @@ pub fn delete(conn: &mut PgConnection, site_id: i64, id: i64) -> QueryResult<boo
         == 1)
 }
 
-/// Every stored password ciphertext, for key rotation.
-pub fn passwords(conn: &mut PgConnection) -> QueryResult<Vec<(i64, Vec<u8>)>> {
+/// Every stored password ciphertext with its site and id, for key rotation.
+pub fn passwords(conn: &mut PgConnection) -> QueryResult<Vec<(i64, i64, Vec<u8>)>> {
     mappings::table
         .filter(mappings::password_enc.is_not_null())
-        .select((mappings::id, mappings::password_enc.assume_not_null()))
+        .select((mappings::site_id, mappings::id, mappings::password_enc.assume_not_null()))
         .load(conn)
 }
 

@@ -24,8 +24,8 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
 
 pub use error::CertificateError;
-pub use facts::CertificateInfo;
 pub(crate) use facts::serial_hex;
+pub use facts::CertificateInfo;
 
 use facts::describe;
 use pem::{damaged, decode_block, is_certificate_label, pem_blocks, refusal_for_label};
