@@ -32,7 +32,8 @@ impl Pki {
             "ext.cnf",
             &format!(
                 "[leaf]\nauthorityInfoAccess = OCSP;URI:http://127.0.0.1:{port}/\nextendedKeyUsage = clientAuth\n\
-             [signer]\nextendedKeyUsage = OCSPSigning\n[not_signer]\nextendedKeyUsage = clientAuth\n\
+             [signer]\nextendedKeyUsage = OCSPSigning\n\
+             [server]\nsubjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth\n[not_signer]\nextendedKeyUsage = clientAuth\n\
              [ca]\nbasicConstraints = critical,CA:true\nkeyUsage = keyCertSign,cRLSign,digitalSignature\n"
             ),
         );
@@ -65,6 +66,7 @@ impl Pki {
             ("carol", "1003", "leaf"),
             ("signer", "2001", "signer"),
             ("not_signer", "2002", "not_signer"),
+            ("server", "3001", "server"),
         ];
         for (name, serial, ext) in issued {
             pki.run(&[
@@ -312,4 +314,47 @@ async fn crl_and_ocsp_refuses_what_either_revokes_and_off_asks_nobody() {
     assert_eq!(app.patch(&format!("/api/v1/sites/{site}"), &[], &off).await.status, 200);
     let carol = until(&app, &pki, "carol", 200).await;
     assert_eq!(carol.header("x-certmap-revocation"), None, "{}", carol.text());
+}
+
+/// The nginx config certmap renders for a site asking OCSP, run unmodified: nginx asks the
+/// responder itself and refuses bob at the handshake (400, a failed verification), alice passes.
+#[actix_web::test]
+async fn nginx_asks_the_responder_itself_and_refuses_bob() {
+    use super::gateways::{curl, echo_upstream, fetch_config, free_port, nginx_conf, require, Gateway};
+    if !require(&["nginx", "curl"]) {
+        return;
+    }
+    let pki = Pki::new();
+    let app = app_with_cache(Duration::from_secs(3600)).await;
+    let site = site(&app, &pki, "ocsp").await;
+    let _responder = pki.responder("ca");
+    let (port, dir) = (free_port(), pki.dir.display().to_string());
+    let query = format!(
+        "listen=127.0.0.1:{port}&upstream=http://127.0.0.1:{}&server_cert={dir}/server.pem&server_key={dir}/server.key\
+         &ca_bundle={dir}/ca.pem",
+        echo_upstream()
+    );
+    let config = fetch_config(&app, site, "nginx", &query, &pki.dir.join("certmap.conf")).await;
+    assert!(config.text().contains("    ssl_ocsp leaf;\n"), "{}", config.text());
+    pki.write("nginx.conf", &nginx_conf(&pki.dir));
+    let conf = pki.dir.join("nginx.conf");
+    let test = Command::new("nginx").args(["-t", "-q", "-p", &dir, "-c"]).arg(&conf).output().unwrap();
+    assert!(test.status.success(), "nginx -t: {}", String::from_utf8_lossy(&test.stderr));
+    let stderr = std::fs::File::create(pki.dir.join("nginx.stderr")).unwrap();
+    let mut nginx = Gateway(Command::new("nginx").args(["-p", &dir, "-c"]).arg(&conf).stderr(stderr).spawn().unwrap());
+    let ca = format!("{dir}/ca.pem");
+    let get =
+        |client, path: &str| curl(&["--cacert", &ca], &pki.dir, client, &format!("https://127.0.0.1:{port}{path}"));
+    let started = Instant::now();
+    while get(None, "/").0 == 0 {
+        assert!(
+            nginx.0.try_wait().unwrap().is_none(),
+            "nginx exited: {:?}",
+            std::fs::read_to_string(pki.dir.join("nginx.stderr"))
+        );
+        assert!(started.elapsed() < Duration::from_secs(60), "nginx never answered on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(get(Some("alice"), "/secure/page"), (200, "user=CONTOSO\\alice".into()));
+    assert_eq!(get(Some("bob"), "/secure/page").0, 400, "bob fails verification at nginx: the responder revoked him");
 }
