@@ -38,27 +38,7 @@ impl Pki {
             ),
         );
         for ca in ["ca", "rogue"] {
-            pki.run(&[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &format!("{ca}.key"),
-                "-out",
-                &format!("{ca}.pem"),
-                "-days",
-                "30",
-                "-subj",
-                &format!("/O=Contoso/CN=Contoso {ca}"),
-                "-extensions",
-                "ca",
-                "-config",
-                "ext.cnf.req",
-            ]);
+            pki.new_key(ca, &format!("/O=Contoso/CN=Contoso {ca}"), true);
         }
         let issued = [
             ("alice", "1001", "leaf"),
@@ -69,20 +49,7 @@ impl Pki {
             ("server", "3001", "server"),
         ];
         for (name, serial, ext) in issued {
-            pki.run(&[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.csr"),
-                "-subj",
-                &format!("/O=Contoso/CN={name}"),
-            ]);
+            pki.new_key(name, &format!("/O=Contoso/CN={name}"), false);
             pki.run(&[
                 "x509",
                 "-req",
@@ -124,6 +91,17 @@ impl Pki {
             self.write("ext.cnf.req", &format!("[req]\ndistinguished_name = dn\n[dn]\n{ext}"));
         }
         certmap_tests::certs::openssl(&self.dir, args);
+    }
+
+    /// A P-256 key `NAME.key` and a self-signed CA certificate `NAME.pem`, or a request `NAME.csr`.
+    fn new_key(&self, name: &str, subject: &str, self_signed_ca: bool) {
+        let (key, out) = (format!("{name}.key"), format!("{name}.{}", if self_signed_ca { "pem" } else { "csr" }));
+        let mut args = vec!["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+        args.extend(["-keyout", &key, "-out", &out, "-subj", subject]);
+        if self_signed_ca {
+            args.extend(["-x509", "-days", "30", "-extensions", "ca", "-config", "ext.cnf.req"]);
+        }
+        self.run(&args);
     }
 
     fn write(&self, name: &str, text: &str) {
