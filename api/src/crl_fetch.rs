@@ -202,7 +202,7 @@ fn fetchable(url: &str, vouched: bool, allow: &[String]) -> Result<(), &'static 
         _ => return Err("only http and https distribution points are fetched"),
     }
     let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-    if vouched || allow.iter().any(|h| *h == host) {
+    if vouched || allow.contains(&host) {
         Ok(())
     } else {
         Err("only a certificate no trusted CA issued names it, and its host is not in --revocation-fetch-allow")
