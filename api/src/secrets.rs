@@ -492,8 +492,10 @@ mod tests {
     #[test]
     fn length_does_not_show() {
         let keys = SecretKeys::from_keys([7; 32], vec![]);
-        let lengths: Vec<usize> =
-            ["abc", "a password of 20 ch.", &"x".repeat(62)].iter().map(|p| keys.encrypt(OWNER, &password(p)).len()).collect();
+        let lengths: Vec<usize> = ["abc", "a password of 20 ch.", &"x".repeat(62)]
+            .iter()
+            .map(|p| keys.encrypt(OWNER, &password(p)).len())
+            .collect();
         assert_eq!(lengths, [lengths[0]; 3]);
         assert!(keys.encrypt(OWNER, &password(&"x".repeat(63))).len() > lengths[0]);
         assert_eq!(keys.encrypt(OWNER, &password(&"𝄞".repeat(256))).len(), HEADER_LEN + 1024 + PAD_BLOCK + TAG_LEN);

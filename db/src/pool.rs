@@ -62,7 +62,10 @@ impl PgPool {
                 Ok(conn) => return Ok(conn),
                 Err(e) if down => return Err(NoConnection(e.to_string())),
                 Err(e) if Instant::now() >= deadline => {
-                    self.health.lost();
+                    // Every connection busy is a saturated pool, not a database gone.
+                    if self.pool.state().connections == 0 {
+                        self.health.lost();
+                    }
                     return Err(NoConnection(e.to_string()));
                 }
                 Err(_) => {}

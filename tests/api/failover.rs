@@ -106,13 +106,14 @@ async fn authorize(app: &TestApp, sha256: &str, record: &RefCell<Record>, stop: 
     ];
     while !stop.get() {
         let r = app.request(awc::http::Method::GET, "/api/v1/authorize", &headers, None).await;
-        let mut record = record.borrow_mut();
-        record.authorized += 1;
-        if r.status != 200 || r.header("x-certmap-user") != Some("CONTOSO\\alice") {
-            record.failed_authorize.push(format!("{} {}", r.status, r.text()));
+        {
+            let mut record = record.borrow_mut();
+            record.authorized += 1;
+            if r.status != 200 || r.header("x-certmap-user") != Some("CONTOSO\\alice") {
+                record.failed_authorize.push(format!("{} {}", r.status, r.text()));
+            }
+            record.stale += usize::from(r.header("x-certmap-stale").is_some());
         }
-        record.stale += usize::from(r.header("x-certmap-stale").is_some());
-        drop(record);
         actix_web::rt::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -142,16 +143,18 @@ async fn a_primary_killed_under_load_loses_no_acknowledged_write_and_fails_no_au
             let path = format!("/w{n}");
             let sent = Instant::now();
             let r = a.post(&format!("/api/v1/sites/{site}/directories"), &json!({"path": path})).await;
-            let mut record = record.borrow_mut();
-            match r.status {
-                201 => {
-                    record.acknowledged.push(path);
-                    record.acknowledged_at.push(Instant::now());
+            let took = sent.elapsed();
+            {
+                let mut record = record.borrow_mut();
+                match r.status {
+                    201 => {
+                        record.acknowledged.push(path);
+                        record.acknowledged_at.push(Instant::now());
+                    }
+                    503 => record.refused.push((sent, took, r.header("retry-after").is_some())),
+                    _ => record.other.push(format!("{} {}", r.status, r.text())),
                 }
-                503 => record.refused.push((sent, sent.elapsed(), r.header("retry-after").is_some())),
-                _ => record.other.push(format!("{} {}", r.status, r.text())),
             }
-            drop(record);
             actix_web::rt::time::sleep(Duration::from_millis(10)).await;
         }
     };
@@ -182,7 +185,8 @@ async fn a_primary_killed_under_load_loses_no_acknowledged_write_and_fails_no_au
         stop.set(true);
         (killed, promoted)
     };
-    let ((killed, promoted), (), (), ()) = tokio::join!(drill, writer, authorize(&a, &sha256, &record, &stop), authorize(&b, &sha256, &record, &stop));
+    let ((killed, promoted), (), (), ()) =
+        tokio::join!(drill, writer, authorize(&a, &sha256, &record, &stop), authorize(&b, &sha256, &record, &stop));
 
     let record = record.into_inner();
     let stored: Vec<String> = {

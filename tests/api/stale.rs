@@ -93,7 +93,7 @@ async fn gateways_are_answered_from_memory_while_the_database_is_gone_and_writes
     let all = gateway.snapshot("/api/v1/snapshot", None).await;
     assert_eq!((all.status, all.header(STALE).is_some()), (200, true), "{}", all.text());
     let waited = Instant::now();
-    let long_poll = gateway.snapshot(&format!("/api/v1/snapshot?wait=1"), Some(&all_etag)).await;
+    let long_poll = gateway.snapshot("/api/v1/snapshot?wait=1", Some(&all_etag)).await;
     assert_eq!((long_poll.status, long_poll.header(STALE).is_some()), (304, true));
     assert!(waited.elapsed() >= Duration::from_millis(900), "the long-poll waited out its time");
 
@@ -112,7 +112,8 @@ async fn gateways_are_answered_from_memory_while_the_database_is_gone_and_writes
 
     let metrics = app.get("/metrics").await;
     assert_eq!(metrics.status, 200, "{}", metrics.text());
-    let gauge = metrics.text().lines().find(|l| l.starts_with("certmap_database_unreachable_seconds ")).map(str::to_owned);
+    let gauge =
+        metrics.text().lines().find(|l| l.starts_with("certmap_database_unreachable_seconds ")).map(str::to_owned);
     assert!(gauge.is_some(), "{}", metrics.text());
 
     // Past --serve-stale-for, gateways are refused too.

@@ -108,7 +108,8 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
         (status = 200, description = "The request may pass", headers(
             ("X-Certmap-User" = String, description = "The mapped account; empty when the path takes no certificate or none mapped"),
             ("X-Certmap-Mapping-Id" = String, description = "The mapping that decided; empty when none did"),
-            ("X-Certmap-Revocation" = Option<String>, description = "`unknown` when the certificate's revocation could not be decided and the site allows that"))),
+            ("X-Certmap-Revocation" = Option<String>, description = "`unknown` when the certificate's revocation could not be decided and the site allows that"),
+            ("X-Certmap-Stale" = Option<u64>, description = "Present when answered from memory while the database does not answer: whole seconds since it last did (see --serve-stale-for)"))),
         (status = 400, description = "A header of another client-identity form than the credential declares (`unexpected-client-identity`), or the declared one twice (`ambiguous-client-identity`), or a request path a backend might read as another directory (`path-not-canonical`); `errors[0].field` names the header", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "A client certificate is required and none was sent", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The certificate does not map, is disabled, expired or revoked, its revocation is unknown, or a deny rule matched", body = Problem, content_type = "application/problem+json"),

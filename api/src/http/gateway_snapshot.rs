@@ -71,8 +71,8 @@ fn document_response(doc: &Document, gzip: bool) -> HttpResponse {
         WaitQuery,
     ),
     responses(
-        (status = 200, body = Snapshot, headers(("ETag" = String))),
-        (status = 304, description = "Unchanged since the ETag in If-None-Match"),
+        (status = 200, body = Snapshot, headers(("ETag" = String), ("X-Certmap-Stale" = Option<u64>, description = "Present when answered from memory while the database does not answer: whole seconds since it last did (see --serve-stale-for)"))),
+        (status = 304, description = "Unchanged since the ETag in If-None-Match", headers(("X-Certmap-Stale" = Option<u64>, description = "Present when answered from memory while the database does not answer: whole seconds since it last did (see --serve-stale-for)"))),
         (status = 404, response = super::problem::NotFound),
         (status = 422, response = super::problem::Unprocessable),
         (status = 503, response = super::problem::Unavailable),
@@ -117,8 +117,8 @@ pub async fn site_snapshot(
         WaitQuery,
     ),
     responses(
-        (status = 200, body = Snapshots, headers(("ETag" = String))),
-        (status = 304, description = "Unchanged since the ETag in If-None-Match"),
+        (status = 200, body = Snapshots, headers(("ETag" = String), ("X-Certmap-Stale" = Option<u64>, description = "Present when answered from memory while the database does not answer: whole seconds since it last did (see --serve-stale-for)"))),
+        (status = 304, description = "Unchanged since the ETag in If-None-Match", headers(("X-Certmap-Stale" = Option<u64>, description = "Present when answered from memory while the database does not answer: whole seconds since it last did (see --serve-stale-for)"))),
         (status = 422, response = super::problem::Unprocessable),
         (status = 503, response = super::problem::Unavailable),
     ))]
