@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use actix_web::http::header;
@@ -54,7 +54,8 @@ impl Slot {
 
 pub struct Ocsp {
     config: OcspConfig,
-    slots: Mutex<Slots>,
+    /// Read on every authorize of a site asking OCSP; written only on a miss.
+    slots: RwLock<Slots>,
 }
 
 /// Where a certificate's DER comes from when the responder must be asked.
@@ -70,17 +71,13 @@ pub enum Der<'a> {
 
 impl Ocsp {
     pub fn new(config: OcspConfig) -> Self {
-        Self { config, slots: Mutex::default() }
-    }
-
-    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
-        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+        Self { config, slots: RwLock::default() }
     }
 
     /// The answer held for this certificate, without asking anyone: for listings and snapshots,
     /// which must not send a request per mapping.
     pub fn cached(&self, issuer: &str, serial: &str) -> Option<Status> {
-        let slots = self.slots();
+        let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
         let cached = slots.get(issuer)?.get(serial)?.0.get().copied()?;
         (Instant::now() < cached.until).then_some(cached.status)
     }
@@ -116,7 +113,7 @@ impl Ocsp {
     /// sign it), `Unknown` when no responder gave an answer that counts.
     pub async fn status(&self, issuer_der: &[u8], cert_der: &[u8], issuer: &str, serial: &str) -> Status {
         let slot = {
-            let mut slots = self.slots();
+            let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();
             match slots.get(issuer).and_then(|s| s.get(serial)) {
                 Some(slot) if slot.usable(now) => slot.clone(),
