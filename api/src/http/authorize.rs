@@ -194,59 +194,56 @@ async fn decide(
     caller.check_site(site.name.as_str(), Access::Read)?;
     let crls = state.cache.revocations(&state.pool).await?;
     let verdict = judge(&state.pool, &site, (&crls, &state.ocsp), &path, client).await?;
-    Ok(stale::mark(
-        state,
-        match verdict {
-            Verdict::Pass { user, revocation_unknown } => {
-                let mut response = HttpResponse::Ok();
-                if revocation_unknown {
-                    response.insert_header((REVOCATION_HEADER, HeaderValue::from_static("unknown")));
+    Ok(stale::mark(state, match verdict {
+        Verdict::Pass { user, revocation_unknown } => {
+            let mut response = HttpResponse::Ok();
+            if revocation_unknown {
+                response.insert_header((REVOCATION_HEADER, HeaderValue::from_static("unknown")));
+            }
+            // Both headers always, empty when nobody mapped: Caddy copies a declared header the
+            // answer lacks as its literal placeholder.
+            let (user, id) = match user {
+                Some((user, id)) => {
+                    state.metrics.decided("mapped");
+                    // A stored user name is printable text, so this never falls back.
+                    (HeaderValue::try_from(user).unwrap_or(EMPTY), HeaderValue::from(id))
                 }
-                // Both headers always, empty when nobody mapped: Caddy copies a declared header the
-                // answer lacks as its literal placeholder.
-                let (user, id) = match user {
-                    Some((user, id)) => {
-                        state.metrics.decided("mapped");
-                        // A stored user name is printable text, so this never falls back.
-                        (HeaderValue::try_from(user).unwrap_or(EMPTY), HeaderValue::from(id))
-                    }
-                    None => {
-                        state.metrics.decided("pass");
-                        (EMPTY, EMPTY)
-                    }
-                };
-                response.insert_header((USER_HEADER, user)).insert_header((MAPPING_HEADER, id)).finish()
-            }
-            Verdict::Revoked(r) => {
-                state.metrics.decided("revoked");
-                let reason = r.reason.map_or(String::new(), |r| format!(" ({})", r.as_str()));
-                let at = r.revoked_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-                denial(
-                    StatusCode::FORBIDDEN,
-                    "certificate-revoked",
-                    format!("the client certificate was revoked by its CA at {at}{reason}"),
-                )
-            }
-            Verdict::RevocationUnknown => {
-                state.metrics.decided("revocation-unknown");
-                denial(
+                None => {
+                    state.metrics.decided("pass");
+                    (EMPTY, EMPTY)
+                }
+            };
+            response.insert_header((USER_HEADER, user)).insert_header((MAPPING_HEADER, id)).finish()
+        }
+        Verdict::Revoked(r) => {
+            state.metrics.decided("revoked");
+            let reason = r.reason.map_or(String::new(), |r| format!(" ({})", r.as_str()));
+            let at = r.revoked_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+            denial(
+                StatusCode::FORBIDDEN,
+                "certificate-revoked",
+                format!("the client certificate was revoked by its CA at {at}{reason}"),
+            )
+        }
+        Verdict::RevocationUnknown => {
+            state.metrics.decided("revocation-unknown");
+            denial(
                 StatusCode::FORBIDDEN,
                 "revocation-unknown",
                 "no current CRL or OCSP answer covers the certificate (the CRL held for its issuer is past its nextUpdate, or its OCSP responder gave no answer that counts), and the site denies what cannot be checked".into(),
             )
-            }
-            Verdict::CertificateRequired => {
-                state.metrics.decided("certificate-required");
-                denial(
-                    StatusCode::UNAUTHORIZED,
-                    "client-certificate-required",
-                    "this path requires a client certificate and none was presented (IIS: 403.7)".into(),
-                )
-            }
-            Verdict::Refused(why) => {
-                state.metrics.decided("refused");
-                denial(StatusCode::FORBIDDEN, "client-certificate-refused", why)
-            }
-        },
-    ))
+        }
+        Verdict::CertificateRequired => {
+            state.metrics.decided("certificate-required");
+            denial(
+                StatusCode::UNAUTHORIZED,
+                "client-certificate-required",
+                "this path requires a client certificate and none was presented (IIS: 403.7)".into(),
+            )
+        }
+        Verdict::Refused(why) => {
+            state.metrics.decided("refused");
+            denial(StatusCode::FORBIDDEN, "client-certificate-refused", why)
+        }
+    }))
 }

@@ -260,8 +260,7 @@ fn location_body(w: &mut String, id: i64, policy: &DirectoryPolicy, gw: &Gateway
         let _ = writeln!(w, "        if ($certmap_user_{id} = \"{DENIED}\") {{ return 403; }}");
         let _ = writeln!(w, "        proxy_set_header {} $certmap_user_{id};", gw.header);
     } else if policy.negotiates_certificates() {
-        let _ =
-            writeln!(w, "        # Accepted, not required: a Deny refuses, a mapped certificate names its account,");
+        let _ = writeln!(w, "        # Accepted, not required: a Deny refuses, a mapped certificate names its account,");
         let _ = writeln!(w, "        # anything else passes anonymously (\"\" drops any header the client sent).");
         let _ = writeln!(w, "        if ($certmap_user_{id} = \"{DENIED}\") {{ return 403; }}");
         let _ = writeln!(w, "        proxy_set_header {} $certmap_user_{id};", gw.header);
