@@ -53,6 +53,41 @@ pub struct ServeConfig {
     /// How long after the database last answered gateways are still served what is held in
     /// memory (authorize, snapshots, long-polls); past it they get 503 like everything else.
     pub serve_stale_for: std::time::Duration,
+    pub ocsp: OcspConfig,
+    pub fetch: FetchConfig,
+}
+
+/// How CRLs are fetched from distribution points.
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    /// How long one fetch may take, body included.
+    pub timeout: std::time::Duration,
+    /// Hosts whose distribution points are fetched even when only a certificate no trusted CA
+    /// issued names them (those are whoever uploaded the certificate's word).
+    pub allow_hosts: Vec<String>,
+    /// The CAs `https` distribution points are verified against instead of the system's.
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self { timeout: std::time::Duration::from_secs(10), allow_hosts: Vec::new(), ca_file: None }
+    }
+}
+
+/// How authorize and resolve ask OCSP responders.
+#[derive(Debug, Clone, Copy)]
+pub struct OcspConfig {
+    /// The longest an answer is kept, even when its nextUpdate is later.
+    pub max_cache: std::time::Duration,
+    /// How long one request to a responder may take: a request waits for it on a cache miss.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for OcspConfig {
+    fn default() -> Self {
+        Self { max_cache: std::time::Duration::from_secs(3600), timeout: std::time::Duration::from_secs(3) }
+    }
 }
 
 /// The URL with any password replaced, for logs and errors.

@@ -163,7 +163,12 @@ impl Application {
         let (server, addr, cache, pool) = started.expect("set when or_close succeeds");
         let health = pool.health().clone();
         let listener = actix_web::rt::spawn(crate::gateway::listener::listen(database.url.clone(), cache, health));
-        let crl_fetch = actix_web::rt::spawn(crate::crl_fetch::run(pool, database.url.clone(), config.crl_refresh));
+        let crl_fetch = actix_web::rt::spawn(crate::crl_fetch::run(
+            pool,
+            database.url.clone(),
+            config.crl_refresh,
+            config.fetch.clone(),
+        ));
         let scheme = if config.tls.is_some() { "https" } else { "http" };
         if !addr.ip().is_loopback() && config.tls.is_none() {
             tracing::warn!(%addr, "LISTENING ON A NON-LOOPBACK ADDRESS WITHOUT TLS: tokens and passwords cross the network in clear; pass --tls-cert and --tls-key");
@@ -203,7 +208,7 @@ fn serve(config: &ServeConfig, url: &str) -> Result<Started, StartError> {
         max_long_polls: config.max_long_polls,
         serve_stale_for: config.serve_stale_for,
     };
-    let state = app_state(pool.clone(), secrets, auth, limits);
+    let state = app_state(pool.clone(), secrets, auth, limits, config.ocsp);
     let cache = state.cache.clone();
     let listener =
         TcpListener::bind(config.listen).map_err(|source| StartError::Bind { addr: config.listen, source })?;

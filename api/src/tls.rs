@@ -81,3 +81,33 @@ pub fn remember_peer(connection: &dyn std::any::Any, data: &mut actix_web::dev::
         }
     }
 }
+
+/// The CAs a client of certmap's trusts: those in `ca_cert` (given as `flag`) alone, else the
+/// system's.
+pub fn client_roots(ca_cert: Option<&Path>, flag: &str) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    match ca_cert {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| format!("{flag} {}: {e}", path.display()))?;
+            if certs.is_empty() {
+                return Err(format!("{flag} {}: holds no PEM certificate", path.display()));
+            }
+            for cert in certs {
+                roots.add(cert).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for e in &found.errors {
+                tracing::warn!("system CA certificates: {e}");
+            }
+            let (added, _) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                return Err(format!("no system CA certificates found; give the CA with {flag}"));
+            }
+        }
+    }
+    Ok(roots)
+}

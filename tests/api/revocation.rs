@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 /// A site trusting `ca`, a secured `/secure`, and alice and bob mapped; returns the site id.
-async fn site_with(app: &TestApp, ca: &TestCa, alice: &TestCert, bob: &TestCert) -> i64 {
+pub(super) async fn site_with(app: &TestApp, ca: &TestCa, alice: &TestCert, bob: &TestCert) -> i64 {
     let site = app.site(json!({"name": "Default Web Site", "certificate_mapping": {"enabled": true}})).await["id"]
         .as_i64()
         .unwrap();
@@ -32,11 +32,11 @@ async fn site_with(app: &TestApp, ca: &TestCa, alice: &TestCert, bob: &TestCert)
     site
 }
 
-async fn upload(app: &TestApp, media: &str, body: &[u8]) -> Response {
+pub(super) async fn upload(app: &TestApp, media: &str, body: &[u8]) -> Response {
     app.request(Method::POST, "/api/v1/crls", &[("content-type", media)], Some(body)).await
 }
 
-async fn authorize(app: &TestApp, cert: &TestCert) -> Response {
+pub(super) async fn authorize(app: &TestApp, cert: &TestCert) -> Response {
     let gateway = format!("Bearer {}", app.token(Role::Gateway, &[]));
     let pem =
         cert.pem.replace('\n', "%0A").replace('+', "%2B").replace('/', "%2F").replace('=', "%3D").replace(' ', "%20");
@@ -51,7 +51,7 @@ async fn authorize(app: &TestApp, cert: &TestCert) -> Response {
 
 /// Polls until authorize answers `status` for `cert` (a replica hears the change within its
 /// announcement's delay), at most 10 s.
-async fn until_authorize(app: &TestApp, cert: &TestCert, status: u16) -> Response {
+pub(super) async fn until_authorize(app: &TestApp, cert: &TestCert, status: u16) -> Response {
     let started = Instant::now();
     loop {
         let res = authorize(app, cert).await;
@@ -256,8 +256,9 @@ async fn the_site_policy_decides_what_unknown_means() {
         app.get(&site_path).await.json()["certificate_mapping"]["revocation"],
         json!({"check": "crl", "when_unknown": "deny"})
     );
-    let ocsp = app.patch(&site_path, &[], &json!({"certificate_mapping": {"revocation": {"check": "ocsp"}}})).await;
-    ocsp.problem(422, "revocation-check-unsupported");
+    let unknown_check =
+        app.patch(&site_path, &[], &json!({"certificate_mapping": {"revocation": {"check": "sometimes"}}})).await;
+    unknown_check.problem(422, "invalid-field");
 
     // A CRL past its nextUpdate: alice's status is unknown.
     let stale = ca.crl(1, OffsetDateTime::now_utc() - time::Duration::days(8), &[&bob]);
@@ -383,4 +384,53 @@ async fn a_crl_published_at_the_distribution_point_reaches_every_replica() {
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
     authorize(&a, &bob).await.problem(403, "certificate-revoked");
+}
+
+/// A delta CRL made by `openssl ca -gencrl` (RFC 5280 5.2.4's deltaCRLIndicator, which openssl's
+/// config names only by OID) from a CA a site trusts: refused as unsupported, nothing held.
+#[actix_web::test]
+async fn a_delta_crl_is_refused_as_unsupported() {
+    let dir = testdb::scratch_dir("delta-crl");
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |args: &[&str]| certmap_tests::certs::openssl(&dir, args);
+    run(&["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key"]
+        .into_iter()
+        .chain(["-out", "ca.pem", "-days", "30", "-subj", "/O=Contoso/CN=Contoso Delta CA"])
+        .collect::<Vec<_>>());
+    std::fs::write(dir.join("index.txt"), "").unwrap();
+    std::fs::write(dir.join("crlnumber"), "02\n").unwrap();
+    let config = "[ca]\ndefault_ca = this\n[this]\ndatabase = index.txt\ncrlnumber = crlnumber\n\
+                  default_md = sha256\ndefault_crl_days = 7\n[delta]\n2.5.29.27 = critical, DER:02:01:01\n";
+    std::fs::write(dir.join("ca.cnf"), config).unwrap();
+    run(&[
+        "ca",
+        "-config",
+        "ca.cnf",
+        "-gencrl",
+        "-cert",
+        "ca.pem",
+        "-keyfile",
+        "ca.key",
+        "-crlexts",
+        "delta",
+        "-out",
+        "delta.pem",
+    ]);
+
+    let app = TestApp::spawn().await;
+    let site = app.site(json!({"name": "Default Web Site"})).await["id"].as_i64().unwrap();
+    let ca = std::fs::read(dir.join("ca.pem")).unwrap();
+    let put = app
+        .request(
+            Method::PUT,
+            &format!("/api/v1/sites/{site}/trusted-cas"),
+            &[("content-type", "application/x-pem-file")],
+            Some(&ca),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text());
+    let delta = std::fs::read(dir.join("delta.pem")).unwrap();
+    upload(&app, "application/x-pem-file", &delta).await.problem(422, "crl-delta-unsupported");
+    assert_eq!(app.get("/api/v1/crls").await.json()["crls"], json!([]), "nothing is held");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -149,3 +149,13 @@ impl TestCert {
         self.pem.lines().filter(|l| !l.starts_with("-----")).collect()
     }
 }
+
+/// Runs `openssl` in `dir`, failing the test with its error output (or with what to install).
+pub fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is not installed: apt-get install openssl (.ci/run does)");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}

@@ -40,6 +40,8 @@ pub struct Options {
     pub tls: Option<certmap::tls::TlsConfig>,
     pub max_long_polls: usize,
     pub crl_refresh: std::time::Duration,
+    pub ocsp: certmap::config::OcspConfig,
+    pub fetch: certmap::config::FetchConfig,
     pub serve_stale_for: std::time::Duration,
 }
 
@@ -51,6 +53,8 @@ impl Default for Options {
             tls: None,
             max_long_polls: 10_000,
             crl_refresh: std::time::Duration::from_secs(3600),
+            ocsp: Default::default(),
+            fetch: Default::default(),
             serve_stale_for: std::time::Duration::from_secs(300),
         }
     }
@@ -131,6 +135,8 @@ impl TestApp {
             db_pool_size: 4,
             max_long_polls: options.max_long_polls,
             crl_refresh: options.crl_refresh,
+            ocsp: options.ocsp,
+            fetch: options.fetch,
             serve_stale_for: options.serve_stale_for,
             tls: options.tls,
         };

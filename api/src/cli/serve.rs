@@ -40,6 +40,25 @@ pub struct ServeArgs {
     /// CRL's nextUpdate).
     #[arg(long, env = "CERTMAP_CRL_REFRESH", default_value_t = 3600)]
     pub crl_refresh: u64,
+    /// Milliseconds one fetch of a CRL distribution point may take, body included.
+    #[arg(long, env = "CERTMAP_CRL_FETCH_TIMEOUT_MS", default_value_t = 10_000)]
+    pub crl_fetch_timeout_ms: u64,
+    /// Hosts (comma-separated) whose CRL distribution points are fetched even when only a
+    /// certificate that no trusted CA issued names them; points named by a trusted CA, or by a
+    /// certificate it issued, need no listing.
+    #[arg(long, env = "CERTMAP_REVOCATION_FETCH_ALLOW", value_delimiter = ',')]
+    pub revocation_fetch_allow: Vec<String>,
+    /// PEM CA certificates `https` distribution points are verified against, instead of the
+    /// system's.
+    #[arg(long, env = "CERTMAP_FETCH_CA_FILE")]
+    pub fetch_ca_file: Option<PathBuf>,
+    /// Seconds an OCSP answer is kept at most (less when its nextUpdate is sooner).
+    #[arg(long, env = "CERTMAP_OCSP_MAX_CACHE", default_value_t = 3600)]
+    pub ocsp_max_cache: u64,
+    /// Milliseconds one request to an OCSP responder may take; the authorize call that missed the
+    /// cache waits that long at most, then the status is unknown.
+    #[arg(long, env = "CERTMAP_OCSP_TIMEOUT_MS", default_value_t = 3000)]
+    pub ocsp_timeout_ms: u64,
     /// Seconds after the database last answered during which gateways (authorize, snapshots,
     /// long-polls) are still answered from memory, marked `X-Certmap-Stale`; 0 answers 503 at once.
     #[arg(long, env = "CERTMAP_SERVE_STALE_FOR", default_value_t = 300)]
@@ -65,6 +84,20 @@ impl ServeArgs {
             db_pool_size: self.db_pool_size,
             max_long_polls: self.max_long_polls,
             crl_refresh: std::time::Duration::from_secs(self.crl_refresh.max(1)),
+            fetch: crate::config::FetchConfig {
+                timeout: std::time::Duration::from_millis(self.crl_fetch_timeout_ms.max(1)),
+                allow_hosts: self
+                    .revocation_fetch_allow
+                    .iter()
+                    .map(|h| h.trim().to_ascii_lowercase())
+                    .filter(|h| !h.is_empty())
+                    .collect(),
+                ca_file: self.fetch_ca_file.clone(),
+            },
+            ocsp: crate::config::OcspConfig {
+                max_cache: std::time::Duration::from_secs(self.ocsp_max_cache),
+                timeout: std::time::Duration::from_millis(self.ocsp_timeout_ms.max(1)),
+            },
             serve_stale_for: std::time::Duration::from_secs(self.serve_stale_for),
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Some(crate::tls::TlsConfig {

@@ -47,7 +47,7 @@ impl Reason {
         (Self::AaCompromise, "aACompromise"),
     ];
 
-    fn from_code(code: u8) -> Option<Self> {
+    pub(crate) fn from_code(code: u8) -> Option<Self> {
         let index = match code {
             0..=6 => code,
             8..=10 => code - 1,
@@ -231,9 +231,9 @@ impl Crl {
     }
 }
 
-/// The `http` CRL distribution points a certificate names (RFC 5280 4.2.1.13), in order. LDAP and
-/// `https` points are left out: CRLs are signed, so plain HTTP is what CAs publish them over.
-pub fn http_distribution_points(cert_der: &[u8]) -> Vec<String> {
+/// The CRL distribution points a certificate names as URIs (RFC 5280 4.2.1.13), in order, whatever
+/// their scheme: the fetcher says which it can use.
+pub fn distribution_points(cert_der: &[u8]) -> Vec<String> {
     use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
     let Ok((_, cert)) = X509Certificate::from_der(cert_der) else { return Vec::new() };
     let mut urls = Vec::new();
@@ -243,7 +243,7 @@ pub fn http_distribution_points(cert_der: &[u8]) -> Vec<String> {
             let Some(DistributionPointName::FullName(names)) = &point.distribution_point else { continue };
             for name in names {
                 if let GeneralName::URI(uri) = name {
-                    if uri.starts_with("http://") && !urls.iter().any(|u| u == uri) {
+                    if !urls.iter().any(|u| u == uri) {
                         urls.push((*uri).to_owned());
                     }
                 }
@@ -251,6 +251,16 @@ pub fn http_distribution_points(cert_der: &[u8]) -> Vec<String> {
         }
     }
     urls
+}
+
+/// Whether the CA `ca_der` issued `cert_der`: its subject is the certificate's issuer and its key
+/// verifies the certificate's signature. What such a certificate names (distribution points,
+/// OCSP responders) is the CA's word, not the word of whoever uploaded it.
+pub fn issued_by(cert_der: &[u8], ca_der: &[u8]) -> bool {
+    let (Ok((_, cert)), Ok((_, ca))) = (X509Certificate::from_der(cert_der), X509Certificate::from_der(ca_der)) else {
+        return false;
+    };
+    cert.issuer().as_raw() == ca.subject().as_raw() && cert.verify_signature(Some(ca.public_key())).is_ok()
 }
 
 fn is_understood(oid: &x509_parser::der_parser::oid::Oid<'_>) -> bool {
@@ -376,9 +386,20 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn http_distribution_points_of_a_certificate() {
-        assert_eq!(http_distribution_points(&ca("Test CA").der), ["http://127.0.0.1/ca.crl"]);
-        assert!(http_distribution_points(b"junk").is_empty());
+    fn distribution_points_of_a_certificate() {
+        assert_eq!(distribution_points(&ca("Test CA").der), ["http://127.0.0.1/ca.crl"]);
+        assert!(distribution_points(b"junk").is_empty());
+    }
+
+    #[test]
+    fn issued_by_needs_the_name_and_the_key() {
+        let (ca1, same_name) = (ca("Test CA"), ca("Test CA"));
+        let key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["a.example".into()]).unwrap().signed_by(&key, &ca1.issuer).unwrap();
+        assert!(issued_by(leaf.der(), &ca1.der));
+        assert!(!issued_by(leaf.der(), &same_name.der));
+        assert!(!issued_by(&ca1.der, &ca("Other CA").der));
+        assert!(!issued_by(b"junk", &ca1.der));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod directory;
 pub mod lint;
 pub mod mapping;
 pub mod names;
+pub mod ocsp;
 pub mod request_path;
 pub mod resolve;
 pub mod revocation;

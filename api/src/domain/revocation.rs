@@ -3,7 +3,9 @@
 //!
 //! A certificate is `not_checked` while no CRL is held for its issuer, so sites that existed
 //! before revocation was known keep working; once a CRL is held it is `good` or `revoked`, and
-//! `unknown` when that CRL is past its nextUpdate (what `when_unknown` then decides).
+//! `unknown` when that CRL is past its nextUpdate (what `when_unknown` then decides). OCSP is
+//! alike: `not_checked` when the certificate names no responder, `unknown` when none answered in
+//! a way that counts; [`decide`] joins the two for `crl_and_ocsp`.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -46,19 +48,12 @@ impl Check {
         }
     }
 
-    /// Whether certmap can do this check. OCSP is not built yet: a policy asking for it is
-    /// refused rather than silently checked by CRL alone.
-    pub fn supported(self) -> Result<Self, Rejection> {
-        match self {
-            Self::Off | Self::Crl => Ok(self),
-            Self::Ocsp | Self::CrlAndOcsp => Err(Rejection::new(
-                "revocation-check-unsupported",
-                format!(
-                    "certmap does not query OCSP responders yet, so check {:?} cannot be honoured; use \"crl\"",
-                    self.as_str()
-                ),
-            )),
-        }
+    pub fn asks_crl(self) -> bool {
+        matches!(self, Self::Crl | Self::CrlAndOcsp)
+    }
+
+    pub fn asks_ocsp(self) -> bool {
+        matches!(self, Self::Ocsp | Self::CrlAndOcsp)
     }
 }
 
@@ -169,6 +164,36 @@ impl Status {
             Self::Revoked(_) => "revoked",
             Self::Unknown => "unknown",
             Self::NotChecked => "not_checked",
+        }
+    }
+}
+
+/// Which check a status came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decider {
+    Crl,
+    Ocsp,
+}
+
+/// A certificate's status under a site's policy, from its CRL status and its OCSP status (each
+/// `NotChecked` when not asked), and which of them decided. Under `crl_and_ocsp` a revocation
+/// by either wins; else a current answer of either vouches for the certificate; it is `unknown`
+/// only when one could be asked but neither gave a current answer, and `not_checked` when
+/// neither could be asked (no CRL held for the issuer, no responder named).
+pub fn decide(policy: Policy, crl: Status, ocsp: Status) -> (Status, Option<Decider>) {
+    let by = |status: Status, decider| (status, (status != Status::NotChecked).then_some(decider));
+    match policy.check {
+        Check::Off => (Status::NotChecked, None),
+        Check::Crl => by(crl, Decider::Crl),
+        Check::Ocsp => by(ocsp, Decider::Ocsp),
+        Check::CrlAndOcsp => {
+            let both = [(crl, Decider::Crl), (ocsp, Decider::Ocsp)];
+            let first = |wanted: fn(&Status) -> bool| both.into_iter().find(|(s, _)| wanted(s));
+            let (status, decider) = first(|s| matches!(s, Status::Revoked(_)))
+                .or_else(|| first(|s| *s == Status::Good))
+                .or_else(|| first(|s| *s == Status::Unknown))
+                .unwrap_or((Status::NotChecked, Decider::Crl));
+            by(status, decider)
         }
     }
 }
@@ -331,9 +356,24 @@ mod tests {
     }
 
     #[test]
-    fn only_what_is_built_is_accepted() {
-        assert_eq!("crl".parse::<Check>().unwrap().supported().unwrap(), Check::Crl);
-        assert_eq!("ocsp".parse::<Check>().unwrap().supported().unwrap_err().code, "revocation-check-unsupported");
+    fn checks_parse() {
+        assert_eq!("crl_and_ocsp".parse::<Check>().unwrap(), Check::CrlAndOcsp);
         assert_eq!("sometimes".parse::<Check>().unwrap_err().code, "invalid-revocation-check");
+    }
+
+    #[test]
+    fn crl_and_ocsp_joined() {
+        let revoked = Status::Revoked(Revocation { revoked_at: OffsetDateTime::UNIX_EPOCH, reason: None });
+        let (good, unknown, none) = (Status::Good, Status::Unknown, Status::NotChecked);
+        let policy = |check| Policy { check, when_unknown: WhenUnknown::Deny };
+        let both = policy(Check::CrlAndOcsp);
+        assert_eq!(decide(both, good, revoked), (revoked, Some(Decider::Ocsp)));
+        assert_eq!(decide(both, revoked, good), (revoked, Some(Decider::Crl)));
+        assert_eq!(decide(both, unknown, good), (good, Some(Decider::Ocsp)));
+        assert_eq!(decide(both, none, unknown), (unknown, Some(Decider::Ocsp)));
+        assert_eq!(decide(both, none, none), (none, None));
+        assert_eq!(decide(policy(Check::Ocsp), revoked, good), (good, Some(Decider::Ocsp)));
+        assert_eq!(decide(policy(Check::Crl), good, revoked), (good, Some(Decider::Crl)));
+        assert_eq!(decide(policy(Check::Off), revoked, revoked), (none, None));
     }
 }

@@ -6,12 +6,13 @@ use certmap_db::PgPool;
 use time::OffsetDateTime;
 
 use super::client_identity::Presented;
+use super::ocsp::{Der, Ocsp};
 use super::revocations::Held;
 use super::site_view::SiteView;
 use crate::domain::directory::ClientCertificates;
 use crate::domain::request_path::RequestPath;
 use crate::domain::resolve::Decision;
-use crate::domain::revocation::{Revocation, Status, WhenUnknown};
+use crate::domain::revocation::{decide, Revocation, Status, WhenUnknown};
 use crate::http::db;
 use crate::http::problem::ApiError;
 
@@ -41,26 +42,47 @@ fn refusal(decision: &Decision) -> String {
     }
 }
 
+/// By the CRLs held (memory) and OCSP (its cache, or the responder on a miss).
+async fn status_of(
+    site: &SiteView,
+    (crls, ocsp): (&Held, &Ocsp),
+    issuer: &str,
+    serial: &str,
+    der: Der<'_>,
+    now: OffsetDateTime,
+) -> Result<Status, ApiError> {
+    let crl = crls.status(site.revocation, issuer, serial, now);
+    let ocsp = ocsp.for_site(site, issuer, serial, der).await?;
+    Ok(decide(site.revocation, crl, ocsp).0)
+}
+
 /// From the cached site alone, except for a certificate known only by fingerprint whose answer
 /// depends on many-to-one rules: those need its names, read from the database.
 pub async fn judge(
     pool: &PgPool,
     site: &SiteView,
-    crls: &Held,
+    (crls, ocsp): (&Held, &Ocsp),
     path: &RequestPath,
     client: Presented,
 ) -> Result<Verdict, ApiError> {
     let needs = path.directory(&site.directories).map_or(ClientCertificates::Ignore, |d| d.policy.client_certificates);
     let now = OffsetDateTime::now_utc();
+    let status = |issuer, serial, der| status_of(site, (crls, ocsp), issuer, serial, der, now);
     let revocation = match &client {
         _ if needs == ClientCertificates::Ignore => None,
         Presented::None => None,
-        Presented::Certificate(info) => Some(crls.status(site.revocation, &info.issuer, &info.serial, now)),
+        Presented::Certificate(cert) => {
+            let info = cert.info();
+            Some(status(&info.issuer, &info.serial, Der::Presented(cert.der())).await?)
+        }
         // Known by fingerprint alone: only a stored certificate's issuer and serial are known.
-        Presented::Fingerprint(fp) => site.by_fingerprint(*fp).map(|m| {
-            let c = m.certificate.info();
-            crls.status(site.revocation, &c.issuer, &c.serial, now)
-        }),
+        Presented::Fingerprint(fp) => match site.by_fingerprint(*fp) {
+            Some(m) => {
+                let (c, der) = (m.certificate.info(), Der::Stored { pool, site_id: site.id, mapping_id: m.id });
+                Some(status(&c.issuer, &c.serial, der).await?)
+            }
+            None => None,
+        },
     };
     match revocation {
         Some(Status::Revoked(r)) => return Ok(Verdict::Revoked(r)),
@@ -74,7 +96,7 @@ pub async fn judge(
         Presented::None if needs == ClientCertificates::Require => return Ok(Verdict::CertificateRequired),
         _ if needs == ClientCertificates::Ignore => return Ok(pass(None)),
         Presented::None => return Ok(pass(None)),
-        Presented::Certificate(info) => site.decide(&info, now),
+        Presented::Certificate(cert) => site.decide(cert.info(), now),
         Presented::Fingerprint(fp) => match site.by_fingerprint(fp) {
             None if needs == ClientCertificates::Require => {
                 return Ok(Verdict::Refused("no mapping for this fingerprint".into()))
@@ -86,7 +108,7 @@ pub async fn judge(
                     let (site_id, mapping_id) = (site.id, m.id);
                     let info =
                         db::run(pool, move |conn| SiteView::stored_certificate(conn, site_id, mapping_id)).await?;
-                    site.decide(&info, now)
+                    site.decide(info.info(), now)
                 }
             },
         },

@@ -13,7 +13,7 @@ use actix_web::http::header::{HeaderMap, HeaderValue};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use crate::domain::certificate::{Certificate, CertificateInfo};
+use crate::domain::certificate::Certificate;
 use crate::domain::client_identity::ClientIdentity;
 use crate::domain::mapping::Fingerprint;
 use crate::domain::violation::Rejection;
@@ -26,7 +26,8 @@ pub const MAX_IDENTITY_HEADER_BYTES: usize = 64 * 1024;
 #[derive(Debug)]
 pub enum Presented {
     None,
-    Certificate(Box<CertificateInfo>),
+    /// With its DER: OCSP asks about the certificate itself.
+    Certificate(Box<Certificate>),
     /// The SHA-256 or SHA-1 of a certificate certmap may have stored.
     Fingerprint(Fingerprint),
 }
@@ -168,7 +169,7 @@ fn certificate(der: &[u8]) -> Result<Certificate, Rejection> {
 }
 
 fn found(certificate: Certificate) -> Presented {
-    Presented::Certificate(Box::new(certificate.info().clone()))
+    Presented::Certificate(Box::new(certificate))
 }
 
 fn base64_der(text: &str, what: &str) -> Result<Certificate, Rejection> {
@@ -399,7 +400,7 @@ mod tests {
     #[track_caller]
     fn is_cert(p: Result<Presented, Rejection>, der: &[u8]) {
         match p {
-            Ok(Presented::Certificate(info)) => assert_eq!(info.sha256, sha256(der)),
+            Ok(Presented::Certificate(cert)) => assert_eq!(cert.info().sha256, sha256(der)),
             other => panic!("expected the certificate, got {other:?}"),
         }
     }

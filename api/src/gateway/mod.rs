@@ -28,5 +28,6 @@ pub mod cache;
 pub mod client_identity;
 pub mod document;
 pub mod listener;
+pub mod ocsp;
 pub mod revocations;
 pub mod site_view;

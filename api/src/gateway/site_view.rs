@@ -33,6 +33,9 @@ pub struct SiteView {
     pub hostnames: Vec<Hostname>,
     pub settings: MappingSettings,
     pub revocation: Policy,
+    /// The site's trusted CAs (DER) by subject, which certificates name as their issuer; loaded
+    /// only when the policy asks OCSP, whose requests name the CA.
+    pub issuers: HashMap<String, Vec<u8>>,
     /// Sorted by path.
     pub directories: Vec<DirectorySpec>,
     /// Every one-to-one mapping, enabled or not, in id order, as the renderers see them (no DER,
@@ -72,6 +75,13 @@ impl SiteView {
             .into_iter()
             .map(|row| many_to_one_of(site_id, row, None))
             .collect::<Result<Vec<_>, ApiError>>()?;
+        let issuers = match spec.revocation.check.asks_ocsp() {
+            true => sites::trusted_cas(conn, site_id)?
+                .into_iter()
+                .filter_map(|der| Some((Certificate::from_der(&der).ok()?.info().subject.clone(), der)))
+                .collect(),
+            false => HashMap::new(),
+        };
         let mut mappings = Vec::new();
         mappings::for_gateway(conn, site_id, |m| {
             mappings.push(Arc::new(one_to_one_of(site_id, m, None)?));
@@ -97,6 +107,7 @@ impl SiteView {
             hostnames: spec.hostnames,
             settings: spec.mapping,
             revocation: spec.revocation,
+            issuers,
             directories,
             mappings,
             many_to_one,
@@ -154,6 +165,7 @@ impl SiteView {
             name: self.name.clone(),
             hostnames: self.hostnames.clone(),
             mapping: self.settings.clone(),
+            revocation: self.revocation,
             directories: self.directories.clone(),
             one_to_one: self
                 .mappings
@@ -182,12 +194,9 @@ impl SiteView {
 
     /// The stored certificate itself, for [`Self::decide`] when [`Self::decide_stored`] cannot
     /// answer: read from the database, since the cache keeps no certificate bytes.
-    pub fn stored_certificate(conn: &mut PgConnection, site_id: i64, id: i64) -> Result<CertificateInfo, ApiError> {
+    pub fn stored_certificate(conn: &mut PgConnection, site_id: i64, id: i64) -> Result<Certificate, ApiError> {
         let der = mappings::certificate(conn, site_id, id)?.ok_or(ApiError::NotFound { what: "mapping" })?;
-        Ok(Certificate::from_der(&der)
-            .map_err(|_| ApiError::Internal(format!("mapping {id} holds a bad certificate")))?
-            .info()
-            .clone())
+        Certificate::from_der(&der).map_err(|_| ApiError::Internal(format!("mapping {id} holds a bad certificate")))
     }
 
     /// The snapshot document as of `now`, built once per revision (and again when a mapping

@@ -84,10 +84,13 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
 /// letters). Where a directory accepts a certificate without requiring it, one that a Deny rule
 /// matches is refused (403) as where it is required; one nothing maps passes anonymously.
 ///
-/// Revocation is decided first, from the CRLs held in memory: a revoked certificate is 403
-/// `certificate-revoked` whatever maps it; one whose issuer's CRL is past its nextUpdate is 403
+/// Revocation is decided first, from the CRLs held in memory and, where the site's policy asks
+/// OCSP, the responder's answer (cached until its nextUpdate, at most `--ocsp-max-cache`): a
+/// revoked certificate is 403 `certificate-revoked` whatever maps it; one whose issuer's CRL is
+/// past its nextUpdate, or whose responder gave no answer that counts, is 403
 /// `revocation-unknown`, or passes with `X-Certmap-Revocation: unknown` when the site's policy
-/// says `when_unknown: allow`. While no CRL is held for the issuer, nothing is refused for it.
+/// says `when_unknown: allow`. While no CRL is held for the issuer (and the certificate names no
+/// OCSP responder), nothing is refused for it.
 #[utoipa::path(tag = "gateways", params(
         ("X-Certmap-Site" = String, Header, description = "The site: `id:N`, `name:S`, or bare (an integer is an id, anything else a name)"),
         ("X-Original-URI" = Option<String>, Header, description = "The request URI as the client sent it (default /)"),
@@ -190,7 +193,7 @@ async fn decide(
     let site = state.cache.view_by_key(&state.pool, &key).await?;
     caller.check_site(site.name.as_str(), Access::Read)?;
     let crls = state.cache.revocations(&state.pool).await?;
-    let verdict = judge(&state.pool, &site, &crls, &path, client).await?;
+    let verdict = judge(&state.pool, &site, (&crls, &state.ocsp), &path, client).await?;
     Ok(stale::mark(
         state,
         match verdict {
@@ -229,7 +232,7 @@ async fn decide(
                 denial(
                 StatusCode::FORBIDDEN,
                 "revocation-unknown",
-                "the CRL held for the certificate's issuer is past its nextUpdate, and the site denies what cannot be checked".into(),
+                "no current CRL or OCSP answer covers the certificate (the CRL held for its issuer is past its nextUpdate, or its OCSP responder gave no answer that counts), and the site denies what cannot be checked".into(),
             )
             }
             Verdict::CertificateRequired => {

@@ -18,19 +18,21 @@ use super::{db, AppState};
 use crate::domain::certificate::Certificate;
 use crate::domain::crl::CrlNumber;
 use crate::domain::crl::{Crl, Signer, MAX_CRL_BYTES};
-use crate::domain::revocation::{may_replace, HeldVersion, Policy, Status};
+use crate::domain::revocation::{decide, may_replace, Decider, HeldVersion, Policy, Status};
 use crate::domain::violation::{Invalid, Rejection, Violation};
 use crate::gateway::revocations::Held;
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum RevocationStatus {
-    /// A current CRL of the issuer does not list it.
+    /// A current CRL of the issuer does not list it, or its OCSP responder says good.
     Good,
     Revoked,
-    /// The issuer's CRL is past its nextUpdate: nothing current vouches for the certificate.
+    /// The issuer's CRL is past its nextUpdate, or no OCSP answer counted: nothing current
+    /// vouches for the certificate.
     Unknown,
-    /// No CRL is held for the issuer, or the site's policy checks nothing.
+    /// No CRL is held for the issuer (or no OCSP answer, for a listing: it never asks a
+    /// responder), the certificate names no responder, or the site's policy checks nothing.
     NotChecked,
 }
 
@@ -42,17 +44,18 @@ pub struct RevocationStatusBody {
     pub revoked_at: Option<OffsetDateTime>,
     /// The CRL's reason code name (e.g. `keyCompromise`), when it gives one.
     pub reason: Option<String>,
-    /// The thisUpdate of the CRL the status comes from.
+    /// The thisUpdate of the CRL the status comes from (none when OCSP decided).
     #[serde(with = "time::serde::rfc3339::option")]
     pub checked_at: Option<OffsetDateTime>,
-    /// Where that CRL came from: `upload` or its URL.
+    /// What decided: `ocsp`, or where the CRL came from: `upload` or its URL.
     pub source: Option<String>,
 }
 
 impl RevocationStatusBody {
-    pub fn of(crls: &Held, policy: Policy, issuer: &str, serial: &str, now: OffsetDateTime) -> Self {
-        let status = crls.status(policy, issuer, serial, now);
-        let crl = crls.index.crl_for(issuer).filter(|_| status != Status::NotChecked);
+    /// `ocsp`: the OCSP status certmap holds for the certificate (`NotChecked` when none).
+    pub fn of(crls: &Held, policy: Policy, (issuer, serial): (&str, &str), ocsp: Status, now: OffsetDateTime) -> Self {
+        let (status, decider) = decide(policy, crls.status(policy, issuer, serial, now), ocsp);
+        let crl = crls.index.crl_for(issuer).filter(|_| decider == Some(Decider::Crl));
         let (revoked_at, reason) = match status {
             Status::Revoked(r) => (Some(r.revoked_at), r.reason.map(|r| r.as_str().to_owned())),
             _ => (None, None),
@@ -67,7 +70,10 @@ impl RevocationStatusBody {
             revoked_at,
             reason,
             checked_at: crl.map(|c| c.this_update),
-            source: crl.map(|c| c.source.clone()),
+            source: match decider {
+                Some(Decider::Ocsp) => Some("ocsp".into()),
+                _ => crl.map(|c| c.source.clone()),
+            },
         }
     }
 }

@@ -26,8 +26,9 @@ use crate::domain::mapping::{
     check_client_certificate, parse_description, parse_expires_at, parse_fingerprint, parse_window,
 };
 use crate::domain::names::UserName;
-use crate::domain::revocation::Policy;
+use crate::domain::revocation::{Policy, Status};
 use crate::domain::violation::{Collector, Invalid, Rejection};
+use crate::gateway::ocsp::Ocsp;
 use crate::gateway::revocations::Held;
 use crate::secrets::{Password, SecretKeys, SecretKind, SecretOwner};
 
@@ -228,8 +229,12 @@ impl MappingBody {
         }
     }
 
-    pub fn with_revocation(mut self, crls: &Held, policy: Policy, now: OffsetDateTime) -> Self {
-        self.revocation = Some(RevocationStatusBody::of(crls, policy, &self.issuer, &self.serial, now));
+    /// By the CRLs held and, where the policy asks OCSP, the answer held from authorize or
+    /// resolve: a listing asks no responder.
+    pub fn with_revocation(mut self, (crls, ocsp): (&Held, &Ocsp), policy: Policy, now: OffsetDateTime) -> Self {
+        let answer = policy.check.asks_ocsp().then(|| ocsp.cached(&self.issuer, &self.serial)).flatten();
+        let ocsp = answer.unwrap_or(Status::NotChecked);
+        self.revocation = Some(RevocationStatusBody::of(crls, policy, (&self.issuer, &self.serial), ocsp, now));
         self
     }
 }
@@ -526,8 +531,10 @@ pub async fn list_mappings(
     })
     .await?;
     let crls = state.cache.revocations(&state.pool).await?;
-    let items: Vec<MappingBody> =
-        rows.into_iter().map(|r| MappingBody::from_row(r, now).with_revocation(&crls, policy, now)).collect();
+    let items: Vec<MappingBody> = rows
+        .into_iter()
+        .map(|r| MappingBody::from_row(r, now).with_revocation((&crls, &state.ocsp), policy, now))
+        .collect();
     Ok(HttpResponse::Ok().json(Paginated::new(items, page.limit, |m| m.id)))
 }
 
@@ -654,7 +661,7 @@ pub async fn get_mapping(
     Ok(json_with_etag(
         HttpResponse::Ok(),
         revision,
-        &MappingBody::from_row(row, now).with_revocation(&crls, policy, now),
+        &MappingBody::from_row(row, now).with_revocation((&crls, &state.ocsp), policy, now),
     ))
 }
 

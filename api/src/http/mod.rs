@@ -52,6 +52,7 @@ pub struct AppState {
     pub write_limiter: caller::WriteLimiter,
     pub cache: Arc<GatewayCache>,
     pub metrics: metrics::Metrics,
+    pub ocsp: crate::gateway::ocsp::Ocsp,
 }
 
 pub const API_PREFIX: &str = "/api/v1";
@@ -101,7 +102,13 @@ pub struct Limits {
     pub serve_stale_for: std::time::Duration,
 }
 
-pub fn app_state(pool: PgPool, secrets: SecretKeys, auth: JwtKeys, limits: Limits) -> web::Data<AppState> {
+pub fn app_state(
+    pool: PgPool,
+    secrets: SecretKeys,
+    auth: JwtKeys,
+    limits: Limits,
+    ocsp: crate::config::OcspConfig,
+) -> web::Data<AppState> {
     let metrics = metrics::Metrics::default();
     let cache = Arc::new(GatewayCache::new(limits.max_long_polls, limits.serve_stale_for, metrics.cache.clone()));
     web::Data::new(AppState {
@@ -111,5 +118,6 @@ pub fn app_state(pool: PgPool, secrets: SecretKeys, auth: JwtKeys, limits: Limit
         write_limiter: caller::WriteLimiter::new(limits.writes_per_minute),
         cache,
         metrics,
+        ocsp: crate::gateway::ocsp::Ocsp::new(ocsp),
     })
 }

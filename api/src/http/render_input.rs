@@ -61,6 +61,7 @@ pub fn load(
         name: spec.name,
         hostnames: spec.hostnames,
         mapping: spec.mapping,
+        revocation: spec.revocation,
         directories,
         one_to_one,
         many_to_one: many,

@@ -20,7 +20,8 @@ use crate::domain::certificate::CertificateInfo;
 use crate::domain::directory::ClientCertificates;
 use crate::domain::request_path::RequestPath;
 use crate::domain::resolve::{resolve, Decision, ManyToOneView, OneToOneView};
-use crate::domain::revocation::WhenUnknown;
+use crate::domain::revocation::{Status, WhenUnknown};
+use crate::gateway::ocsp::Der;
 use certmap_db::models::Site;
 use certmap_db::PgConnection;
 
@@ -186,7 +187,15 @@ pub async fn resolve_certificate(
     .await?;
     let info = cert.info();
     let crls = state.cache.revocations(&state.pool).await?;
-    let revocation = RevocationStatusBody::of(&crls, policy, &info.issuer, &info.serial, OffsetDateTime::now_utc());
+    let ocsp = match policy.check.asks_ocsp() {
+        true => {
+            let site = state.cache.view(&state.pool, site_id).await?;
+            state.ocsp.for_site(&site, &info.issuer, &info.serial, Der::Presented(cert.der())).await?
+        }
+        false => Status::NotChecked,
+    };
+    let revocation =
+        RevocationStatusBody::of(&crls, policy, (&info.issuer, &info.serial), ocsp, OffsetDateTime::now_utc());
     let mut out = Resolution {
         outcome: Outcome::NoMapping,
         user_name: decision.user_name().map(str::to_owned),

@@ -87,8 +87,9 @@ pub enum WhenUnknownBody {
 /// Whether certmap (authorize, resolve, snapshots, rendered config) checks that a client
 /// certificate is not revoked. `unknown` means a CRL is held for the certificate's issuer but is
 /// past its nextUpdate; while no CRL is held for an issuer its certificates are `not_checked` and
-/// pass. `ocsp` and `crl_and_ocsp` are refused (422 `revocation-check-unsupported`) until certmap
-/// queries OCSP responders.
+/// pass. `ocsp` asks the responder the certificate's Authority Information Access names
+/// (`not_checked` when it names none; `unknown` when no answer counts); `crl_and_ocsp` refuses a
+/// certificate either revokes, and is `unknown` only when neither gives a current answer.
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 pub struct RevocationBody {
     pub check: RevocationCheckBody,
@@ -122,7 +123,7 @@ impl From<Policy> for RevocationBody {
 }
 
 impl RevocationPatch {
-    fn apply(self, mut base: Policy, errors: &mut Collector) -> Policy {
+    fn apply(self, mut base: Policy) -> Policy {
         if let Some(check) = self.check {
             let check = match check {
                 RevocationCheckBody::Off => Check::Off,
@@ -130,11 +131,7 @@ impl RevocationPatch {
                 RevocationCheckBody::Ocsp => Check::Ocsp,
                 RevocationCheckBody::CrlAndOcsp => Check::CrlAndOcsp,
             };
-            if let Some(check) =
-                errors.take(check.supported().map_err(|r| r.at("certificate_mapping.revocation.check")))
-            {
-                base.check = check;
-            }
+            base.check = check;
         }
         if let Some(w) = self.when_unknown {
             base.when_unknown = match w {
@@ -235,8 +232,7 @@ impl CreateSite {
         let mut errors = Collector::default();
         let name = errors.take(SiteName::parse_new(&self.name).map_err(|r| r.at("name")));
         let hostnames = errors.take_all(parse_hostnames(&self.hostnames));
-        let revocation =
-            self.certificate_mapping.revocation.take().unwrap_or_default().apply(Policy::default(), &mut errors);
+        let revocation = self.certificate_mapping.revocation.take().unwrap_or_default().apply(Policy::default());
         let mapping = self.certificate_mapping.apply(MappingSettings::default(), &mut errors);
         errors.finish(|| SiteSpec {
             name: name.expect("checked"),
@@ -263,7 +259,7 @@ impl UpdateSite {
         let (mapping, revocation) = match self.certificate_mapping {
             Some(mut p) => {
                 let revocation = match p.revocation.take() {
-                    Some(r) => r.apply(current.revocation, &mut errors),
+                    Some(r) => r.apply(current.revocation),
                     None => current.revocation,
                 };
                 (p.apply(current.mapping, &mut errors), revocation)

@@ -23,6 +23,7 @@ pub(crate) fn snapshot(plan: &SitePlan, id: i64, revision: i64) -> SiteSnapshot 
         name: plan.name.clone(),
         hostnames: plan.hostnames.clone(),
         mapping: plan.mapping.clone(),
+        revocation: Default::default(),
         directories: plan.directories.clone(),
         one_to_one: plan
             .one_to_one
@@ -212,6 +213,7 @@ fn random_site(rng: &mut Rng) -> SiteSnapshot {
         revision: 1 + rng.below(1000) as i64,
         name: SiteName::parse(&name).unwrap(),
         hostnames: Vec::new(),
+        revocation: Default::default(),
         mapping: MappingSettings {
             enabled: rng.coin(),
             one_to_one_enabled: rng.coin(),

@@ -8,7 +8,6 @@ use std::time::Duration;
 use actix_web::http::{header, StatusCode};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::RootCertStore;
 
 /// Rendered config is one line per mapping; this leaves room for millions of them.
 const MAX_BODY: usize = 256 * 1024 * 1024;
@@ -43,34 +42,6 @@ pub struct Credentials<'a> {
     pub client_cert: Option<(&'a Path, &'a Path)>,
 }
 
-fn roots(ca_cert: Option<&Path>) -> Result<RootCertStore, String> {
-    let mut roots = RootCertStore::empty();
-    match ca_cert {
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
-            if certs.is_empty() {
-                return Err(format!("--ca-cert {}: holds no PEM certificate", path.display()));
-            }
-            for cert in certs {
-                roots.add(cert).map_err(|e| format!("--ca-cert {}: {e}", path.display()))?;
-            }
-        }
-        None => {
-            let found = rustls_native_certs::load_native_certs();
-            for e in &found.errors {
-                tracing::warn!("system CA certificates: {e}");
-            }
-            let (added, _) = roots.add_parsable_certificates(found.certs);
-            if added == 0 {
-                return Err("no system CA certificates found; give the certmap server's CA with --ca-cert".into());
-            }
-        }
-    }
-    Ok(roots)
-}
-
 impl Server {
     /// `url` is where certmap answers, e.g. `https://certmap.contoso.com` (the API lives under `/api/v1`).
     pub fn new(url: &str, credentials: Credentials<'_>) -> Result<Self, String> {
@@ -81,7 +52,7 @@ impl Server {
             let tls = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
                 .map_err(|e| format!("TLS: {e}"))?
-                .with_root_certificates(roots(credentials.ca_cert)?);
+                .with_root_certificates(crate::tls::client_roots(credentials.ca_cert, "--ca-cert")?);
             let tls = match credentials.client_cert {
                 None => tls.with_no_client_auth(),
                 Some((cert, key)) => {

@@ -120,6 +120,11 @@ fn virtual_host(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>) -> Result
         let _ = writeln!(w, "    SSLCARevocationFile {crl}");
         let _ = writeln!(w, "    SSLCARevocationCheck chain");
     }
+    if site.revocation.check.asks_ocsp() {
+        let _ =
+            writeln!(w, "    # The site's policy asks OCSP: mod_ssl asks the responder the client certificate names.");
+        let _ = writeln!(w, "    SSLOCSPEnable leaf");
+    }
     let _ = writeln!(w, "    # SSL_CLIENT_I_DN in RFC 2253 form, which the issuers below are written in.");
     let _ = writeln!(w, "    SSLOptions -LegacyDNStringFormat");
     w.push('\n');
@@ -526,5 +531,18 @@ mod tests {
             let o = realcheck::gateway_options(&pki);
             realcheck::apache_t(&dir, &render(&site, &o).unwrap(), &o.listen);
         }
+    }
+
+    #[test]
+    fn a_site_asking_ocsp_has_mod_ssl_ask_it_too() {
+        let mut site = without_many_to_one(fixture::site());
+        assert!(!render(&site, &opts()).unwrap().contains("SSLOCSPEnable"));
+        site.revocation.check = crate::domain::revocation::Check::Ocsp;
+        let dir = realcheck::tempdir("apache-ocsp");
+        let pki = realcheck::pki(&dir);
+        let o = realcheck::gateway_options(&pki);
+        let out = render(&site, &o).unwrap();
+        assert!(out.contains("    SSLOCSPEnable leaf\n"), "{out}");
+        realcheck::apache_t(&dir, &out, &o.listen);
     }
 }

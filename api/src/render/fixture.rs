@@ -51,6 +51,7 @@ pub fn site() -> SiteSnapshot {
         revision: 3,
         name: SiteName::parse("Default Web Site").unwrap(),
         hostnames: vec![Hostname::parse("www.contoso.com").unwrap(), Hostname::parse("*.contoso.net").unwrap()],
+        revocation: Default::default(),
         mapping: MappingSettings {
             enabled: true,
             one_to_one_enabled: true,

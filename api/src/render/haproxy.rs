@@ -42,6 +42,7 @@ pub fn render(site: &SiteSnapshot, options: &HaproxyOptions) -> Result<String, R
     w.push('\n');
     let _ = writeln!(w, "frontend certmap_site_{id}");
     frontend_start(w, &gw);
+    no_ocsp(w, site);
     let root = site.directories.iter().find(|d| d.path.is_root()).is_some_and(|d| d.policy.is_secured());
     let _ = writeln!(w, "    http-request set-var(txn.certmap_secured) bool({})", u8::from(root));
     secured_rules(w, site, "")?;
@@ -96,6 +97,7 @@ pub fn render_all(sites: &[SiteSnapshot], options: &HaproxyOptions) -> Result<St
     let _ = writeln!(w, "    http-request deny deny_status 421 if !{{ var(txn.certmap_site) -m found }}");
     for site in sites {
         let _ = writeln!(w, "    # Site {} revision {}.", site.id, site.revision);
+        no_ocsp(w, site);
         let this = format!("{{ var(txn.certmap_site) -m str {} }} ", site.id);
         let root = site.directories.iter().find(|d| d.path.is_root()).is_some_and(|d| d.policy.is_secured());
         let _ = writeln!(
@@ -117,6 +119,17 @@ fn standalone(w: &mut String) {
     let _ = writeln!(w, "\nglobal\n    maxconn 1024\n");
     let _ =
         writeln!(w, "defaults\n    mode http\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s");
+}
+
+/// HAProxy checks a client certificate against CRLs only: where the site's policy asks OCSP,
+/// certmap's authorize endpoint is what asks the responder.
+fn no_ocsp(w: &mut String, site: &SiteSnapshot) {
+    if site.revocation.check.asks_ocsp() {
+        let _ =
+            writeln!(w, "    # The site's policy asks OCSP, which HAProxy cannot check for client certificates (it");
+        let _ =
+            writeln!(w, "    # staples OCSP for its own certificate only): use crl-file, or call certmap's authorize.");
+    }
 }
 
 /// The bind, and what every request goes through before the site's directories are consulted.
@@ -347,5 +360,14 @@ mod tests {
             let o = HaproxyOptions { gateway, map_file: map.to_str().unwrap().into(), standalone: true };
             realcheck::haproxy_c(&dir, &render(&site, &o).unwrap());
         }
+    }
+
+    #[test]
+    fn a_site_asking_ocsp_is_told_haproxy_cannot() {
+        let mut site = without_many_to_one(fixture::site());
+        let o = HaproxyOptions::default();
+        assert!(!render(&site, &o).unwrap().contains("OCSP"));
+        site.revocation.check = crate::domain::revocation::Check::Ocsp;
+        assert!(render(&site, &o).unwrap().contains("# The site's policy asks OCSP, which HAProxy cannot check"));
     }
 }

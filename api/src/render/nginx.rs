@@ -208,6 +208,15 @@ fn server_tls(w: &mut String, site: &SiteSnapshot, gw: &Gateway<'_>, why: &str) 
         );
         let _ = writeln!(w, "    ssl_crl {crl};");
     }
+    if site.revocation.check.asks_ocsp() {
+        // `leaf`, not `on`: a CA certificate in the bundle naming no responder would fail every
+        // client (nginx ticket #1534's implementation checks each certificate of the chain).
+        let _ =
+            writeln!(w, "    # The site's policy asks OCSP: nginx asks the responder the client certificate names.");
+        let _ = writeln!(w, "    # A responder named by host name needs a `resolver` directive in http {{}}.");
+        let _ = writeln!(w, "    ssl_ocsp leaf;");
+        let _ = writeln!(w, "    ssl_ocsp_cache shared:certmap_ocsp:1m;");
+    }
     refuse_uncanonical(w);
 }
 
@@ -667,5 +676,17 @@ mod tests {
             let out = render(&site, &realcheck::gateway_options(&pki)).unwrap();
             realcheck::nginx_t(&dir, &out);
         }
+    }
+
+    #[test]
+    fn a_site_asking_ocsp_has_nginx_ask_it_too() {
+        let mut site = fixture::site();
+        assert!(!render(&site, &opts()).unwrap().contains("ssl_ocsp"));
+        site.revocation.check = crate::domain::revocation::Check::CrlAndOcsp;
+        let dir = realcheck::tempdir("nginx-ocsp");
+        let pki = realcheck::pki(&dir);
+        let out = render(&site, &realcheck::gateway_options(&pki)).unwrap();
+        assert!(out.contains("    ssl_ocsp leaf;\n"), "{out}");
+        realcheck::nginx_t(&dir, &out);
     }
 }

@@ -11,6 +11,7 @@ use crate::domain::certificate::{Certificate, Validity};
 use crate::domain::directory::DirectorySpec;
 use crate::domain::names::{Hostname, SiteName, UserName};
 use crate::domain::resolve::{PermissionMode, Rule};
+use crate::domain::revocation::Policy;
 use crate::domain::site::MappingSettings;
 use crate::secrets::Password;
 
@@ -21,6 +22,8 @@ pub struct SiteSnapshot {
     pub name: SiteName,
     pub hostnames: Vec<Hostname>,
     pub mapping: MappingSettings,
+    /// Whether gateways check OCSP themselves at the handshake follows it.
+    pub revocation: Policy,
     /// Sorted by path.
     pub directories: Vec<DirectorySpec>,
     /// Sorted by id. Shared with the gateway cache's view of the site, so rendering from memory
