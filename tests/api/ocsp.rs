@@ -189,12 +189,16 @@ async fn site(app: &TestApp, pki: &Pki, check: &str) -> i64 {
 }
 
 async fn authorize(app: &TestApp, pki: &Pki, name: &str) -> Response {
+    authorize_at(app, "Default Web Site", pki, name).await
+}
+
+async fn authorize_at(app: &TestApp, site: &str, pki: &Pki, name: &str) -> Response {
     let gateway = format!("Bearer {}", app.token(Role::Gateway, &[]));
     let pem = pki.pem(name);
     let escaped = pem.replace('\n', "%0A").replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
     let headers = [
         ("authorization", gateway.as_str()),
-        ("x-certmap-site", "Default Web Site"),
+        ("x-certmap-site", site),
         ("x-original-uri", "/secure/page"),
         ("x-ssl-client-cert", escaped.as_str()),
     ];
@@ -256,6 +260,38 @@ async fn the_responder_refuses_bob_with_no_crl_held_and_its_answer_is_cached() {
     assert_eq!(carol.status, 200, "{}", carol.text());
     assert_eq!(carol.header("x-certmap-revocation"), Some("unknown"));
     authorize(&app, &pki, "bob").await.problem(403, "certificate-revoked");
+}
+
+/// Another site may trust a CA of the same name (its editor made it, and runs its responder): what
+/// that responder says about a serial must not decide for this site's certificate of that serial.
+#[actix_web::test]
+async fn a_lookalike_ca_on_another_site_does_not_answer_for_this_one() {
+    let (pki, lookalike) = (Pki::new(), Pki::new());
+    // Same CA name, same serials, other keys; its responder calls bob good.
+    let index = std::fs::read_to_string(lookalike.dir.join("index.txt")).unwrap();
+    lookalike.write("index.txt", &index.replace("R\t301231235959Z\t260101000000Z,keyCompromise", "V\t301231235959Z\t"));
+    let app = app_with_cache(Duration::from_secs(3600)).await;
+    site(&app, &pki, "ocsp").await;
+    let body = json!({"name": "Lookalike", "certificate_mapping": {"enabled": true, "revocation": {"check": "ocsp"}}});
+    let other = app.site(body).await["id"].as_i64().unwrap();
+    let put = app
+        .request(
+            Method::PUT,
+            &format!("/api/v1/sites/{other}/trusted-cas"),
+            &[("content-type", "application/x-pem-file")],
+            Some(lookalike.pem("ca").as_bytes()),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text());
+    app.secured_directory(other, "/secure").await;
+    app.mapping(other, json!({"certificate": lookalike.pem("bob"), "user_name": "FABRIKAM\\bob"})).await;
+    {
+        let _responder = lookalike.responder("ca");
+        let res = authorize_at(&app, "Lookalike", &lookalike, "bob").await;
+        assert_eq!(res.status, 200, "the lookalike's responder calls its bob good: {}", res.text());
+    }
+    // This site's responder is not running: its bob is unknown here, never "good" from the other.
+    authorize(&app, &pki, "bob").await.problem(403, "revocation-unknown");
 }
 
 #[actix_web::test]

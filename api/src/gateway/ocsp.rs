@@ -32,9 +32,11 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Above this many cached certificates, expired answers are dropped when a new one is added.
 const PRUNE_ABOVE: usize = 10_000;
 
-/// By issuer DN, then serial: what authorize knows without parsing the certificate, looked up
-/// without building a key.
-type Slots = HashMap<String, HashMap<String, Arc<Slot>>>;
+/// By site, issuer DN, then serial: what authorize knows without parsing the certificate, looked
+/// up without building a key. Per site, because an answer counts only for the CA that signed it:
+/// another site may trust a CA of the same name (an editor of that site could run its responder),
+/// and its answers must not decide for this one.
+type Slots = HashMap<i64, HashMap<String, HashMap<String, Arc<Slot>>>>;
 
 #[derive(Debug, Clone, Copy)]
 struct Cached {
@@ -76,9 +78,9 @@ impl Ocsp {
 
     /// The answer held for this certificate, without asking anyone: for listings and snapshots,
     /// which must not send a request per mapping.
-    pub fn cached(&self, issuer: &str, serial: &str) -> Option<Status> {
+    pub fn cached(&self, site_id: i64, issuer: &str, serial: &str) -> Option<Status> {
         let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
-        let cached = slots.get(issuer)?.get(serial)?.0.get().copied()?;
+        let cached = slots.get(&site_id)?.get(issuer)?.get(serial)?.0.get().copied()?;
         (Instant::now() < cached.until).then_some(cached.status)
     }
 
@@ -95,7 +97,7 @@ impl Ocsp {
             return Ok(Status::NotChecked);
         }
         let Some(ca) = site.issuers.get(issuer) else { return Ok(Status::NotChecked) };
-        if let Some(status) = self.cached(issuer, serial) {
+        if let Some(status) = self.cached(site.id, issuer, serial) {
             return Ok(status);
         }
         let der = match der {
@@ -106,19 +108,20 @@ impl Ocsp {
                     .ok_or(ApiError::NotFound { what: "mapping" })?,
             ),
         };
-        Ok(self.status(ca, &der, issuer, serial).await)
+        Ok(self.status(site.id, ca, &der, issuer, serial).await)
     }
 
     /// The certificate's OCSP status: `NotChecked` when it names no responder (or its CA did not
     /// sign it), `Unknown` when no responder gave an answer that counts.
-    pub async fn status(&self, issuer_der: &[u8], cert_der: &[u8], issuer: &str, serial: &str) -> Status {
+    async fn status(&self, site_id: i64, issuer_der: &[u8], cert_der: &[u8], issuer: &str, serial: &str) -> Status {
         let slot = {
             let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();
-            match slots.get(issuer).and_then(|s| s.get(serial)) {
+            let of_site = slots.entry(site_id).or_default();
+            match of_site.get(issuer).and_then(|s| s.get(serial)) {
                 Some(slot) if slot.usable(now) => slot.clone(),
                 _ => {
-                    let of_issuer = slots.entry(issuer.to_owned()).or_default();
+                    let of_issuer = of_site.entry(issuer.to_owned()).or_default();
                     if of_issuer.len() > PRUNE_ABOVE {
                         of_issuer.retain(|_, slot| slot.usable(now));
                     }

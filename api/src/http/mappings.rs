@@ -232,7 +232,7 @@ impl MappingBody {
     /// By the CRLs held and, where the policy asks OCSP, the answer held from authorize or
     /// resolve: a listing asks no responder.
     pub fn with_revocation(mut self, (crls, ocsp): (&Held, &Ocsp), policy: Policy, now: OffsetDateTime) -> Self {
-        let answer = policy.check.asks_ocsp().then(|| ocsp.cached(&self.issuer, &self.serial)).flatten();
+        let answer = policy.check.asks_ocsp().then(|| ocsp.cached(self.site_id, &self.issuer, &self.serial)).flatten();
         let ocsp = answer.unwrap_or(Status::NotChecked);
         self.revocation = Some(RevocationStatusBody::of(crls, policy, (&self.issuer, &self.serial), ocsp, now));
         self
