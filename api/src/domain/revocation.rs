@@ -149,6 +149,18 @@ pub struct HeldCrl {
     pub revoked: HashMap<String, Revocation, foldhash::fast::RandomState>,
 }
 
+impl HeldCrl {
+    fn absorb(&mut self, other: HeldCrl) {
+        for (serial, revocation) in other.revoked {
+            self.revoked.entry(serial).or_insert(revocation);
+        }
+        self.next_update = match (self.next_update, other.next_update) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     Good,
@@ -206,8 +218,20 @@ pub struct RevocationIndex {
 }
 
 impl RevocationIndex {
+    /// Two CAs of one name (a key rollover, or a CA one site's editor made to look like another
+    /// site's) each hold a CRL: their revocations add up and the earlier nextUpdate counts, so no
+    /// CRL can take back what another of its name revoked.
     pub fn new(crls: impl IntoIterator<Item = (String, HeldCrl)>) -> Self {
-        Self { by_issuer: crls.into_iter().collect() }
+        let mut by_issuer: HashMap<String, HeldCrl, foldhash::fast::RandomState> = HashMap::default();
+        for (issuer, crl) in crls {
+            match by_issuer.entry(issuer) {
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(crl);
+                }
+                std::collections::hash_map::Entry::Occupied(mut held) => held.get_mut().absorb(crl),
+            }
+        }
+        Self { by_issuer }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -324,6 +348,26 @@ mod tests {
         let stale = held(Some(now - time::Duration::seconds(1)));
         assert_eq!(stale.status(policy, "CN=CA", "0c", now), Status::Unknown);
         assert!(matches!(stale.status(policy, "CN=CA", "0b", now), Status::Revoked(_)));
+    }
+
+    #[test]
+    fn a_second_ca_of_the_same_name_cannot_take_back_a_revocation() {
+        let now = OffsetDateTime::now_utc();
+        let soon = now + time::Duration::hours(1);
+        let real = held(Some(now + time::Duration::days(1))).by_issuer.remove("CN=CA").unwrap();
+        let lookalike = HeldCrl {
+            ca_sha256: "ff".into(),
+            this_update: now,
+            next_update: Some(soon),
+            source: "http://lookalike.example/ca.crl".into(),
+            revoked: Default::default(),
+        };
+        let policy = Policy::default();
+        for order in [[real.clone(), lookalike.clone()], [lookalike, real]] {
+            let index = RevocationIndex::new(order.map(|crl| ("CN=CA".to_owned(), crl)));
+            assert!(matches!(index.status(policy, "CN=CA", "0b", now), Status::Revoked(_)));
+            assert_eq!(index.crl_for("CN=CA").unwrap().next_update, Some(soon));
+        }
     }
 
     #[test]
