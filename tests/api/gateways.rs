@@ -262,17 +262,8 @@ async fn haproxy_serves_the_rendered_config_unmodified() {
     let app = TestApp::spawn().await;
     let pki = Pki::new("haproxy");
     let site = seed(&app, &pki).await;
-    let (port, upstream) = (free_port(), echo_upstream());
-    let map = app.get(&format!("/api/v1/sites/{site}/config/haproxy-map")).await;
-    std::fs::write(pki.dir.join("certmap.map"), &map.body).unwrap();
-    // HAProxy wants the key in the certificate's file.
-    let query = format!(
-        "{}&standalone=true&map_file={}",
-        pki.gateway_query(port, upstream, "server-with-key.pem"),
-        pki.path("certmap.map")
-    );
-    fetch_config(&app, site, "haproxy", &query, &pki.dir.join("haproxy.cfg")).await;
-    let _haproxy = start_haproxy(&pki, port);
+    let port = free_port();
+    let _haproxy = serve_haproxy(&app, &pki, site, port).await;
     check(&pki, port);
 }
 
@@ -319,6 +310,21 @@ pub(crate) fn start_nginx(pki: &Pki, port: u16) -> Gateway {
     );
     pki.wait_until_serving(port, &mut nginx);
     nginx
+}
+
+/// HAProxy on the standalone config and map file certmap renders for `site`, serving on `port`
+/// in front of an echo upstream.
+pub(crate) async fn serve_haproxy(app: &TestApp, pki: &Pki, site: i64, port: u16) -> Gateway {
+    let map = app.get(&format!("/api/v1/sites/{site}/config/haproxy-map")).await;
+    std::fs::write(pki.dir.join("certmap.map"), &map.body).unwrap();
+    // HAProxy wants the key in the certificate's file.
+    let query = format!(
+        "{}&standalone=true&map_file={}",
+        pki.gateway_query(port, echo_upstream(), "server-with-key.pem"),
+        pki.path("certmap.map")
+    );
+    fetch_config(app, site, "haproxy", &query, &pki.dir.join("haproxy.cfg")).await;
+    start_haproxy(pki, port)
 }
 
 /// HAProxy on the `haproxy.cfg` in `pki.dir` (checked with `haproxy -c` first), serving on `port`.

@@ -172,6 +172,16 @@ async fn site(app: &TestApp, pki: &Pki, check: &str) -> i64 {
     let body =
         json!({"name": "Default Web Site", "certificate_mapping": {"enabled": true, "revocation": {"check": check}}});
     let site = app.site(body).await["id"].as_i64().unwrap();
+    trust(app, site, pki).await;
+    app.secured_directory(site, "/secure").await;
+    for name in ["alice", "bob", "carol"] {
+        app.mapping(site, json!({"certificate": pki.pem(name), "user_name": format!("CONTOSO\\{name}")})).await;
+    }
+    site
+}
+
+/// The site trusts `pki`'s CA.
+async fn trust(app: &TestApp, site: i64, pki: &Pki) {
     let put = app
         .request(
             Method::PUT,
@@ -181,11 +191,6 @@ async fn site(app: &TestApp, pki: &Pki, check: &str) -> i64 {
         )
         .await;
     assert_eq!(put.status, 200, "{}", put.text());
-    app.secured_directory(site, "/secure").await;
-    for name in ["alice", "bob", "carol"] {
-        app.mapping(site, json!({"certificate": pki.pem(name), "user_name": format!("CONTOSO\\{name}")})).await;
-    }
-    site
 }
 
 async fn authorize(app: &TestApp, pki: &Pki, name: &str) -> Response {
@@ -274,15 +279,7 @@ async fn a_lookalike_ca_on_another_site_does_not_answer_for_this_one() {
     site(&app, &pki, "ocsp").await;
     let body = json!({"name": "Lookalike", "certificate_mapping": {"enabled": true, "revocation": {"check": "ocsp"}}});
     let other = app.site(body).await["id"].as_i64().unwrap();
-    let put = app
-        .request(
-            Method::PUT,
-            &format!("/api/v1/sites/{other}/trusted-cas"),
-            &[("content-type", "application/x-pem-file")],
-            Some(lookalike.pem("ca").as_bytes()),
-        )
-        .await;
-    assert_eq!(put.status, 200, "{}", put.text());
+    trust(&app, other, &lookalike).await;
     app.secured_directory(other, "/secure").await;
     app.mapping(other, json!({"certificate": lookalike.pem("bob"), "user_name": "FABRIKAM\\bob"})).await;
     {

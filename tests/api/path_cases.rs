@@ -256,16 +256,8 @@ async fn haproxy_decides_every_path_alike() {
     let app = TestApp::spawn().await;
     let pki = Pki::new("path-cases-haproxy");
     let site = seed(&app, &pki).await;
-    let (port, upstream) = (free_port(), echo_upstream());
-    let map = app.get(&format!("/api/v1/sites/{site}/config/haproxy-map")).await;
-    std::fs::write(pki.dir.join("certmap.map"), &map.body).unwrap();
-    let query = format!(
-        "{}&standalone=true&map_file={}",
-        pki.gateway_query(port, upstream, "server-with-key.pem"),
-        pki.path("certmap.map")
-    );
-    fetch_config(&app, site, "haproxy", &query, &pki.dir.join("haproxy.cfg")).await;
-    let _haproxy = crate::gateways::start_haproxy(&pki, port);
+    let port = free_port();
+    let _haproxy = crate::gateways::serve_haproxy(&app, &pki, site, port).await;
     table_through(&pki, port, "HAProxy", &[403], &[400]);
 }
 
@@ -305,7 +297,7 @@ async fn apache_decides_every_path_alike() {
 
 /// Caddy's map cannot express many-to-one rules: `seed`'s site, in both modes.
 async fn caddy_decides_every_path_alike(authorize_mode: bool) {
-    use crate::per_request::{caddy, caddy_main};
+    use crate::per_request::start_caddy;
     if !require(&["caddy", "curl"]) {
         return;
     }
@@ -322,19 +314,7 @@ async fn caddy_decides_every_path_alike(authorize_mode: bool) {
     }
     let rendered = pki.dir.join("certmap.Caddyfile");
     let text = fetch_config(&app, site, "caddy", &query, &rendered).await.text();
-    let validate =
-        caddy(&pki.dir, &["validate", "--adapter", "caddyfile", "--config"]).arg(&rendered).output().unwrap();
-    assert!(validate.status.success(), "caddy validate: {}\n{text}", String::from_utf8_lossy(&validate.stderr));
-    let main = pki.dir.join("Caddyfile");
-    std::fs::write(&main, caddy_main(&pki.dir)).unwrap();
-    let mut caddy = Gateway(
-        caddy(&pki.dir, &["run", "--adapter", "caddyfile", "--config"])
-            .arg(&main)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut caddy = start_caddy(&pki.dir, &rendered, &text);
     pki.wait_until_serving(port, &mut caddy);
     table_through(&pki, port, &format!("Caddy (authorize mode: {authorize_mode})"), &[401, 403], &[400, 0]);
 }

@@ -244,6 +244,23 @@ pub(crate) fn caddy_main(dir: &Path) -> String {
     )
 }
 
+/// Caddy running `rendered` (checked with `caddy validate` first; `text` is shown when it fails)
+/// under the test's main Caddyfile in `dir`; not yet waited for.
+pub(crate) fn start_caddy(dir: &Path, rendered: &Path, text: &str) -> Gateway {
+    let validate = caddy(dir, &["validate", "--adapter", "caddyfile", "--config"]).arg(rendered).output().unwrap();
+    assert!(validate.status.success(), "caddy validate: {}\n{text}", String::from_utf8_lossy(&validate.stderr));
+    let main = dir.join("Caddyfile");
+    std::fs::write(&main, caddy_main(dir)).unwrap();
+    Gateway(
+        caddy(dir, &["run", "--adapter", "caddyfile", "--config"])
+            .arg(&main)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
 pub(crate) fn caddy(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new("caddy");
     cmd.args(args).env("HOME", dir).env("XDG_DATA_HOME", dir).env("XDG_CONFIG_HOME", dir);
@@ -257,19 +274,7 @@ async fn run_caddy(mode: Mode) {
     let Setup { app, pki, site, port, text } =
         setup("caddy", mode, ClientIdentity::Caddy, line, "certmap.Caddyfile").await;
     let rendered = pki.dir.join("certmap.Caddyfile");
-    let validate =
-        caddy(&pki.dir, &["validate", "--adapter", "caddyfile", "--config"]).arg(&rendered).output().unwrap();
-    assert!(validate.status.success(), "caddy validate: {}\n{text}", String::from_utf8_lossy(&validate.stderr));
-    let main = pki.dir.join("Caddyfile");
-    std::fs::write(&main, caddy_main(&pki.dir)).unwrap();
-    let mut caddy = Gateway(
-        caddy(&pki.dir, &["run", "--adapter", "caddyfile", "--config"])
-            .arg(&main)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut caddy = start_caddy(&pki.dir, &rendered, &text);
     wait_until_serving(&pki, port, &mut caddy);
     prove(&app, &pki, site, port, mode, true).await;
 }
