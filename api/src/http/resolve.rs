@@ -21,6 +21,7 @@ use crate::domain::directory::ClientCertificates;
 use crate::domain::request_path::RequestPath;
 use crate::domain::resolve::{resolve, Decision, ManyToOneView, OneToOneView};
 use crate::domain::revocation::{Status, WhenUnknown};
+use crate::domain::violation::Invalid;
 use crate::gateway::ocsp::Der;
 use certmap_db::models::Site;
 use certmap_db::PgConnection;
@@ -135,7 +136,8 @@ pub fn decide(conn: &mut PgConnection, site: &Site, cert: &CertificateInfo) -> R
 ///
 /// With `path` (in the JSON body or the query), `access` says whether a request presenting the
 /// certificate there passes, as `GET /api/v1/authorize` decides it; a path a backend might read as
-/// another directory is refused with 400 `path-not-canonical`, as authorize refuses it.
+/// another directory is refused with 422 `path-not-canonical` on the field `path` (a well-formed
+/// request certmap will not decide; authorize answers a gateway's such request with 400).
 ///
 /// A dry run of IIS's decision with the site's current settings and mappings: nothing is stored.
 /// Send JSON, or the certificate itself (PEM or DER). A token limited to other sites gets 404: a
@@ -172,9 +174,8 @@ pub async fn resolve_certificate(
         BodyKind::RawCertificate => (certificate_input::parse_bytes(&body, "certificate")?.0, None),
     };
     let uri = uri.or_else(|| query.into_inner().path);
-    let request_path = uri
-        .map(|uri| RequestPath::parse(&uri).map_err(|why| super::authorize::not_canonical("path", why)))
-        .transpose()?;
+    let request_path =
+        uri.map(|uri| RequestPath::parse(&uri).map_err(|why| Invalid::one(why.rejection().at("path")))).transpose()?;
     let info = cert.info().clone();
     let (decision, policy, directories) = db::transaction(&state.pool, move |conn| {
         let site = require_site(conn, site_id, &caller)?;
