@@ -220,7 +220,9 @@ pub struct RevocationIndex {
 impl RevocationIndex {
     /// Two CAs of one name (a key rollover, or a CA one site's editor made to look like another
     /// site's) each hold a CRL: their revocations add up and the earlier nextUpdate counts, so no
-    /// CRL can take back what another of its name revoked.
+    /// CRL can take back what another of its name revoked. A lookalike can still add revocations
+    /// (failing closed); keying CRLs by the CA that verified them, looked up through each site's
+    /// trusted CAs, would end that too.
     pub fn new(crls: impl IntoIterator<Item = (String, HeldCrl)>) -> Self {
         let mut by_issuer: HashMap<String, HeldCrl, foldhash::fast::RandomState> = HashMap::default();
         for (issuer, crl) in crls {
