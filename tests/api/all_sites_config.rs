@@ -2,7 +2,7 @@
 //! real xmllint, nginx, HAProxy and Apache, and served by nginx and HAProxy to real clients.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use awc::http::Method;
@@ -11,7 +11,7 @@ use certmap_tests::certs::{TestCa, TestCert};
 use certmap_tests::TestApp;
 use serde_json::json;
 
-use crate::gateways::{curl, echo_upstream, free_port, require};
+use crate::gateways::{curl, echo_upstream, free_port, require, spawn_haproxy, Gateway};
 
 /// Two sites with host names of their own, alice mapped on both to a different account, and a
 /// third site a scoped token cannot see.
@@ -208,22 +208,6 @@ impl Drop for Files {
     }
 }
 
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn assert_tool(what: &str, out: std::process::Output, file: &str) {
     assert!(
         out.status.success(),
@@ -335,16 +319,7 @@ async fn haproxy_serves_two_sites_from_one_frontend_and_one_map() {
     let cfg = files.0.join("haproxy.cfg");
     let text = fetch(&app, "haproxy", &query, &cfg).await;
     assert_tool("haproxy -c", Command::new("haproxy").args(["-c", "-q", "-f"]).arg(&cfg).output().unwrap(), &text);
-    let mut haproxy = Gateway(
-        Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut haproxy = spawn_haproxy(&cfg, Stdio::null());
     wait_until_serving(&files, port, &mut haproxy);
     check_routing(&files, port);
 }

@@ -301,15 +301,21 @@ async fn apache_serves_the_rendered_config_unmodified() {
 
 /// nginx on the `certmap.conf` in `pki.dir` (checked with `nginx -t` first), serving on `port`.
 pub(crate) fn start_nginx(pki: &Pki, port: u16) -> Gateway {
+    let mut nginx = spawn_nginx(pki, "");
+    pki.wait_until_serving(port, &mut nginx);
+    nginx
+}
+
+/// nginx on the main `nginx.conf` written into `pki.dir` around the rendered `certmap.conf`,
+/// checked with `nginx -t` first (`rendered` is shown when that fails); not yet waited for.
+pub(crate) fn spawn_nginx(pki: &Pki, rendered: &str) -> Gateway {
     std::fs::write(pki.dir.join("nginx.conf"), nginx_conf(&pki.dir)).unwrap();
     let conf = pki.path("nginx.conf");
     let test = Command::new("nginx").args(["-t", "-q", "-p"]).arg(&pki.dir).arg("-c").arg(&conf).output().unwrap();
-    assert!(test.status.success(), "nginx -t: {}", String::from_utf8_lossy(&test.stderr));
-    let mut nginx = Gateway(
+    assert!(test.status.success(), "nginx -t: {}\n{rendered}", String::from_utf8_lossy(&test.stderr));
+    Gateway(
         Command::new("nginx").arg("-p").arg(&pki.dir).arg("-c").arg(&conf).stderr(pki.stderr_file()).spawn().unwrap(),
-    );
-    pki.wait_until_serving(port, &mut nginx);
-    nginx
+    )
 }
 
 /// HAProxy on the standalone config and map file certmap renders for `site`, serving on `port`
@@ -337,18 +343,14 @@ pub(crate) fn start_haproxy(pki: &Pki, port: u16) -> Gateway {
         String::from_utf8_lossy(&test.stdout),
         String::from_utf8_lossy(&test.stderr)
     );
-    let mut haproxy = Gateway(
-        Command::new("haproxy")
-            .arg("-db")
-            .arg("-f")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(pki.stderr_file())
-            .spawn()
-            .unwrap(),
-    );
+    let mut haproxy = spawn_haproxy(&cfg, pki.stderr_file());
     pki.wait_until_serving(port, &mut haproxy);
     haproxy
+}
+
+/// HAProxy in the foreground on `cfg`; not yet waited for.
+pub(crate) fn spawn_haproxy(cfg: &Path, stderr: impl Into<Stdio>) -> Gateway {
+    Gateway(Command::new("haproxy").arg("-db").arg("-f").arg(cfg).stdout(Stdio::null()).stderr(stderr).spawn().unwrap())
 }
 
 /// Apache on the `certmap-apache.conf` in `pki.dir` (checked with `apache2 -t` first), serving on

@@ -3,7 +3,7 @@
 //! (issue 17 item 8). A second table does the same for a directory that accepts a certificate
 //! without requiring it, with a certificate a Deny rule matches (item 9).
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use awc::http::Method;
 use certmap::auth::Role;
@@ -11,7 +11,7 @@ use certmap::domain::client_identity::ClientIdentity;
 use certmap_tests::TestApp;
 use serde_json::json;
 
-use crate::gateways::{echo_upstream, fetch_config, free_port, nginx_conf, require, seed, Gateway, Pki};
+use crate::gateways::{echo_upstream, fetch_config, free_port, require, seed, spawn_nginx, Pki};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Expect {
@@ -221,13 +221,7 @@ async fn nginx_decides_every_path_alike(authorize_mode: bool) {
         query.push_str(&format!("&mode=authorize&certmap=http://{}&token_file={file}", app.addr));
     }
     let text = fetch_config(&app, site, "nginx", &query, &pki.dir.join("certmap.conf")).await.text();
-    std::fs::write(pki.dir.join("nginx.conf"), nginx_conf(&pki.dir)).unwrap();
-    let conf = pki.path("nginx.conf");
-    let test = Command::new("nginx").args(["-t", "-q", "-p"]).arg(&pki.dir).arg("-c").arg(&conf).output().unwrap();
-    assert!(test.status.success(), "nginx -t: {}\n{text}", String::from_utf8_lossy(&test.stderr));
-    let mut nginx = Gateway(
-        Command::new("nginx").arg("-p").arg(&pki.dir).arg("-c").arg(&conf).stderr(Stdio::null()).spawn().unwrap(),
-    );
+    let mut nginx = spawn_nginx(&pki, &text);
     pki.wait_until_serving(port, &mut nginx);
     table_through(&pki, port, &format!("nginx (authorize mode: {authorize_mode})"), &[401, 403], &[400]);
     for &(target, who, passes) in ACCEPT_CASES {

@@ -14,7 +14,7 @@ use certmap::domain::client_identity::ClientIdentity;
 use certmap_tests::TestApp;
 use serde_json::json;
 
-use crate::gateways::{free_port, nginx_conf, seed, Gateway, Pki};
+use crate::gateways::{free_port, seed, spawn_nginx, Gateway, Pki};
 
 /// An upstream that answers with every request header it received, one `name: value` a line,
 /// names in lower case.
@@ -212,13 +212,7 @@ async fn run_nginx(mode: Mode) {
     require("curl", "curl");
     let line = |t: &str| format!("proxy_set_header Authorization \"Bearer {t}\";\n");
     let Setup { app, pki, site, port, text } = setup("nginx", mode, ClientIdentity::Nginx, line, "certmap.conf").await;
-    std::fs::write(pki.dir.join("nginx.conf"), nginx_conf(&pki.dir)).unwrap();
-    let conf = pki.path("nginx.conf");
-    let test = Command::new("nginx").args(["-t", "-q", "-p"]).arg(&pki.dir).arg("-c").arg(&conf).output().unwrap();
-    assert!(test.status.success(), "nginx -t: {}\n{text}", String::from_utf8_lossy(&test.stderr));
-    let mut nginx = Gateway(
-        Command::new("nginx").arg("-p").arg(&pki.dir).arg("-c").arg(&conf).stderr(Stdio::null()).spawn().unwrap(),
-    );
+    let mut nginx = spawn_nginx(&pki, &text);
     wait_until_serving(&pki, port, &mut nginx);
     // Map mode leaves identity headers other than the user's to the upstream, byte for byte as before.
     prove(&app, &pki, site, port, mode, mode == Mode::Authorize).await;
