@@ -2,10 +2,8 @@
 //! secret; RS256/ES256/EdDSA tokens from an external issuer are verified with its public key. Each
 //! key accepts exactly one algorithm, so a token cannot choose how it is checked.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::digest;
 use jsonwebtoken::{decode, decode_header, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -132,14 +130,7 @@ pub struct JwtKeys {
     signing_kid: String,
     signing: EncodingKey,
     verifying: Vec<VerifyKey>,
-    /// Tokens already verified, by their exact text: a gateway sends the same token on every
-    /// request, and checking a signature and parsing claims each time was a measurable part of
-    /// authorize. A hit is still held to its `exp` and `nbf`.
-    verified: Mutex<HashMap<String, Arc<Claims>, foldhash::fast::RandomState>>,
 }
-
-/// Past this many remembered tokens the memo starts again, so random tokens cannot grow it.
-const MAX_REMEMBERED_TOKENS: usize = 10_000;
 
 impl fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -175,7 +166,7 @@ impl JwtKeys {
         for path in config.public_keys.iter().flat_map(|s| s.split(',')).map(str::trim).filter(|s| !s.is_empty()) {
             verifying.push(public_key(Path::new(path))?);
         }
-        Ok(Self { signing: EncodingKey::from_secret(&secret), signing_kid, verifying, verified: Mutex::default() })
+        Ok(Self { signing: EncodingKey::from_secret(&secret), signing_kid, verifying })
     }
 
     /// A fresh secret for CERTMAP_JWT_SECRET (tests, and people who want one outside the data dir).
@@ -218,27 +209,7 @@ impl JwtKeys {
 
     /// The claims of a valid token: right key for its `kid` and algorithm, signature, `exp`,
     /// `nbf`, `iss` and `aud` all checked.
-    pub fn verify(&self, token: &str) -> Result<Arc<Claims>, AuthError> {
-        let now = jsonwebtoken::get_current_timestamp() as i64;
-        let leeway = LEEWAY_SECONDS as i64;
-        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(claims) = verified.get(token) {
-            if now <= claims.exp + leeway && claims.nbf - leeway <= now {
-                return Ok(claims.clone());
-            }
-            verified.remove(token);
-        }
-        drop(verified);
-        let claims = Arc::new(self.verify_signed(token)?);
-        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        if verified.len() >= MAX_REMEMBERED_TOKENS {
-            verified.clear();
-        }
-        verified.insert(token.to_owned(), claims.clone());
-        Ok(claims)
-    }
-
-    fn verify_signed(&self, token: &str) -> Result<Claims, AuthError> {
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         refuse_critical_extensions(token)?;
         let header = decode_header(token).map_err(|_| AuthError::Invalid(NOT_A_TOKEN.into()))?;
         let candidates = self

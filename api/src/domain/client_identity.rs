@@ -84,6 +84,12 @@ impl ClientIdentity {
         }
     }
 
+    /// False for a header no form is read from, decided from its name's start alone: authorize
+    /// passes over a request's other headers without comparing each with every form's names.
+    pub fn may_name_a_form(name: &str) -> bool {
+        name.starts_with("x-") || name.starts_with("client-cert")
+    }
+
     /// Every header any form is read from, each once: what a gateway must clear of the client's
     /// copies, and what authorize refuses when it is not the declared form's.
     pub fn all_headers() -> Vec<&'static str> {
@@ -119,6 +125,14 @@ impl FromStr for ClientIdentity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_forms_header_may_name_a_form() {
+        for name in ClientIdentity::all_headers() {
+            assert!(ClientIdentity::may_name_a_form(name), "{name}");
+        }
+        assert!(!ClientIdentity::may_name_a_form("authorization"));
+    }
 
     #[test]
     fn names_round_trip() {

@@ -9,7 +9,7 @@
 //!
 //! What IIS does, and this module copies:
 //! - http.sys percent-decodes the path once and reads `\` as `/`; empty segments fold away, and
-//!   IIS compares paths case-insensitively (`[`directory_for`]`, ASCII folding as [`fold`]).
+//!   IIS compares paths case-insensitively (`[`directory_for`]`, ASCII folding as [`fold`](super::names::fold)).
 //!   Source: "IIS URL canonicalization" (http.sys decodes `%XX`, converts backslashes), and
 //!   every IIS `<location path>` match being case-insensitive.
 //!
@@ -32,12 +32,12 @@
 //!
 //! Refusing is always allowed to be stricter than IIS; canonicalizing is never allowed to differ.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use unicode_normalization::UnicodeNormalization;
 
 use super::directory::DirectorySpec;
-use super::names::fold;
 use super::violation::Rejection;
 
 pub const NOT_CANONICAL: &str = "path-not-canonical";
@@ -92,7 +92,7 @@ impl NotCanonical {
 }
 
 /// A decoded request path: `/`-separated, no empty, dot, or suspicious segment. The original
-/// letter case is kept; directories are matched with [`fold`].
+/// letter case is kept; directories are matched with [`fold`](super::names::fold).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestPath(String);
 
@@ -103,16 +103,24 @@ impl RequestPath {
         if !raw.starts_with('/') {
             return Err(NotCanonical::NotAbsolute);
         }
-        let bytes = decode_once(raw)?;
-        let decoded = String::from_utf8(bytes).map_err(|_| NotCanonical::NotUtf8)?;
-        let mut segments: Vec<&str> = Vec::new();
+        // Gateways send plain paths on nearly every call: those are checked where they lie.
+        let decoded = if raw.contains('%') {
+            Cow::Owned(String::from_utf8(decode_once(raw)?).map_err(|_| NotCanonical::NotUtf8)?)
+        } else {
+            Cow::Borrowed(raw)
+        };
+        let mut canonical = String::with_capacity(decoded.len());
         for segment in decoded.split(['/', '\\']) {
             check_segment(segment)?;
             if !segment.is_empty() {
-                segments.push(segment);
+                canonical.push('/');
+                canonical.push_str(segment);
             }
         }
-        Ok(Self(format!("/{}", segments.join("/"))))
+        if canonical.is_empty() {
+            canonical.push('/');
+        }
+        Ok(Self(canonical))
     }
 
     pub fn as_str(&self) -> &str {
@@ -122,12 +130,17 @@ impl RequestPath {
     /// The directory whose rules apply, as IIS chooses it: the longest directory path that is
     /// this path or a parent of it, compared case-insensitively.
     pub fn directory<'a>(&self, directories: &'a [DirectorySpec]) -> Option<&'a DirectorySpec> {
-        let path = fold(&self.0);
+        // `fold` is ASCII lower case, so comparing bytes ignoring ASCII case is comparing folded
+        // names, without folding a copy of each on every call.
+        let path = self.0.as_bytes();
         directories
             .iter()
             .filter(|d| {
-                let dir = fold(d.path.as_str());
-                d.path.is_root() || path == dir || path.strip_prefix(&dir).is_some_and(|rest| rest.starts_with('/'))
+                let dir = d.path.as_str().as_bytes();
+                d.path.is_root()
+                    || (path.len() >= dir.len()
+                        && path[..dir.len()].eq_ignore_ascii_case(dir)
+                        && path.get(dir.len()).is_none_or(|&b| b == b'/'))
             })
             .max_by_key(|d| d.path.as_str().len())
     }

@@ -9,7 +9,7 @@
 //! Everything is read in one pass over a value of bounded size, so a hostile header (a megabyte,
 //! a hundred XFCC hops) costs linear time and ends in a 4xx problem.
 
-use actix_web::http::header::{HeaderMap, HeaderValue};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
@@ -98,6 +98,7 @@ fn refuse_other_forms(form: ClientIdentity, headers: &HeaderMap) -> Result<(), A
     };
     let offender = headers
         .iter()
+        .filter(|(name, _)| ClientIdentity::may_name_a_form(name.as_str()))
         .filter(|(_, value)| carries(value))
         .filter_map(|(name, _)| rank(name.as_str()))
         .min()
@@ -124,7 +125,8 @@ fn too_large(name: &str) -> ApiError {
 
 /// The text of a header that may appear once; `None` when absent or empty.
 fn single<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, ApiError> {
-    let mut values = headers.get_all(name);
+    // A name from text would be parsed, and copied, on every call.
+    let mut values = headers.get_all(HeaderName::from_static(name));
     let Some(value) = values.next() else { return Ok(None) };
     if values.next().is_some() {
         return Err(ApiError::BadHeader {
@@ -152,7 +154,7 @@ fn xfcc_value(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     const XFCC: &str = "x-forwarded-client-cert";
     let mut total = 0;
     let mut last = None;
-    for value in headers.get_all(XFCC) {
+    for value in headers.get_all(HeaderName::from_static(XFCC)) {
         total += value.len();
         if total > MAX_IDENTITY_HEADER_BYTES {
             return Err(too_large(XFCC));

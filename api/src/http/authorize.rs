@@ -121,7 +121,10 @@ fn denial(status: StatusCode, code: &str, detail: String) -> HttpResponse {
 #[get("/authorize")]
 pub async fn authorize(state: web::Data<AppState>, caller: Caller, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let identity = caller.client_identity();
-    let found = identity.uri_headers().iter().find_map(|&name| header(req.headers(), name).map(|uri| (name, uri)));
+    let found = identity
+        .uri_headers()
+        .iter()
+        .find_map(|&name| header(req.headers(), HeaderName::from_static(name)).map(|uri| (name, uri)));
     let (field, uri) = found.unwrap_or((identity.uri_headers()[0], "/"));
     decide(&state, &caller, &req, field, uri).await
 }

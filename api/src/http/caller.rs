@@ -14,7 +14,7 @@ use futures_util::future::{ready, Either, Ready};
 
 use super::problem::ApiError;
 use super::AppState;
-use crate::auth::Role;
+use crate::auth::{Role, LEEWAY_SECONDS};
 use crate::domain::client_identity::ClientIdentity;
 use crate::domain::names::fold;
 use crate::tls::PeerCertificate;
@@ -123,15 +123,69 @@ fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError>
         .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`".into()))?;
-    let claims = state.auth.verify(token).map_err(|e| unauthorized(e.to_string()))?;
-    let who = Who {
-        subject: claims.sub.clone(),
-        by_certificate: false,
-        role: claims.role,
-        sites: claims.sites.as_ref().map(|s| s.iter().map(|n| fold(n)).collect()),
-        declared_form: claims.client_identity,
-    };
-    Ok(Caller { who: Arc::new(who), address: req.peer_addr().map(|a| a.ip()) })
+    let who = state.callers.who(token, |token| {
+        let claims = state.auth.verify(token).map_err(|e| unauthorized(e.to_string()))?;
+        let who = Who {
+            subject: claims.sub.clone(),
+            by_certificate: false,
+            role: claims.role,
+            sites: claims.sites.as_ref().map(|s| s.iter().map(|n| fold(n)).collect()),
+            declared_form: claims.client_identity,
+        };
+        Ok((who, Validity { not_before: claims.nbf - LEEWAY, expires: claims.exp + LEEWAY }))
+    })?;
+    Ok(Caller { who, address: req.peer_addr().map(|a| a.ip()) })
+}
+
+const LEEWAY: i64 = LEEWAY_SECONDS as i64;
+
+/// When a remembered token may be used: its `nbf` and `exp` with the leeway the signature check
+/// allows, in Unix seconds.
+struct Validity {
+    not_before: i64,
+    expires: i64,
+}
+
+/// Tokens already verified, by their exact text, with who they make the caller: a gateway sends
+/// the same token on every request, and checking a signature, parsing claims and building the
+/// caller each time was a measurable part of authorize. A hit is still held to its `exp` and `nbf`.
+#[derive(Default)]
+pub struct TokenMemo {
+    verified: Mutex<HashMap<Box<str>, Remembered, foldhash::fast::RandomState>>,
+}
+
+struct Remembered {
+    who: Arc<Who>,
+    valid: Validity,
+}
+
+/// Past this many remembered tokens the memo starts again, so random tokens cannot grow it.
+const MAX_REMEMBERED_TOKENS: usize = 10_000;
+
+impl TokenMemo {
+    fn who(
+        &self,
+        token: &str,
+        verify: impl FnOnce(&str) -> Result<(Who, Validity), ApiError>,
+    ) -> Result<Arc<Who>, ApiError> {
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(Remembered { who, valid }) = verified.get(token) {
+            if valid.not_before <= now && now <= valid.expires {
+                return Ok(who.clone());
+            }
+            verified.remove(token);
+        }
+        drop(verified);
+        let (who, valid) = verify(token)?;
+        let who = Arc::new(who);
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= MAX_REMEMBERED_TOKENS {
+            verified.clear();
+        }
+        verified.insert(token.into(), Remembered { who: who.clone(), valid });
+        Ok(who)
+    }
 }
 
 impl Caller {
