@@ -181,16 +181,18 @@ impl GatewayCache {
 
     /// The site, from memory when nothing says it changed; 404 when it does not exist.
     pub async fn view(&self, pool: &PgPool, site_id: i64) -> Result<Arc<SiteView>, ApiError> {
-        let _release = Release(self, site_id);
-        self.view_in(pool, site_id).await
-    }
-
-    async fn view_in(&self, pool: &PgPool, site_id: i64) -> Result<Arc<SiteView>, ApiError> {
         let slot = self.slot(site_id);
+        // The answer to nearly every call: a slot holding a view is never released, so this path
+        // takes no guard (and no second look at the shared map of slots).
         if let Some(view) = self.current(&slot) {
             self.metrics.hits.inc();
             return Ok(view);
         }
+        let _release = Release(self, site_id);
+        self.view_in(pool, site_id, slot).await
+    }
+
+    async fn view_in(&self, pool: &PgPool, site_id: i64, slot: Arc<Slot>) -> Result<Arc<SiteView>, ApiError> {
         // Served stale even when a newer revision was announced and could not be loaded before
         // the database went: that change is as unknown here as one whose announcement was lost,
         // and a gateway refused for minutes is the worse failure. A deleted site holds no view.
