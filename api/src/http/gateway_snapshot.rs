@@ -83,7 +83,6 @@ pub async fn site_snapshot(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_read_config()?;
     let site_id = path.into_inner();
-    let gzip = accepts_gzip(&req);
     let (state, caller, req) = (&state, &caller, &req);
     state
         .cache
@@ -95,7 +94,8 @@ pub async fn site_snapshot(
             Ok(if none_match(req.headers(), &doc.tag) {
                 Look::Unchanged { answer: NotModified(doc.tag.clone()), recheck_at: doc.valid_until }
             } else {
-                Look::Changed(document_response(&doc, gzip))
+                // Negotiated only for a body: a 304 sends none.
+                Look::Changed(document_response(&doc, accepts_gzip(req)))
             })
         })
         .await
