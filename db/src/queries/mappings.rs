@@ -91,11 +91,16 @@ impl<'a> From<&'a NewMapping> for CopyRow<'a> {
 /// Refreshes the planner's statistics of the mappings table. Until autovacuum gets to it, a large
 /// import leaves them describing the table before: with 100,000 new rows unseen, the planner read
 /// a fingerprint lookup as a walk of the primary key (49 authorizations a second instead of 5,800).
-/// Only the columns lookups filter on: the row count is refreshed either way, and the
-/// certificates, names and the folded user name (an index expression, computed again for every
-/// sampled row) cost most of a whole-table ANALYZE while no plan depends on them.
+/// A quick estimate, since the import waits for it: only the columns lookups filter on (the row
+/// count is refreshed either way; certificates, names and the folded user name, an index
+/// expression computed again per sampled row, cost most of a whole-table ANALYZE), from a 3,000-row
+/// sample instead of 30,000. Autovacuum's own ANALYZE refines it later. 0.17 s → 0.03 s at 100,000.
 pub fn analyze(conn: &mut PgConnection) -> QueryResult<()> {
-    diesel::sql_query("ANALYZE mappings (site_id, sha256, sha1, enabled, expires_at, not_after)").execute(conn).map(drop)
+    conn.transaction(|conn| {
+        diesel::sql_query("SET LOCAL default_statistics_target = 10").execute(conn)?;
+        diesel::sql_query("ANALYZE mappings (site_id, sha256, sha1, enabled, expires_at, not_after)").execute(conn)
+    })
+    .map(drop)
 }
 
 pub fn find(conn: &mut PgConnection, site_id: i64, id: i64) -> QueryResult<Option<Mapping>> {
