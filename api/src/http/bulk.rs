@@ -404,6 +404,8 @@ fn write_rows(
 /// item's index (`[12].certificate`), and counts the rest in a final `more-errors` entry.
 /// At most 1,000,000 mappings and 512 MiB per request (413 beyond); the body is parsed as it
 /// arrives, never held whole. Role, site and scope are checked before the body is read.
+/// Rows are written as they are checked, inside the site's transaction: the site's other writes
+/// wait until the import ends.
 ///
 /// 201 with the number created and the site's new revision. The site's revision moves (so its ETag,
 /// rendered config and gateway snapshots change) and the change is audited. A token limited to
@@ -465,7 +467,8 @@ pub async fn bulk_create(
         };
         Ok((BulkResult { site_id, created, revision: locked.revision }, audit))
     });
-    let (forwarded, read, written) = futures_util::future::join3(forward_body(payload.into_inner(), chunks), reading, writing).await;
+    let (forwarded, read, written) =
+        futures_util::future::join3(forward_body(payload.into_inner(), chunks), reading, writing).await;
     // The request's and the reader's errors first: when they stop, the writer only rolls back.
     forwarded?;
     read??;
