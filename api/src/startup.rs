@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::http::Method;
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::{self, Next};
 use actix_web::{web, App, HttpMessage, HttpRequest, HttpResponse, HttpServer};
 use certmap_db::cluster::{ClusterError, ClusterOptions, LocalCluster};
@@ -291,8 +291,8 @@ fn head_as_get(req: &mut ServiceRequest) {
 /// still lets the Swagger UI load its own scripts and styles (and nothing from elsewhere).
 const NOT_STORED: (HeaderName, HeaderValue) = (header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 /// What a browser obeys when it shows an answer. A success without a body (authorize's pass, a
-/// 204) shows nothing, so it goes without them: they would be most of the bytes of the answer
-/// gateways ask for on every request.
+/// 204) shows nothing, nor does a 304 (no answer is ever stored for one to refresh), so those go
+/// without them: they would be most of the bytes of the answers gateways ask for on every request.
 const FOR_BROWSERS: [(HeaderName, HeaderValue); 4] = [
     (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
     (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
@@ -307,7 +307,8 @@ const FOR_BROWSERS: [(HeaderName, HeaderValue); 4] = [
 
 /// A handler's own value for one of these headers stands.
 fn security_headers<B: MessageBody>(response: &mut ServiceResponse<B>) {
-    let shown = !response.status().is_success()
+    let status = response.status();
+    let shown = !(status.is_success() || status == StatusCode::NOT_MODIFIED)
         || !matches!(response.response().body().size(), BodySize::None | BodySize::Sized(0));
     let headers = response.headers_mut();
     let wanted = std::iter::once(NOT_STORED).chain(FOR_BROWSERS.into_iter().filter(|_| shown));

@@ -332,6 +332,50 @@ async fn answers_are_never_cached_or_sniffed() {
     assert!(res.header("server").is_none(), "no server banner");
 }
 
+/// What browsers obey when they show an answer rides on every answer with a body; a success or a
+/// 304 without one shows nothing and carries only `Cache-Control` (gateways ask for those by the
+/// ten thousand a second, and the browser headers were most of their bytes).
+#[actix_web::test]
+async fn answers_without_a_body_carry_no_browser_headers() {
+    let app = TestApp::spawn().await;
+    let site = app.site(json!({"name": "Default Web Site", "certificate_mapping": {"enabled": true}})).await["id"]
+        .as_i64()
+        .unwrap();
+    let gateway = format!("Bearer {}", app.token(Role::Gateway, &[]));
+    let ask = |uri: &'static str| {
+        let gateway = gateway.clone();
+        let app = &app;
+        async move {
+            let headers =
+                [("authorization", gateway.as_str()), ("x-certmap-site", "Default Web Site"), ("x-original-uri", uri)];
+            app.request(Method::GET, "/api/v1/authorize", &headers, None).await
+        }
+    };
+    let browser = ["x-content-type-options", "x-frame-options", "referrer-policy", "content-security-policy"];
+    let pass = ask("/page").await;
+    assert_eq!(pass.status, 200, "{}", pass.text());
+    assert_eq!(pass.header("cache-control"), Some("no-store"));
+    for name in browser {
+        assert_eq!(pass.header(name), None, "{name} on an empty 200");
+    }
+    let refused = ask("/a/../b").await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(refused.header("cache-control"), Some("no-store"));
+    for name in browser {
+        assert!(refused.header(name).is_some(), "{name} missing on a problem answer");
+    }
+    let full = app.get(&format!("/api/v1/sites/{site}/snapshot")).await;
+    assert_eq!(full.status, 200);
+    assert!(full.header("content-security-policy").is_some());
+    let tag = full.header("etag").unwrap().to_owned();
+    let unchanged = app
+        .request(Method::GET, &format!("/api/v1/sites/{site}/snapshot"), &[("if-none-match", tag.as_str())], None)
+        .await;
+    assert_eq!(unchanged.status, 304);
+    assert_eq!(unchanged.header("cache-control"), Some("no-store"));
+    assert_eq!(unchanged.header("content-security-policy"), None);
+}
+
 #[actix_web::test]
 async fn a_site_scoped_admin_reads_only_its_sites_audit_events() {
     let app = TestApp::spawn().await;

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use certmap_db::queries::api_clients::{self, ApiClient};
@@ -52,8 +52,8 @@ pub fn wait_of(seconds: Option<u32>) -> Result<Duration, ApiError> {
 }
 
 pub struct GatewayCache {
-    slots: Mutex<HashMap<i64, Arc<Slot>>>,
-    names: Mutex<HashMap<String, i64>>,
+    slots: RwLock<HashMap<i64, Arc<Slot>>>,
+    names: RwLock<HashMap<String, i64>>,
     catalog: Mutex<Option<Catalog>>,
     /// Moves (under the `catalog` lock) whenever a site comes or goes, so a list read before that
     /// is not kept.
@@ -88,9 +88,9 @@ const MAX_REMEMBERED_CLIENTS: usize = 10_000;
 
 #[derive(Default)]
 struct Slot {
-    view: Mutex<Option<Arc<SiteView>>>,
+    view: RwLock<Option<Arc<SiteView>>>,
     /// The local epoch at which the view was last known current, and when.
-    checked: Mutex<Option<(u64, Instant)>>,
+    checked: RwLock<Option<(u64, Instant)>>,
     /// The highest revision announced for the site; `i64::MAX` once it is deleted.
     announced: AtomicI64,
     changed: Notify,
@@ -116,11 +116,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+// What every gateway request reads sits behind read-write locks: readers never wait on each other,
+// so a worker descheduled while reading cannot stall the others.
+fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|p| p.into_inner())
+}
+
 impl GatewayCache {
     pub fn new(max_long_polls: usize, serve_stale_for: Duration, metrics: CacheMetrics) -> Self {
         Self {
-            slots: Mutex::default(),
-            names: Mutex::default(),
+            slots: RwLock::default(),
+            names: RwLock::default(),
             catalog: Mutex::default(),
             catalog_generation: AtomicU64::new(0),
             catalog_loading: tokio::sync::Mutex::new(()),
@@ -138,7 +148,10 @@ impl GatewayCache {
     }
 
     fn slot(&self, site_id: i64) -> Arc<Slot> {
-        lock(&self.slots).entry(site_id).or_default().clone()
+        if let Some(slot) = read(&self.slots).get(&site_id) {
+            return slot.clone();
+        }
+        write(&self.slots).entry(site_id).or_default().clone()
     }
 
     fn trusted(&self, checked: Option<(u64, Instant)>) -> bool {
@@ -149,9 +162,9 @@ impl GatewayCache {
     }
 
     fn current(&self, slot: &Slot) -> Option<Arc<SiteView>> {
-        let view = lock(&slot.view).clone()?;
+        let view = read(&slot.view).clone()?;
         let announced = slot.announced.load(Ordering::Acquire);
-        (announced <= view.revision && self.trusted(*lock(&slot.checked))).then_some(view)
+        (announced <= view.revision && self.trusted(*read(&slot.checked))).then_some(view)
     }
 
     /// While the database is known down, and answered within `serve_stale_for`: how long ago it
@@ -181,20 +194,22 @@ impl GatewayCache {
 
     /// The site, from memory when nothing says it changed; 404 when it does not exist.
     pub async fn view(&self, pool: &PgPool, site_id: i64) -> Result<Arc<SiteView>, ApiError> {
-        let _release = Release(self, site_id);
-        self.view_in(pool, site_id).await
-    }
-
-    async fn view_in(&self, pool: &PgPool, site_id: i64) -> Result<Arc<SiteView>, ApiError> {
         let slot = self.slot(site_id);
+        // The answer to nearly every call: a slot holding a view is never released, so this path
+        // takes no guard (and no second look at the shared map of slots).
         if let Some(view) = self.current(&slot) {
             self.metrics.hits.inc();
             return Ok(view);
         }
+        let _release = Release(self, site_id);
+        self.view_in(pool, site_id, slot).await
+    }
+
+    async fn view_in(&self, pool: &PgPool, site_id: i64, slot: Arc<Slot>) -> Result<Arc<SiteView>, ApiError> {
         // Served stale even when a newer revision was announced and could not be loaded before
         // the database went: that change is as unknown here as one whose announcement was lost,
         // and a gateway refused for minutes is the worse failure. A deleted site holds no view.
-        let held = || lock(&slot.view).clone();
+        let held = || read(&slot.view).clone();
         let ask = async {
             // One load per site at a time; the others wait for it and take its result.
             let _loading = slot.loading.lock().await;
@@ -221,7 +236,7 @@ impl GatewayCache {
             // Only the epoch or the listener moved: confirming the revision is enough.
             let revision = db::run(pool, move |conn| Ok(sites::revision(conn, site_id)?)).await?;
             if revision == Some(view.revision) {
-                *lock(&slot.checked) = Some((epoch, Instant::now()));
+                *write(&slot.checked) = Some((epoch, Instant::now()));
                 return Ok(view);
             }
         }
@@ -234,9 +249,9 @@ impl GatewayCache {
             return Err(ApiError::NotFound { what: "site" });
         };
         let view = Arc::new(view);
-        lock(&self.names).insert(fold(view.name.as_str()), site_id);
-        *lock(&slot.view) = Some(view.clone());
-        *lock(&slot.checked) = Some((epoch, Instant::now()));
+        write(&self.names).insert(fold(view.name.as_str()), site_id);
+        *write(&slot.view) = Some(view.clone());
+        *write(&slot.checked) = Some((epoch, Instant::now()));
         Ok(view)
     }
 
@@ -246,13 +261,13 @@ impl GatewayCache {
             SiteKey::Id(id) => return self.view(pool, *id).await,
             SiteKey::Name(name) => name.as_str(),
         };
-        let known = lock(&self.names).get(&fold(key)).copied();
+        let known = read(&self.names).get(&fold(key)).copied();
         if let Some(id) = known {
             match self.view(pool, id).await {
                 // A rename leaves the old name pointing here until this check.
                 Ok(view) if view.name.as_str().eq_ignore_ascii_case(key) => return Ok(view),
                 Ok(_) | Err(ApiError::NotFound { .. }) => {
-                    lock(&self.names).remove(&fold(key));
+                    write(&self.names).remove(&fold(key));
                 }
                 Err(e) => return Err(e),
             }
@@ -352,31 +367,31 @@ impl GatewayCache {
     /// A CRL was stored or removed: every document may drop a mapping, so every waiter looks again.
     pub fn crls_changed(&self) {
         self.revocations.changed();
-        for slot in lock(&self.slots).values() {
+        for slot in read(&self.slots).values() {
             slot.changed.notify_waiters();
         }
         self.any_change.notify_waiters();
     }
 
     fn release(&self, site_id: i64) {
-        let mut slots = lock(&self.slots);
-        if slots.get(&site_id).is_some_and(|s| Arc::strong_count(s) == 1 && lock(&s.view).is_none()) {
+        let mut slots = write(&self.slots);
+        if slots.get(&site_id).is_some_and(|s| Arc::strong_count(s) == 1 && read(&s.view).is_none()) {
             slots.remove(&site_id);
         }
     }
 
     fn forget(&self, site_id: i64) {
-        lock(&self.slots).remove(&site_id);
-        lock(&self.names).retain(|_, id| *id != site_id);
+        write(&self.slots).remove(&site_id);
+        write(&self.names).retain(|_, id| *id != site_id);
     }
 
     /// PostgreSQL announced a site's new revision, or (`None`) its deletion.
     pub fn announced(&self, site_id: i64, revision: Option<i64>) {
-        let slot = lock(&self.slots).get(&site_id).cloned();
+        let slot = read(&self.slots).get(&site_id).cloned();
         if let Some(slot) = slot {
             slot.announced.fetch_max(revision.unwrap_or(i64::MAX), Ordering::AcqRel);
             if revision.is_none() {
-                *lock(&slot.view) = None;
+                *write(&slot.view) = None;
             }
             slot.changed.notify_waiters();
         }
@@ -399,7 +414,7 @@ impl GatewayCache {
     pub fn set_listening(&self, listening: bool) {
         self.listening.store(listening, Ordering::Release);
         self.wrote();
-        for slot in lock(&self.slots).values() {
+        for slot in read(&self.slots).values() {
             slot.changed.notify_waiters();
         }
         self.any_change.notify_waiters();
@@ -517,7 +532,7 @@ mod tests {
                 .await;
             assert!(refused.is_err());
         }
-        assert_eq!(lock(&cache.slots).len(), 0, "ids nobody may read must not grow the cache");
+        assert_eq!(read(&cache.slots).len(), 0, "ids nobody may read must not grow the cache");
     }
 
     #[tokio::test]
@@ -529,9 +544,9 @@ mod tests {
             tokio::pin!(poll);
             // Once it waits, the client hangs up.
             assert!(futures_util::FutureExt::now_or_never(poll.as_mut()).is_none());
-            assert_eq!(lock(&cache.slots).len(), 1);
+            assert_eq!(read(&cache.slots).len(), 1);
         }
-        assert_eq!(lock(&cache.slots).len(), 0);
+        assert_eq!(read(&cache.slots).len(), 0);
         assert_eq!(cache.long_polls.load(Ordering::Acquire), 0, "its seat is given back");
     }
 

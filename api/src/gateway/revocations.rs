@@ -5,7 +5,7 @@
 //! stored CRLs' versions, a query of one row per CA.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use certmap_db::queries::crls;
@@ -40,7 +40,7 @@ struct Known {
 
 #[derive(Default)]
 pub struct Revocations {
-    known: Mutex<Option<Known>>,
+    known: RwLock<Option<Known>>,
     /// Moves at each announced change, so a load started before it is not trusted.
     generation: AtomicU64,
     loads: AtomicU64,
@@ -52,14 +52,15 @@ impl Revocations {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Known>> {
-        self.known.lock().unwrap_or_else(|p| p.into_inner())
+    // Read by every gateway request: readers never wait on each other.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Option<Known>> {
+        self.known.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The last load, even when a change was announced since: what is served while the database
     /// cannot be asked (see `GatewayCache`'s promises).
     pub fn last(&self) -> Option<Arc<Held>> {
-        self.lock().as_ref().map(|k| k.held.clone())
+        self.read().as_ref().map(|k| k.held.clone())
     }
 
     /// The CRLs held, from memory when nothing says they changed; `trusted` is the gateway
@@ -71,7 +72,7 @@ impl Revocations {
         trusted: impl Fn(u64, Instant) -> bool,
     ) -> Result<Arc<Held>, ApiError> {
         let fresh = |this: &Self| {
-            this.lock()
+            this.read()
                 .as_ref()
                 .filter(|k| k.generation == this.generation.load(Ordering::Acquire) && trusted(k.epoch, k.at))
                 .map(|k| k.held.clone())
@@ -84,7 +85,7 @@ impl Revocations {
             return Ok(held);
         }
         let generation = self.generation.load(Ordering::Acquire);
-        let previous = self.lock().as_ref().map(|k| k.held.clone());
+        let previous = self.read().as_ref().map(|k| k.held.clone());
         let id = self.loads.fetch_add(1, Ordering::AcqRel) + 1;
         let held = db::run(pool, move |conn| {
             conn.build_transaction().repeatable_read().read_only().run(|conn| {
@@ -96,7 +97,8 @@ impl Revocations {
             })
         })
         .await?;
-        *self.lock() = Some(Known { held: held.clone(), generation, epoch, at: Instant::now() });
+        *self.known.write().unwrap_or_else(|p| p.into_inner()) =
+            Some(Known { held: held.clone(), generation, epoch, at: Instant::now() });
         Ok(held)
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use actix_web::http::header;
@@ -141,6 +141,7 @@ const LEEWAY: i64 = LEEWAY_SECONDS as i64;
 
 /// When a remembered token may be used: its `nbf` and `exp` with the leeway the signature check
 /// allows, in Unix seconds.
+#[derive(Clone, Copy)]
 struct Validity {
     not_before: i64,
     expires: i64,
@@ -151,7 +152,8 @@ struct Validity {
 /// caller each time was a measurable part of authorize. A hit is still held to its `exp` and `nbf`.
 #[derive(Default)]
 pub struct TokenMemo {
-    verified: Mutex<HashMap<Box<str>, Remembered, foldhash::fast::RandomState>>,
+    // Read by every request: readers never wait on each other.
+    verified: RwLock<HashMap<Box<str>, Remembered, foldhash::fast::RandomState>>,
 }
 
 struct Remembered {
@@ -169,17 +171,17 @@ impl TokenMemo {
         verify: impl FnOnce(&str) -> Result<(Who, Validity), ApiError>,
     ) -> Result<Arc<Who>, ApiError> {
         let now = jsonwebtoken::get_current_timestamp() as i64;
-        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(Remembered { who, valid }) = verified.get(token) {
-            if valid.not_before <= now && now <= valid.expires {
-                return Ok(who.clone());
+        let held = self.verified.read().unwrap_or_else(|p| p.into_inner()).get(token).map(|r| (r.who.clone(), r.valid));
+        match held {
+            Some((who, valid)) if valid.not_before <= now && now <= valid.expires => return Ok(who),
+            Some(_) => {
+                self.verified.write().unwrap_or_else(|p| p.into_inner()).remove(token);
             }
-            verified.remove(token);
+            None => {}
         }
-        drop(verified);
         let (who, valid) = verify(token)?;
         let who = Arc::new(who);
-        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        let mut verified = self.verified.write().unwrap_or_else(|p| p.into_inner());
         if verified.len() >= MAX_REMEMBERED_TOKENS {
             verified.clear();
         }
