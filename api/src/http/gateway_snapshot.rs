@@ -12,6 +12,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::caller::{Access, Caller};
 use super::etag::none_match;
 use super::problem::ApiError;
+use super::shared_body::shared;
 use super::stale;
 use super::AppState;
 use crate::gateway::cache::{wait_of, Look};
@@ -44,7 +45,8 @@ fn not_modified(tag: &str) -> HttpResponse {
     HttpResponse::NotModified().insert_header((header::ETAG, tag.to_owned())).finish()
 }
 
-/// The stored bytes as they are: gzipped once per revision, never per request.
+/// The stored bytes as they are: gzipped once per revision, never per request, never copied whole
+/// per connection.
 fn document_response(doc: &Document, gzip: bool) -> HttpResponse {
     let mut builder = HttpResponse::Ok();
     builder
@@ -52,9 +54,9 @@ fn document_response(doc: &Document, gzip: bool) -> HttpResponse {
         .insert_header((header::VARY, "Accept-Encoding"))
         .content_type(ContentType::json());
     if gzip {
-        builder.insert_header((header::CONTENT_ENCODING, "gzip")).body(doc.gzip.clone())
+        builder.insert_header((header::CONTENT_ENCODING, "gzip")).body(shared(doc.gzip.clone()))
     } else {
-        builder.body(doc.json.clone())
+        builder.body(shared(doc.json.clone()))
     }
 }
 
