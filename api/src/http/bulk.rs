@@ -271,18 +271,19 @@ fn read_ndjson(receiver: BodyReceiver, mut batch: Batch) -> Result<(), ApiError>
 /// ever held.
 fn read_json_array(receiver: BodyReceiver, mut batch: Batch) -> Result<(), ApiError> {
     let mut de = serde_json::Deserializer::from_reader(ChunkReader { receiver, current: web::Bytes::new() });
-    serde::Deserializer::deserialize_seq(&mut de, Items(&mut batch)).and_then(|()| de.end()).map_err(|e| {
-        match e.classify() {
-            serde_json::error::Category::Data => ApiError::Invalid(Invalid::one(
-                Rejection::new("invalid-field", "the body must be a JSON array of mapping objects").at(""),
-            )),
-            serde_json::error::Category::Io => cut_off(e.into()),
-            _ => super::extract::malformed(&e),
-        }
-    })?;
-    if !batch.writer_gone {
-        batch.finish();
+    let parsed = serde::Deserializer::deserialize_seq(&mut de, Items(&mut batch)).and_then(|()| de.end());
+    // The items were left unread: the writer's error is the answer.
+    if batch.writer_gone {
+        return Ok(());
     }
+    parsed.map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::Invalid(Invalid::one(
+            Rejection::new("invalid-field", "the body must be a JSON array of mapping objects").at(""),
+        )),
+        serde_json::error::Category::Io => cut_off(e.into()),
+        _ => super::extract::malformed(&e),
+    })?;
+    batch.finish();
     Ok(())
 }
 
