@@ -104,12 +104,13 @@ struct Catalog {
 }
 
 /// What one look at a long-polled resource found.
-pub enum Look<T> {
+pub enum Look<T, U = T> {
     /// Answer now.
     Changed(T),
-    /// Still what the client holds: this answer (a 304) if the wait ends, and an instant at which
-    /// time alone may change it.
-    Unchanged { answer: T, recheck_at: Option<OffsetDateTime> },
+    /// Still what the client holds: what to answer (a 304) if the wait ends, and an instant at
+    /// which time alone may change it. Held for as long as the request waits, by every waiting
+    /// request: the least that makes the answer (its tag), not the answer built.
+    Unchanged { answer: U, recheck_at: Option<OffsetDateTime> },
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -427,19 +428,21 @@ impl GatewayCache {
     /// Holds the request while `look` finds the resource unchanged, until a change to the site
     /// (or to any site, for `None`) makes it look again, or `wait` ends. Over the cap on waiting
     /// requests, answers at once.
-    pub async fn long_poll<T, F, Fut>(&self, site: Option<i64>, wait: Duration, look: F) -> Result<T, ApiError>
+    pub async fn long_poll<T, U, F, Fut>(&self, site: Option<i64>, wait: Duration, look: F) -> Result<T, ApiError>
     where
+        U: Into<T>,
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<Look<T>, ApiError>>,
+        Fut: Future<Output = Result<Look<T, U>, ApiError>>,
     {
         let _release = site.map(|id| Release(self, id));
         self.long_poll_in(site, wait, look).await
     }
 
-    async fn long_poll_in<T, F, Fut>(&self, site: Option<i64>, wait: Duration, mut look: F) -> Result<T, ApiError>
+    async fn long_poll_in<T, U, F, Fut>(&self, site: Option<i64>, wait: Duration, mut look: F) -> Result<T, ApiError>
     where
+        U: Into<T>,
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<Look<T>, ApiError>>,
+        Fut: Future<Output = Result<Look<T, U>, ApiError>>,
     {
         let deadline = Instant::now() + wait;
         let mut seat = None;
@@ -449,18 +452,20 @@ impl GatewayCache {
             let changed = notify.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let (answer, recheck_at) = match look().await? {
+            // Boxed: a look (a load, a revision query) needs far more room than a wait, and the
+            // waiting request would otherwise keep that room the whole time it waits.
+            let (answer, recheck_at) = match Box::pin(look()).await? {
                 Look::Changed(answer) => return Ok(answer),
                 Look::Unchanged { answer, recheck_at } => (answer, recheck_at),
             };
             let now = Instant::now();
             if now >= deadline {
-                return Ok(answer);
+                return Ok(answer.into());
             }
             if seat.is_none() {
                 match LongPollSeat::take(self) {
                     Some(s) => seat = Some(s),
-                    None => return Ok(answer),
+                    None => return Ok(answer.into()),
                 }
             }
             let mut until = deadline;
@@ -540,7 +545,7 @@ mod tests {
         let cache = cache();
         {
             let poll =
-                cache.long_poll(Some(7), MAX_WAIT, || async { Ok(Look::Unchanged { answer: (), recheck_at: None }) });
+                cache.long_poll(Some(7), MAX_WAIT, || async { Ok(Look::<(), ()>::Unchanged { answer: (), recheck_at: None }) });
             tokio::pin!(poll);
             // Once it waits, the client hangs up.
             assert!(futures_util::FutureExt::now_or_never(poll.as_mut()).is_none());
@@ -548,6 +553,21 @@ mod tests {
         }
         assert_eq!(read(&cache.slots).len(), 0);
         assert_eq!(cache.long_polls.load(Ordering::Acquire), 0, "its seat is given back");
+    }
+
+    #[test]
+    fn a_waiting_long_poll_keeps_no_room_for_its_look() {
+        let cache = cache();
+        // A look that needs room across an await, as a load does: ten thousand waiting requests
+        // would each keep it while they wait.
+        let poll = cache.long_poll(Some(7), MAX_WAIT, || async {
+            let room = [0u8; 4096];
+            tokio::task::yield_now().await;
+            std::hint::black_box(&room);
+            Ok(Look::<(), ()>::Unchanged { answer: (), recheck_at: None })
+        });
+        let size = std::mem::size_of_val(&poll);
+        assert!(size < 1024, "a waiting long-poll is {size} bytes");
     }
 
     #[tokio::test]

