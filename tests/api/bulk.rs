@@ -97,3 +97,91 @@ async fn ndjson_and_bad_bodies() {
     .problem(404, "not-found");
     assert_eq!(mapping_rows(&app), 5);
 }
+
+fn audit_events(app: &TestApp) -> i64 {
+    app.sql(|c| {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "(SELECT count(*) FROM audit_events WHERE action = 'mapping.bulk_create')",
+        ))
+        .get_result(c)
+        .unwrap()
+    })
+}
+
+/// Rows are written while the body is still being read (a few thousand at a time): a refusal
+/// late in the body, or a body cut off past its limit, must still leave nothing behind.
+#[actix_web::test]
+async fn a_refusal_after_thousands_of_streamed_rows_leaves_nothing_behind() {
+    let app = TestApp::spawn().await;
+    let ca = TestCa::new("Contoso CA");
+    let s = app.site(json!({"name": "S"})).await["id"].as_i64().unwrap();
+    let lines: Vec<String> = ca
+        .many(5_000, "late")
+        .iter()
+        .map(|c| json!({"certificate": c.pem, "user_name": "alice"}).to_string() + "\n")
+        .collect();
+    let refused_last = format!("{}{}\n", lines.concat(), json!({"certificate": "garbage", "user_name": "alice"}));
+    let p = bulk(&app, s, "application/x-ndjson", refused_last.into_bytes()).await.problem(422, "invalid-certificate");
+    assert_eq!(p["errors"][0]["field"], "[5000].certificate");
+    assert_eq!(p["errors"].as_array().unwrap().len(), 1);
+    // A line past the limit ends the body with 413, after the rows before it were written.
+    let too_long = format!("{}{{\"user_name\": \"{}\"}}\n", lines.concat(), "x".repeat(2 * 1024 * 1024));
+    bulk(&app, s, "application/x-ndjson", too_long.into_bytes()).await.problem(413, "payload-too-large");
+    assert_eq!(mapping_rows(&app), 0, "all or nothing");
+    assert_eq!(audit_events(&app), 0);
+    assert_eq!(app.get(&format!("/api/v1/sites/{s}")).await.json()["revision"], 1);
+}
+
+#[actix_web::test]
+async fn a_certificate_the_site_maps_is_refused_by_its_index_deep_in_the_batch() {
+    let app = TestApp::spawn().await;
+    let ca = TestCa::new("Contoso CA");
+    let s = app.site(json!({"name": "S"})).await["id"].as_i64().unwrap();
+    let mut certs = ca.many(4_500, "deep");
+    let mapped = app.mapping(s, json!({"certificate": certs[4_321].pem, "user_name": "alice"})).await;
+    let other = app.site(json!({"name": "Other"})).await["id"].as_i64().unwrap();
+    // The same certificate on another site is no duplicate.
+    app.mapping(other, json!({"certificate": certs[10].pem, "user_name": "alice"})).await;
+    let items: Vec<Value> = certs.drain(..).map(|c| json!({"certificate": c.pem, "user_name": "bob"})).collect();
+    let p = bulk(&app, s, "application/json", serde_json::to_vec(&items).unwrap())
+        .await
+        .problem(422, "duplicate-certificate");
+    let errors = p["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{p}");
+    assert_eq!(errors[0]["field"], "[4321].certificate");
+    assert!(errors[0]["message"].as_str().unwrap().contains(&format!("mapping {}", mapped["id"])), "{p}");
+    assert_eq!(mapping_rows(&app), 2);
+    assert_eq!(audit_events(&app), 0);
+}
+
+/// Passwords are sealed bound to their row's id (format v2), which COPY assigns: every streamed
+/// row's password must decrypt where it belongs.
+#[actix_web::test]
+async fn passwords_of_streamed_rows_decrypt_on_their_own_rows() {
+    let app = TestApp::spawn().await;
+    let ca = TestCa::new("Contoso CA");
+    let s = app.site(json!({"name": "S"})).await["id"].as_i64().unwrap();
+    let certs = ca.many(4_100, "pw");
+    let items: Vec<Value> = certs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut item = json!({"certificate": c.pem, "user_name": format!("CONTOSO\\u{i}")});
+            if i % 3 == 0 {
+                item["password"] = json!(format!("secret-{i:05}-x"));
+            }
+            item
+        })
+        .collect();
+    let res = bulk(&app, s, "application/json", serde_json::to_vec(&items).unwrap()).await;
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(res.json()["created"], 4_100);
+    assert_eq!(audit_events(&app), 1);
+    let config = app.get(&format!("/api/v1/sites/{s}/config/iis?include_secrets=true")).await;
+    assert_eq!(config.status, 200, "{}", config.text());
+    let text = config.text();
+    for i in (0..4_100).step_by(3) {
+        assert!(text.contains(&format!("secret-{i:05}-x")), "the password of item {i}");
+    }
+    assert_eq!(text.matches("secret-").count(), 1_367);
+}

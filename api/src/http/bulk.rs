@@ -1,10 +1,13 @@
 //! Bulk import of one-to-one mappings: a JSON array or NDJSON, all or nothing.
 
 use std::collections::HashMap;
+use std::io::BufRead;
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use certmap_db::models::NewMapping;
 use certmap_db::queries::{mappings as q, sites};
+use certmap_db::PgConnection;
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -20,7 +23,7 @@ use super::problem::ApiError;
 use super::write::Writer;
 use super::{db, AppState};
 use crate::domain::violation::{Invalid, Rejection, Violation};
-use crate::secrets::{Password, SecretKind, SecretOwner};
+use crate::secrets::{Password, SecretKeys, SecretKind, SecretOwner};
 
 /// At most this many mappings per request.
 pub const MAX_BULK_ITEMS: usize = 1_000_000;
@@ -30,6 +33,9 @@ pub const MAX_BULK_ITEMS: usize = 1_000_000;
 pub const BULK_BODY_LIMIT: usize = 512 * 1024 * 1024;
 /// One NDJSON line: a mapping with a PEM certificate is a few KiB.
 const MAX_LINE: usize = 1024 * 1024;
+/// Rows per COPY: the reader checks the next chunk while PostgreSQL ingests this one, and only
+/// a few chunks are ever held.
+const COPY_CHUNK: usize = 2_000;
 /// Enough to fix a batch from; the count of the rest is reported too.
 const MAX_REPORTED_ERRORS: usize = 1_000;
 /// From this many rows an import refreshes the planner's statistics itself (a fraction of a second)
@@ -56,49 +62,99 @@ fn at_index(index: usize, Invalid(vs): Invalid) -> impl Iterator<Item = Violatio
     })
 }
 
-/// The batch as it is read: checked rows, every refusal by item index, and where each certificate
-/// first appeared (a duplicate within the batch is refused like one already on the site).
-/// Memory is bounded by the rows that will be written: once one item is refused no more rows are
-/// kept, and only the first [`MAX_REPORTED_ERRORS`] refusals are (the rest are counted).
-struct Batch {
-    site_id: i64,
-    now: OffsetDateTime,
-    next_index: usize,
-    rows: Vec<NewMapping>,
-    /// By certificate SHA-256: sealed once their rows have ids.
-    passwords: HashMap<String, Password>,
-    violations: Vec<Violation>,
-    /// Refusals past the first [`MAX_REPORTED_ERRORS`].
+/// Refusals by item index: the first [`MAX_REPORTED_ERRORS`] kept, the rest counted.
+#[derive(Default)]
+struct Refusals {
+    kept: Vec<Violation>,
     unreported: usize,
-    /// By SHA-256 bytes: 100,000 of them are held until the batch is written.
-    first_seen: HashMap<[u8; 32], usize>,
 }
 
-impl Batch {
-    fn new(site_id: i64) -> Self {
-        Self {
-            site_id,
-            now: OffsetDateTime::now_utc(),
-            next_index: 0,
-            rows: Vec::new(),
-            passwords: HashMap::new(),
-            violations: Vec::new(),
-            unreported: 0,
-            first_seen: HashMap::new(),
-        }
-    }
-
-    fn refuse(&mut self, violations: impl IntoIterator<Item = Violation>) {
+impl Refusals {
+    fn push(&mut self, violations: impl IntoIterator<Item = Violation>) {
         for v in violations {
-            if self.violations.len() < MAX_REPORTED_ERRORS {
-                self.violations.push(v);
+            if self.kept.len() < MAX_REPORTED_ERRORS {
+                self.kept.push(v);
             } else {
                 self.unreported += 1;
             }
         }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+
+    /// The reader's and the writer's refusals as one answer, in item order.
+    fn merge(mut self, other: Refusals) -> ApiError {
+        self.kept.extend(other.kept);
+        self.kept.sort_by_key(|v| index_of(&v.field));
+        let total = self.kept.len() + self.unreported + other.unreported;
+        self.kept.truncate(MAX_REPORTED_ERRORS);
+        if total > MAX_REPORTED_ERRORS {
+            self.kept.push(
+                Rejection::new("more-errors", format!("{} more items were refused", total - MAX_REPORTED_ERRORS))
+                    .at(""),
+            );
+        }
+        ApiError::Invalid(Invalid(self.kept))
+    }
+}
+
+/// A checked item on its way to COPY.
+struct Checked {
+    index: usize,
+    row: NewMapping,
+    password: Option<Password>,
+}
+
+/// What the reader hands the writer: rows in item order, a chunk at a time, then the end of the
+/// body with the reader's refusals. A reader that stops without `End` (a body too large, broken
+/// JSON) leaves the writer to roll back.
+enum ToWriter {
+    Rows(Vec<Checked>),
+    End { refusals: Refusals, items: usize },
+}
+
+/// The batch as it is read: each item checked and, while none has been refused, sent on to COPY;
+/// every refusal by item index, and where each certificate first appeared (a duplicate within the
+/// batch is refused like one already on the site). Only a chunk of rows is held at a time.
+struct Batch {
+    site_id: i64,
+    now: OffsetDateTime,
+    next_index: usize,
+    chunk: Vec<Checked>,
+    refusals: Refusals,
+    /// By SHA-256 bytes: 32 bytes and an index per item, not the item.
+    first_seen: HashMap<[u8; 32], usize>,
+    writer: SyncSender<ToWriter>,
+    /// The writer stopped (its transaction failed): its error is the answer, reading is pointless.
+    writer_gone: bool,
+}
+
+impl Batch {
+    fn new(site_id: i64, writer: SyncSender<ToWriter>) -> Self {
+        Self {
+            site_id,
+            now: OffsetDateTime::now_utc(),
+            next_index: 0,
+            chunk: Vec::with_capacity(COPY_CHUNK),
+            refusals: Refusals::default(),
+            first_seen: HashMap::new(),
+            writer,
+            writer_gone: false,
+        }
+    }
+
+    fn refuse(&mut self, violations: impl IntoIterator<Item = Violation>) {
+        self.refusals.push(violations);
         // The batch will be refused: the rows it holds will never be written.
-        self.rows = Vec::new();
-        self.passwords = HashMap::new();
+        self.chunk = Vec::new();
+    }
+
+    fn send(&mut self, message: ToWriter) {
+        if self.writer.send(message).is_err() {
+            self.writer_gone = true;
+        }
     }
 
     fn add(&mut self, item: &[u8]) {
@@ -133,24 +189,43 @@ impl Batch {
                 }
                 None => {
                     self.first_seen.insert(sha256_key(&row.certificate.sha256), index);
-                    if self.violations.is_empty() {
-                        if let Some(password) = password {
-                            self.passwords.insert(row.certificate.sha256.clone(), password);
+                    if self.refusals.is_empty() {
+                        self.chunk.push(Checked { index, row, password });
+                        if self.chunk.len() == COPY_CHUNK {
+                            let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(COPY_CHUNK));
+                            self.send(ToWriter::Rows(full));
                         }
-                        self.rows.push(row);
                     }
                 }
             },
             Err(inv) => self.refuse(at_index(index, inv)),
         }
     }
+
+    fn add_line(&mut self, line: &[u8]) {
+        if line.iter().any(|b| !b.is_ascii_whitespace()) {
+            self.add(line);
+        }
+    }
+
+    /// The body was read to its end: the last rows, then the reader's verdict.
+    fn finish(mut self) {
+        if !self.chunk.is_empty() {
+            let last = std::mem::take(&mut self.chunk);
+            self.send(ToWriter::Rows(last));
+        }
+        let refusals = std::mem::take(&mut self.refusals);
+        self.send(ToWriter::End { refusals, items: self.next_index });
+    }
 }
 
-/// NDJSON is checked line by line as it arrives, so the body is never held whole: only the rows
-/// that will be written are. Parsing and encryption run on the blocking pool, a chunk at a time,
-/// so a large import does not stall the other requests of its worker.
-async fn read_ndjson(mut payload: actix_web::dev::Payload, mut batch: Batch) -> Result<Batch, ApiError> {
-    let mut pending = web::BytesMut::new();
+/// The body's chunks from the request to the reading thread; `None` says the body ended whole.
+type BodyChunks = tokio::sync::mpsc::Sender<Option<web::Bytes>>;
+type BodyReceiver = tokio::sync::mpsc::Receiver<Option<web::Bytes>>;
+
+/// Forwards the body as it arrives; stops at the size limit (dropping the channel without the
+/// end mark, so nothing is written) or when the reader has stopped.
+async fn forward_body(mut payload: actix_web::dev::Payload, chunks: BodyChunks) -> Result<(), ApiError> {
     let mut total = 0usize;
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::BadRequest {
@@ -161,97 +236,76 @@ async fn read_ndjson(mut payload: actix_web::dev::Payload, mut batch: Batch) -> 
         if total > BULK_BODY_LIMIT {
             return Err(ApiError::PayloadTooLarge { limit: BULK_BODY_LIMIT });
         }
-        // Only the new chunk is searched, so a long line costs its length once, not once a chunk.
-        let held = pending.len();
-        pending.extend_from_slice(&chunk);
-        let complete = match chunk.iter().rposition(|b| *b == b'\n') {
-            Some(end) => pending.split_to(held + end + 1).freeze(),
-            None if pending.len() > MAX_LINE => return Err(ApiError::PayloadTooLarge { limit: MAX_LINE }),
-            None => continue,
-        };
-        batch = web::block(move || {
-            complete.split(|b| *b == b'\n').for_each(|line| batch.add_line(line));
-            batch
-        })
-        .await?;
-    }
-    web::block(move || {
-        batch.add_line(&pending);
-        batch
-    })
-    .await
-    .map_err(Into::into)
-}
-
-impl Batch {
-    fn add_line(&mut self, line: &[u8]) {
-        if line.iter().any(|b| !b.is_ascii_whitespace()) {
-            self.add(line);
+        // A send fails only when the reader has stopped: its outcome is the answer.
+        if chunks.send(Some(chunk)).await.is_err() {
+            return Ok(());
         }
     }
+    let _ = chunks.send(None).await;
+    Ok(())
 }
 
-/// A JSON array is read element by element as the body arrives: the body's chunks cross to a
-/// blocking thread through a small channel, where serde reads one item at a time, so neither the
-/// body nor a list of its items is ever held.
-async fn read_json_array(mut payload: actix_web::dev::Payload, batch: Batch) -> Result<Batch, ApiError> {
-    let (chunks, receiver) = std::sync::mpsc::sync_channel::<web::Bytes>(8);
-    let parsing = web::block(move || {
-        let mut batch = batch;
-        let mut de = serde_json::Deserializer::from_reader(ChunkReader { receiver, current: web::Bytes::new() });
-        serde::Deserializer::deserialize_seq(&mut de, Items(&mut batch)).and_then(|()| de.end()).map_err(
-            |e| match e.classify() {
-                serde_json::error::Category::Data => ApiError::Invalid(Invalid::one(
-                    Rejection::new("invalid-field", "the body must be a JSON array of mapping objects").at(""),
-                )),
-                _ => super::extract::malformed(&e),
-            },
-        )?;
-        Ok::<_, ApiError>(batch)
-    });
-    let mut total = 0usize;
-    let mut failed = None;
-    while let Some(chunk) = payload.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => {
-                failed = Some(ApiError::BadRequest {
-                    code: "unreadable-body",
-                    detail: format!("the request body could not be read: {e}"),
-                });
-                break;
-            }
-        };
-        total += chunk.len();
-        if total > BULK_BODY_LIMIT {
-            failed = Some(ApiError::PayloadTooLarge { limit: BULK_BODY_LIMIT });
+/// NDJSON, line by line as it arrives.
+fn read_ndjson(receiver: BodyReceiver, mut batch: Batch) -> Result<(), ApiError> {
+    let mut body = std::io::BufReader::with_capacity(64 * 1024, ChunkReader { receiver, current: web::Bytes::new() });
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = std::io::Read::take(&mut body, MAX_LINE as u64 + 1).read_until(b'\n', &mut line).map_err(cut_off)?;
+        if read == 0 {
             break;
         }
-        // A send fails only when the parser has stopped (bad JSON): its error is the answer.
-        if chunks.send(chunk).is_err() {
-            break;
+        if line.len() > MAX_LINE {
+            return Err(ApiError::PayloadTooLarge { limit: MAX_LINE });
+        }
+        batch.add_line(&line);
+        if batch.writer_gone {
+            return Ok(());
         }
     }
-    drop(chunks);
-    let parsed = parsing.await?;
-    match failed {
-        Some(e) => Err(e),
-        None => parsed,
-    }
+    batch.finish();
+    Ok(())
 }
 
-/// The body's chunks as `std::io::Read`, for serde_json's streaming reader.
+/// A JSON array, element by element as it arrives: neither the body nor a list of its items is
+/// ever held.
+fn read_json_array(receiver: BodyReceiver, mut batch: Batch) -> Result<(), ApiError> {
+    let mut de = serde_json::Deserializer::from_reader(ChunkReader { receiver, current: web::Bytes::new() });
+    let parsed = serde::Deserializer::deserialize_seq(&mut de, Items(&mut batch)).and_then(|()| de.end());
+    // The items were left unread: the writer's error is the answer.
+    if batch.writer_gone {
+        return Ok(());
+    }
+    parsed.map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::Invalid(Invalid::one(
+            Rejection::new("invalid-field", "the body must be a JSON array of mapping objects").at(""),
+        )),
+        serde_json::error::Category::Io => cut_off(e.into()),
+        _ => super::extract::malformed(&e),
+    })?;
+    batch.finish();
+    Ok(())
+}
+
+/// The body stopped before its end: the request side already has the answer (413, unreadable).
+fn cut_off(e: std::io::Error) -> ApiError {
+    ApiError::BadRequest { code: "unreadable-body", detail: format!("the request body could not be read: {e}") }
+}
+
+/// The body's chunks as `std::io::Read`; a channel closed without the end mark is an error, so
+/// a cut-off body never reads as a complete one.
 struct ChunkReader {
-    receiver: std::sync::mpsc::Receiver<web::Bytes>,
+    receiver: BodyReceiver,
     current: web::Bytes,
 }
 
 impl std::io::Read for ChunkReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while self.current.is_empty() {
-            match self.receiver.recv() {
-                Ok(next) => self.current = next,
-                Err(_) => return Ok(0),
+            match self.receiver.blocking_recv() {
+                Some(Some(next)) => self.current = next,
+                Some(None) => return Ok(0),
+                None => return Err(std::io::Error::other("the body was cut off")),
             }
         }
         let n = buf.len().min(self.current.len());
@@ -273,9 +327,73 @@ impl<'de> serde::de::Visitor<'de> for Items<'_> {
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(item) = seq.next_element::<Box<RawValue>>()? {
             self.0.add(item.get().as_bytes());
+            if self.0.writer_gone {
+                break;
+            }
         }
         Ok(())
     }
+}
+
+/// The writer's side, inside the site's transaction: each chunk checked against the certificates
+/// the site already maps and written by COPY while the reader checks the next, so certmap's
+/// parsing and PostgreSQL's ingest overlap. Any refusal, from either side, rolls it all back.
+fn write_rows(
+    conn: &mut PgConnection,
+    secrets: &SecretKeys,
+    site_id: i64,
+    rows: Receiver<ToWriter>,
+) -> Result<(usize, Vec<String>), ApiError> {
+    // The site is locked for this write, so what it maps cannot change under us.
+    let mut on_site = HashMap::new();
+    q::for_site_certificates(conn, site_id, |sha, id| {
+        on_site.insert(sha256_key(&sha), id);
+    })?;
+    let mut refusals = Refusals::default();
+    let mut created = 0;
+    let mut added = Vec::new();
+    let mut passwords = Vec::new();
+    let (reader_refusals, items) = loop {
+        match rows.recv() {
+            Ok(ToWriter::Rows(chunk)) => {
+                for Checked { index, row, .. } in &chunk {
+                    if let Some(existing) = on_site.get(&sha256_key(&row.certificate.sha256)) {
+                        refusals.push([Rejection::new(
+                            "duplicate-certificate",
+                            format!("this certificate is already mapped on this site by mapping {existing}"),
+                        )
+                        .at(format!("[{index}].certificate"))]);
+                    }
+                }
+                if refusals.is_empty() {
+                    created += q::insert_many(conn, chunk.iter().map(|c| &c.row))?;
+                    for Checked { row, password, .. } in chunk {
+                        if let Some(password) = password {
+                            passwords.push((row.certificate.sha256.clone(), password));
+                        }
+                        added.push(row.certificate.sha256);
+                    }
+                }
+            }
+            Ok(ToWriter::End { refusals, items }) => break (refusals, items),
+            // The reader stopped before the end of the body: its error is the answer.
+            Err(_) => return Err(ApiError::Internal("the bulk reader stopped".into())),
+        }
+    };
+    if items == 0 {
+        refusals.push([Rejection::new("empty-bulk", "the body holds no mappings").at("")]);
+    }
+    if !refusals.is_empty() || !reader_refusals.is_empty() {
+        return Err(reader_refusals.merge(refusals));
+    }
+    // Format v2 binds each sealed password to its row id, which COPY has just assigned.
+    let shas: Vec<&str> = passwords.iter().map(|(sha, _)| sha.as_str()).collect();
+    let ids: HashMap<String, i64> = q::existing(conn, site_id, &shas)?.into_iter().collect();
+    for (sha, password) in &passwords {
+        let owner = SecretOwner { kind: SecretKind::OneToOne, site_id, id: ids[sha] };
+        store_new_password(conn, secrets, owner, password)?;
+    }
+    Ok((created, added))
 }
 
 /// Create many one-to-one mappings at once
@@ -287,6 +405,8 @@ impl<'de> serde::de::Visitor<'de> for Items<'_> {
 /// item's index (`[12].certificate`), and counts the rest in a final `more-errors` entry.
 /// At most 1,000,000 mappings and 512 MiB per request (413 beyond); the body is parsed as it
 /// arrives, never held whole. Role, site and scope are checked before the body is read.
+/// Rows are written as they are checked, inside the site's transaction: the site's other writes
+/// wait until the import ends.
 ///
 /// 201 with the number created and the site's new revision. The site's revision moves (so its ETag,
 /// rendered config and gateway snapshots change) and the change is audited. A token limited to
@@ -329,69 +449,31 @@ pub async fn bulk_create(
         None => Err(ApiError::NotFound { what: "site" }),
     })
     .await?;
-    let batch = Batch::new(site_id);
-    let batch = if ndjson {
-        read_ndjson(payload.into_inner(), batch).await?
-    } else {
-        read_json_array(payload.into_inner(), batch).await?
-    };
-    let Batch { rows, passwords, mut violations, first_seen, unreported, .. } = batch;
-    if rows.is_empty() && violations.is_empty() {
-        violations.push(Rejection::new("empty-bulk", "the body holds no mappings").at(""));
-    }
+    let (chunks, body) = tokio::sync::mpsc::channel(8);
+    let (to_writer, rows) = std::sync::mpsc::sync_channel(2);
+    let batch = Batch::new(site_id, to_writer);
+    let reading = web::block(move || if ndjson { read_ndjson(body, batch) } else { read_json_array(body, batch) });
     let keys = state.clone();
-    let result = writer
-        .under_site(site_id, move |conn, locked| {
-            let shas: Vec<&str> = rows.iter().map(|r| r.certificate.sha256.as_str()).collect();
-            let existing = q::existing(conn, site_id, &shas)?;
-            drop(shas);
-            for (sha, existing) in existing {
-                violations.push(
-                    Rejection::new(
-                        "duplicate-certificate",
-                        format!("this certificate is already mapped on this site by mapping {existing}"),
-                    )
-                    .at(format!("[{}].certificate", first_seen[&sha256_key(&sha)])),
-                );
-            }
-            if !violations.is_empty() {
-                violations.sort_by_key(|v| index_of(&v.field));
-                let total = violations.len() + unreported;
-                violations.truncate(MAX_REPORTED_ERRORS);
-                if total > MAX_REPORTED_ERRORS {
-                    violations.push(
-                        Rejection::new(
-                            "more-errors",
-                            format!("{} more items were refused", total - MAX_REPORTED_ERRORS),
-                        )
-                        .at(""),
-                    );
-                }
-                return Err(ApiError::Invalid(Invalid(violations)));
-            }
-            let created = q::insert_many(conn, &rows)?;
-            let with_password: Vec<&str> = passwords.keys().map(String::as_str).collect();
-            for (sha, id) in q::existing(conn, site_id, &with_password)? {
-                let owner = SecretOwner { kind: SecretKind::OneToOne, site_id, id };
-                store_new_password(conn, &keys.secrets, owner, &passwords[&sha])?;
-            }
-            // One event for the batch: the certificates it added, not 100,000 copies of them.
-            // Each row is let go as its fingerprint moves into the event, so the two are never
-            // held whole together.
-            let added: Vec<serde_json::Value> =
-                rows.into_iter().map(|r| serde_json::Value::String(r.certificate.sha256)).collect();
-            let after = serde_json::json!({"created": created, "sha256": added});
-            let audit = Change {
-                action: "mapping.bulk_create",
-                site_id: Some(site_id),
-                resource: "mapping",
-                resource_id: None,
-                before: None,
-                after: Some(after),
-            };
-            Ok((BulkResult { site_id, created, revision: locked.revision }, audit))
-        })
-        .await?;
+    let writing = writer.under_site(site_id, move |conn, locked| {
+        let (created, added) = write_rows(conn, &keys.secrets, site_id, rows)?;
+        // One event for the batch: the certificates it added, not 100,000 copies of them.
+        let added: Vec<serde_json::Value> = added.into_iter().map(serde_json::Value::String).collect();
+        let audit = Change {
+            action: "mapping.bulk_create",
+            site_id: Some(site_id),
+            resource: "mapping",
+            resource_id: None,
+            before: None,
+            after: Some(serde_json::json!({"created": created, "sha256": added})),
+        };
+        Ok((BulkResult { site_id, created, revision: locked.revision }, audit))
+    });
+    let (forwarded, read, written) =
+        futures_util::future::join3(forward_body(payload.into_inner(), chunks), reading, writing).await;
+    // The request's and the reader's errors first: when they stop, the writer only rolls back.
+    forwarded?;
+    read??;
+    let result = written?;
     if result.created >= ANALYZE_FROM {
         // The rows are committed either way; stale statistics only make lookups slower.
         if let Err(e) = db::run(&state.pool, |conn| Ok(q::analyze(conn)?)).await {

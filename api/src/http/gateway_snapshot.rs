@@ -12,6 +12,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::caller::{Access, Caller};
 use super::etag::{none_match, NotModified};
 use super::problem::ApiError;
+use super::shared_body::shared;
 use super::stale;
 use super::AppState;
 use crate::gateway::cache::{wait_of, Look};
@@ -40,7 +41,8 @@ fn accepts_gzip(req: &HttpRequest) -> bool {
         .is_some_and(|chosen| chosen == Encoding::gzip())
 }
 
-/// The stored bytes as they are: gzipped once per revision, never per request.
+/// The stored bytes as they are: gzipped once per revision, never per request, never copied whole
+/// per connection.
 fn document_response(doc: &Document, gzip: bool) -> HttpResponse {
     let mut builder = HttpResponse::Ok();
     builder
@@ -48,9 +50,9 @@ fn document_response(doc: &Document, gzip: bool) -> HttpResponse {
         .insert_header((header::VARY, "Accept-Encoding"))
         .content_type(ContentType::json());
     if gzip {
-        builder.insert_header((header::CONTENT_ENCODING, "gzip")).body(doc.gzip.clone())
+        builder.insert_header((header::CONTENT_ENCODING, "gzip")).body(shared(doc.gzip.clone()))
     } else {
-        builder.body(doc.json.clone())
+        builder.body(shared(doc.json.clone()))
     }
 }
 

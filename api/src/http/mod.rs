@@ -30,6 +30,7 @@ pub mod problem;
 pub mod render_input;
 pub mod resolve;
 pub mod serde_util;
+pub mod shared_body;
 pub mod sites;
 pub mod stale;
 pub mod write;
