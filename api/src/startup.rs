@@ -319,8 +319,9 @@ fn security_headers<B: MessageBody>(response: &mut ServiceResponse<B>) {
     }
 }
 
-/// Routes HEAD as GET, adds the security headers, logs and measures every request. A change that went through moves the gateway cache's epoch
-/// before its answer leaves, so the caller's next read sees it.
+/// Routes HEAD as GET, adds the security headers, logs and measures every request. A change that
+/// went through moves the gateway cache's epoch before its answer leaves, so the caller's next read
+/// sees it.
 async fn observe(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,

@@ -9,7 +9,8 @@
 //!
 //! What IIS does, and this module copies:
 //! - http.sys percent-decodes the path once and reads `\` as `/`; empty segments fold away, and
-//!   IIS compares paths case-insensitively (`[`directory_for`]`, ASCII folding as [`fold`](super::names::fold)).
+//!   IIS compares paths case-insensitively (`[`directory_for`]`, ASCII folding as
+//!   [`fold`](super::names::fold)).
 //!   Source: "IIS URL canonicalization" (http.sys decodes `%XX`, converts backslashes), and
 //!   every IIS `<location path>` match being case-insensitive.
 //!

@@ -544,8 +544,9 @@ mod tests {
     async fn a_long_poll_given_up_by_its_client_leaves_no_slot_behind() {
         let cache = cache();
         {
-            let poll =
-                cache.long_poll(Some(7), MAX_WAIT, || async { Ok(Look::<(), ()>::Unchanged { answer: (), recheck_at: None }) });
+            let poll = cache.long_poll(Some(7), MAX_WAIT, || async {
+                Ok(Look::<(), ()>::Unchanged { answer: (), recheck_at: None })
+            });
             tokio::pin!(poll);
             // Once it waits, the client hangs up.
             assert!(futures_util::FutureExt::now_or_never(poll.as_mut()).is_none());
