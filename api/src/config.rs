@@ -53,6 +53,9 @@ pub struct ServeConfig {
     /// How long after the database last answered gateways are still served what is held in
     /// memory (authorize, snapshots, long-polls); past it they get 503 like everything else.
     pub serve_stale_for: std::time::Duration,
+    /// Bytes of built snapshot documents (plain and gzipped) kept in memory; past it the least
+    /// recently sent are built again when next asked for.
+    pub snapshot_cache_bytes: usize,
     pub ocsp: OcspConfig,
     pub fetch: FetchConfig,
 }

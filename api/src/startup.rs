@@ -208,6 +208,7 @@ fn serve(config: &ServeConfig, url: &str) -> Result<Started, StartError> {
         writes_per_minute: config.writes_per_minute,
         max_long_polls: config.max_long_polls,
         serve_stale_for: config.serve_stale_for,
+        snapshot_cache_bytes: config.snapshot_cache_bytes,
     };
     let state = app_state(pool.clone(), secrets, auth, limits, config.ocsp);
     let cache = state.cache.clone();

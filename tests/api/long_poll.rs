@@ -21,20 +21,10 @@ async fn site_with_alice(app: &TestApp, name: &str, ca: &TestCa) -> (i64, Value)
     (site, alice)
 }
 
-/// The value of an unlabelled metric.
-async fn metric(app: &TestApp, name: &str) -> f64 {
-    let text = app.get("/metrics").await.text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
-        .parse()
-        .unwrap()
-}
-
 /// Polls the server until `n` long-polls are held, so a change made next is one they wait for.
 async fn until_waiting(app: &TestApp, n: f64) {
     for _ in 0..500 {
-        if metric(app, "certmap_long_polls_waiting").await == n {
+        if app.metric("certmap_long_polls_waiting").await == n {
             return;
         }
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
@@ -84,7 +74,7 @@ async fn a_long_poll_is_held_until_the_site_changes() {
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert_ne!(answer.header("etag"), Some(tag.as_str()));
     assert_eq!(answer.json()["one_to_one"], json!([]), "the held request answers with the change");
-    assert_eq!(metric(&app, "certmap_long_polls_waiting").await, 0.0);
+    assert_eq!(app.metric("certmap_long_polls_waiting").await, 0.0);
     // A wait that is not 0 to 60 seconds is a 422, like any other bad query value.
     for wait in ["-1", "61", "2147483648"] {
         let bad = app.request(Method::GET, &format!("{path}?wait={wait}"), &[], None).await;
@@ -213,7 +203,7 @@ async fn beyond_the_cap_a_long_poll_is_answered_at_once() {
     // Not a timing claim: a request held for its full 60 s would fail this rather than hang CI.
     let res = actix_web::rt::time::timeout(Duration::from_secs(30), poll).await.expect("answered without waiting");
     assert_eq!(res.status, 304);
-    assert_eq!(metric(&app, "certmap_long_polls_refused_total").await, 1.0);
+    assert_eq!(app.metric("certmap_long_polls_refused_total").await, 1.0);
 }
 
 #[actix_web::test]
@@ -239,7 +229,7 @@ async fn metrics_show_routes_cache_and_decisions() {
     ] {
         assert!(text.contains(expected), "{expected} in\n{text}");
     }
-    assert!(metric(&app, "certmap_cache_hits_total").await >= 1.0, "the second authorize came from memory");
+    assert!(app.metric("certmap_cache_hits_total").await >= 1.0, "the second authorize came from memory");
     assert!(!text.contains(&format!("/sites/{site}/")), "routes are patterns, never raw paths");
 }
 

@@ -89,3 +89,47 @@ async fn gateways_get_what_is_valid_now_and_a_304_when_nothing_changed() {
         .await
         .problem(404, "not-found");
 }
+
+#[actix_web::test]
+async fn a_document_let_go_past_the_memory_budget_is_built_again_byte_for_byte() {
+    // A budget of one byte: each document asked for pushes the one before off the shelf.
+    let app = TestApp::spawn_options(certmap_tests::Options { snapshot_cache_bytes: 1, ..Default::default() }).await;
+    let ca = TestCa::new("Contoso CA");
+    let mut sites = Vec::new();
+    for name in ["one", "two"] {
+        let site =
+            app.site(json!({"name": name, "certificate_mapping": {"enabled": true}})).await["id"].as_i64().unwrap();
+        app.secured_directory(site, "/").await;
+        app.mapping(site, json!({"certificate": ca.client(name).pem, "user_name": format!("CONTOSO\\{name}")})).await;
+        sites.push(site);
+    }
+    let gateway = format!("Bearer {}", app.token(Role::Gateway, &[]));
+    let get = |site: i64, extra: Option<(&'static str, String)>| {
+        let (app, gateway) = (&app, gateway.clone());
+        async move {
+            let mut headers = vec![("authorization", gateway)];
+            headers.extend(extra);
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.request(Method::GET, &format!("/api/v1/sites/{site}/snapshot"), &headers, None).await
+        }
+    };
+    let first = get(sites[0], None).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let tag = first.header("etag").unwrap().to_owned();
+    let gzipped = get(sites[0], Some(("accept-encoding", "gzip".into()))).await;
+    assert_eq!(gzipped.header("content-encoding"), Some("gzip"));
+    assert_eq!(get(sites[1], None).await.status, 200);
+    let shelf = app.metric("certmap_snapshot_documents_bytes").await;
+    assert!(shelf > 0.0 && shelf < (first.body.len() + gzipped.body.len()) as f64 * 2.0, "one document kept: {shelf}");
+
+    let again = get(sites[0], None).await;
+    assert_eq!((again.header("etag"), &again.body), (Some(tag.as_str()), &first.body), "built again, the same");
+    let unchanged = get(sites[1], None).await.header("etag").unwrap().to_owned();
+    let not_modified = get(sites[0], Some(("if-none-match", tag.clone()))).await;
+    assert_eq!((not_modified.status, not_modified.body.len()), (304, 0), "a 304 needs only the tag kept");
+    let all = app.request(Method::GET, "/api/v1/snapshot", &[("authorization", &gateway)], None).await;
+    assert_eq!(all.status, 200, "{}", all.text());
+    assert_eq!(all.json()["sites"][0], first.json());
+    assert_eq!(all.json()["sites"][1], get(sites[1], None).await.json());
+    assert_eq!(get(sites[1], None).await.header("etag"), Some(unchanged.as_str()));
+}

@@ -43,6 +43,8 @@ pub struct Options {
     pub ocsp: certmap::config::OcspConfig,
     pub fetch: certmap::config::FetchConfig,
     pub serve_stale_for: std::time::Duration,
+    /// Bytes of built snapshot documents kept.
+    pub snapshot_cache_bytes: usize,
 }
 
 impl Default for Options {
@@ -56,6 +58,7 @@ impl Default for Options {
             ocsp: Default::default(),
             fetch: Default::default(),
             serve_stale_for: std::time::Duration::from_secs(300),
+            snapshot_cache_bytes: 128 << 20,
         }
     }
 }
@@ -138,6 +141,7 @@ impl TestApp {
             ocsp: options.ocsp,
             fetch: options.fetch,
             serve_stale_for: options.serve_stale_for,
+            snapshot_cache_bytes: options.snapshot_cache_bytes,
             tls: options.tls,
         };
         let (started, ready) = std::sync::mpsc::channel();
@@ -201,6 +205,16 @@ impl TestApp {
         .expect("request reaches the server");
         let body = res.body().limit(64 * 1024 * 1024).await.expect("read body").to_vec();
         Response { status: res.status().as_u16(), headers: res.headers().clone(), body }
+    }
+
+    /// The value of an unlabelled metric on `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.get("/metrics").await.text();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .parse()
+            .unwrap()
     }
 
     pub async fn get(&self, path: &str) -> Response {

@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// long-polls) are still answered from memory, marked `X-Certmap-Stale`; 0 answers 503 at once.
     #[arg(long, env = "CERTMAP_SERVE_STALE_FOR", default_value_t = 300)]
     pub serve_stale_for: u64,
+    /// Megabytes of built snapshot documents (plain and gzipped) kept in memory. Past it the least
+    /// recently sent are let go and built again when next asked for; a 304 never needs them.
+    #[arg(long, env = "CERTMAP_SNAPSHOT_CACHE_MB", default_value_t = 128)]
+    pub snapshot_cache_mb: usize,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -99,6 +103,7 @@ impl ServeArgs {
                 timeout: std::time::Duration::from_millis(self.ocsp_timeout_ms.max(1)),
             },
             serve_stale_for: std::time::Duration::from_secs(self.serve_stale_for),
+            snapshot_cache_bytes: self.snapshot_cache_mb.saturating_mul(1 << 20),
             tls: match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Some(crate::tls::TlsConfig {
                     cert: cert.clone(),

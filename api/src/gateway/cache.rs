@@ -27,8 +27,9 @@ use certmap_db::PgPool;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
+use super::document_shelf::DocumentShelf;
 use super::revocations::{Held, Revocations};
-use super::site_view::SiteView;
+use super::site_view::{Document, SiteView};
 use crate::domain::names::{fold, SiteKey};
 use crate::domain::violation::{Invalid, Rejection};
 use crate::http::db;
@@ -73,6 +74,7 @@ pub struct GatewayCache {
     /// not kept.
     clients_generation: AtomicU64,
     revocations: Revocations,
+    documents: DocumentShelf,
 }
 
 /// What the table said of a certificate, at which epoch and when.
@@ -128,8 +130,10 @@ fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 }
 
 impl GatewayCache {
-    pub fn new(max_long_polls: usize, serve_stale_for: Duration, metrics: CacheMetrics) -> Self {
+    /// `snapshot_bytes`: how many bytes of built snapshot documents to keep.
+    pub fn new(max_long_polls: usize, serve_stale_for: Duration, snapshot_bytes: usize, metrics: CacheMetrics) -> Self {
         Self {
+            documents: DocumentShelf::new(snapshot_bytes, metrics.snapshot_bytes.clone()),
             slots: RwLock::default(),
             names: RwLock::default(),
             catalog: Mutex::default(),
@@ -278,6 +282,11 @@ impl GatewayCache {
             .await?
             .ok_or(ApiError::NotFound { what: "site" })?;
         self.view(pool, id).await
+    }
+
+    /// `view`'s snapshot document as of `now`, its bytes kept within the budget.
+    pub fn document(&self, view: &SiteView, now: OffsetDateTime, crls: &Held) -> Result<Arc<Document>, ApiError> {
+        view.document(now, crls, &self.documents)
     }
 
     /// Every site's id, in id order.
@@ -521,7 +530,7 @@ mod tests {
     use super::*;
 
     fn cache() -> GatewayCache {
-        let cache = GatewayCache::new(10, Duration::from_secs(300), CacheMetrics::default());
+        let cache = GatewayCache::new(10, Duration::from_secs(300), 1 << 20, CacheMetrics::default());
         cache.set_listening(true);
         cache
     }

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::cache::GatewayCache;
 use super::revocations::Held;
-use super::site_view::{Document, SiteView};
+use super::site_view::{SiteView, Stamp};
 use crate::domain::resolve::PermissionMode;
 use crate::domain::revocation::Status;
 use crate::http::directories::ClientCertificatesBody;
@@ -190,51 +190,58 @@ pub struct Snapshots {
     pub sites: Vec<Snapshot<'static>>,
 }
 
-/// Every site's document a caller may read, in site id order.
-pub struct Visible(Vec<(i64, Arc<Document>)>);
+/// Every site a caller may read, in site id order, with its document's stamp as of one instant.
+pub struct Visible {
+    now: OffsetDateTime,
+    crls: Arc<Held>,
+    sites: Vec<(i64, Arc<SiteView>, Stamp)>,
+}
 
 /// Read from the cache; `sees` says which site names the caller may read.
 pub async fn visible(cache: &GatewayCache, pool: &PgPool, sees: impl Fn(&str) -> bool) -> Result<Visible, ApiError> {
     let now = OffsetDateTime::now_utc();
     let crls = cache.revocations(pool).await?;
-    let mut docs = Vec::new();
+    let mut sites = Vec::new();
     for id in cache.site_ids(pool).await? {
         match cache.view(pool, id).await {
-            Ok(view) if sees(view.name.as_str()) => docs.push((id, view.document(now, &crls)?)),
+            Ok(view) if sees(view.name.as_str()) => {
+                let stamp = view.stamp(now, &crls);
+                sites.push((id, view, stamp));
+            }
             // Deleted since the list was read.
             Ok(_) | Err(ApiError::NotFound { .. }) => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(Visible(docs))
+    Ok(Visible { now, crls, sites })
 }
 
 impl Visible {
     /// Changes when any site's tag does, or the set of sites does.
     pub fn tag(&self) -> String {
         let mut tags = digest::Context::new(&digest::SHA256);
-        for (id, doc) in &self.0 {
-            tags.update(format!("{id}:{},", doc.tag).as_bytes());
+        for (id, _, stamp) in &self.sites {
+            tags.update(format!("{id}:{},", stamp.tag).as_bytes());
         }
         format!("\"all-{}\"", &hex::encode(tags.finish())[..32])
     }
 
     /// When time alone next changes one of the documents.
     pub fn valid_until(&self) -> Option<OffsetDateTime> {
-        self.0.iter().filter_map(|(_, d)| d.valid_until).min()
+        self.sites.iter().filter_map(|(_, _, s)| s.valid_until).min()
     }
 
-    /// `{"sites":[...]}` joined from the stored documents, never re-serialized.
-    pub fn json(&self) -> Vec<u8> {
-        let mut body = Vec::with_capacity(self.0.iter().map(|(_, d)| d.json.len() + 1).sum::<usize>() + 16);
-        body.extend_from_slice(b"{\"sites\":[");
-        for (i, (_, doc)) in self.0.iter().enumerate() {
+    /// `{"sites":[...]}` joined from each site's document as of the same instant as the stamps
+    /// (so the same bytes the tag stands for), one at a time: never every document held at once.
+    pub fn json(&self, cache: &GatewayCache) -> Result<Vec<u8>, ApiError> {
+        let mut body = b"{\"sites\":[".to_vec();
+        for (i, (_, view, _)) in self.sites.iter().enumerate() {
             if i > 0 {
                 body.push(b',');
             }
-            body.extend_from_slice(&doc.json);
+            body.extend_from_slice(&cache.document(view, self.now, &self.crls)?.json);
         }
         body.extend_from_slice(b"]}");
-        body
+        Ok(body)
     }
 }

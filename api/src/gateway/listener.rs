@@ -241,7 +241,7 @@ mod tests {
     async fn a_server_gone_silent_is_noticed() {
         let database = certmap_db::testdb::server().create_database();
         let proxy = Proxy::start(&database.url().parse().unwrap()).await;
-        let cache = Arc::new(GatewayCache::new(1, Duration::ZERO, crate::http::metrics::CacheMetrics::default()));
+        let cache = Arc::new(GatewayCache::new(1, Duration::ZERO, 0, crate::http::metrics::CacheMetrics::default()));
         let health = Arc::new(DbHealth::default());
         let heartbeat = Duration::from_millis(200);
         let listener = tokio::spawn(listen_every(proxy.config.clone(), cache.clone(), health, heartbeat));

@@ -6,8 +6,10 @@
 //!
 //! - **No database on the hot path.** In the steady state an authorize call, a 304 and a full
 //!   snapshot read only memory: a site is loaded once per revision ([`site_view`]), its snapshot
-//!   document serialized and gzipped once ([`document`]). The one exception is a certificate
-//!   known by fingerprint alone whose answer depends on many-to-one rules (its names are read).
+//!   document serialized and gzipped once ([`document`]) and its bytes kept while a byte budget
+//!   allows ([`document_shelf`]; a 304 needs only the tag, which is always kept). The one
+//!   exception is a certificate known by fingerprint alone whose answer depends on many-to-one
+//!   rules (its names are read).
 //! - **Invalidation by `NOTIFY`.** Every change to a site is announced by PostgreSQL on commit
 //!   (`certmap_sites`, the `site_notify` migration) and heard by [`listener`] on every replica,
 //!   which drops the stale view and wakes its waiters. A write through this process also moves a
@@ -27,6 +29,7 @@ pub mod authorize;
 pub mod cache;
 pub mod client_identity;
 pub mod document;
+pub mod document_shelf;
 pub mod listener;
 pub mod ocsp;
 pub mod revocations;

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use actix_web::web::Bytes;
 use certmap_db::queries::{many_to_one, mappings, sites};
@@ -12,6 +12,7 @@ use certmap_db::PgConnection;
 use flate2::write::GzEncoder;
 use time::OffsetDateTime;
 
+use super::document_shelf::DocumentShelf;
 use super::revocations::Held;
 use crate::domain::certificate::{Certificate, CertificateInfo};
 use crate::domain::directory::DirectorySpec;
@@ -46,18 +47,47 @@ pub struct SiteView {
     /// Keyed by the digest's bytes with a fast seeded hasher: looked up on every authorize call.
     by_sha256: HashMap<[u8; 32], u32, foldhash::fast::RandomState>,
     by_sha1: HashMap<[u8; 20], u32, foldhash::fast::RandomState>,
-    document: Mutex<Option<Arc<Document>>>,
+    document: Mutex<Option<Kept>>,
 }
 
-/// The snapshot as sent: its ETag, its bytes plain and gzipped, and when time alone changes it.
-pub struct Document {
+/// What a snapshot document is known by without its bytes: enough for a 304 and a long-poll.
+#[derive(Clone)]
+pub struct Stamp {
     pub tag: String,
-    pub json: Bytes,
-    pub gzip: Bytes,
     /// The first instant a mapping starts or stops being valid; the document is rebuilt then.
     pub valid_until: Option<OffsetDateTime>,
     /// Which load of the CRLs it left revoked mappings out by; rebuilt after another.
     crls: u64,
+}
+
+impl Stamp {
+    fn holds(&self, now: OffsetDateTime, crls: &Held) -> bool {
+        self.crls == crls.id && self.valid_until.is_none_or(|until| now < until)
+    }
+
+    #[cfg(test)]
+    pub fn for_test(tag: &str) -> Self {
+        Self { tag: tag.to_owned(), valid_until: None, crls: 0 }
+    }
+}
+
+/// The snapshot as sent: its stamp and its bytes, plain and gzipped.
+pub struct Document {
+    pub stamp: Stamp,
+    pub json: Bytes,
+    pub gzip: Bytes,
+}
+
+impl Document {
+    pub fn size(&self) -> usize {
+        self.json.len() + self.gzip.len()
+    }
+}
+
+/// The stamp of the document last built, and its bytes while the shelf keeps them.
+struct Kept {
+    stamp: Stamp,
+    bytes: Weak<Document>,
 }
 
 impl SiteView {
@@ -199,24 +229,34 @@ impl SiteView {
         Certificate::from_der(&der).map_err(|_| ApiError::Internal(format!("mapping {id} holds a bad certificate")))
     }
 
-    /// The snapshot document as of `now`, built once per revision (and again when a mapping
-    /// starts or stops being valid, or a new CRL is held).
-    pub fn document(&self, now: OffsetDateTime, crls: &Held) -> Result<Arc<Document>, ApiError> {
-        let mut slot = self.document.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(doc) = slot.as_ref().filter(|d| d.crls == crls.id && d.valid_until.is_none_or(|until| now < until))
-        {
-            return Ok(doc.clone());
+    /// The snapshot's stamp as of `now`: the one kept while it holds, else worked out again
+    /// without serializing anything.
+    pub fn stamp(&self, now: OffsetDateTime, crls: &Held) -> Stamp {
+        let mut kept = self.document.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = kept.as_ref().filter(|k| k.stamp.holds(now, crls)) {
+            return k.stamp.clone();
+        }
+        let built = super::document::build(self, now, crls);
+        let stamp = Stamp { tag: built.tag(self.revision), valid_until: built.valid_until, crls: crls.id };
+        *kept = Some(Kept { stamp: stamp.clone(), bytes: Weak::new() });
+        stamp
+    }
+
+    /// The snapshot document as of `now`: the bytes still on `shelf`, or built again (once per
+    /// revision, when a mapping starts or stops being valid, when a new CRL is held, and when the
+    /// shelf let them go). Built under the lock, so a fleet asking at once builds it once.
+    pub fn document(&self, now: OffsetDateTime, crls: &Held, shelf: &DocumentShelf) -> Result<Arc<Document>, ApiError> {
+        let mut kept = self.document.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(doc) = kept.as_ref().filter(|k| k.stamp.holds(now, crls)).and_then(|k| k.bytes.upgrade()) {
+            shelf.keep(&doc);
+            return Ok(doc);
         }
         let built = super::document::build(self, now, crls);
         let json = serde_json::to_vec(&built.snapshot).map_err(|e| ApiError::Internal(format!("snapshot: {e}")))?;
-        let doc = Arc::new(Document {
-            tag: built.tag(self.revision),
-            gzip: gzip(&json)?.into(),
-            json: json.into(),
-            valid_until: built.valid_until,
-            crls: crls.id,
-        });
-        *slot = Some(doc.clone());
+        let stamp = Stamp { tag: built.tag(self.revision), valid_until: built.valid_until, crls: crls.id };
+        let doc = Arc::new(Document { stamp: stamp.clone(), gzip: gzip(&json)?.into(), json: json.into() });
+        *kept = Some(Kept { stamp, bytes: Arc::downgrade(&doc) });
+        shelf.keep(&doc);
         Ok(doc)
     }
 }

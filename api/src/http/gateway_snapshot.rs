@@ -46,7 +46,7 @@ fn accepts_gzip(req: &HttpRequest) -> bool {
 fn document_response(doc: &Document, gzip: bool) -> HttpResponse {
     let mut builder = HttpResponse::Ok();
     builder
-        .insert_header((header::ETAG, doc.tag.clone()))
+        .insert_header((header::ETAG, doc.stamp.tag.clone()))
         .insert_header((header::VARY, "Accept-Encoding"))
         .content_type(ContentType::json());
     if gzip {
@@ -92,13 +92,15 @@ pub async fn site_snapshot(
             let view = state.cache.view(&state.pool, site_id).await?;
             caller.check_site(view.name.as_str(), Access::Read)?;
             let crls = state.cache.revocations(&state.pool).await?;
-            let doc = view.document(OffsetDateTime::now_utc(), &crls)?;
-            Ok(if none_match(req.headers(), &doc.tag) {
-                Look::Unchanged { answer: NotModified(doc.tag.clone()), recheck_at: doc.valid_until }
-            } else {
-                // Negotiated only for a body: a 304 sends none.
-                Look::Changed(document_response(&doc, accepts_gzip(req)))
-            })
+            let now = OffsetDateTime::now_utc();
+            // A 304 needs only the stamp, which is kept even when the bytes were let go.
+            let stamp = view.stamp(now, &crls);
+            if none_match(req.headers(), &stamp.tag) {
+                return Ok(Look::Unchanged { answer: NotModified(stamp.tag), recheck_at: stamp.valid_until });
+            }
+            let doc = state.cache.document(&view, now, &crls)?;
+            // Negotiated only for a body: a 304 sends none.
+            Ok(Look::Changed(document_response(&doc, accepts_gzip(req))))
         })
         .await
         .map(|response| stale::mark(state, response))
@@ -141,7 +143,7 @@ pub async fn all_snapshots(
                 HttpResponse::Ok()
                     .insert_header((header::ETAG, tag))
                     .content_type(ContentType::json())
-                    .body(docs.json()),
+                    .body(docs.json(&state.cache)?),
             ))
         })
         .await

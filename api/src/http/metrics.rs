@@ -60,6 +60,7 @@ pub struct CacheMetrics {
     pub misses: Counter,
     pub long_polls: Gauge,
     pub long_polls_refused: Counter,
+    pub snapshot_bytes: Gauge,
 }
 
 type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
@@ -97,6 +98,11 @@ impl Default for Metrics {
             "long_polls_refused",
             "Long-polls answered at once because too many were waiting",
             cache.long_polls_refused.clone(),
+        );
+        registry.register(
+            "snapshot_documents_bytes",
+            "Bytes of built snapshot documents kept (see --snapshot-cache-mb)",
+            cache.snapshot_bytes.clone(),
         );
         let pool_connections = Gauge::default();
         registry.register("db_pool_connections", "Database connections open", pool_connections.clone());

@@ -102,6 +102,8 @@ pub struct Limits {
     pub writes_per_minute: u32,
     pub max_long_polls: usize,
     pub serve_stale_for: std::time::Duration,
+    /// Bytes of built snapshot documents kept in memory.
+    pub snapshot_cache_bytes: usize,
 }
 
 pub fn app_state(
@@ -112,7 +114,12 @@ pub fn app_state(
     ocsp: crate::config::OcspConfig,
 ) -> web::Data<AppState> {
     let metrics = metrics::Metrics::default();
-    let cache = Arc::new(GatewayCache::new(limits.max_long_polls, limits.serve_stale_for, metrics.cache.clone()));
+    let cache = Arc::new(GatewayCache::new(
+        limits.max_long_polls,
+        limits.serve_stale_for,
+        limits.snapshot_cache_bytes,
+        metrics.cache.clone(),
+    ));
     web::Data::new(AppState {
         pool,
         secrets,
