@@ -10,6 +10,7 @@ pub mod domain;
 pub mod gateway;
 pub mod http;
 pub mod iis_config;
+pub mod locks;
 pub mod openapi;
 pub mod pull;
 pub mod render;

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use certmap_db::queries::api_clients::{self, ApiClient};
@@ -35,6 +35,7 @@ use crate::domain::violation::{Invalid, Rejection};
 use crate::http::db;
 use crate::http::metrics::CacheMetrics;
 use crate::http::problem::ApiError;
+use crate::locks::{lock, read, write};
 
 /// How long a cached site is trusted while change announcements cannot be heard.
 const UNHEARD_TRUST: Duration = Duration::from_secs(1);
@@ -52,6 +53,8 @@ pub fn wait_of(seconds: Option<u32>) -> Result<Duration, ApiError> {
     Ok(wait)
 }
 
+// What every gateway request reads sits behind read-write locks: readers never wait on each other,
+// so a worker descheduled while reading cannot stall the others.
 pub struct GatewayCache {
     slots: RwLock<HashMap<i64, Arc<Slot>>>,
     names: RwLock<HashMap<String, i64>>,
@@ -113,20 +116,6 @@ pub enum Look<T, U = T> {
     /// which time alone may change it. Held for as long as the request waits, by every waiting
     /// request: the least that makes the answer (its tag), not the answer built.
     Unchanged { answer: U, recheck_at: Option<OffsetDateTime> },
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-// What every gateway request reads sits behind read-write locks: readers never wait on each other,
-// so a worker descheduled while reading cannot stall the others.
-fn read<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    m.read().unwrap_or_else(|p| p.into_inner())
-}
-
-fn write<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    m.write().unwrap_or_else(|p| p.into_inner())
 }
 
 impl GatewayCache {

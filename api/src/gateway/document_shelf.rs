@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use prometheus_client::metrics::gauge::Gauge;
 
 use super::site_view::Document;
+use crate::locks::lock;
 
 pub struct DocumentShelf {
     budget: usize,
@@ -35,7 +36,7 @@ impl DocumentShelf {
     /// one just asked for always stays, even alone over the budget: building it again for every
     /// request would cost far more than the memory.
     pub fn keep(&self, doc: &Arc<Document>) {
-        let mut shelf = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let mut shelf = lock(&self.held);
         match shelf.docs.iter().rposition(|d| Arc::ptr_eq(d, doc)) {
             Some(at) if at + 1 == shelf.docs.len() => return,
             Some(at) => {

@@ -26,6 +26,7 @@ use crate::http::db;
 use crate::http::problem::ApiError;
 
 use super::site_view::SiteView;
+use crate::locks::{read, write};
 
 /// How long a failed attempt stands before the responder is asked again.
 const RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -79,7 +80,7 @@ impl Ocsp {
     /// The answer held for this certificate, without asking anyone: for listings and snapshots,
     /// which must not send a request per mapping.
     pub fn cached(&self, site_id: i64, issuer: &str, serial: &str) -> Option<Status> {
-        let slots = self.slots.read().unwrap_or_else(|p| p.into_inner());
+        let slots = read(&self.slots);
         let cached = slots.get(&site_id)?.get(issuer)?.get(serial)?.0.get().copied()?;
         (Instant::now() < cached.until).then_some(cached.status)
     }
@@ -115,7 +116,7 @@ impl Ocsp {
     /// sign it), `Unknown` when no responder gave an answer that counts.
     async fn status(&self, site_id: i64, issuer_der: &[u8], cert_der: &[u8], issuer: &str, serial: &str) -> Status {
         let slot = {
-            let mut slots = self.slots.write().unwrap_or_else(|p| p.into_inner());
+            let mut slots = write(&self.slots);
             let now = Instant::now();
             let of_site = slots.entry(site_id).or_default();
             match of_site.get(issuer).and_then(|s| s.get(serial)) {

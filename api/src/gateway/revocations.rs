@@ -16,6 +16,7 @@ use crate::domain::crl::Reason;
 use crate::domain::revocation::{HeldCrl, Policy, Revocation, RevocationIndex, Status};
 use crate::http::db;
 use crate::http::problem::ApiError;
+use crate::locks::{read, write};
 
 /// One load of the CRLs held. `id` is unique per load, so a document built from an older load is
 /// known to be stale.
@@ -54,7 +55,7 @@ impl Revocations {
 
     // Read by every gateway request: readers never wait on each other.
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Option<Known>> {
-        self.known.read().unwrap_or_else(|p| p.into_inner())
+        read(&self.known)
     }
 
     /// The last load, even when a change was announced since: what is served while the database
@@ -97,8 +98,7 @@ impl Revocations {
             })
         })
         .await?;
-        *self.known.write().unwrap_or_else(|p| p.into_inner()) =
-            Some(Known { held: held.clone(), generation, epoch, at: Instant::now() });
+        *write(&self.known) = Some(Known { held: held.clone(), generation, epoch, at: Instant::now() });
         Ok(held)
     }
 }

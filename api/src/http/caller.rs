@@ -17,6 +17,7 @@ use super::AppState;
 use crate::auth::{Role, LEEWAY_SECONDS};
 use crate::domain::client_identity::ClientIdentity;
 use crate::domain::names::fold;
+use crate::locks::{lock, read, write};
 use crate::tls::PeerCertificate;
 
 /// Cheap to clone (the request log keeps a copy): who it is, shared, and where it called from.
@@ -171,17 +172,17 @@ impl TokenMemo {
         verify: impl FnOnce(&str) -> Result<(Who, Validity), ApiError>,
     ) -> Result<Arc<Who>, ApiError> {
         let now = jsonwebtoken::get_current_timestamp() as i64;
-        let held = self.verified.read().unwrap_or_else(|p| p.into_inner()).get(token).map(|r| (r.who.clone(), r.valid));
+        let held = read(&self.verified).get(token).map(|r| (r.who.clone(), r.valid));
         match held {
             Some((who, valid)) if valid.not_before <= now && now <= valid.expires => return Ok(who),
             Some(_) => {
-                self.verified.write().unwrap_or_else(|p| p.into_inner()).remove(token);
+                write(&self.verified).remove(token);
             }
             None => {}
         }
         let (who, valid) = verify(token)?;
         let who = Arc::new(who);
-        let mut verified = self.verified.write().unwrap_or_else(|p| p.into_inner());
+        let mut verified = write(&self.verified);
         if verified.len() >= MAX_REMEMBERED_TOKENS {
             verified.clear();
         }
@@ -279,7 +280,7 @@ impl WriteLimiter {
 
     fn admit(&self, subject: &str) -> Result<(), ApiError> {
         let now = Instant::now();
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let mut windows = lock(&self.windows);
         if windows.len() > 10_000 {
             windows.retain(|_, (start, _)| now.duration_since(*start) < Duration::from_secs(60));
         }
