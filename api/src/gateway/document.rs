@@ -14,7 +14,6 @@ use super::cache::GatewayCache;
 use super::revocations::Held;
 use super::site_view::{SiteView, Stamp};
 use crate::domain::resolve::PermissionMode;
-use crate::domain::revocation::Status;
 use crate::http::directories::ClientCertificatesBody;
 use crate::http::many_to_one::{PermissionModeBody, RuleBody};
 use crate::http::problem::ApiError;
@@ -105,11 +104,11 @@ pub fn build<'a>(site: &'a SiteView, now: OffsetDateTime, crls: &Held) -> Built<
     let mut valid_until: Option<OffsetDateTime> = None;
     let mut one_to_one = Vec::new();
     for m in site.mappings.iter().filter(|m| m.enabled) {
-        let c = m.certificate.info();
-        if let Status::Revoked(_) = crls.status(site.revocation, &c.issuer, &c.serial, now) {
+        if site.is_revoked(m, crls, now) {
             revoked.push(m.id);
             continue;
         }
+        let c = m.certificate.info();
         // Certificate bounds are inclusive; a mapping's own expiry is not.
         let changes = [
             Some(c.not_before).filter(|&t| t > now),

@@ -19,12 +19,13 @@ use crate::domain::directory::DirectorySpec;
 use crate::domain::mapping::Fingerprint;
 use crate::domain::names::{Hostname, SiteName};
 use crate::domain::resolve::{resolve, resolve_before_rules, Decision, ManyToOneView, OneToOneView};
-use crate::domain::revocation::Policy;
+use crate::domain::revocation::{Policy, Status};
 use crate::domain::site::MappingSettings;
 use crate::http::directories;
 use crate::http::problem::ApiError;
 use crate::http::render_input::{many_to_one_of, one_to_one_of};
 use crate::http::sites::spec_of;
+use crate::locks::lock;
 use crate::render::{ManyToOne, OneToOne, SiteSnapshot};
 
 pub struct SiteView {
@@ -222,6 +223,18 @@ impl SiteView {
         }
     }
 
+    /// The enabled mappings a CRL held revokes, in id order: what the gateway formats and the
+    /// snapshot leave out. Read from memory, not by joining the CRLs to the mappings table: that
+    /// join scans the whole table (every site's mappings) whenever a CRL is held.
+    pub fn revoked(&self, crls: &Held, now: OffsetDateTime) -> Vec<i64> {
+        self.mappings.iter().filter(|m| m.enabled && self.is_revoked(m, crls, now)).map(|m| m.id).collect()
+    }
+
+    pub fn is_revoked(&self, m: &OneToOne, crls: &Held, now: OffsetDateTime) -> bool {
+        let c = m.certificate.info();
+        matches!(crls.status(self.revocation, &c.issuer, &c.serial, now), Status::Revoked(_))
+    }
+
     /// The stored certificate itself, for [`Self::decide`] when [`Self::decide_stored`] cannot
     /// answer: read from the database, since the cache keeps no certificate bytes.
     pub fn stored_certificate(conn: &mut PgConnection, site_id: i64, id: i64) -> Result<Certificate, ApiError> {
@@ -232,7 +245,7 @@ impl SiteView {
     /// The snapshot's stamp as of `now`: the one kept while it holds, else worked out again
     /// without serializing anything.
     pub fn stamp(&self, now: OffsetDateTime, crls: &Held) -> Stamp {
-        let mut kept = self.document.lock().unwrap_or_else(|p| p.into_inner());
+        let mut kept = lock(&self.document);
         if let Some(k) = kept.as_ref().filter(|k| k.stamp.holds(now, crls)) {
             return k.stamp.clone();
         }
@@ -246,7 +259,7 @@ impl SiteView {
     /// revision, when a mapping starts or stops being valid, when a new CRL is held, and when the
     /// shelf let them go). Built under the lock, so a fleet asking at once builds it once.
     pub fn document(&self, now: OffsetDateTime, crls: &Held, shelf: &DocumentShelf) -> Result<Arc<Document>, ApiError> {
-        let mut kept = self.document.lock().unwrap_or_else(|p| p.into_inner());
+        let mut kept = lock(&self.document);
         if let Some(doc) = kept.as_ref().filter(|k| k.stamp.holds(now, crls)).and_then(|k| k.bytes.upgrade()) {
             shelf.keep(&doc);
             return Ok(doc);

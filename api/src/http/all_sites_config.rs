@@ -136,7 +136,9 @@ pub async fn all_sites_config(
             let names_crl_file = query.crl_file.is_some();
             // As for one site: the gateway formats render from the sites the cache holds.
             let mut cached = HashMap::new();
+            let mut crls = None;
             if !(secrets || format.needs_der()) {
+                crls = Some(state.cache.revocations(&state.pool).await?);
                 for id in state.cache.site_ids(&state.pool).await? {
                     match state.cache.view(&state.pool, id).await {
                         Ok(view) => drop(cached.insert(id, view)),
@@ -154,9 +156,18 @@ pub async fn all_sites_config(
                         .collect::<Result<Vec<Version>, ApiError>>()?;
                     let mut options = query_string.clone();
                     let mut revoked = HashMap::new();
+                    // A view not at the transaction's revision is not used for anything.
+                    let at: HashMap<i64, i64> = versions.iter().map(|&(id, revision, _)| (id, revision)).collect();
+                    cached.retain(|id, view| at.get(id) == Some(&view.revision));
                     for &(site_id, _, _) in &versions {
-                        if let Some(site) = sites::find(conn, site_id)? {
-                            let ids = super::render_input::revoked(conn, &site)?;
+                        let held = cached.get(&site_id).zip(crls.as_ref());
+                        let ids = match held {
+                            Some((view, crls)) => Some(view.revoked(crls, now)),
+                            None => sites::find(conn, site_id)?
+                                .map(|site| super::render_input::revoked(conn, &site))
+                                .transpose()?,
+                        };
+                        if let Some(ids) = ids {
                             options = super::render_input::tag_options(&options, &ids);
                             revoked.insert(site_id, ids);
                         }
@@ -179,8 +190,7 @@ pub async fn all_sites_config(
                         if !(secrets || format.needs_der()) {
                             let (view, revoked) =
                                 (cached.remove(&site_id), revoked.remove(&site_id).unwrap_or_default());
-                            snapshots
-                                .push(super::render_input::from_view(conn, site_id, revision, view, now, &revoked)?);
+                            snapshots.push(super::render_input::from_view(conn, site_id, view, now, &revoked)?);
                             continue;
                         }
                         let mut snapshot = super::render_input::load(conn, site_id, &caller, keys)?;

@@ -270,7 +270,7 @@ pub async fn site_config(
                 None
             } else {
                 match state.cache.view(&state.pool, site_id).await {
-                    Ok(view) => Some(view),
+                    Ok(view) => Some((view, state.cache.revocations(&state.pool).await?)),
                     Err(ApiError::NotFound { .. }) => None,
                     Err(e) => return Err(e),
                 }
@@ -280,7 +280,11 @@ pub async fn site_config(
                     let site = require_site(conn, site_id, &caller)?;
                     let now = OffsetDateTime::now_utc();
                     let retired = certmap_db::queries::mappings::retired_count(conn, site_id, now)?;
-                    let revoked = super::render_input::revoked(conn, &site)?;
+                    let cached = cached.filter(|(view, _)| view.revision == site.revision);
+                    let revoked = match &cached {
+                        Some((view, crls)) => view.revoked(crls, now),
+                        None => super::render_input::revoked(conn, &site)?,
+                    };
                     let mut options = super::render_input::tag_options(&query_string, &revoked);
                     if names_crl_file {
                         options.push_str(&super::crls::versions_tag(conn)?);
@@ -292,7 +296,7 @@ pub async fn site_config(
                     }
                     if !(secrets || format.needs_der()) {
                         let snapshot =
-                            super::render_input::from_view(conn, site_id, site.revision, cached, now, &revoked)?;
+                            super::render_input::from_view(conn, site_id, cached.map(|(view, _)| view), now, &revoked)?;
                         return Ok(Ok((snapshot, tag)));
                     }
                     let keys = secrets.then_some(&state2.secrets);

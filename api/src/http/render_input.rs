@@ -68,17 +68,16 @@ pub fn load(
     })
 }
 
-/// The site for a format that needs no certificate bytes, as of this transaction's `revision`:
-/// the gateway cache's copy when it is that revision, else read here (still without the DER).
+/// The site for a format that needs no certificate bytes: `cached`, the gateway cache's copy when
+/// the caller found it at this transaction's revision, else read here (still without the DER).
 pub fn from_view(
     conn: &mut PgConnection,
     site_id: i64,
-    revision: i64,
     cached: Option<Arc<SiteView>>,
     now: OffsetDateTime,
     revoked: &[i64],
 ) -> Result<SiteSnapshot, ApiError> {
-    let view = match cached.filter(|v| v.revision == revision) {
+    let view = match cached {
         Some(view) => view,
         // Another replica's change has not reached the cache yet.
         None => Arc::new(SiteView::load(conn, site_id)?.ok_or(ApiError::NotFound { what: "site" })?),
