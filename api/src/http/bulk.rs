@@ -36,6 +36,9 @@ const MAX_LINE: usize = 1024 * 1024;
 /// Rows per COPY: the reader checks the next chunk while PostgreSQL ingests this one, and only
 /// a few chunks are ever held.
 const COPY_CHUNK: usize = 2_000;
+/// The first chunk, doubled at each until [`COPY_CHUNK`]: an import of a few hundred rows is
+/// written while it is still being read, not after (one chunk of 2,000 would hold all of it).
+const FIRST_CHUNK: usize = 125;
 /// Enough to fix a batch from; the count of the rest is reported too.
 const MAX_REPORTED_ERRORS: usize = 1_000;
 /// From this many rows an import refreshes the planner's statistics itself (a fraction of a second)
@@ -123,6 +126,7 @@ struct Batch {
     now: OffsetDateTime,
     next_index: usize,
     chunk: Vec<Checked>,
+    chunk_size: usize,
     refusals: Refusals,
     /// By SHA-256 bytes: 32 bytes and an index per item, not the item.
     first_seen: HashMap<[u8; 32], usize>,
@@ -137,7 +141,8 @@ impl Batch {
             site_id,
             now: OffsetDateTime::now_utc(),
             next_index: 0,
-            chunk: Vec::with_capacity(COPY_CHUNK),
+            chunk: Vec::with_capacity(FIRST_CHUNK),
+            chunk_size: FIRST_CHUNK,
             refusals: Refusals::default(),
             first_seen: HashMap::new(),
             writer,
@@ -191,8 +196,9 @@ impl Batch {
                     self.first_seen.insert(sha256_key(&row.certificate.sha256), index);
                     if self.refusals.is_empty() {
                         self.chunk.push(Checked { index, row, password });
-                        if self.chunk.len() == COPY_CHUNK {
-                            let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(COPY_CHUNK));
+                        if self.chunk.len() == self.chunk_size {
+                            self.chunk_size = (self.chunk_size * 2).min(COPY_CHUNK);
+                            let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(self.chunk_size));
                             self.send(ToWriter::Rows(full));
                         }
                     }
