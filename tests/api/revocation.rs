@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use awc::http::Method;
 use certmap::auth::Role;
 use certmap::config::DatabaseSource;
+use certmap::domain::client_identity::ClientIdentity;
 use certmap_db::testdb;
 use certmap_tests::certs::{TestCa, TestCert};
 use certmap_tests::{Response, TestApp};
@@ -36,17 +37,41 @@ pub(super) async fn upload(app: &TestApp, media: &str, body: &[u8]) -> Response 
     app.request(Method::POST, "/api/v1/crls", &[("content-type", media)], Some(body)).await
 }
 
+/// Authorize as a gateway sending the certificate, checked against a gateway sending only its
+/// SHA-256: the two reach revocation by different paths (the presented certificate's issuer and
+/// serial looked up in the CRLs; the stored mapping's listing, worked out once per load of the
+/// CRLs) and must answer alike.
 pub(super) async fn authorize(app: &TestApp, cert: &TestCert) -> Response {
-    let gateway = format!("Bearer {}", app.token(Role::Gateway, &[]));
     let pem =
         cert.pem.replace('\n', "%0A").replace('+', "%2B").replace('/', "%2F").replace('=', "%3D").replace(' ', "%20");
-    let headers = [
-        ("authorization", gateway.as_str()),
-        ("x-certmap-site", "Default Web Site"),
-        ("x-original-uri", "/secure/page"),
-        ("x-ssl-client-cert", pem.as_str()),
-    ];
-    app.request(Method::GET, "/api/v1/authorize", &headers, None).await
+    let sha256 = certmap::domain::certificate::Certificate::from_der(&cert.der).unwrap().info().sha256.clone();
+    let ask = |token: String, header: &'static str, value: String| async move {
+        let gateway = format!("Bearer {token}");
+        let headers = [
+            ("authorization", gateway.as_str()),
+            ("x-certmap-site", "Default Web Site"),
+            ("x-original-uri", "/secure/page"),
+            (header, value.as_str()),
+        ];
+        app.request(Method::GET, "/api/v1/authorize", &headers, None).await
+    };
+    let fingerprint = app.token_declaring(Role::Gateway, ClientIdentity::Fingerprint);
+    let answer = |r: &Response| {
+        let code = (r.status != 200).then(|| r.json()["code"].clone());
+        (r.status, code, [r.header("x-certmap-user"), r.header("x-certmap-revocation")].map(|h| h.map(str::to_owned)))
+    };
+    let mut last = None;
+    // A change may be heard between the two requests: asked again, both agree.
+    for _ in 0..50 {
+        let by_certificate = ask(app.token(Role::Gateway, &[]), "x-ssl-client-cert", pem.clone()).await;
+        let by_fingerprint = ask(fingerprint.clone(), "x-ssl-client-sha256", sha256.clone()).await;
+        if answer(&by_certificate) == answer(&by_fingerprint) {
+            return by_certificate;
+        }
+        last = Some((answer(&by_certificate), answer(&by_fingerprint)));
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("by certificate and by fingerprint authorize answer differently: {last:?}");
 }
 
 /// Polls until authorize answers `status` for `cert` (a replica hears the change within its

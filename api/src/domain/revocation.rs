@@ -254,13 +254,39 @@ impl RevocationIndex {
         if policy.check == Check::Off {
             return Status::NotChecked;
         }
-        let Some(crl) = self.by_issuer.get(issuer) else { return Status::NotChecked };
-        if let Some(revocation) = crl.revoked.get(serial) {
-            return Status::Revoked(*revocation);
+        self.listing(issuer, serial).status(now)
+    }
+
+    /// Where a certificate stands in the CRLs held, whatever the time.
+    pub fn listing(&self, issuer: &str, serial: &str) -> Listing {
+        let Some(crl) = self.by_issuer.get(issuer) else { return Listing::NotHeld };
+        match crl.revoked.get(serial) {
+            Some(revocation) => Listing::Revoked(*revocation),
+            None => Listing::NotListed { next_update: crl.next_update },
         }
-        match crl.next_update {
-            Some(next) if now > next => Status::Unknown,
-            _ => Status::Good,
+    }
+}
+
+/// A certificate's place in the CRLs held, apart from the time it is asked at: what a cached site
+/// works out once per mapping for each load of the CRLs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// No CRL is held for its issuer.
+    NotHeld,
+    Revoked(Revocation),
+    /// Its issuer's CRL does not list it; good until that CRL's nextUpdate, unknown after.
+    NotListed {
+        next_update: Option<OffsetDateTime>,
+    },
+}
+
+impl Listing {
+    pub fn status(self, now: OffsetDateTime) -> Status {
+        match self {
+            Self::NotHeld => Status::NotChecked,
+            Self::Revoked(revocation) => Status::Revoked(revocation),
+            Self::NotListed { next_update: Some(next) } if now > next => Status::Unknown,
+            Self::NotListed { .. } => Status::Good,
         }
     }
 }

@@ -42,16 +42,14 @@ fn refusal(decision: &Decision) -> String {
     }
 }
 
-/// By the CRLs held (memory) and OCSP (its cache, or the responder on a miss).
+/// By the CRLs held (`crl`, from memory) and OCSP (its cache, or the responder on a miss).
 async fn status_of(
     site: &SiteView,
-    (crls, ocsp): (&Held, &Ocsp),
-    issuer: &str,
-    serial: &str,
+    ocsp: &Ocsp,
+    crl: Status,
+    (issuer, serial): (&str, &str),
     der: Der<'_>,
-    now: OffsetDateTime,
 ) -> Result<Status, ApiError> {
-    let crl = crls.status(site.revocation, issuer, serial, now);
     let ocsp = ocsp.for_site(site, issuer, serial, der).await?;
     Ok(decide(site.revocation, crl, ocsp).0)
 }
@@ -67,19 +65,21 @@ pub async fn judge(
 ) -> Result<Verdict, ApiError> {
     let needs = path.directory(&site.directories).map_or(ClientCertificates::Ignore, |d| d.policy.client_certificates);
     let now = OffsetDateTime::now_utc();
-    let status = |issuer, serial, der| status_of(site, (crls, ocsp), issuer, serial, der, now);
     let revocation = match &client {
         _ if needs == ClientCertificates::Ignore => None,
         Presented::None => None,
         Presented::Certificate(cert) => {
             let info = cert.info();
-            Some(status(&info.issuer, &info.serial, Der::Presented(cert.der())).await?)
+            let crl = crls.status(site.revocation, &info.issuer, &info.serial, now);
+            Some(status_of(site, ocsp, crl, (&info.issuer, &info.serial), Der::Presented(cert.der())).await?)
         }
         // Known by fingerprint alone: only a stored certificate's issuer and serial are known.
-        Presented::Fingerprint(fp) => match site.by_fingerprint(*fp) {
-            Some(m) => {
+        Presented::Fingerprint(fp) => match site.index_of(*fp) {
+            Some(index) => {
+                let m = &site.mappings[index as usize];
                 let (c, der) = (m.certificate.info(), Der::Stored { pool, site_id: site.id, mapping_id: m.id });
-                Some(status(&c.issuer, &c.serial, der).await?)
+                let crl = site.crl_status(index, crls, now);
+                Some(status_of(site, ocsp, crl, (&c.issuer, &c.serial), der).await?)
             }
             None => None,
         },

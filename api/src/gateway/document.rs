@@ -100,12 +100,11 @@ impl Built<'_> {
 
 pub fn build<'a>(site: &'a SiteView, now: OffsetDateTime, crls: &Held) -> Built<'a> {
     let mut retired = 0;
-    let mut revoked = Vec::new();
+    let revoked = site.revoked(crls);
     let mut valid_until: Option<OffsetDateTime> = None;
     let mut one_to_one = Vec::new();
     for m in site.mappings.iter().filter(|m| m.enabled) {
-        if site.is_revoked(m, crls, now) {
-            revoked.push(m.id);
+        if revoked.binary_search(&m.id).is_ok() {
             continue;
         }
         let c = m.certificate.info();

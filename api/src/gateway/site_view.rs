@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use actix_web::web::Bytes;
 use certmap_db::queries::{many_to_one, mappings, sites};
@@ -19,13 +19,13 @@ use crate::domain::directory::DirectorySpec;
 use crate::domain::mapping::Fingerprint;
 use crate::domain::names::{Hostname, SiteName};
 use crate::domain::resolve::{resolve, resolve_before_rules, Decision, ManyToOneView, OneToOneView};
-use crate::domain::revocation::{Policy, Status};
+use crate::domain::revocation::{Check, Listing, Policy, Status};
 use crate::domain::site::MappingSettings;
 use crate::http::directories;
 use crate::http::problem::ApiError;
 use crate::http::render_input::{many_to_one_of, one_to_one_of};
 use crate::http::sites::spec_of;
-use crate::locks::lock;
+use crate::locks::{lock, read, write};
 use crate::render::{ManyToOne, OneToOne, SiteSnapshot};
 
 pub struct SiteView {
@@ -49,6 +49,46 @@ pub struct SiteView {
     by_sha256: HashMap<[u8; 32], u32, foldhash::fast::RandomState>,
     by_sha1: HashMap<[u8; 20], u32, foldhash::fast::RandomState>,
     document: Mutex<Option<Kept>>,
+    listings: RwLock<Option<Listings>>,
+}
+
+/// Each mapping's [`Listing`] in one load of the CRLs, worked out once per load: authorize by
+/// fingerprint then reads a number instead of hashing the issuer's name and the serial into a
+/// table as large as the CRL (2.5 % of the server's CPU with 100,000 entries held). Four bytes a
+/// mapping.
+struct Listings {
+    crls: u64,
+    /// In `mappings` order: [`NOT_HELD`], [`REVOKED`], or 2 + an index into `next_updates`.
+    codes: Vec<u32>,
+    next_updates: Vec<Option<OffsetDateTime>>,
+}
+
+const NOT_HELD: u32 = 0;
+/// Rare: the revocation's facts are looked up again when asked for.
+const REVOKED: u32 = 1;
+
+impl Listings {
+    fn of(mappings: &[Arc<OneToOne>], crls: &Held) -> Self {
+        let mut next_updates = Vec::new();
+        let codes = mappings
+            .iter()
+            .map(|m| {
+                let c = m.certificate.info();
+                match crls.index.listing(&c.issuer, &c.serial) {
+                    Listing::NotHeld => NOT_HELD,
+                    Listing::Revoked(_) => REVOKED,
+                    Listing::NotListed { next_update } => {
+                        let at = next_updates.iter().position(|&n| n == next_update).unwrap_or_else(|| {
+                            next_updates.push(next_update);
+                            next_updates.len() - 1
+                        });
+                        2 + at as u32
+                    }
+                }
+            })
+            .collect();
+        Self { crls: crls.id, codes, next_updates }
+    }
 }
 
 /// What a snapshot document is known by without its bytes: enough for a 304 and a long-poll.
@@ -145,16 +185,21 @@ impl SiteView {
             by_sha256,
             by_sha1,
             document: Mutex::new(None),
+            listings: RwLock::new(None),
         }))
     }
 
     /// The stored mapping with this SHA-256 or SHA-1.
     pub fn by_fingerprint(&self, fingerprint: Fingerprint) -> Option<&OneToOne> {
-        let index = match fingerprint {
-            Fingerprint::Sha256(d) => self.by_sha256.get(&d),
-            Fingerprint::Sha1(d) => self.by_sha1.get(&d),
-        };
-        index.map(|&i| &*self.mappings[i as usize])
+        self.index_of(fingerprint).map(|i| &*self.mappings[i as usize])
+    }
+
+    /// Where in `mappings` the stored mapping with this SHA-256 or SHA-1 is.
+    pub fn index_of(&self, fingerprint: Fingerprint) -> Option<u32> {
+        match fingerprint {
+            Fingerprint::Sha256(d) => self.by_sha256.get(&d).copied(),
+            Fingerprint::Sha1(d) => self.by_sha1.get(&d).copied(),
+        }
     }
 
     fn one_to_one_view(m: &OneToOne) -> OneToOneView<'_> {
@@ -226,13 +271,41 @@ impl SiteView {
     /// The enabled mappings a CRL held revokes, in id order: what the gateway formats and the
     /// snapshot leave out. Read from memory, not by joining the CRLs to the mappings table: that
     /// join scans the whole table (every site's mappings) whenever a CRL is held.
-    pub fn revoked(&self, crls: &Held, now: OffsetDateTime) -> Vec<i64> {
-        self.mappings.iter().filter(|m| m.enabled && self.is_revoked(m, crls, now)).map(|m| m.id).collect()
+    pub fn revoked(&self, crls: &Held) -> Vec<i64> {
+        if self.revocation.check == Check::Off {
+            return Vec::new();
+        }
+        self.listed(crls, |l| {
+            let revoked = |&(m, &code): &(&Arc<OneToOne>, &u32)| m.enabled && code == REVOKED;
+            self.mappings.iter().zip(&l.codes).filter(revoked).map(|(m, _)| m.id).collect()
+        })
     }
 
-    pub fn is_revoked(&self, m: &OneToOne, crls: &Held, now: OffsetDateTime) -> bool {
-        let c = m.certificate.info();
-        matches!(crls.status(self.revocation, &c.issuer, &c.serial, now), Status::Revoked(_))
+    /// What `crls.status` says under the site's policy of the certificate of mapping `index`.
+    pub fn crl_status(&self, index: u32, crls: &Held, now: OffsetDateTime) -> Status {
+        if self.revocation.check == Check::Off {
+            return Status::NotChecked;
+        }
+        let listing = self.listed(crls, |l| match l.codes[index as usize] {
+            NOT_HELD => Listing::NotHeld,
+            REVOKED => {
+                let c = self.mappings[index as usize].certificate.info();
+                crls.index.listing(&c.issuer, &c.serial)
+            }
+            code => Listing::NotListed { next_update: l.next_updates[(code - 2) as usize] },
+        });
+        listing.status(now)
+    }
+
+    /// `f` of the listings for this load of the CRLs, worked out first if they are of another.
+    fn listed<R>(&self, crls: &Held, f: impl FnOnce(&Listings) -> R) -> R {
+        if let Some(held) = read(&self.listings).as_ref().filter(|l| l.crls == crls.id) {
+            return f(held);
+        }
+        let built = Listings::of(&self.mappings, crls);
+        let answer = f(&built);
+        *write(&self.listings) = Some(built);
+        answer
     }
 
     /// The stored certificate itself, for [`Self::decide`] when [`Self::decide_stored`] cannot

@@ -162,7 +162,7 @@ pub async fn all_sites_config(
                     for &(site_id, _, _) in &versions {
                         let held = cached.get(&site_id).zip(crls.as_ref());
                         let ids = match held {
-                            Some((view, crls)) => Some(view.revoked(crls, now)),
+                            Some((view, crls)) => Some(view.revoked(crls)),
                             None => sites::find(conn, site_id)?
                                 .map(|site| super::render_input::revoked(conn, &site))
                                 .transpose()?,

@@ -282,7 +282,7 @@ pub async fn site_config(
                     let retired = certmap_db::queries::mappings::retired_count(conn, site_id, now)?;
                     let cached = cached.filter(|(view, _)| view.revision == site.revision);
                     let revoked = match &cached {
-                        Some((view, crls)) => view.revoked(crls, now),
+                        Some((view, crls)) => view.revoked(crls),
                         None => super::render_input::revoked(conn, &site)?,
                     };
                     let mut options = super::render_input::tag_options(&query_string, &revoked);
