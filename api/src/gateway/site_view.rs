@@ -281,7 +281,7 @@ impl SiteView {
         })
     }
 
-    /// What `crls.status` says under the site's policy of the certificate of mapping `index`.
+    /// What `crls.status` says of mapping `index`'s certificate under the site's policy.
     pub fn crl_status(&self, index: u32, crls: &Held, now: OffsetDateTime) -> Status {
         if self.revocation.check == Check::Off {
             return Status::NotChecked;
