@@ -65,6 +65,11 @@ pub async fn judge(
 ) -> Result<Verdict, ApiError> {
     let needs = path.directory(&site.directories).map_or(ClientCertificates::Ignore, |d| d.policy.client_certificates);
     let now = OffsetDateTime::now_utc();
+    // Known by fingerprint alone: the stored mapping, looked up once for revocation and decision.
+    let stored = match &client {
+        Presented::Fingerprint(fp) if needs != ClientCertificates::Ignore => site.index_of(*fp),
+        _ => None,
+    };
     let revocation = match &client {
         _ if needs == ClientCertificates::Ignore => None,
         Presented::None => None,
@@ -73,8 +78,8 @@ pub async fn judge(
             let crl = crls.status(site.revocation, &info.issuer, &info.serial, now);
             Some(status_of(site, ocsp, crl, (&info.issuer, &info.serial), Der::Presented(cert.der())).await?)
         }
-        // Known by fingerprint alone: only a stored certificate's issuer and serial are known.
-        Presented::Fingerprint(fp) => match site.index_of(*fp) {
+        // Only a stored certificate's issuer and serial are known.
+        Presented::Fingerprint(_) => match stored {
             Some(index) => {
                 let m = &site.mappings[index as usize];
                 let (c, der) = (m.certificate.info(), Der::Stored { pool, site_id: site.id, mapping_id: m.id });
@@ -97,7 +102,7 @@ pub async fn judge(
         _ if needs == ClientCertificates::Ignore => return Ok(pass(None)),
         Presented::None => return Ok(pass(None)),
         Presented::Certificate(cert) => site.decide(cert.info(), now),
-        Presented::Fingerprint(fp) => match site.by_fingerprint(fp) {
+        Presented::Fingerprint(_) => match stored.map(|index| &*site.mappings[index as usize]) {
             None if needs == ClientCertificates::Require => {
                 return Ok(Verdict::Refused("no mapping for this fingerprint".into()))
             }
