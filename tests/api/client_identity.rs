@@ -34,10 +34,6 @@ fn url_escaped(text: &str) -> String {
         .collect()
 }
 
-fn sha256(cert: &TestCert) -> String {
-    certmap::domain::certificate::Certificate::from_der(&cert.der).unwrap().info().sha256.clone()
-}
-
 /// The client certificate as each form's gateway sends it.
 fn sent(form: ClientIdentity, cert: &TestCert) -> Vec<(&'static str, String)> {
     let b64 = STANDARD.encode(&cert.der);
@@ -46,14 +42,14 @@ fn sent(form: ClientIdentity, cert: &TestCert) -> Vec<(&'static str, String)> {
         ClientIdentity::Apache => cert.pem.replace('\n', " "),
         ClientIdentity::Envoy => format!(
             "By=spiffe://cluster.local/ns/default/sa/certmap;Hash={};Cert=\"{}\";Subject=\"CN=x,O=Contoso\";URI=;DNS=x.example",
-            sha256(cert),
+            cert.sha256(),
             url_escaped(&cert.pem)
         ),
         ClientIdentity::Traefik => b64,
         ClientIdentity::Caddy => b64,
         ClientIdentity::Haproxy => b64,
         ClientIdentity::Rfc9440 => format!(":{b64}:"),
-        ClientIdentity::Fingerprint => sha256(cert),
+        ClientIdentity::Fingerprint => cert.sha256(),
     };
     vec![(form.headers()[0], value)]
 }
@@ -143,7 +139,7 @@ async fn hostile_identity_headers_end_in_problems() {
     let envoy = token(ClientIdentity::Envoy);
 
     // A hundred hops: only the last, added by the proxy in front of certmap, decides.
-    let bob_hop = format!("By=\"h,1\";Hash={};Subject=\"CN=bob,O=a=b\"", sha256(&bob));
+    let bob_hop = format!("By=\"h,1\";Hash={};Subject=\"CN=bob,O=a=b\"", bob.sha256());
     let alice_hop = sent(ClientIdentity::Envoy, &alice).remove(0).1;
     let hops = format!("{}{alice_hop}", format!("{bob_hop},").repeat(99));
     let ok = ask(&app, &envoy, "/secure", vec![("x-forwarded-client-cert", hops)]).await;
@@ -153,11 +149,11 @@ async fn hostile_identity_headers_end_in_problems() {
         .await
         .problem(403, "client-certificate-refused");
     // Quotes, commas and '=' inside values are data.
-    let tricky = format!("By=\"x\\\",Hash={}\";Hash={};Subject=\"CN=\\\"a;b\\\",O=c=d\"", sha256(&alice), sha256(&bob));
+    let tricky = format!("By=\"x\\\",Hash={}\";Hash={};Subject=\"CN=\\\"a;b\\\",O=c=d\"", alice.sha256(), bob.sha256());
     ask(&app, &envoy, "/secure", vec![("x-forwarded-client-cert", tricky)])
         .await
         .problem(403, "client-certificate-refused");
-    let open_quote = format!("Hash={};Subject=\"CN=a", sha256(&alice));
+    let open_quote = format!("Hash={};Subject=\"CN=a", alice.sha256());
     ask(&app, &envoy, "/secure", vec![("x-forwarded-client-cert", open_quote)])
         .await
         .problem(422, "invalid-client-identity");

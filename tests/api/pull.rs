@@ -276,7 +276,7 @@ async fn https_with_a_private_ca_and_a_registered_client_certificate() {
     // A plain server seeds the database and registers the gateway's certificate; the HTTPS one shares it.
     let plain = TestApp::spawn().await;
     let site = plain.site(json!({"name": "Default Web Site"})).await["id"].as_i64().unwrap();
-    let sha = certmap::domain::certificate::Certificate::from_der(&gw.der).unwrap().info().sha256.clone();
+    let sha = gw.sha256();
     plain.sql(|c| certmap_db::queries::api_clients::insert(c, "gw1", &sha, "gateway", None, None)).unwrap();
     let expected = plain.get(&format!("/api/v1/sites/{site}/config/nginx")).await.body;
     let url = plain.db.as_ref().unwrap().url().to_owned();

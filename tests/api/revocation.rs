@@ -44,7 +44,7 @@ pub(super) async fn upload(app: &TestApp, media: &str, body: &[u8]) -> Response 
 pub(super) async fn authorize(app: &TestApp, cert: &TestCert) -> Response {
     let pem =
         cert.pem.replace('\n', "%0A").replace('+', "%2B").replace('/', "%2F").replace('=', "%3D").replace(' ', "%20");
-    let sha256 = certmap::domain::certificate::Certificate::from_der(&cert.der).unwrap().info().sha256.clone();
+    let sha256 = cert.sha256();
     let ask = |token: String, header: &'static str, value: String| async move {
         let gateway = format!("Bearer {token}");
         let headers = [

@@ -65,7 +65,7 @@ async fn https_with_registered_client_certificates() {
         files.write(&format!("{name}.pem"), &c.pem);
         files.write(&format!("{name}.key"), &c.key_pem);
         if name.ends_with("-gw") {
-            let sha = certmap::domain::certificate::Certificate::from_der(&c.der).unwrap().info().sha256.clone();
+            let sha = c.sha256();
             files.write(&format!("{name}.sha256"), &sha);
         }
     }
@@ -158,7 +158,7 @@ async fn a_registered_client_is_read_in_its_declared_form() {
         let c = gateways.client(name);
         files.write(&format!("{name}.pem"), &c.pem);
         files.write(&format!("{name}.key"), &c.key_pem);
-        let sha = certmap::domain::certificate::Certificate::from_der(&c.der).unwrap().info().sha256.clone();
+        let sha = c.sha256();
         plain.sql(|conn| certmap_db::queries::api_clients::insert(conn, name, &sha, "gateway", None, form)).unwrap();
     }
     let url = plain.db.as_ref().unwrap().url().to_owned();

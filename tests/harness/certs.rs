@@ -9,6 +9,13 @@ pub struct TestCert {
     pub key_pem: String,
 }
 
+impl TestCert {
+    /// Its SHA-256 as certmap writes it (lowercase hex): what a fingerprint gateway sends.
+    pub fn sha256(&self) -> String {
+        certmap::domain::certificate::Certificate::from_der(&self.der).unwrap().info().sha256.clone()
+    }
+}
+
 pub struct TestCa {
     issuer: Issuer<'static, KeyPair>,
     pub cert: TestCert,
